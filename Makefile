@@ -1,0 +1,89 @@
+# The two commands a newcomer needs: `make up` and `make test`.
+# Everything else here is what those two are made of.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip --disable-pip-version-check -q
+STAMP := $(VENV)/.installed
+KERN := node_modules/@kern-ux/native/dist
+LOAD_ENV := source var/services.env &&
+
+.PHONY: help up down status test lint bench install install-test assets translations services db demo start clean
+
+help:
+	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo, start portal + worker + scheduler"
+	@echo "make down   - stop portal, worker and scheduler"
+	@echo "make test   - install test dependencies and run every test"
+	@echo "make lint   - ruff"
+	@echo "make bench  - run the benchmarks, write docs/benchmarks.md"
+
+up: install services db demo start
+	@echo
+	@echo "eGovSAD is running:"
+	@echo "  Portal      http://127.0.0.1:5000   (health: http://127.0.0.1:5000/healthz)"
+	@echo "  Worker      egov worker  (queues high, default, low)   log: var/log/worker.log"
+	@echo "  Scheduler   rq cron ingest_workers.cron                log: var/log/scheduler.log"
+	@$(LOAD_ENV) echo "  PostgreSQL  $$EGOV_ADMIN_DATABASE_URL (database egovsad)" && echo "  Redis       $$EGOV_REDIS_URL"
+	@echo "Stop with: make down"
+
+down:
+	@bash scripts/run.sh stop
+	@echo "Stopped portal, worker and scheduler (PostgreSQL and Redis keep running)."
+
+status:
+	@bash scripts/run.sh status
+
+$(PY):
+	@command -v python3.11 >/dev/null || command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	@mkdir -p var/log
+	@echo "Installing Python packages into $(VENV) (log: var/log/pip.log) ..."
+	@$(PIP) install --upgrade pip setuptools wheel >var/log/pip.log 2>&1 || (cat var/log/pip.log; exit 1)
+	@$(PIP) install -e '.[test]' >>var/log/pip.log 2>&1 || (cat var/log/pip.log; exit 1)
+	@touch $(STAMP)
+
+install: $(STAMP) assets translations
+
+install-test: install
+
+$(KERN)/kern.min.css: package.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: $(KERN)/kern.min.css
+	@mkdir -p portal/static/vendor/kern
+	@cp -r $(KERN)/kern.min.css $(KERN)/fonts portal/static/vendor/kern/
+
+translations: $(STAMP)
+	@$(VENV)/bin/pybabel compile -d portal/translations -D messages >/dev/null
+
+services:
+	@bash scripts/services.sh
+
+db: services
+	@$(LOAD_ENV) $(VENV)/bin/egov db bootstrap
+	@$(LOAD_ENV) $(VENV)/bin/egov db upgrade
+	@$(LOAD_ENV) $(VENV)/bin/egov refdata load
+
+demo:
+	@$(LOAD_ENV) $(VENV)/bin/egov demo seed
+
+start:
+	@bash scripts/run.sh start
+
+test: install services
+	@$(LOAD_ENV) $(VENV)/bin/ruff check .
+	@$(LOAD_ENV) $(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: install services
+	@$(LOAD_ENV) $(PY) -m tests.bench
+
+clean: down
+	rm -rf var portal/static/vendor

@@ -1,0 +1,12 @@
+"""The schedule for ``rq cron`` (started by ``make up`` as ``egov scheduler``).
+
+One list, read top to bottom; each entry names its queue and timeout.
+The scheduler only enqueues; workers run the jobs.
+"""
+
+from rq import cron
+
+from ingest_workers.maintenance import ensure_partitions
+
+# Daily at 02:15; cheap and idempotent, so a missed run costs nothing.
+cron.register(ensure_partitions, "low", cron="15 2 * * *", job_timeout=300)

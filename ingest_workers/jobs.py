@@ -1,0 +1,80 @@
+"""A thin, documented facade over RQ (in the manner of ckan/lib/jobs.py).
+
+Everything that puts work on a queue goes through :func:`enqueue`, so every
+job gets an explicit timeout, a bounded result lifetime and a failure TTL,
+and job functions are plain functions that take their tenant as an argument
+(never from process state). Tests run jobs with ``SimpleWorker`` in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from portal.settings import load_settings
+
+#: Results are read by the page that started the job, shortly after.
+RESULT_TTL = 24 * 3600
+#: Failed jobs stay visible to operators for a week.
+FAILURE_TTL = 7 * 24 * 3600
+
+
+def redis_connection(url: str | None = None) -> Redis:
+    return Redis.from_url(url or load_settings().redis_url)
+
+
+def get_queue(name: str = "default", connection: Redis | None = None) -> Queue:
+    return Queue(name, connection=connection or redis_connection())
+
+
+def enqueue(func: Callable[..., Any], *args: Any, queue: str = "default", timeout: int = 600,
+            retries: int = 0, job_id: str | None = None, connection: Redis | None = None,
+            **kwargs: Any) -> Job:
+    """Queue ``func(*args, **kwargs)``.
+
+    :param timeout: seconds before the worker kills the job; always explicit,
+        because a stuck import must not hold a worker for ever.
+    :param retries: how often a failed job is tried again (with back-off).
+    :param job_id: makes the job unique: enqueueing the same id again while
+        the first is queued or running returns the existing job.
+    """
+    q = get_queue(queue, connection)
+    if job_id:
+        try:
+            existing = Job.fetch(job_id, connection=q.connection)
+        except NoSuchJobError:
+            existing = None
+        if existing is not None and existing.get_status() in ("queued", "started", "deferred", "scheduled"):
+            return existing
+    return q.enqueue(
+        func, *args, job_timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        retry=Retry(max=retries, interval=[10, 60, 300][:retries] or None) if retries else None,
+        job_id=job_id, kwargs=kwargs or None,
+    )
+
+
+def queue_state(connection: Redis, queue_names: tuple[str, ...]) -> dict[str, Any]:
+    """What operators and /healthz need to know about the queues."""
+    from rq.cron import CronScheduler
+    from rq.registry import FailedJobRegistry, StartedJobRegistry
+    from rq.worker import Worker
+
+    queues = {}
+    for name in queue_names:
+        q = Queue(name, connection=connection)
+        queues[name] = {
+            "queued": q.count,
+            "running": StartedJobRegistry(queue=q).count,
+            "failed": FailedJobRegistry(queue=q).count,
+        }
+    schedulers = CronScheduler.all(connection)
+    return {
+        "queues": queues,
+        "workers": Worker.count(connection=connection),
+        "schedulers": len(schedulers),
+    }

@@ -1,0 +1,29 @@
+"""Housekeeping jobs that keep the database ready for ingest."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+
+from tenants.context import tenant_transaction
+
+
+def _add_months(day: date, months: int) -> date:
+    total = day.year * 12 + day.month - 1 + months
+    return date(total // 12, total % 12 + 1, 1)
+
+
+def ensure_partitions(months_ahead: int = 2, today: date | None = None) -> list[str]:
+    """Make sure process_events has partitions for this month and the next ones.
+
+    Loaders create partitions on demand as well; running this daily means the
+    common case (events of this month) never waits for DDL.
+    """
+    today = today or date.today()
+    names = []
+    with tenant_transaction(None) as session:
+        for offset in range(months_ahead + 1):
+            month = _add_months(today, offset)
+            names.append(session.execute(text("SELECT analytics.ensure_event_partition(:m)"), {"m": month}).scalar())
+    return names

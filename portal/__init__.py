@@ -1,0 +1,90 @@
+"""The portal: a Flask app built by :func:`create_app`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+
+from portal.settings import Settings, load_settings
+
+
+def create_app(test_config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    """Build the portal.
+
+    :param test_config: Flask config values that override the settings (tests).
+    :param settings: settings to use instead of reading the environment.
+    """
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(
+        EGOV=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url(),
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_pre_ping": True,
+            "pool_size": settings.db_pool_size,
+            # Same-transaction semantics as the tenant hook expects.
+            "connect_args": {"application_name": "egov-portal"},
+        },
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_NAME="egov_session",
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_DEFAULT_TIMEZONE="Europe/Berlin",
+        LANGUAGES=("de", "en"),
+        RATELIMIT_STORAGE_URI=settings.redis_url,
+        RATELIMIT_HEADERS_ENABLED=True,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+    )
+    if test_config:
+        app.config.update(test_config)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from portal.security import add_security_headers
+
+    app.after_request(add_security_headers)
+    return app
+
+
+def _select_locale() -> str:
+    from flask import current_app, session
+
+    wanted = request.args.get("lang")
+    languages = current_app.config["LANGUAGES"]
+    if wanted in languages:
+        session["lang"] = wanted
+    # German unless the user chose otherwise: the browser's language is not
+    # asked, because staff share machines and screenshots travel in German.
+    if session.get("lang") in languages:
+        return session["lang"]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal.extensions import babel, csrf, limiter, login_manager
+    from tenants.db import db
+
+    db.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from flask_babel import get_locale
+
+    app.jinja_env.globals["get_locale"] = get_locale
+
+    from portal import tenancy
+
+    tenancy.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.views import health, main
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(health.bp)

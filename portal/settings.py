@@ -1,0 +1,188 @@
+"""The one settings module of the platform.
+
+Every option is read from an environment variable with the prefix ``EGOV_``
+and has its default documented next to its declaration below. Portal, workers,
+the scheduler and the CLI all read their configuration here, so there is one
+place to look.
+
+Modes (``EGOV_ENV``):
+
+``development`` (default)
+    Secrets that are not given are generated once and kept in
+    ``var/secrets.json`` (mode 0600), so a restart keeps sessions and the
+    database passwords stay valid.
+``test``
+    Like development, but the database name defaults to ``egovsad_test``.
+``production``
+    Nothing is generated: a missing secret stops the process at start-up with
+    a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+PREFIX = "EGOV_"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+#: Secrets that production must be given explicitly. Development generates them.
+REQUIRED_SECRETS = ("SECRET_KEY", "DATABASE_URL", "MIGRATION_DATABASE_URL", "ENCRYPTION_KEYS")
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up when the configuration cannot work."""
+
+
+def _env(environ, name: str, default: str | None = None) -> str | None:
+    value = environ.get(PREFIX + name)
+    return default if value in (None, "") else value
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: EGOV_ENV: development, test or production.
+    env: str = "development"
+    #: EGOV_VAR_DIR: runtime state (generated secrets, logs, pid files, local
+    #: database and Redis instances). Default: ``<project>/var``.
+    var_dir: Path = PROJECT_ROOT / "var"
+    #: EGOV_SECRET_KEY: signs session cookies and CSRF tokens.
+    secret_key: str = ""
+    #: EGOV_ADMIN_DATABASE_URL: a PostgreSQL superuser, used only by
+    #: ``egov db bootstrap`` to create roles and the database once.
+    #: Default: postgresql://postgres@127.0.0.1:5432/postgres
+    admin_database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    #: EGOV_DATABASE_NAME: the platform database. Default egovsad (test: egovsad_test).
+    database_name: str = "egovsad"
+    #: EGOV_DB_OWNER_ROLE / EGOV_DB_APP_ROLE: role names (see docs/architecture.md).
+    owner_role: str = "egov_owner"
+    app_role: str = "egov_app"
+    #: EGOV_DB_OWNER_PASSWORD / EGOV_DB_APP_PASSWORD: generated in development.
+    owner_password: str = ""
+    app_password: str = ""
+    #: EGOV_DATABASE_URL: how portal and workers connect (the application role).
+    #: Default: built from the admin URL's host and port, the app role and its password.
+    database_url: str = ""
+    #: EGOV_MIGRATION_DATABASE_URL: how migrations connect (the schema owner).
+    migration_database_url: str = ""
+    #: EGOV_DB_POOL_SIZE: connections per process.
+    db_pool_size: int = 5
+    #: EGOV_REDIS_URL: queues, rate limits and caches. Default redis://127.0.0.1:6379/0
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: EGOV_ENCRYPTION_KEYS: comma-separated Fernet keys for secrets at rest;
+    #: the first encrypts, all decrypt (this is how keys are rotated).
+    encryption_keys: tuple[str, ...] = field(default_factory=tuple)
+    #: EGOV_DEFAULT_LOCALE: de (the users' language) or en.
+    default_locale: str = "de"
+    #: EGOV_PORTAL_URL: the public base URL of the portal.
+    portal_url: str = "http://127.0.0.1:5000"
+    #: EGOV_SECURE_COOKIES: send cookies only over HTTPS. Default: on in production.
+    secure_cookies: bool = False
+    #: EGOV_QUEUES: RQ queues, highest priority first.
+    queues: tuple[str, ...] = ("high", "default", "low")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def sqlalchemy_url(self, url: str | None = None) -> str:
+        """The given URL with the psycopg 3 driver SQLAlchemy needs."""
+        return _with_driver(url or self.database_url)
+
+
+def _with_driver(url: str) -> str:
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def _role_url(admin_url: str, role: str, password: str, database: str) -> str:
+    parts = urlsplit(admin_url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 5432
+    return f"postgresql://{quote(role)}:{quote(password, safe='')}@{host}:{port}/{quote(database)}"
+
+
+def _generated_secrets(var_dir: Path) -> dict[str, str]:
+    """Secrets kept under var/ in development, created on first use."""
+    from cryptography.fernet import Fernet
+
+    path = var_dir / "secrets.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    wanted = {
+        "SECRET_KEY": lambda: secrets.token_urlsafe(48),
+        "DB_OWNER_PASSWORD": lambda: secrets.token_urlsafe(24),
+        "DB_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
+        "ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode(),
+    }
+    missing = {name: make() for name, make in wanted.items() if name not in stored}
+    if missing:
+        stored.update(missing)
+        var_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return stored
+
+
+def load_settings(environ=None) -> Settings:
+    """Read the settings from the environment (``os.environ`` by default).
+
+    :raise SettingsError: in production when a required secret is missing.
+    """
+    environ = os.environ if environ is None else environ
+    env = _env(environ, "ENV", "development")
+    if env not in {"development", "test", "production"}:
+        raise SettingsError(f"{PREFIX}ENV must be development, test or production, not {env!r}")
+    var_dir = Path(_env(environ, "VAR_DIR", str(PROJECT_ROOT / "var")))
+
+    if env == "production":
+        missing = [PREFIX + n for n in REQUIRED_SECRETS if not _env(environ, n)]
+        if missing:
+            raise SettingsError("Missing required settings in production: " + ", ".join(missing))
+        generated: dict[str, str] = {}
+    else:
+        generated = _generated_secrets(var_dir)
+
+    def secret(name: str) -> str:
+        return _env(environ, name) or generated.get(name, "")
+
+    admin_url = _env(environ, "ADMIN_DATABASE_URL", Settings.admin_database_url)
+    database = _env(environ, "DATABASE_NAME", "egovsad_test" if env == "test" else "egovsad")
+    owner_role = _env(environ, "DB_OWNER_ROLE", Settings.owner_role)
+    app_role = _env(environ, "DB_APP_ROLE", Settings.app_role)
+    owner_pw, app_pw = secret("DB_OWNER_PASSWORD"), secret("DB_APP_PASSWORD")
+    keys = tuple(k.strip() for k in secret("ENCRYPTION_KEYS").split(",") if k.strip())
+    return Settings(
+        env=env,
+        var_dir=var_dir,
+        secret_key=secret("SECRET_KEY"),
+        admin_database_url=admin_url,
+        database_name=database,
+        owner_role=owner_role,
+        app_role=app_role,
+        owner_password=owner_pw,
+        app_password=app_pw,
+        database_url=_env(environ, "DATABASE_URL") or _role_url(admin_url, app_role, app_pw, database),
+        migration_database_url=_env(environ, "MIGRATION_DATABASE_URL")
+        or _role_url(admin_url, owner_role, owner_pw, database),
+        db_pool_size=int(_env(environ, "DB_POOL_SIZE", "5")),
+        redis_url=_env(environ, "REDIS_URL", Settings.redis_url),
+        encryption_keys=keys,
+        default_locale=_env(environ, "DEFAULT_LOCALE", "de"),
+        portal_url=_env(environ, "PORTAL_URL", Settings.portal_url).rstrip("/"),
+        secure_cookies=_bool(_env(environ, "SECURE_COOKIES"), env == "production"),
+        queues=tuple(q.strip() for q in _env(environ, "QUEUES", "high,default,low").split(",") if q.strip()),
+    )

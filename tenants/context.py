@@ -1,0 +1,90 @@
+"""The one place that says which tenant the database works for.
+
+PostgreSQL row-level security filters every tenant table on the
+transaction-local setting ``app.tenant_id``. This module is the only code
+that sets it, and it only ever sets it with ``set_config(..., true)``, which
+ends with the transaction: a pooled connection handed to the next request or
+job carries nothing over (a session-level ``SET`` would, see
+docs/architecture.md).
+
+How it works: the tenant of the current unit of work lives in a
+``ContextVar``. Whenever an ORM session begins a transaction, the
+``after_begin`` hook copies it into the transaction. With no tenant the
+setting is empty and every policy matches nothing: the code fails closed.
+
+* Jobs, CLI commands and anything that is not a web request use
+  :func:`tenant_transaction`.
+* Web requests call :func:`bind_tenant` once, when the request's tenant has
+  been resolved (see ``portal.tenancy``); every transaction of the request
+  then runs for that tenant.
+* Raw connections (bulk loads) call :func:`apply_tenant` inside their own
+  transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+from tenants.db import db
+
+_current_tenant: ContextVar[int | None] = ContextVar("current_tenant", default=None)
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+
+
+def current_tenant_id() -> int | None:
+    """The tenant the current unit of work runs for, or None."""
+    return _current_tenant.get()
+
+
+def apply_tenant(connection, tenant_id: int | None) -> None:
+    """Set the tenant for the connection's current transaction only."""
+    connection.execute(_SET_TENANT, {"tenant": "" if tenant_id is None else str(int(tenant_id))})
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_on_begin(session, transaction, connection) -> None:
+    apply_tenant(connection, _current_tenant.get())
+
+
+def bind_tenant(tenant_id: int | None) -> Token:
+    """Make ``tenant_id`` the tenant of the rest of this context (a web request).
+
+    A transaction that is already open gets the setting as well, so that it
+    does not matter whether something read the database before the tenant was
+    resolved. Returns the token for :func:`unbind_tenant`.
+    """
+    token = _current_tenant.set(tenant_id)
+    if db.session().in_transaction():
+        apply_tenant(db.session.connection(), tenant_id)
+    return token
+
+
+def unbind_tenant(token: Token) -> None:
+    _current_tenant.reset(token)
+
+
+@contextmanager
+def tenant_transaction(tenant_id: int | None, session: Session | None = None) -> Iterator[Session]:
+    """Run one transaction for ``tenant_id``; commit on success, roll back on error.
+
+    ``tenant_id=None`` runs with no tenant: tenant tables then look empty and
+    refuse writes, which is what control-plane work wants.
+
+    :raise RuntimeError: when the session is already inside a transaction:
+        mixing two tenants in one transaction is never intended.
+    """
+    session = session or db.session()
+    if session.in_transaction():
+        raise RuntimeError("tenant_transaction() needs a session without an open transaction")
+    token = _current_tenant.set(tenant_id)
+    try:
+        with session.begin():
+            yield session
+    finally:
+        _current_tenant.reset(token)

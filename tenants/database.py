@@ -1,0 +1,84 @@
+"""Database bootstrap and migrations.
+
+``bootstrap`` is the one step that needs a PostgreSQL superuser. It creates:
+
+``egov_owner`` (EGOV_DB_OWNER_ROLE)
+    Owns the database, the schemas and every table; runs migrations. Not
+    superuser and not BYPASSRLS: because every tenant table FORCEs row-level
+    security, a mistaken connection as the owner sees no tenant rows.
+``egov_app`` (EGOV_DB_APP_ROLE)
+    What portal and workers connect as. Not owner, not superuser, not
+    BYPASSRLS, NOINHERIT; holds only the grants the migrations give it.
+
+Later steps add roles only where they need them (see docs/architecture.md).
+All statements are composed with ``psycopg.sql`` from names in the settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from portal.settings import PROJECT_ROOT, Settings
+
+
+def _ensure_role(cur, name: str, password: str, extra: str) -> None:
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS " + extra
+    cur.execute(
+        sql.SQL("{} ROLE {} " + attributes + " PASSWORD {}").format(
+            sql.SQL(verb), sql.Identifier(name), sql.Literal(password)
+        )
+    )
+
+
+def bootstrap(settings: Settings) -> None:
+    """Create the roles and the database; safe to run again (it converges)."""
+    with psycopg.connect(settings.admin_database_url, autocommit=True) as conn, conn.cursor() as cur:
+        _ensure_role(cur, settings.owner_role, settings.owner_password, "INHERIT")
+        _ensure_role(cur, settings.app_role, settings.app_password, "NOINHERIT CONNECTION LIMIT 200")
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.database_name,))
+        if not cur.fetchone():
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(
+                    sql.Identifier(settings.database_name), sql.Identifier(settings.owner_role)
+                )
+            )
+        db = sql.Identifier(settings.database_name)
+        cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+        cur.execute(
+            sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(settings.app_role))
+        )
+
+
+def drop_database(settings: Settings) -> None:
+    """Drop the platform database (tests and ``make clean`` only)."""
+    with psycopg.connect(settings.admin_database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(settings.database_name))
+        )
+
+
+def alembic_config(settings: Settings):
+    from alembic.config import Config
+
+    config = Config(str(Path(PROJECT_ROOT) / "alembic.ini"))
+    config.attributes["url"] = settings.sqlalchemy_url(settings.migration_database_url)
+    config.attributes["app_role"] = settings.app_role
+    config.attributes["owner_role"] = settings.owner_role
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(settings), revision)
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(settings), revision)

@@ -1,0 +1,197 @@
+"""ORM models of the control plane (schema ``portal``).
+
+The tables are created by migrations/versions; these classes only map them.
+Tenant-owned models carry ``tenant_id`` as the first primary-key column and
+are protected by row-level security in the database, so a query outside a
+tenant context returns nothing rather than everything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Identity, Integer, String, Text, func
+from sqlalchemy.dialects.postgresql import INET, JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tenants.db import db
+
+PORTAL = {"schema": "portal"}
+
+TENANT_STATUSES = ("pending", "active", "suspended", "offboarded", "rejected")
+USER_ROLES = ("viewer", "editor", "admin")
+
+
+class Region(db.Model):
+    """A Hessian municipality or district from the official register."""
+
+    __tablename__ = "regions"
+    __table_args__ = PORTAL
+
+    ags: Mapped[str] = mapped_column(String(8), primary_key=True)
+    ars: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    kreis_ags: Mapped[str] = mapped_column(String(5))
+    kreis_name: Mapped[str] = mapped_column(Text)
+    population: Mapped[int] = mapped_column(Integer)
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    longitude: Mapped[float | None]
+    latitude: Mapped[float | None]
+    loaded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @property
+    def is_district(self) -> bool:
+        return self.kind == "landkreis"
+
+
+class Tenant(db.Model):
+    __tablename__ = "tenants"
+    __table_args__ = PORTAL
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    ags: Mapped[str] = mapped_column(String(8), ForeignKey("portal.regions.ags"), unique=True)
+    ars: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    contact_name: Mapped[str | None] = mapped_column(Text)
+    contact_email: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    activated_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    region: Mapped[Region] = relationship(lazy="joined")
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class TenantDomain(db.Model):
+    __tablename__ = "tenant_domains"
+    __table_args__ = PORTAL
+
+    domain: Mapped[str] = mapped_column(Text, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"))
+
+
+class Operator(db.Model):
+    __tablename__ = "operators"
+    __table_args__ = PORTAL
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, unique=True)
+    email: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_login_at: Mapped[datetime | None]
+
+
+class PlatformAuditEvent(db.Model):
+    __tablename__ = "platform_audit_log"
+    __table_args__ = PORTAL
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    remote_addr: Mapped[str | None] = mapped_column(INET)
+
+
+class User(db.Model):
+    """A member of a tenant's staff, created on first sign-in through the tenant's IdP."""
+
+    __tablename__ = "users"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str] = mapped_column(Text, default="")
+    role: Mapped[str] = mapped_column(Text, default="viewer")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_login_at: Mapped[datetime | None]
+
+
+class IdentityProvider(db.Model):
+    __tablename__ = "identity_providers"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
+    discovery_url: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(Text)
+    client_secret_encrypted: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text, default="openid email profile")
+    role_claim: Mapped[str] = mapped_column(Text, default="roles")
+    role_mapping: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    config_version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class DataSource(db.Model):
+    __tablename__ = "data_sources"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    mapping_profile: Mapped[str] = mapped_column(Text, default="canonical")
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    token_hash: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class IngestRun(db.Model):
+    __tablename__ = "ingest_runs"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    data_source_id: Mapped[int] = mapped_column(Integer)
+    batch_key: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="queued")
+    job_id: Mapped[str | None] = mapped_column(Text)
+    filename: Mapped[str | None] = mapped_column(Text)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class AuditEvent(db.Model):
+    """A security-relevant action on one tenant: who, what, when, from where."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    remote_addr: Mapped[str | None] = mapped_column(INET)
+
+
+class TenantSetting(db.Model):
+    __tablename__ = "tenant_settings"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

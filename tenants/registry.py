@@ -1,0 +1,70 @@
+"""Creating, finding and listing tenants (the control-plane registry).
+
+Plain functions on the session; portal views, the operator CLI and the demo
+seed all call these rather than touching the models themselves.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from tenants.db import db
+from tenants.models import Region, Tenant
+
+
+class TenantError(ValueError):
+    """A request about a tenant that cannot be fulfilled; the message is for the user."""
+
+
+class TenantNotFound(TenantError):
+    pass
+
+
+def normalise_ags(ags: str) -> str:
+    ags = (ags or "").strip()
+    if not re.fullmatch(r"\d{5}|\d{8}", ags):
+        raise TenantError(f"Ein AGS hat 8 Stellen (Landkreise: 5), nicht {ags!r}.")
+    return ags
+
+
+def get_region(ags: str) -> Region:
+    region = db.session.get(Region, normalise_ags(ags))
+    if region is None:
+        raise TenantNotFound(f"Der AGS {ags} steht nicht im amtlichen Verzeichnis.")
+    return region
+
+
+def get_tenant_by_ags(ags: str) -> Tenant:
+    """The tenant with this AGS. :raise TenantNotFound: when there is none."""
+    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == normalise_ags(ags)))
+    if tenant is None:
+        raise TenantNotFound(f"Es gibt keinen Mandanten mit dem AGS {ags}.")
+    return tenant
+
+
+def list_tenants(status: str | None = None) -> list[Tenant]:
+    query = select(Tenant).order_by(Tenant.ags)
+    if status:
+        query = query.where(Tenant.status == status)
+    return list(db.session.scalars(query))
+
+
+def create_tenant(ags: str, *, status: str = "pending", contact_name: str | None = None,
+                  contact_email: str | None = None) -> Tenant:
+    """Register the municipality or district with this AGS as a tenant.
+
+    :raise TenantNotFound: the AGS is not in the official list.
+    :raise TenantError: the AGS already has a tenant.
+    """
+    region = get_region(ags)
+    if db.session.scalar(select(Tenant.id).where(Tenant.ags == region.ags)) is not None:
+        raise TenantError(f"Für {region.name} (AGS {region.ags}) gibt es bereits einen Mandanten.")
+    tenant = Tenant(ags=region.ags, ars=region.ars, name=region.name, status=status,
+                    contact_name=contact_name, contact_email=contact_email)
+    if status == "active":
+        tenant.activated_at = db.func.now()
+    db.session.add(tenant)
+    db.session.flush()
+    return tenant

@@ -1,0 +1,118 @@
+"""Fixtures on real services: PostgreSQL and Redis (started by `make test` if missing).
+
+Side-effect fixtures: ``database`` (fresh test database, migrated, reference
+data loaded, once per session), ``clean_db`` (empties every tenant and
+control-plane table after a test). Value fixtures: ``settings``, ``app``,
+``client``, ``two_tenants`` (Marburg and Fulda, so a cross-tenant test is
+one line), ``owner_engine`` and ``app_engine``.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+os.environ["EGOV_ENV"] = "test"
+# Redis database 15 keeps test queues away from a running `make up`.
+_redis = os.environ.get("EGOV_REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("EGOV_TEST_REDIS_URL", _redis.rsplit("/", 1)[0] + "/15")
+os.environ["EGOV_REDIS_URL"] = os.environ["EGOV_TEST_REDIS_URL"]
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from portal.settings import load_settings  # noqa: E402
+
+MARBURG, FULDA = "06534014", "06631009"
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_settings()
+
+
+def _prepare_database(settings) -> None:
+    from tenants.database import bootstrap, drop_database, upgrade
+    from tenants.refdata import load_regions
+
+    drop_database(settings)
+    bootstrap(settings)
+    upgrade(settings)
+    engine = create_engine(settings.sqlalchemy_url(settings.migration_database_url))
+    with engine.begin() as conn:
+        load_regions(conn)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database(settings):
+    _prepare_database(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def owner_engine(database):
+    engine = create_engine(database.sqlalchemy_url(database.migration_database_url))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_engine(database):
+    """A plain engine as the application role, outside Flask."""
+    engine = create_engine(database.sqlalchemy_url(), pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_conn(settings):
+    from ingest_workers.jobs import redis_connection
+
+    conn = redis_connection(settings.redis_url)
+    conn.flushdb()
+    return conn
+
+
+@pytest.fixture(scope="session")
+def app(database, redis_conn):
+    from portal import create_app
+
+    app = create_app({"TESTING": True}, settings=database)
+    return app
+
+
+@pytest.fixture
+def client(app, clean_db):
+    return app.test_client()
+
+
+TRUNCATE_EXCEPT = {"portal.regions"}
+
+
+@pytest.fixture
+def clean_db(owner_engine, redis_conn):
+    """Empty every table after the test (TRUNCATE is not subject to RLS)."""
+    yield
+    with owner_engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname IN ('portal', 'analytics') AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+        )).scalars().all()
+        wanted = [t for t in tables if t not in TRUNCATE_EXCEPT]
+        conn.execute(text(f"TRUNCATE {', '.join(wanted)} RESTART IDENTITY CASCADE"))
+    redis_conn.flushdb()
+
+
+@pytest.fixture
+def two_tenants(app, clean_db):
+    """Marburg (a) and Fulda (b), both active."""
+    from tenants.context import tenant_transaction
+    from tenants.registry import create_tenant
+
+    with app.app_context(), tenant_transaction(None):
+        a = create_tenant(MARBURG, status="active")
+        b = create_tenant(FULDA, status="active")
+        return SimpleNamespace(a=SimpleNamespace(id=a.id, ags=a.ags), b=SimpleNamespace(id=b.id, ags=b.ags))

@@ -1,0 +1,61 @@
+"""The operator CLI: create, list and show tenants by AGS."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from portal.cli import main
+
+
+@pytest.fixture
+def run(database, clean_db):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_create_list_show(run):
+    created = run("tenants", "create", "06534014", "--active", "--contact-name", "Digitalisierung")
+    assert created.exit_code == 0, created.output
+    assert "Marburg" in created.output and "065340014014" in created.output
+    run("tenants", "create", "06439")
+
+    listed = json.loads(run("tenants", "list", "--json").output)
+    assert [(t["ags"], t["status"]) for t in listed] == [("06439", "pending"), ("06534014", "active")]
+    assert run("tenants", "list", "--status", "pending").output.count("Rheingau-Taunus-Kreis") == 1
+
+    shown = run("tenants", "show", "06534014")
+    assert shown.exit_code == 0
+    assert "Marburg-Biedenkopf (06534)" in shown.output and "active" in shown.output
+
+
+def test_second_tenant_for_same_ags_is_refused(run):
+    run("tenants", "create", "06534014")
+    again = run("tenants", "create", "06534014")
+    assert again.exit_code == 1
+    assert "bereits" in again.output
+    assert len(json.loads(run("tenants", "list", "--json").output)) == 1
+
+
+@pytest.mark.parametrize("ags", ["99999999", "123", "0653401x"])
+def test_unknown_or_malformed_ags_is_refused_clearly(run, ags):
+    result = run("tenants", "create", ags)
+    assert result.exit_code == 1
+    assert ags in result.output
+
+
+def test_show_unknown_tenant(run):
+    result = run("tenants", "show", "06411000")
+    assert result.exit_code == 1 and "06411000" in result.output
+
+
+def test_demo_seed_is_idempotent(run):
+    assert run("demo", "seed").exit_code == 0
+    assert run("demo", "seed").exit_code == 0
+    listed = json.loads(run("tenants", "list", "--json").output)
+    assert len(listed) == 9 and {t["status"] for t in listed} == {"active"}
+    assert {"06534014", "06439", "06412000"} <= {t["ags"] for t in listed}

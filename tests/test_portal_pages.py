@@ -1,0 +1,68 @@
+"""The landing page and /healthz as a user and an operator's monitoring see them."""
+
+import dataclasses
+
+from portal import create_app
+
+
+def test_landing_page_is_german_and_lists_active_tenants(client, two_tenants):
+    page = client.get("/")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert '<html lang="de"' in html
+    assert "Teilnehmende Kommunen und Landkreise" in html
+    assert "Marburg, Universitätsstadt" in html and "77.129" in html
+    assert 'href="#main"' in html and 'id="main"' in html  # skip link for keyboard users
+    assert html.count("<h1") == 1
+
+
+def test_english_is_available(client, two_tenants):
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert '<html lang="en"' in html and "Participating municipalities and districts" in html
+    # The choice sticks for the session.
+    assert "Participating" in client.get("/").get_data(as_text=True)
+
+
+def test_pending_tenants_are_not_listed(client, app):
+    from tenants.context import tenant_transaction
+    from tenants.registry import create_tenant
+
+    with app.app_context(), tenant_transaction(None):
+        create_tenant("06439", status="pending")
+    assert "Rheingau-Taunus-Kreis" not in client.get("/").get_data(as_text=True)
+
+
+def test_security_headers(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "object-src 'none'" in csp and "frame-ancestors 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_kern_design_system_is_served_locally(client):
+    html = client.get("/").get_data(as_text=True)
+    assert "https://" not in html.split("<body")[0]  # nothing from a CDN
+    css = client.get("/static/vendor/kern/kern.min.css")
+    assert css.status_code == 200 and b".kern-btn" in css.data
+    assert client.get("/static/vendor/kern/fonts/fira-sans.css").status_code == 200
+
+
+def test_healthz_green_with_real_services(client):
+    response = client.get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "ok"
+    assert body["checks"]["database"]["role"] == "egov_app"
+    assert body["checks"]["database"]["migration"]
+    assert set(body["checks"]["queues"]["queues"]) == {"high", "default", "low"}
+
+
+def test_healthz_names_the_broken_part(database, clean_db):
+    broken = dataclasses.replace(database, redis_url="redis://127.0.0.1:1/0")
+    response = create_app({"TESTING": True, "RATELIMIT_STORAGE_URI": "memory://"}, settings=broken) \
+        .test_client().get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 503 and body["status"] == "degraded"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is False and "Connection" in body["checks"]["redis"]["error"]

@@ -1,0 +1,40 @@
+"""One settings module: documented defaults, fail fast in production, generated dev secrets."""
+
+import stat
+
+import pytest
+
+from portal.settings import SettingsError, load_settings
+
+
+def test_production_fails_fast_naming_every_missing_secret(tmp_path):
+    with pytest.raises(SettingsError) as err:
+        load_settings({"EGOV_ENV": "production", "EGOV_VAR_DIR": str(tmp_path), "EGOV_SECRET_KEY": "s"})
+    message = str(err.value)
+    assert "EGOV_DATABASE_URL" in message and "EGOV_ENCRYPTION_KEYS" in message
+    assert "EGOV_SECRET_KEY" not in message
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_production_with_everything_given():
+    settings = load_settings({
+        "EGOV_ENV": "production", "EGOV_SECRET_KEY": "k", "EGOV_DATABASE_URL": "postgresql://a@db/x",
+        "EGOV_MIGRATION_DATABASE_URL": "postgresql://o@db/x", "EGOV_ENCRYPTION_KEYS": "k1,k2",
+    })
+    assert settings.is_production and settings.secure_cookies
+    assert settings.encryption_keys == ("k1", "k2")
+    assert settings.sqlalchemy_url() == "postgresql+psycopg://a@db/x"
+
+
+def test_development_generates_secrets_once_and_keeps_them_private(tmp_path):
+    first = load_settings({"EGOV_VAR_DIR": str(tmp_path)})
+    second = load_settings({"EGOV_VAR_DIR": str(tmp_path)})
+    assert first.secret_key and first.secret_key == second.secret_key
+    assert first.app_password == second.app_password and first.app_password != first.owner_password
+    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
+    assert f"egov_app:{first.app_password}@" in first.database_url
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(SettingsError, match="staging"):
+        load_settings({"EGOV_ENV": "staging"})
