@@ -86,4 +86,5 @@ bench: install services
 	@$(LOAD_ENV) $(PY) -m tests.bench
 
 clean: down
+	@bash scripts/services.sh stop
 	rm -rf var portal/static/vendor

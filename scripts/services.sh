@@ -11,6 +11,20 @@ ROOT=$(pwd)
 VAR="$ROOT/var"
 mkdir -p "$VAR/log" "$VAR/run"
 
+if [ "${1:-}" = stop ]; then
+  # Stops only the project-local instances this script started.
+  PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -f "$VAR/pg/data/postmaster.pid" ] && [ -n "$PGBIN" ]; then
+    RUNAS=""; [ "$(id -u)" = 0 ] && RUNAS="runuser -u postgres --"
+    $RUNAS "$PGBIN/pg_ctl" -D "$VAR/pg/data" -m fast stop >/dev/null && echo "Stopped project-local PostgreSQL."
+  fi
+  if [ -f "$VAR/run/redis.pid" ]; then
+    kill "$(cat "$VAR/run/redis.pid")" 2>/dev/null && echo "Stopped project-local Redis."
+    rm -f "$VAR/run/redis.pid"
+  fi
+  exit 0
+fi
+
 PG_URL="${DATABASE_URL:-${EGOV_ADMIN_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}}"
 REDIS="${REDIS_URL:-${EGOV_REDIS_URL:-redis://127.0.0.1:6379/0}}"
 LOCAL_PG_PORT=55432
