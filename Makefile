@@ -48,6 +48,9 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP) assets translations
 
 install-test: install
+	@command -v chromium >/dev/null || (echo "Installing Debian's chromium for browser tests ..." && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >var/log/apt.log 2>&1 \
+	  || (cat var/log/apt.log; exit 1))
 
 $(KERN)/kern.min.css: package.json
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
@@ -75,7 +78,7 @@ demo:
 start:
 	@bash scripts/run.sh start
 
-test: install services
+test: install-test services
 	@$(LOAD_ENV) $(VENV)/bin/ruff check .
 	@$(LOAD_ENV) $(VENV)/bin/pytest
 
@@ -83,7 +86,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: install services
-	@$(LOAD_ENV) $(PY) -m tests.bench
+	@$(LOAD_ENV) EGOV_ENV=test $(PY) -m tests.bench
 
 clean: down
 	@bash scripts/services.sh stop

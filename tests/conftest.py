@@ -116,3 +116,65 @@ def two_tenants(app, clean_db):
         a = create_tenant(MARBURG, status="active")
         b = create_tenant(FULDA, status="active")
         return SimpleNamespace(a=SimpleNamespace(id=a.id, ags=a.ags), b=SimpleNamespace(id=b.id, ags=b.ags))
+
+
+# --- a live portal and a real browser ---------------------------------------------
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The portal served over HTTP on a free loopback port, in a thread."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", port=server.server_port)
+    server.shutdown()
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium")) if p and os.path.exists(p)),
+                      None)
+    if executable is None:
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser context per test; a screenshot lands in test-artifacts/ when the test fails."""
+    context = browser.new_context(locale="de-DE")
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        from pathlib import Path
+
+        out = Path(__file__).resolve().parents[1] / "test-artifacts"
+        out.mkdir(exist_ok=True)
+        page.screenshot(path=str(out / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
