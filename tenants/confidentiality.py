@@ -1,0 +1,264 @@
+"""Statistical confidentiality for everything that leaves a tenant: Open Data and benchmarks.
+
+The method (docs/confidentiality.md explains it in German and English) follows
+official statistics practice (Destatis, Bundesagentur für Arbeit):
+
+* **Primary suppression.** A published figure must rest on at least
+  ``min_cases`` cases (default 3): a figure of 1 or 2 is withheld; 0 is
+  published, because "nobody" discloses nobody. A figure that sums several
+  contributors (tenants) additionally needs at least ``min_contributors``
+  contributors with a non-zero value (default 3), so that no contributor can
+  subtract its own value from the figure and learn another one's.
+* **Secondary suppression.** Figures are sums of *atoms* (a tenant's count
+  for one service and month, say). After primary suppression the module
+  withholds further figures until
+
+  1. no protected atom can be computed from the published figures by any
+     linear combination (totals minus parts, differences of overlapping
+     groups, chains of those): an exact linear-algebra test, not a rule of
+     thumb, and
+  2. whenever one published figure contains another, the part of the larger
+     one that is not itself published (the hidden remainder, e.g. a month's
+     total minus the published services, or the Landkreis minus a peer group
+     one tenant smaller) is 0 or again rests on ``min_cases`` cases and, for
+     multi-contributor figures, ``min_contributors`` contributors.
+
+  Additional figures are chosen cheapest first (the smallest value), so totals
+  survive wherever small cells can carry the protection.
+
+How to use it: describe the atoms and the figures you would like to publish
+and call :func:`protect`; publish exactly ``result.published``. Anything
+derived from several figures (a rate, a share) is published only when all its
+inputs are (:meth:`Protection.all_published`).
+
+Limits (documented in docs/confidentiality.md): the test is for exact
+recovery and for small remainders; it does not compute protection intervals
+under non-negativity. Figures that are not sums (medians, quantiles) are not
+covered by the linear test; give them their own rule (a minimum group size).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Numerical tolerance for the rank tests; the matrices hold only 0 and 1.
+_TOL = 1e-9
+
+REASON_CASES = "cases"  # fewer than min_cases cases
+REASON_CONTRIBUTORS = "contributors"  # fewer than min_contributors contributors
+REASON_SECONDARY = "secondary"  # withheld so that another figure cannot be recovered
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The thresholds; both configurable (``EGOV_CONFIDENTIALITY_MIN_CASES`` / ``..._MIN_CONTRIBUTORS``)."""
+
+    min_cases: int = 3
+    min_contributors: int = 3
+
+    def __post_init__(self):
+        if self.min_cases < 1 or self.min_contributors < 1:
+            raise ValueError("confidentiality thresholds must be at least 1")
+
+    def too_few_cases(self, value: int) -> bool:
+        return 0 < value < self.min_cases
+
+    def too_few_contributors(self, contributors: int) -> bool:
+        return 0 < contributors < self.min_contributors
+
+
+@dataclass(frozen=True)
+class Atom:
+    """The smallest unit of data: a non-negative count, owned by one contributor.
+
+    ``protected`` atoms must never be recoverable. By default an atom is
+    protected when its value is below ``min_cases`` (and not 0); set it to
+    True for atoms that must stay secret whatever their size (another tenant's
+    own value in a benchmark).
+    """
+
+    value: int
+    owner: Hashable = None
+    protected: bool | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure one would like to publish: the sum of the atoms named in ``members``.
+
+    ``group=True`` marks a figure over several contributors; it then also
+    needs ``min_contributors`` contributors with a non-zero value.
+    ``cost`` orders the choice of secondary suppressions (default: the value).
+    """
+
+    key: Hashable
+    members: frozenset
+    group: bool = False
+    cost: float | None = None
+
+
+@dataclass
+class Protection:
+    """The outcome: the values to publish and why the others are withheld."""
+
+    published: dict = field(default_factory=dict)
+    suppressed: dict = field(default_factory=dict)
+
+    def is_published(self, key) -> bool:
+        return key in self.published
+
+    def all_published(self, *keys) -> bool:
+        """True when every input of a derived figure (a rate, a share) is published."""
+        return all(k in self.published for k in keys)
+
+    def value(self, key):
+        """The published value, or None when it is withheld."""
+        return self.published.get(key)
+
+
+def cells(values: Mapping[Hashable, int]) -> dict[Hashable, Atom]:
+    """Atoms for a single contributor's table (Open Data): one atom per cell."""
+    return {key: Atom(int(value)) for key, value in values.items()}
+
+
+def protect(atoms: Mapping[Hashable, Atom], figures: Iterable[Figure], rules: Rules | None = None) -> Protection:
+    """Decide which figures may be published. See the module docstring for the method.
+
+    :param atoms: every atom any figure refers to, by key.
+    :param figures: the candidate figures; keys must be unique.
+    :raise KeyError: a figure refers to an unknown atom.
+    :raise ValueError: duplicate figure keys or a negative atom.
+    """
+    rules = rules or Rules()
+    figures = list(figures)
+    if len({f.key for f in figures}) != len(figures):
+        raise ValueError("figure keys must be unique")
+    for key, atom in atoms.items():
+        if atom.value < 0:
+            raise ValueError(f"atom {key!r} is negative")
+    result = Protection()
+    for component in _components(figures):
+        _protect_component(atoms, component, rules, result)
+    return result
+
+
+# --- the method ----------------------------------------------------------------------
+
+
+def _components(figures: list[Figure]) -> list[list[Figure]]:
+    """Split the figures into groups that share no atom; each is protected on its own."""
+    parent: dict = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for fig in figures:
+        anchor = ("figure", fig.key)
+        for member in fig.members:
+            parent[find(("atom", member))] = find(anchor)
+        find(anchor)
+    groups: dict = defaultdict(list)
+    for fig in figures:
+        groups[find(("figure", fig.key))].append(fig)
+    return list(groups.values())
+
+
+def _value(atoms, fig: Figure) -> int:
+    return sum(atoms[m].value for m in fig.members)
+
+
+def _contributors(atoms, members) -> int:
+    return len({atoms[m].owner for m in members if atoms[m].value > 0})
+
+
+def _primary_reason(atoms, fig: Figure, rules: Rules) -> str | None:
+    if rules.too_few_cases(_value(atoms, fig)):
+        return REASON_CASES
+    if fig.group and rules.too_few_contributors(_contributors(atoms, fig.members)):
+        return REASON_CONTRIBUTORS
+    return None
+
+
+def _is_protected(atom: Atom, rules: Rules) -> bool:
+    return atom.protected if atom.protected is not None else rules.too_few_cases(atom.value)
+
+
+def _protect_component(atoms, figures: list[Figure], rules: Rules, result: Protection) -> None:
+    open_figs: dict = {}
+    for fig in figures:
+        reason = _primary_reason(atoms, fig, rules)
+        if reason:
+            result.suppressed[fig.key] = reason
+        else:
+            open_figs[fig.key] = fig
+    members = sorted({m for f in figures for m in f.members}, key=repr)
+    column = {m: i for i, m in enumerate(members)}
+    protected = [column[m] for m in members if _is_protected(atoms[m], rules)]
+    while open_figs:
+        victim = _remainder_victim(atoms, open_figs, rules) or _recovery_victim(
+            atoms, open_figs, column, protected)
+        if victim is None:
+            break
+        del open_figs[victim]
+        result.suppressed[victim] = REASON_SECONDARY
+    for key, fig in open_figs.items():
+        result.published[key] = _value(atoms, fig)
+
+
+def _cost(atoms, fig: Figure) -> tuple:
+    # Prefer withholding small non-zero figures: a zero protects nothing.
+    value = _value(atoms, fig)
+    cost = fig.cost if fig.cost is not None else value
+    return (value == 0, cost, len(fig.members), repr(fig.key))
+
+
+def _remainder_victim(atoms, open_figs: dict, rules: Rules):
+    """A figure to withhold because a published figure minus a published sub-figure is too small."""
+    published_atoms = {next(iter(f.members)) for f in open_figs.values() if len(f.members) == 1}
+    figs = sorted(open_figs.values(), key=lambda f: len(f.members))
+    for big in reversed(figs):
+        for small in [None, *figs]:
+            if small is not None and (small is big or not small.members < big.members):
+                continue
+            rest = big.members - (small.members if small else frozenset())
+            hidden = rest - published_atoms
+            value = sum(atoms[m].value for m in hidden)
+            too_small = rules.too_few_cases(value) or (
+                big.group and rules.too_few_contributors(_contributors(atoms, hidden)))
+            if not too_small:
+                continue
+            # Widen the hidden part with the cheapest published part of it, else withhold the larger figure.
+            parts = [open_figs[k] for k in open_figs
+                     if open_figs[k].members <= rest and open_figs[k] is not big and open_figs[k].members]
+            return min(parts, key=lambda f: _cost(atoms, f)).key if parts else big.key
+    return None
+
+
+def _recovery_victim(atoms, open_figs: dict, column: dict, protected: list[int]):
+    """A figure to withhold because a protected atom is a linear combination of published figures."""
+    if not protected:
+        return None
+    keys = list(open_figs)
+    matrix = np.zeros((len(keys), len(column)))
+    for row, key in enumerate(keys):
+        for member in open_figs[key].members:
+            matrix[row, column[member]] = 1.0
+    _, sing, vt = np.linalg.svd(matrix, full_matrices=False)
+    basis = vt[sing > _TOL * max(1.0, sing.max(initial=0.0))]
+    reach = (basis[:, protected] ** 2).sum(axis=0)
+    exposed = [protected[i] for i in np.flatnonzero(reach > 1 - 1e-6)]
+    if not exposed:
+        return None
+    target = np.zeros(len(column))
+    target[exposed[0]] = 1.0
+    coefficients = np.linalg.lstsq(matrix.T, target, rcond=None)[0]
+    involved = [keys[i] for i in np.flatnonzero(np.abs(coefficients) > 1e-7)]
+    return min(involved, key=lambda k: _cost(atoms, open_figs[k]))
