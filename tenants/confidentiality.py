@@ -203,8 +203,9 @@ def _protect_component(atoms, figures: list[Figure], rules: Rules, result: Prote
     column = {m: i for i, m in enumerate(members)}
     protected = [column[m] for m in members if _is_protected(atoms[m], rules)]
     while open_figs:
-        victim = _remainder_victim(atoms, open_figs, rules) or _recovery_victim(
-            atoms, open_figs, column, protected)
+        victim = _remainder_victim(atoms, open_figs, rules)
+        if victim is None:  # keys may be falsy (0, ""), so no `or` here
+            victim = _recovery_victim(atoms, open_figs, column, protected)
         if victim is None:
             break
         del open_figs[victim]

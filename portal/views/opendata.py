@@ -58,8 +58,6 @@ def _snapshot(key: str, dataset: str):
 
 def _conditional(body: bytes, media_type: str, etag: str, modified, filename: str | None = None) -> Response:
     response = Response(body, mimetype=media_type)
-    if media_type.startswith("text/"):
-        response.charset = "utf-8"
     response.set_etag(etag)
     response.last_modified = modified
     response.cache_control.public = True

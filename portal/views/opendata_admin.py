@@ -92,7 +92,6 @@ def _zsk_window() -> tuple[date, date]:
 
 def _csv(body: bytes, filename: str) -> Response:
     response = Response(body, mimetype="text/csv")
-    response.charset = "utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response

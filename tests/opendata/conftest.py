@@ -10,8 +10,23 @@ from sqlalchemy import text
 from tenants.context import apply_tenant, tenant_transaction
 from tenants.models import Operator, User
 
+CONTRIBUTOR = "http://dcat-ap.de/def/contributors/eGovSADTest"
+#: Small pages, so a handful of datasets spans several.
+PAGE_SIZE = 2
+
 HUNDESTEUER, GEWERBE, WOHNSITZ = "99102013104000", "99050012104000", "99115005104000"
 LOCAL = "local:veranstaltung"
+
+
+@pytest.fixture(scope="session")
+def app(database, redis_conn):
+    """The portal with a contributor ID and small catalogue pages (overrides the project-wide ``app``)."""
+    from dataclasses import replace
+
+    from portal import create_app
+
+    settings = replace(database, dcat_contributor_id=CONTRIBUTOR, dcat_page_size=PAGE_SIZE)
+    return create_app({"TESTING": True}, settings=settings)
 
 
 @pytest.fixture
