@@ -97,13 +97,17 @@ def _sign_in(client, identity: str):
 def staff(app, two_tenants):
     """staff(tenant, role) -> a test client signed in as that tenant's member of staff."""
 
+    identities = {}
+
     def make(tenant, role="admin"):
-        with app.app_context(), tenant_transaction(tenant.id) as session:
-            user = User(tenant_id=tenant.id, subject=f"{role}-{tenant.ags}", email=f"{role}@{tenant.ags}.de", role=role)
-            session.add(user)
-            session.flush()
-            identity = f"u:{tenant.id}:{user.id}"
-        return _sign_in(app.test_client(), identity)
+        if (tenant.id, role) not in identities:
+            with app.app_context(), tenant_transaction(tenant.id) as session:
+                user = User(tenant_id=tenant.id, subject=f"{role}-{tenant.ags}", email=f"{role}@{tenant.ags}.de",
+                            role=role)
+                session.add(user)
+                session.flush()
+                identities[(tenant.id, role)] = f"u:{tenant.id}:{user.id}"
+        return _sign_in(app.test_client(), identities[(tenant.id, role)])
 
     return make
 
