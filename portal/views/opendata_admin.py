@@ -54,34 +54,34 @@ def preview_dataset(dataset: str):
                            columns=column_names(dataset))
 
 
-@bp.post("/opendata/publish")
-@role_required("admin")
-def publish_datasets():
+def _change(action, done_message: str):
+    """Run a publishing action, commit, and come back to the overview with a message."""
     try:
-        publish(db.session, current_tenant(), request.form.getlist("dataset"),
-                request.form.get("licence", DEFAULT_LICENCE), request.form.get("contact_email", ""),
-                current_user.get_id())
+        action()
     except OpenDataError as error:
         db.session.rollback()
         flash(str(error), "danger")
-        return redirect(url_for(".overview"))
-    db.session.commit()
-    flash(_("The selected datasets are public now."), "success")
+    else:
+        db.session.commit()
+        flash(done_message, "success")
     return redirect(url_for(".overview"))
+
+
+@bp.post("/opendata/publish")
+@role_required("admin")
+def publish_datasets():
+    form = request.form
+    return _change(lambda: publish(db.session, current_tenant(), form.getlist("dataset"),
+                                   form.get("licence", DEFAULT_LICENCE), form.get("contact_email", ""),
+                                   current_user.get_id()),
+                   _("The selected datasets are public now."))
 
 
 @bp.post("/opendata/<dataset>/withdraw")
 @role_required("admin")
 def withdraw_dataset(dataset: str):
-    try:
-        withdraw(db.session, current_tenant(), dataset, current_user.get_id())
-    except OpenDataError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for(".overview"))
-    db.session.commit()
-    flash(_("The dataset has been withdrawn. Its addresses now answer “gone” (410)."), "success")
-    return redirect(url_for(".overview"))
+    return _change(lambda: withdraw(db.session, current_tenant(), dataset, current_user.get_id()),
+                   _("The dataset has been withdrawn. Its addresses now answer “gone” (410)."))
 
 
 def _zsk_window() -> tuple[date, date]:

@@ -46,6 +46,9 @@ def test_admin_publishes_and_the_public_downloads(client, marburg_data, staff):
     assert len(document["rows"]) == len(rows)
     page = client.get(f"/opendata/{MARBURG}/").get_data(as_text=True)
     assert "Nutzung der Online-Dienste" in page and "Offene Daten" in page
+    overview = client.get("/opendata/").get_data(as_text=True)
+    assert "Marburg, Universitätsstadt" in overview and "/catalog.ttl" in overview
+    assert "Fulda" not in overview  # publishes nothing
 
 
 def test_downloads_are_cacheable_and_conditional(client, marburg_data, staff):
