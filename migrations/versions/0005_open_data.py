@@ -42,7 +42,7 @@ COMMENT ON TABLE portal.open_data_publications IS
     'Open Data publication state per tenant and dataset (tenant data, RLS).';
 """)
     protect_tenant_table(TABLE)
-    grant_app(TABLE, "SELECT, INSERT, UPDATE")
+    grant_app(TABLE)
 
 
 def downgrade() -> None:
