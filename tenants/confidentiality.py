@@ -202,8 +202,9 @@ def _protect_component(atoms, figures: list[Figure], rules: Rules, result: Prote
     members = sorted({m for f in figures for m in f.members}, key=repr)
     column = {m: i for i, m in enumerate(members)}
     protected = [column[m] for m in members if _is_protected(atoms[m], rules)]
+    nested = _nested(figures)
     while open_figs:
-        victim = _remainder_victim(atoms, open_figs, rules)
+        victim = _remainder_victim(atoms, open_figs, rules, nested)
         if victim is None:  # keys may be falsy (0, ""), so no `or` here
             victim = _recovery_victim(atoms, open_figs, column, protected)
         if victim is None:
@@ -221,45 +222,92 @@ def _cost(atoms, fig: Figure) -> tuple:
     return (value == 0, cost, len(fig.members), repr(fig.key))
 
 
-def _remainder_victim(atoms, open_figs: dict, rules: Rules):
-    """A figure to withhold because a published figure minus a published sub-figure is too small."""
+def _nested(figures: list[Figure]) -> dict:
+    """For each figure, the keys of the figures strictly inside it (computed once per component)."""
+    containing = defaultdict(set)
+    for fig in figures:
+        for member in fig.members:
+            containing[member].add(fig.key)
+    inside = defaultdict(list)
+    for small in figures:
+        if not small.members:
+            continue
+        bigs = set.intersection(*(containing[m] for m in small.members))
+        for big in bigs - {small.key}:
+            inside[big].append(small.key)
+    by_key = {f.key: f for f in figures}
+    return {big: [s for s in smalls if by_key[s].members < by_key[big].members] for big, smalls in inside.items()}
+
+
+def _remainder_victim(atoms, open_figs: dict, rules: Rules, nested: dict):
+    """A figure to withhold because a published figure minus a published sub-figure is too small.
+
+    Only the hidden part of a difference matters (what published single cells
+    do not show), and for nested figures it is hidden(big) - hidden(small).
+    """
     published_atoms = {next(iter(f.members)) for f in open_figs.values() if len(f.members) == 1}
-    figs = sorted(open_figs.values(), key=lambda f: len(f.members))
-    for big in reversed(figs):
-        for small in [None, *figs]:
-            if small is not None and (small is big or not small.members < big.members):
-                continue
-            rest = big.members - (small.members if small else frozenset())
-            hidden = rest - published_atoms
-            value = sum(atoms[m].value for m in hidden)
+    hidden = {key: fig.members - published_atoms for key, fig in open_figs.items()}
+    for key in sorted(open_figs, key=lambda k: (-len(open_figs[k].members), repr(k))):
+        big = open_figs[key]
+        differences = [(None, hidden[key])] + [(s, hidden[key] - hidden[s]) for s in nested.get(key, ())
+                                               if s in open_figs and hidden[s]]
+        for small, rest_hidden in differences:
+            value = sum(atoms[m].value for m in rest_hidden)
             too_small = rules.too_few_cases(value) or (
-                big.group and rules.too_few_contributors(_contributors(atoms, hidden)))
+                big.group and rules.too_few_contributors(_contributors(atoms, rest_hidden)))
             if not too_small:
                 continue
             # Widen the hidden part with the cheapest published part of it, else withhold the larger figure.
-            parts = [open_figs[k] for k in open_figs
-                     if open_figs[k].members <= rest and open_figs[k] is not big and open_figs[k].members]
-            return min(parts, key=lambda f: _cost(atoms, f)).key if parts else big.key
+            rest = big.members - (open_figs[small].members if small is not None else frozenset())
+            parts = [f for k, f in open_figs.items() if k != key and f.members and f.members <= rest]
+            return min(parts, key=lambda f: _cost(atoms, f)).key if parts else key
     return None
 
 
+def _row_reduce(matrix: np.ndarray, pivot_columns: int) -> tuple[np.ndarray, list[int]]:
+    """Reduced row echelon form over the first ``pivot_columns`` columns (partial pivoting).
+
+    Plain element-wise numpy: no LAPACK call, whose thread pool costs more
+    than the work on matrices this small.
+    """
+    m = matrix.copy()
+    pivots, row = [], 0
+    for col in range(pivot_columns):
+        if row == m.shape[0]:
+            break
+        best = row + int(np.argmax(np.abs(m[row:, col])))
+        if abs(m[best, col]) < _TOL:
+            continue
+        m[[row, best]] = m[[best, row]]
+        m[row] /= m[row, col]
+        factors = m[:, col].copy()
+        factors[row] = 0.0
+        m -= np.outer(factors, m[row])
+        pivots.append(col)
+        row += 1
+    return m, pivots
+
+
 def _recovery_victim(atoms, open_figs: dict, column: dict, protected: list[int]):
-    """A figure to withhold because a protected atom is a linear combination of published figures."""
+    """A figure to withhold because a protected atom is a linear combination of published figures.
+
+    In the reduced row echelon form of the published figures, an atom is
+    recoverable exactly when its pivot row has no other non-zero entry; the
+    identity block carried along names the figures that combine to it.
+    """
     if not protected:
         return None
     keys = list(open_figs)
-    matrix = np.zeros((len(keys), len(column)))
+    n_atoms = len(column)
+    augmented = np.zeros((len(keys), n_atoms + len(keys)))
     for row, key in enumerate(keys):
         for member in open_figs[key].members:
-            matrix[row, column[member]] = 1.0
-    _, sing, vt = np.linalg.svd(matrix, full_matrices=False)
-    basis = vt[sing > _TOL * max(1.0, sing.max(initial=0.0))]
-    reach = (basis[:, protected] ** 2).sum(axis=0)
-    exposed = [protected[i] for i in np.flatnonzero(reach > 1 - 1e-6)]
-    if not exposed:
-        return None
-    target = np.zeros(len(column))
-    target[exposed[0]] = 1.0
-    coefficients = np.linalg.lstsq(matrix.T, target, rcond=None)[0]
-    involved = [keys[i] for i in np.flatnonzero(np.abs(coefficients) > 1e-7)]
-    return min(involved, key=lambda k: _cost(atoms, open_figs[k]))
+            augmented[row, column[member]] = 1.0
+        augmented[row, n_atoms + row] = 1.0
+    reduced, pivots = _row_reduce(augmented, n_atoms)
+    wanted = set(protected)
+    for row, col in enumerate(pivots):
+        if col in wanted and np.count_nonzero(np.abs(reduced[row, :n_atoms]) > 1e-7) == 1:
+            involved = [keys[i] for i in np.flatnonzero(np.abs(reduced[row, n_atoms:]) > 1e-7)]
+            return min(involved, key=lambda k: _cost(atoms, open_figs[k]))
+    return None
