@@ -26,6 +26,10 @@ official statistics practice (Destatis, Bundesagentur für Arbeit):
   Additional figures are chosen cheapest first (the smallest value), so totals
   survive wherever small cells can carry the protection.
 
+  With ``insiders=True`` test 1 is repeated for every contributor, who knows
+  its own atoms (a tenant looking at a benchmark sees its own value): no
+  contributor can compute another one's atom either.
+
 How to use it: describe the atoms and the figures you would like to publish
 and call :func:`protect`; publish exactly ``result.published``. Anything
 derived from several figures (a rate, a share) is published only when all its
@@ -125,11 +129,15 @@ def cells(values: Mapping[Hashable, int]) -> dict[Hashable, Atom]:
     return {key: Atom(int(value)) for key, value in values.items()}
 
 
-def protect(atoms: Mapping[Hashable, Atom], figures: Iterable[Figure], rules: Rules | None = None) -> Protection:
+def protect(atoms: Mapping[Hashable, Atom], figures: Iterable[Figure], rules: Rules | None = None, *,
+            insiders: bool = False) -> Protection:
     """Decide which figures may be published. See the module docstring for the method.
 
     :param atoms: every atom any figure refers to, by key.
     :param figures: the candidate figures; keys must be unique.
+    :param insiders: also protect against each contributor, who knows its own
+        atoms and can subtract them (benchmarks: every tenant sees its own value
+        next to the group figures). Costs one extra reduction per contributor.
     :raise KeyError: a figure refers to an unknown atom.
     :raise ValueError: duplicate figure keys or a negative atom.
     """
@@ -142,7 +150,7 @@ def protect(atoms: Mapping[Hashable, Atom], figures: Iterable[Figure], rules: Ru
             raise ValueError(f"atom {key!r} is negative")
     result = Protection()
     for component in _components(figures):
-        _protect_component(atoms, component, rules, result)
+        _protect_component(atoms, component, rules, result, insiders)
     return result
 
 
@@ -191,7 +199,7 @@ def _is_protected(atom: Atom, rules: Rules) -> bool:
     return atom.protected if atom.protected is not None else rules.too_few_cases(atom.value)
 
 
-def _protect_component(atoms, figures: list[Figure], rules: Rules, result: Protection) -> None:
+def _protect_component(atoms, figures: list[Figure], rules: Rules, result: Protection, insiders: bool) -> None:
     open_figs: dict = {}
     for fig in figures:
         reason = _primary_reason(atoms, fig, rules)
@@ -202,11 +210,17 @@ def _protect_component(atoms, figures: list[Figure], rules: Rules, result: Prote
     members = sorted({m for f in figures for m in f.members}, key=repr)
     column = {m: i for i, m in enumerate(members)}
     protected = [column[m] for m in members if _is_protected(atoms[m], rules)]
+    views = [frozenset()]
+    if insiders:
+        owned = defaultdict(set)
+        for m in members:
+            owned[atoms[m].owner].add(column[m])
+        views += [frozenset(cols) for _, cols in sorted(owned.items(), key=lambda item: repr(item[0]))]
     nested = _nested(figures)
     while open_figs:
         victim = _remainder_victim(atoms, open_figs, rules, nested)
         if victim is None:  # keys may be falsy (0, ""), so no `or` here
-            victim = _recovery_victim(atoms, open_figs, column, protected)
+            victim = _recovery_victim(atoms, open_figs, column, protected, views)
         if victim is None:
             break
         del open_figs[victim]
@@ -288,26 +302,34 @@ def _row_reduce(matrix: np.ndarray, pivot_columns: int) -> tuple[np.ndarray, lis
     return m, pivots
 
 
-def _recovery_victim(atoms, open_figs: dict, column: dict, protected: list[int]):
+def _recovery_victim(atoms, open_figs: dict, column: dict, protected: list[int], views: list[frozenset]):
     """A figure to withhold because a protected atom is a linear combination of published figures.
 
-    In the reduced row echelon form of the published figures, an atom is
-    recoverable exactly when its pivot row has no other non-zero entry; the
-    identity block carried along names the figures that combine to it.
+    ``views`` lists what an observer already knows besides the published
+    figures: nothing (the public) and, with ``insiders``, each contributor's
+    own atoms. In the reduced row echelon form, an atom is recoverable exactly
+    when its pivot row has no other non-zero entry in the atom block; the
+    identity block carried along names the published figures that combine to it.
     """
     if not protected:
         return None
     keys = list(open_figs)
-    n_atoms = len(column)
-    augmented = np.zeros((len(keys), n_atoms + len(keys)))
+    n_atoms, n_figs = len(column), len(keys)
+    base = np.zeros((n_figs, n_atoms + n_figs))
     for row, key in enumerate(keys):
         for member in open_figs[key].members:
-            augmented[row, column[member]] = 1.0
-        augmented[row, n_atoms + row] = 1.0
-    reduced, pivots = _row_reduce(augmented, n_atoms)
-    wanted = set(protected)
-    for row, col in enumerate(pivots):
-        if col in wanted and np.count_nonzero(np.abs(reduced[row, :n_atoms]) > 1e-7) == 1:
-            involved = [keys[i] for i in np.flatnonzero(np.abs(reduced[row, n_atoms:]) > 1e-7)]
-            return min(involved, key=lambda k: _cost(atoms, open_figs[k]))
+            base[row, column[member]] = 1.0
+        base[row, n_atoms + row] = 1.0
+    for known in views:
+        wanted = set(protected) - known
+        if not wanted:
+            continue
+        own = np.zeros((len(known), n_atoms + n_figs))
+        for row, col in enumerate(sorted(known)):
+            own[row, col] = 1.0
+        reduced, pivots = _row_reduce(np.vstack([base, own]) if known else base, n_atoms)
+        for row, col in enumerate(pivots):
+            if col in wanted and np.count_nonzero(np.abs(reduced[row, :n_atoms]) > 1e-7) == 1:
+                involved = [keys[i] for i in np.flatnonzero(np.abs(reduced[row, n_atoms:]) > 1e-7)]
+                return min(involved, key=lambda k: _cost(atoms, open_figs[k]))
     return None

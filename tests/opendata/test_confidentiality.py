@@ -29,8 +29,8 @@ def _rank(rows: list[list[Fraction]]) -> int:
     return rank
 
 
-def recoverable(atom_keys, published_figures, target) -> bool:
-    """Exact test: is the unit vector of ``target`` in the span of the published figures?"""
+def recoverable(atom_keys, published_figures, target, known=()) -> bool:
+    """Exact test: is the unit vector of ``target`` in the span of the published figures (and ``known`` atoms)?"""
     index = {k: i for i, k in enumerate(atom_keys)}
 
     def vector(members):
@@ -39,7 +39,7 @@ def recoverable(atom_keys, published_figures, target) -> bool:
             row[index[m]] = Fraction(1)
         return row
 
-    rows = [vector(f.members) for f in published_figures]
+    rows = [vector(f.members) for f in published_figures] + [vector([k]) for k in known]
     if not rows:
         return False
     return _rank(rows) == _rank(rows + [vector([target])])
@@ -131,6 +131,32 @@ def test_group_figures_never_reveal_a_tenant(data, rules):
                 contributors = sum(1 for t in rest if tenant_values[t] > 0)
                 assert not (0 < value < rules.min_cases)
                 assert not (0 < contributors < rules.min_contributors)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=groups_strategy(), rules=rules_st)
+def test_no_tenant_learns_another_by_subtracting_its_own_value(data, rules):
+    tenant_values, groups = data
+    tenants = list(range(len(tenant_values)))
+    atoms = {t: Atom(v, owner=t, protected=True) for t, v in enumerate(tenant_values)}
+    figures = [Figure(i, frozenset(g), group=True) for i, g in enumerate(groups)]
+    result = protect(atoms, figures, rules, insiders=True)
+    published = [f for f in figures if f.key in result.published]
+    for insider in tenants:
+        for other in tenants:
+            if other != insider:
+                assert not recoverable(tenants, published, other, known=[insider])
+
+
+def test_insiders_are_what_makes_the_difference():
+    atoms = {t: Atom(v, owner=t, protected=True) for t, v in zip("ABCD", [5, 6, 7, 8], strict=True)}
+    figures = [Figure("abcd", frozenset("ABCD"), group=True), Figure("abc", frozenset("ABC"), group=True),
+               Figure("bcd", frozenset("BCD"), group=True)]
+    outsiders = protect(atoms, figures, Rules())
+    # abcd - abc = D, so abcd goes; abc and bcd reveal nobody to the public ...
+    assert set(outsiders.published) == {"abc", "bcd"}
+    # ... but A knows A: bcd - (abc - A) = D. With insiders, one of the two goes as well.
+    assert len(protect(atoms, figures, Rules(), insiders=True).published) == 1
 
 
 def test_a_lone_small_cell_takes_a_partner_with_it():
