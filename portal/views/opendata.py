@@ -7,6 +7,9 @@ Rate-limited per client address.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from portal.extensions import limiter
@@ -117,9 +120,26 @@ def _page() -> int:
     return int(raw)
 
 
-def _catalogue_response(spec: catalogue.CatalogueSpec, entries, suffix: str) -> Response:
+def _modified_since(entries):
+    """ckanext-dcat's ``modified_since``: only datasets changed at or after an ISO 8601 date or time."""
+    raw = request.args.get("modified_since")
+    if not raw:
+        return entries
     try:
-        graph = catalogue.build_catalogue(spec, entries, _page(), suffix)
+        since = datetime.fromisoformat(raw)
+    except ValueError:
+        abort(400, "modified_since must be an ISO 8601 date or date and time")
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return [e for e in entries if e.publication.modified >= since]
+
+
+def _catalogue_response(spec: catalogue.CatalogueSpec, entries, suffix: str) -> Response:
+    entries = _modified_since(entries)
+    try:
+        since = request.args.get("modified_since")
+        query = f"{urlencode({'modified_since': since})}&" if since else ""
+        graph = catalogue.build_catalogue(spec, entries, _page(), suffix, query)
     except catalogue.PageNotFound:
         abort(404)
     body, media_type = catalogue.serialise(graph, suffix)

@@ -47,6 +47,7 @@ FORMATS = {
     "rdf": ("pretty-xml", "application/rdf+xml"),
     "xml": ("pretty-xml", "application/rdf+xml"),
     "jsonld": ("json-ld", "application/ld+json"),
+    "n3": ("n3", "text/n3"),
 }
 
 
@@ -154,8 +155,12 @@ def page_count(total: int, page_size: int) -> int:
     return max(1, math.ceil(total / page_size))
 
 
-def build_catalogue(spec: CatalogueSpec, entries: list[PublishedEntry], page: int, suffix: str) -> Graph:
-    """One page of the catalogue. :raise PageNotFound: the page does not exist."""
+def build_catalogue(spec: CatalogueSpec, entries: list[PublishedEntry], page: int, suffix: str,
+                    query: str = "") -> Graph:
+    """One page of the catalogue. :raise PageNotFound: the page does not exist.
+
+    ``query`` (``modified_since=…&``) is repeated in the paging links so a harvester stays in its selection.
+    """
     pages = page_count(len(entries), spec.page_size)
     if page < 1 or page > pages:
         raise PageNotFound(page)
@@ -173,13 +178,14 @@ def build_catalogue(spec: CatalogueSpec, entries: list[PublishedEntry], page: in
         graph.add((catalogue, DCTERMS.modified, _datetime(max(e.publication.modified for e in entries))))
     for entry in entries[(page - 1) * spec.page_size: page * spec.page_size]:
         graph.add((catalogue, DCAT.dataset, _add_dataset(graph, spec, entry)))
-    _add_paging(graph, spec, len(entries), page, pages, suffix)
+    _add_paging(graph, spec, len(entries), page, pages, suffix, query)
     return graph
 
 
-def _add_paging(graph: Graph, spec: CatalogueSpec, total: int, page: int, pages: int, suffix: str) -> None:
+def _add_paging(graph: Graph, spec: CatalogueSpec, total: int, page: int, pages: int, suffix: str,
+                query: str = "") -> None:
     def url(n: int) -> str:
-        return f"{spec.base_url}{spec.path}.{suffix}?page={n}"
+        return f"{spec.base_url}{spec.path}.{suffix}?{query}page={n}"
 
     node = URIRef(url(page))
     graph.add((node, RDF.type, HYDRA.PagedCollection))

@@ -147,3 +147,16 @@ def test_the_shapes_ship_with_their_attribution():
     attribution = (SHACL_DIR / "ATTRIBUTION.md").read_text()
     for shape in Path(SHACL_DIR).glob("*.ttl"):
         assert shape.name in attribution
+
+
+def test_modified_since_selects_recent_changes_and_pages_within_them(client, published):
+    everything, _ = fetch_all_pages(client, "/catalog", "ttl")
+    assert len(set(everything.subjects(RDF.type, DCAT.Dataset))) == 7
+    future = client.get("/catalog.ttl?modified_since=2999-01-01")
+    assert future.status_code == 200
+    assert not list(Graph().parse(data=future.data, format="turtle").subjects(RDF.type, DCAT.Dataset))
+    past = Graph().parse(data=client.get("/catalog.ttl?modified_since=2000-01-01T00:00:00").data, format="turtle")
+    paging = next(past.subjects(RDF.type, HYDRA.PagedCollection))
+    assert str(past.value(paging, HYDRA.nextPage)).endswith("?modified_since=2000-01-01T00%3A00%3A00&page=2")
+    assert client.get("/catalog.ttl?modified_since=yesterday").status_code == 400
+    assert client.get("/catalog.n3").status_code == 200
