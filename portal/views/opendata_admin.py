@@ -11,6 +11,7 @@ from flask_login import current_user
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from tenants.db import db
+from tenants.models import AuditEvent, PlatformAuditEvent
 from tenants.opendata import zsk
 from tenants.opendata.datasets import DATASETS, column_names
 from tenants.opendata.publication import (
@@ -102,12 +103,16 @@ def _csv(body: bytes, filename: str) -> Response:
 def tenant_zsk():
     tenant = current_tenant()
     tenant_id, ags = tenant.id, tenant.ags
-    db.session.rollback()  # the export opens its own tenant transactions
+    db.session.add(AuditEvent(tenant_id=tenant_id, actor=current_user.get_id(), action="zsk.export",
+                              target="zsk", remote_addr=request.remote_addr))
+    db.session.commit()  # the export then opens its own tenant transactions
     return _csv(zsk.to_csv(zsk.tenant_rows(tenant_id, *_zsk_window())), f"zsk-{ags}.csv")
 
 
 @operator_bp.get("/zsk.csv")
 @operator_required
 def operator_zsk():
-    db.session.rollback()
+    db.session.add(PlatformAuditEvent(actor=current_user.get_id(), action="zsk.export", target="all tenants",
+                                      remote_addr=request.remote_addr))
+    db.session.commit()
     return _csv(zsk.to_csv(zsk.operator_rows(*_zsk_window())), "zsk-alle-mandanten.csv")

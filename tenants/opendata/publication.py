@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -44,6 +45,8 @@ LICENCES: dict[str, Licence] = {lic.key: lic for lic in (
             "http://dcat-ap.de/def/licenses/cc-by/4.0", "https://creativecommons.org/licenses/by/4.0/", True),
 )}
 DEFAULT_LICENCE = "dl-by-de/2.0"
+#: The same rule as the table's CHECK constraint, so a bad address is a message, not an error page.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class Publication(db.Model):
@@ -143,7 +146,7 @@ def publish(session: Session, tenant: Tenant, datasets: list[str], licence: str,
     if licence not in LICENCES:
         raise OpenDataError("Unbekannte Lizenz.")
     contact_email = (contact_email or "").strip()
-    if "@" not in contact_email or " " in contact_email:
+    if not EMAIL.fullmatch(contact_email):
         raise OpenDataError("Bitte eine gültige Kontakt-E-Mail-Adresse angeben.")
     existing = publications(session, tenant.id)
     result = []

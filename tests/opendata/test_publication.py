@@ -194,8 +194,10 @@ def test_licence_choice_and_bad_input(client, marburg_data, staff):
     assert json.loads(client.get(f"/opendata/{MARBURG}/usage.json").data)["licence"]["id"] == "dl-zero-de/2.0"
     publish(admin, MARBURG, ["payment"], licence="cc-by-sa/9.9")
     assert client.get(f"/opendata/{MARBURG}/payment.csv").status_code == 404
-    publish(admin, MARBURG, ["payment"], email="not-an-address")
-    assert client.get(f"/opendata/{MARBURG}/payment.csv").status_code == 404
+    for bad in ("not-an-address", "a@b"):
+        response = publish(admin, MARBURG, ["payment"], email=bad)
+        assert response.status_code == 302  # back to the form with a message, not an error page
+        assert client.get(f"/opendata/{MARBURG}/payment.csv").status_code == 404
 
 
 def test_publishing_is_audited(app, marburg_data, staff):

@@ -55,3 +55,18 @@ def test_staff_below_admin_cannot_export(marburg_data, staff, role):
 def test_the_operator_export_is_for_operators_only(client, marburg_data, staff):
     assert staff(marburg_data.a).get("/operator/zsk.csv").status_code == 403
     assert client.get("/operator/zsk.csv").status_code == 401
+
+
+def test_exports_are_audited(app, marburg_data, staff, operator_client):
+    from sqlalchemy import select
+
+    from tenants.context import tenant_transaction
+    from tenants.models import AuditEvent, PlatformAuditEvent
+
+    staff(marburg_data.a).get(f"/t/{marburg_data.a.ags}/zsk.csv")
+    operator_client.get("/operator/zsk.csv")
+    with app.app_context():
+        with tenant_transaction(marburg_data.a.id) as session:
+            assert list(session.scalars(select(AuditEvent.action))) == ["zsk.export"]
+        with tenant_transaction(None) as session:
+            assert list(session.scalars(select(PlatformAuditEvent.action))) == ["zsk.export"]
