@@ -1,9 +1,12 @@
 """A tenant admin publishes in a real browser; the public finds the data without signing in."""
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from tenants.context import tenant_transaction
 from tenants.models import User
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _sign_in_browser(app, page, live_server, tenant):
@@ -34,11 +37,14 @@ def test_admin_previews_publishes_and_withdraws(app, page, live_server, marburg_
     page.get_by_label("Kontakt-E-Mail für Fragen zu den Daten").fill("opendata@marburg.de")
     page.get_by_role("button", name="Veröffentlichen").click()
     assert "Die ausgewählten Datensätze sind jetzt öffentlich." in page.content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "opendata-admin.png"), full_page=True)
 
     public = page.context.browser.new_context(locale="de-DE").new_page()
     public.goto(f"{live_server.url}/opendata/06534014/")
     assert public.get_by_role("link", name="Nutzung der Online-Dienste").is_visible()
     assert "Creative Commons Namensnennung 4.0 International" in public.content()
+    public.screenshot(path=str(ARTIFACTS / "opendata-public.png"), full_page=True)
     download = public.request.get(f"{live_server.url}/opendata/06534014/usage.csv")
     assert download.status == 200 and download.text().startswith("month,service_key")
 
