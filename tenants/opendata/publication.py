@@ -154,6 +154,8 @@ def publish(session: Session, tenant: Tenant, datasets: list[str], licence: str,
         pub = existing.get(key) or Publication(tenant_id=tenant.id, dataset=key)
         if not pub.is_published or pub.published_at is None:
             pub.published_at, pub.withdrawn_at, pub.data_modified_at = _now(), None, _now()
+        elif pub.licence != licence:  # new terms: harvesters must fetch the metadata again
+            pub.data_modified_at = _now()
         pub.state, pub.licence, pub.contact_email, pub.attribution = "published", licence, contact_email, tenant.name
         session.add(pub)
         result.append(pub)
