@@ -10,3 +10,8 @@ from ingest_workers.maintenance import ensure_partitions
 
 # Daily at 02:15; cheap and idempotent, so a missed run costs nothing.
 cron.register(ensure_partitions, "low", cron="15 2 * * *", job_timeout=300)
+
+from ingest_workers.opendata import refresh_open_data  # noqa: E402
+
+# Daily at 03:30, after the night's ingest: dct:modified follows the published content.
+cron.register(refresh_open_data, "low", cron="30 3 * * *", job_timeout=1800)

@@ -209,6 +209,9 @@ def demo_seed() -> None:
     with tenant_transaction(None):
         names = [t.name for t in seed_demo_tenants()]
     click.echo(f"Demo tenants ready: {', '.join(names)}")
+    from tenants.opendata.demo import publish_demo_datasets
+
+    click.echo(f"Open Data published by: {', '.join(publish_demo_datasets()) or 'nobody new'}")
 
 
 # -- processes --------------------------------------------------------------

@@ -90,6 +90,17 @@ class Settings:
     secure_cookies: bool = False
     #: EGOV_QUEUES: RQ queues, highest priority first.
     queues: tuple[str, ...] = ("high", "default", "low")
+    #: EGOV_CONFIDENTIALITY_MIN_CASES: a published cell rests on at least this many
+    #: cases (docs/confidentiality.md). Default 3.
+    confidentiality_min_cases: int = 3
+    #: EGOV_CONFIDENTIALITY_MIN_CONTRIBUTORS: a group figure needs this many tenants. Default 3.
+    confidentiality_min_contributors: int = 3
+    #: EGOV_DCAT_CONTRIBUTOR_ID: the dcatde:contributorID GovData assigns to the operator
+    #: (an IRI under http://dcat-ap.de/def/contributors/). Empty: not stated; GovData's direct
+    #: delivery requires it, so set it before registering the catalogue there.
+    dcat_contributor_id: str = ""
+    #: EGOV_DCAT_PAGE_SIZE: datasets per catalogue page (hydra:PagedCollection). Default 100.
+    dcat_page_size: int = 100
 
     @property
     def is_production(self) -> bool:
@@ -185,4 +196,8 @@ def load_settings(environ=None) -> Settings:
         portal_url=_env(environ, "PORTAL_URL", Settings.portal_url).rstrip("/"),
         secure_cookies=_bool(_env(environ, "SECURE_COOKIES"), env == "production"),
         queues=tuple(q.strip() for q in _env(environ, "QUEUES", "high,default,low").split(",") if q.strip()),
+        confidentiality_min_cases=int(_env(environ, "CONFIDENTIALITY_MIN_CASES", "3")),
+        confidentiality_min_contributors=int(_env(environ, "CONFIDENTIALITY_MIN_CONTRIBUTORS", "3")),
+        dcat_contributor_id=_env(environ, "DCAT_CONTRIBUTOR_ID", ""),
+        dcat_page_size=int(_env(environ, "DCAT_PAGE_SIZE", "100")),
     )

@@ -43,6 +43,9 @@ COLUMN_VALUES = {
     "status": "queued",
     "session_hash": "a" * 64,
     "occurred_at": datetime(2026, 1, 15, 10, tzinfo=UTC),
+    "dataset": "usage",
+    "licence": "cc-by/4.0",
+    "contact_email": "opendata@example.de",
 }
 
 TYPE_VALUES = {

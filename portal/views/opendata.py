@@ -1,0 +1,182 @@
+"""Open Data for everyone: the public pages, downloads and the DCAT-AP.de catalogue.
+
+No sign-in. Each tenant's data is read in its own ``tenant_transaction`` (see
+tenants/opendata/publication.py), so row-level security stays the only way in.
+Rate-limited per client address.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from portal.extensions import limiter
+from tenants.db import db
+from tenants.opendata import catalogue
+from tenants.opendata.datasets import DATASETS
+from tenants.opendata.publication import (
+    LICENCES,
+    NotPublished,
+    Withdrawn,
+    all_published_entries,
+    public_snapshot,
+    public_tenant,
+    published_entries,
+    rules_from,
+    to_csv,
+    to_json,
+)
+
+bp = Blueprint("opendata", __name__)
+
+DATASET = "any(" + ", ".join(DATASETS) + "):dataset"
+RDF_SUFFIX = "any(" + ", ".join(catalogue.FORMATS) + "):suffix"
+LIMIT = "120 per minute"
+
+
+def _settings():
+    return current_app.config["EGOV"]
+
+
+def _fresh() -> None:
+    # Public reads open one transaction per tenant; whatever the request read
+    # before (a signed-in user's row) must not hold a transaction open.
+    if db.session().in_transaction():
+        db.session.rollback()
+
+
+def _snapshot(key: str, dataset: str):
+    _fresh()
+    try:
+        snapshot = public_snapshot(key, dataset, rules_from(_settings()))
+    except Withdrawn:
+        abort(410)
+    except NotPublished:
+        abort(404)
+    db.session.commit()
+    return snapshot
+
+
+def _conditional(body: bytes, media_type: str, etag: str, modified, filename: str | None = None) -> Response:
+    response = Response(body, mimetype=media_type)
+    response.set_etag(etag)
+    response.last_modified = modified
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    if filename:
+        response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response.make_conditional(request)
+
+
+@bp.get("/opendata/")
+@limiter.limit(LIMIT)
+def index():
+    _fresh()
+    entries = all_published_entries()
+    tenants = {}
+    for entry in entries:
+        tenants.setdefault(entry.tenant.ags, (entry.tenant, []))[1].append(entry)
+    return render_template("opendata/index.html", tenants=list(tenants.values()))
+
+
+@bp.get("/opendata/<key>/")
+@limiter.limit(LIMIT)
+def tenant_page(key: str):
+    _fresh()
+    try:
+        tenant = public_tenant(key)
+    except NotPublished:
+        abort(404)
+    return render_template("opendata/tenant.html", tenant=tenant, entries=published_entries(tenant),
+                           datasets=DATASETS, licences=LICENCES)
+
+
+@bp.get(f"/opendata/<key>/<{DATASET}>")
+@limiter.limit(LIMIT)
+def dataset_page(key: str, dataset: str):
+    snapshot = _snapshot(key, dataset)
+    return render_template("opendata/dataset.html", snapshot=snapshot, spec=DATASETS[dataset])
+
+
+@bp.get(f"/opendata/<key>/<{DATASET}>.<any(csv, json):fmt>")
+@limiter.limit(LIMIT)
+def download(key: str, dataset: str, fmt: str):
+    snapshot = _snapshot(key, dataset)
+    if fmt == "csv":
+        body, media_type = to_csv(snapshot), "text/csv"
+    else:
+        body, media_type = to_json(snapshot, _settings().portal_url), "application/json"
+    return _conditional(body, media_type, f"{snapshot.etag}-{snapshot.publication.licence}",
+                        snapshot.publication.modified, f"{key}-{dataset}.{fmt}")
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        abort(400, "page must be a positive integer")
+    return int(raw)
+
+
+def _modified_since(entries):
+    """ckanext-dcat's ``modified_since``: only datasets changed at or after an ISO 8601 date or time."""
+    raw = request.args.get("modified_since")
+    if not raw:
+        return entries
+    try:
+        since = datetime.fromisoformat(raw)
+    except ValueError:
+        abort(400, "modified_since must be an ISO 8601 date or date and time")
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return [e for e in entries if e.publication.modified >= since]
+
+
+def _catalogue_response(spec: catalogue.CatalogueSpec, entries, suffix: str) -> Response:
+    entries = _modified_since(entries)
+    try:
+        since = request.args.get("modified_since")
+        query = f"{urlencode({'modified_since': since})}&" if since else ""
+        graph = catalogue.build_catalogue(spec, entries, _page(), suffix, query)
+    except catalogue.PageNotFound:
+        abort(404)
+    body, media_type = catalogue.serialise(graph, suffix)
+    response = Response(body, mimetype=media_type)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def _spec(path: str, title: str, description: str, publisher_name: str, publisher_uri: str):
+    settings = _settings()
+    return catalogue.CatalogueSpec(settings.portal_url, path, title, description, publisher_name, publisher_uri,
+                                   settings.dcat_contributor_id, settings.dcat_page_size)
+
+
+@bp.get(f"/catalog.<{RDF_SUFFIX}>")
+@limiter.limit(LIMIT)
+def platform_catalogue(suffix: str):
+    _fresh()
+    base = _settings().portal_url
+    spec = _spec("/catalog", "eGovSAD – Nutzungsdaten kommunaler Online-Dienste in Hessen",
+                 "Offene Daten der teilnehmenden Kommunen über die Nutzung ihrer Online-Dienste: Nutzung, "
+                 "Abschluss- und Abbruchquoten, Bezahl- und Anmeldeverfahren, Zufriedenheit.",
+                 "eGovSAD – Betrieb der Plattform", f"{base}/opendata/#operator")
+    return _catalogue_response(spec, all_published_entries(), suffix)
+
+
+@bp.get(f"/opendata/<key>/catalog.<{RDF_SUFFIX}>")
+@limiter.limit(LIMIT)
+def tenant_catalogue(key: str, suffix: str):
+    _fresh()
+    try:
+        tenant = public_tenant(key)
+    except NotPublished:
+        abort(404)
+    base = _settings().portal_url
+    spec = _spec(f"/opendata/{tenant.ags}/catalog", f"Offene Daten der Online-Dienste – {tenant.name}",
+                 f"Nutzungsdaten der Online-Dienste von {tenant.name} (AGS {tenant.ags}).",
+                 tenant.name, f"{catalogue.tenant_page_url(base, tenant.ags)}#publisher")
+    return _catalogue_response(spec, published_entries(tenant), suffix)

@@ -1,0 +1,55 @@
+"""A tenant admin publishes in a real browser; the public finds the data without signing in."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tenants.context import tenant_transaction
+from tenants.models import User
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def _sign_in_browser(app, page, live_server, tenant):
+    with app.app_context(), tenant_transaction(tenant.id) as session:
+        user = User(tenant_id=tenant.id, subject="browser-admin", email="admin@marburg.de", role="admin")
+        session.add(user)
+        session.flush()
+        identity = f"u:{tenant.id}:{user.id}"
+    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": identity, "_fresh": True})
+    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
+                               "domain": urlsplit(live_server.url).hostname, "path": "/"}])
+
+
+def test_admin_previews_publishes_and_withdraws(app, page, live_server, marburg_data):
+    failed = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    _sign_in_browser(app, page, live_server, marburg_data.a)
+    page.goto(f"{live_server.url}/t/06534014/opendata/")
+    assert page.locator("h1").inner_text() == "Offene Daten veröffentlichen"
+
+    page.get_by_role("link", name="Vorschau").first.click()
+    assert "Genau diese Zeilen werden öffentlich" in page.content()
+    assert page.get_by_role("cell", name="submitted;aborted").first.is_visible()  # Gewerbe: 2 submissions
+    page.go_back()
+
+    page.get_by_label("Nutzung der Online-Dienste").check()
+    page.get_by_label("Creative Commons Namensnennung 4.0 International").check()
+    page.get_by_label("Kontakt-E-Mail für Fragen zu den Daten").fill("opendata@marburg.de")
+    page.get_by_role("button", name="Veröffentlichen").click()
+    assert "Die ausgewählten Datensätze sind jetzt öffentlich." in page.content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "opendata-admin.png"), full_page=True)
+
+    public = page.context.browser.new_context(locale="de-DE").new_page()
+    public.goto(f"{live_server.url}/opendata/06534014/")
+    assert public.get_by_role("link", name="Nutzung der Online-Dienste").is_visible()
+    assert "Creative Commons Namensnennung 4.0 International" in public.content()
+    public.screenshot(path=str(ARTIFACTS / "opendata-public.png"), full_page=True)
+    download = public.request.get(f"{live_server.url}/opendata/06534014/usage.csv")
+    assert download.status == 200 and download.text().startswith("month,service_key")
+
+    page.get_by_role("button", name="„Nutzung der Online-Dienste“ zurückziehen").click()
+    assert "zurückgezogen" in page.content()
+    assert public.request.get(f"{live_server.url}/opendata/06534014/usage.csv").status == 410
+    public.context.close()
+    assert failed == []
