@@ -9,6 +9,7 @@ Examples::
     egov tenants list
     egov tenants show 06534014
     egov demo seed
+    egov secrets rotate          # re-encrypt stored secrets with the newest key
     egov worker                  # an RQ worker for all queues
 """
 
@@ -204,11 +205,36 @@ def demo() -> None:
 def demo_seed() -> None:
     """Create the demo tenants (idempotent)."""
     from tenants.context import tenant_transaction
-    from tenants.demo import seed_demo_tenants
+    from tenants.demo import seed_demo_identity, seed_demo_tenants
 
+    settings = load_settings()
     with tenant_transaction(None):
         names = [t.name for t in seed_demo_tenants()]
+        configured = seed_demo_identity(settings)
     click.echo(f"Demo tenants ready: {', '.join(names)}")
+    if configured:
+        click.echo(f"{configured} demo tenant(s) now sign in through the development IdP at {settings.dev_idp_url}.")
+
+
+# -- secrets ----------------------------------------------------------------
+
+@main.group()
+def secrets() -> None:
+    """Secrets at rest."""
+
+
+@secrets.command("rotate")
+@with_app
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of EGOV_ENCRYPTION_KEYS (see docs/operations.md)."""
+    from tenants.crypto import SecretError
+    from tenants.rotation import rotate_stored_secrets
+
+    try:
+        count = rotate_stored_secrets(load_settings())
+    except SecretError as exc:
+        _fail(f"{exc} Put the old key behind the new one in EGOV_ENCRYPTION_KEYS and run again.")
+    click.echo(f"{count} secret(s) re-encrypted with the newest key. The older keys can now be removed.")
 
 
 # -- processes --------------------------------------------------------------
