@@ -50,11 +50,20 @@ def _kwargs(scopes: str, settings: Settings) -> dict[str, Any]:
     return {"scope": scopes, "code_challenge_method": "S256", "timeout": settings.oidc_timeout}
 
 
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
 def tenant_client(provider: IdentityProvider):
-    """The Authlib client for this version of the tenant's provider settings."""
+    """The Authlib client for this version of the tenant's provider settings.
+
+    The digest of the settings joins the version in the name, so a client can
+    never be reused for other settings, even in a database restored from a backup.
+    """
     settings: Settings = current_app.config["EGOV"]
+    digest = _digest(provider.discovery_url, provider.client_id, provider.client_secret_encrypted, provider.scopes)
     return _client(
-        f"tenant-{provider.tenant_id}-v{provider.config_version}",
+        f"tenant-{provider.tenant_id}-v{provider.config_version}-{digest}",
         client_id=provider.client_id,
         client_secret=crypto.decrypt(settings, provider.client_secret_encrypted),
         server_metadata_url=provider.discovery_url,
@@ -67,8 +76,8 @@ def operator_client():
     settings: Settings = current_app.config["EGOV"]
     if not (settings.operator_oidc_discovery_url and settings.operator_oidc_client_id):
         return None
-    digest = hashlib.sha256(
-        f"{settings.operator_oidc_discovery_url}|{settings.operator_oidc_client_id}".encode()).hexdigest()[:12]
+    digest = _digest(settings.operator_oidc_discovery_url, settings.operator_oidc_client_id,
+                     settings.operator_oidc_client_secret)
     return _client(
         f"operators-{digest}",
         client_id=settings.operator_oidc_client_id,
