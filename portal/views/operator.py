@@ -89,7 +89,7 @@ def change():
     db.session.commit()
     if tenant.status == "active":
         start_provisioning(tenant.id)
-    flash(_("%(name)s is now %(status)s.", name=tenant.name, status=tenant.status), "success")
+    flash(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
     return redirect(url_for("operator.tenant", ags=tenant.ags))
 
 
