@@ -55,7 +55,8 @@ def build_app(people: Iterable = (), *, token_max_age: timedelta = timedelta(hou
     import oidc_provider_mock
 
     app = oidc_provider_mock.app(require_nonce=True, user_claims=list(people), access_token_max_age=token_max_age)
-    app.jinja_loader = jinja2.FileSystemLoader(str(TEMPLATES))
+    # Our _base.html first (no CDN), the package's own pages behind it.
+    app.jinja_loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES)), app.jinja_loader])
     return app
 
 

@@ -55,7 +55,8 @@ def login():
         tenant_id = tenant_for_domain(email_domain(email)) if email_domain(email) else None
         tenant = db.session.get(Tenant, tenant_id) if tenant_id else None
         if tenant is not None:
-            return redirect(url_for("tenant_auth.login", ags=tenant.ags, login_hint=email))
+            return _forward(url_for("tenant_auth.login", ags=tenant.ags, login_hint=email),
+                            _("Sign in"), _("Continue to the sign-in of %(name)s", name=tenant.name))
         error = _("No municipality has registered this e-mail domain. Check the address or sign up your "
                   "municipality.")
     return render_template("auth/login.html", email=email, error=error,
@@ -76,7 +77,14 @@ def logout():
     sessions.end_session()
     target = url_for("main.index", _external=True)
     url = sso.end_session_url(client, id_token, target) if client is not None else None
-    return redirect(url or target)
+    if url is None:
+        return redirect(target)
+    return _forward(url, _("Signed out"), _("Sign out at your identity provider as well"))
+
+
+def _forward(target: str, title: str, link_text: str):
+    """A page that moves on to ``target`` by itself (see auth/forward.html for why not a redirect)."""
+    return render_template("auth/forward.html", target=target, title=title, link_text=link_text)
 
 
 def _client_of_session():
