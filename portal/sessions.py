@@ -65,12 +65,10 @@ def _check() -> None:
     if identity is None:
         return
     sid = session.get(SID)
-    key = KEY.format(sid)
-    if not sid or _redis().get(key) != identity.encode():
+    # GETEX reads and renews in one round trip.
+    if not sid or _redis().getex(KEY.format(sid), ex=_idle_seconds()) != identity.encode():
         session.clear()
         g.session_expired = True
-        return
-    _redis().expire(key, _idle_seconds())
 
 
 def init_app(app: Flask) -> None:

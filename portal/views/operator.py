@@ -52,6 +52,19 @@ def _actor() -> str:
     return audit.actor_of(current_user)
 
 
+def _audit(action: str, **details) -> None:
+    """An entry in the request tenant's audit log, by the signed-in operator."""
+    tenant = current_tenant()
+    audit.record(action, actor=_actor(), tenant_id=tenant.id, target=tenant.ags, details=details,
+                 remote_addr=request.remote_addr)
+
+
+def _back(message: str, category: str):
+    """Flash and return to the tenant's page."""
+    flash(message, category)
+    return redirect(url_for("operator.tenant", ags=current_tenant().ags))
+
+
 @bp.get("/")
 @operator_required
 def index():
@@ -84,13 +97,11 @@ def change():
                       remote_addr=request.remote_addr)
     except LifecycleError as exc:
         db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for("operator.tenant", ags=tenant.ags))
+        return _back(str(exc), "danger")
     db.session.commit()
     if tenant.status == "active":
         start_provisioning(tenant.id)
-    flash(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
-    return redirect(url_for("operator.tenant", ags=tenant.ags))
+    return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
 
 
 @bp.post("/tenants/<ags>/provision")
@@ -99,12 +110,10 @@ def provision():
     tenant = current_tenant()
     if tenant.status != "active":
         abort(409)
-    audit.record("tenant.provisioning_started", actor=_actor(), tenant_id=tenant.id, target=tenant.ags,
-                 remote_addr=request.remote_addr)
+    _audit("tenant.provisioning_started")
     db.session.commit()
     start_provisioning(tenant.id)
-    flash(_("Provisioning has been queued."), "success")
-    return redirect(url_for("operator.tenant", ags=tenant.ags))
+    return _back(_("Provisioning has been queued."), "success")
 
 
 @bp.get("/tenants/<ags>/archive.zip")
@@ -117,8 +126,7 @@ def download_archive():
     # On disk beyond 32 MiB: a large tenant's archive does not sit in memory.
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     counts = archive.write_archive(db.session.connection(), tenant.id, tenant.ags, out)
-    audit.record("tenant.archive_downloaded", actor=_actor(), tenant_id=tenant.id, target=tenant.ags,
-                 details={"rows": sum(counts.values())}, remote_addr=request.remote_addr)
+    _audit("tenant.archive_downloaded", rows=sum(counts.values()))
     db.session.commit()
     out.seek(0)
     return send_file(out, mimetype="application/zip", as_attachment=True,
@@ -135,11 +143,10 @@ def purge():
                              remote_addr=request.remote_addr)
     except LifecycleError as exc:
         db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for("operator.tenant", ags=tenant.ags))
+        return _back(str(exc), "danger")
     db.session.commit()
-    flash(_("%(rows)s rows of %(name)s were deleted.", rows=sum(deleted.values()), name=tenant.name), "success")
-    return redirect(url_for("operator.tenant", ags=tenant.ags))
+    return _back(_("%(rows)s rows of %(name)s were deleted.", rows=sum(deleted.values()), name=tenant.name),
+                 "success")
 
 
 @bp.get("/audit")
