@@ -99,6 +99,10 @@ class Settings:
     #: EGOV_OIDC_ALLOW_HTTP: accept identity providers on plain http (loopback
     #: development IdP). Default: off in production, on otherwise.
     oidc_allow_http: bool = False
+    #: EGOV_OIDC_ALLOW_PRIVATE_ADDRESSES: accept identity providers on loopback
+    #: or private networks. Default: off in production (the sign-up is public and
+    #: makes the portal fetch the given URL), on otherwise.
+    oidc_allow_private_addresses: bool = False
     #: EGOV_OIDC_TIMEOUT: seconds for requests to identity providers.
     oidc_timeout: float = 5.0
     #: The platform identity provider operators sign in through (they belong to
@@ -226,6 +230,7 @@ def _identity_settings(environ, env: str) -> dict:
         "login_rate_limit": _env(environ, "LOGIN_RATE_LIMIT", Settings.login_rate_limit),
         "signup_rate_limit": _env(environ, "SIGNUP_RATE_LIMIT", Settings.signup_rate_limit),
         "oidc_allow_http": _bool(_env(environ, "OIDC_ALLOW_HTTP"), env != "production"),
+        "oidc_allow_private_addresses": _bool(_env(environ, "OIDC_ALLOW_PRIVATE_ADDRESSES"), env != "production"),
         "oidc_timeout": float(_env(environ, "OIDC_TIMEOUT", "5")),
         "operator_oidc_discovery_url": _env(
             environ, "OPERATOR_OIDC_DISCOVERY_URL", f"{dev_idp}/.well-known/openid-configuration" if dev else ""),

@@ -8,7 +8,9 @@ OpenID Connect flow with Authlib and hand the validated claims to
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -111,10 +113,24 @@ def _fetch_json(url: str, settings: Settings) -> dict[str, Any]:
 
 
 def _check_url(url: str, settings: Settings) -> None:
+    """Only https, and (unless allowed) only public addresses.
+
+    Anyone may sign up, and the sign-up makes the portal fetch the given URL:
+    without the address check that would let strangers probe the operator's
+    internal network.
+    """
     parts = urlsplit(url or "")
     allowed = {"https", "http"} if settings.oidc_allow_http else {"https"}
     if parts.scheme not in allowed or not parts.hostname:
         raise IdentityError(_l("The address must start with https://."))
+    if settings.oidc_allow_private_addresses:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except OSError as exc:
+        raise IdentityError(_l("The identity provider cannot be reached.")) from exc
+    if any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses):
+        raise IdentityError(_l("The identity provider must be reachable at a public address."))
 
 
 def check_provider(discovery_url: str, settings: Settings) -> ProviderCheck:

@@ -232,3 +232,18 @@ def test_discovery_check_before_saving(sso_app, sso_tenants, idp):
             continue
         raise AssertionError(f"{broken} passed the connection test")
     assert requests.get(idp.discovery, timeout=5).status_code == 200
+
+
+def test_production_refuses_providers_on_private_addresses(sso_app, idp):
+    import dataclasses
+
+    from tenants.identity import IdentityError, check_provider
+
+    strict = dataclasses.replace(sso_app.config["EGOV"], oidc_allow_http=True, oidc_allow_private_addresses=False)
+    for url in (idp.discovery, "http://10.1.2.3/.well-known/openid-configuration"):
+        try:
+            check_provider(url, strict)
+        except IdentityError as exc:
+            assert "öffentlich" in str(exc) or "public" in str(exc)
+            continue
+        raise AssertionError(f"{url} was accepted")
