@@ -17,6 +17,7 @@ docs/architecture.md.
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from flask import Flask, current_app, g, session
@@ -39,15 +40,28 @@ def _idle_seconds() -> int:
     return current_app.config["EGOV"].session_idle_minutes * 60
 
 
+def record(identity: str, **extra) -> str:
+    """The Redis value of a session: the identity plus server-side extras (the ID token for logout).
+
+    The ID token stays out of the cookie: with many group claims it can exceed what a cookie holds,
+    and a signed cookie is readable by whoever holds it.
+    """
+    return json.dumps({"identity": identity, **extra})
+
+
 def start_session(principal, **extra) -> None:
-    """Sign ``principal`` in with a brand-new session; ``extra`` values are kept in it."""
+    """Sign ``principal`` in with a brand-new session; ``extra`` values are kept server-side."""
     session.clear()
     sid = secrets.token_urlsafe(32)
-    _redis().set(KEY.format(sid), principal.get_id(), ex=_idle_seconds())
+    _redis().set(KEY.format(sid), record(principal.get_id(), **extra), ex=_idle_seconds())
     session[SID] = sid
-    session.update(extra)
     session.permanent = True
     login_user(principal)
+
+
+def session_value(name: str):
+    """A server-side extra of the current session (see :func:`start_session`), or None."""
+    return g.get("session_record", {}).get(name)
 
 
 def end_session() -> None:
@@ -66,9 +80,13 @@ def _check() -> None:
         return
     sid = session.get(SID)
     # GETEX reads and renews in one round trip.
-    if not sid or _redis().getex(KEY.format(sid), ex=_idle_seconds()) != identity.encode():
+    stored = _redis().getex(KEY.format(sid), ex=_idle_seconds()) if sid else None
+    data = json.loads(stored) if stored else {}
+    if data.get("identity") != identity:
         session.clear()
         g.session_expired = True
+        return
+    g.session_record = data
 
 
 def init_app(app: Flask) -> None:

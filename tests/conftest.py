@@ -191,10 +191,10 @@ def sign_in(client, identity: str) -> None:
     import secrets
 
     from ingest_workers.jobs import redis_connection
-    from portal.sessions import KEY, SID
+    from portal.sessions import KEY, SID, record
 
     sid = secrets.token_urlsafe(16)
-    redis_connection(client.application.config["EGOV"].redis_url).set(KEY.format(sid), identity, ex=600)
+    redis_connection(client.application.config["EGOV"].redis_url).set(KEY.format(sid), record(identity), ex=600)
     with client.session_transaction() as session:
         session["_user_id"] = identity
         session[SID] = sid

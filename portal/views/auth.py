@@ -6,7 +6,7 @@ The flows themselves live in ``portal/sso.py`` (Authlib) and the decisions in
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -70,7 +70,7 @@ def logout():
     if not current_user.is_authenticated:
         return redirect(url_for("main.index"))
     client = _client_of_session()
-    id_token = session.get("id_token")
+    id_token = sessions.session_value("id_token")
     audit.record("logout", actor=audit.actor_of(current_user), tenant_id=current_user.tenant_id,
                  remote_addr=request.remote_addr)
     db.session.commit()
