@@ -21,14 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select
 
 from portal.settings import Settings
 from tenants import audit
 from tenants.context import working_for
 from tenants.db import db
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
-from tenants.models import Tenant, TenantSetting
-from tenants.registry import TenantError, create_tenant
+from tenants.models import Tenant, TenantDomain, TenantSetting
+from tenants.registry import TenantError, create_tenant, normalise_ags
 
 TRANSITIONS = {
     "approve": ({"pending"}, "active"),
@@ -66,8 +67,15 @@ def sign_up(form: SignUp, settings: Settings, *, remote_addr: str | None) -> Ten
     domains = parse_domains(form.domains)
     if contact_email.rsplit("@", 1)[1] not in domains:
         raise IdentityError(_l("The contact's e-mail address must be in one of the domains."))
-    tenant = create_tenant(form.ags, status="pending", contact_name=form.contact_name.strip(),
-                           contact_email=contact_email)
+    tenant = _rejected_tenant(form.ags)
+    if tenant is None:
+        tenant = create_tenant(form.ags, status="pending", contact_name=form.contact_name.strip(),
+                               contact_email=contact_email)
+    else:
+        # A rejected sign-up does not block the municipality for ever (someone else may have
+        # signed it up): it starts again as pending, with the new contact and settings.
+        tenant.status, tenant.status_reason = "pending", None
+        tenant.contact_name, tenant.contact_email = form.contact_name.strip(), contact_email
     set_domains(tenant.id, domains)
     save_identity_provider(tenant.id, form.provider, settings)
     audit.record("tenant.signed_up", actor=f"contact {contact_email}", tenant_id=tenant.id, target=tenant.ags,
@@ -75,6 +83,11 @@ def sign_up(form: SignUp, settings: Settings, *, remote_addr: str | None) -> Ten
     audit.record("tenant.signed_up", actor=f"contact {contact_email}", target=tenant.ags,
                  details={"name": tenant.name}, remote_addr=remote_addr)
     return tenant
+
+
+def _rejected_tenant(ags: str) -> Tenant | None:
+    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == normalise_ags(ags)))
+    return tenant if tenant is not None and tenant.status == "rejected" else None
 
 
 def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",
@@ -93,6 +106,9 @@ def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",
         raise LifecycleError(_l("Give a reason."))
     tenant.status = target
     tenant.status_reason = reason or None
+    if target == "rejected":
+        # Release the e-mail domains, so a wrong sign-up cannot hold on to the real municipality's domain.
+        db.session.execute(delete(TenantDomain).where(TenantDomain.tenant_id == tenant.id))
     if target == "active" and tenant.activated_at is None:
         tenant.activated_at = db.func.now()
     db.session.flush()

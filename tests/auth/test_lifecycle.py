@@ -93,6 +93,10 @@ def test_reject_needs_a_reason(sso_app, sso_client, clean_db, idp):
     operator.post(f"/operator/tenants/{BAD_HOMBURG}/status", data={"action": "reject", "reason": "Kein Bedarf"})
     tenant = _tenant(sso_app, BAD_HOMBURG)
     assert (tenant.status, tenant.status_reason) == ("rejected", "Kein Bedarf")
+    # The rejection releases the domain and lets the municipality sign up again.
+    again = sso_client.post(f"/signup/{BAD_HOMBURG}", data=_signup_form(idp, contact_email="it@bad-homburg.de"))
+    assert 'id="signup-done"' in again.get_data(as_text=True)
+    assert _tenant(sso_app, BAD_HOMBURG).status == "pending"
 
 
 def test_provisioning_progress_and_errors_are_shown(sso_app, sso_tenants, redis_conn):
