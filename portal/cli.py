@@ -9,6 +9,7 @@ Examples::
     egov tenants list
     egov tenants show 06534014
     egov demo seed
+    egov operators list | deactivate EMAIL [--reactivate]
     egov secrets rotate          # re-encrypt stored secrets with the newest key
     egov worker                  # an RQ worker for all queues
 """
@@ -214,6 +215,49 @@ def demo_seed() -> None:
     click.echo(f"Demo tenants ready: {', '.join(names)}")
     if configured:
         click.echo(f"{configured} demo tenant(s) now sign in through the development IdP at {settings.dev_idp_url}.")
+
+
+# -- operators --------------------------------------------------------------
+
+@main.group()
+def operators() -> None:
+    """Platform operators (created at their first sign-in through the platform IdP)."""
+
+
+@operators.command("list")
+@with_app
+def operators_list() -> None:
+    from sqlalchemy import select
+
+    from tenants.context import tenant_transaction
+    from tenants.models import Operator
+
+    with tenant_transaction(None) as session:
+        for op in session.scalars(select(Operator).order_by(Operator.email)):
+            last = op.last_login_at.isoformat(timespec="minutes") if op.last_login_at else "never"
+            click.echo(f"{op.email:<40} {'active' if op.active else 'deactivated':<12} last sign-in {last}")
+
+
+@operators.command("deactivate")
+@click.argument("email")
+@click.option("--reactivate", is_flag=True, help="Let the operator in again.")
+@with_app
+def operators_deactivate(email: str, reactivate: bool) -> None:
+    """Stop (or allow again) an operator's sign-in; their open sessions end with the next request."""
+    from sqlalchemy import select
+
+    from tenants import audit
+    from tenants.context import tenant_transaction
+    from tenants.models import Operator
+
+    with tenant_transaction(None) as session:
+        operator = session.scalar(select(Operator).where(Operator.email == email.lower()))
+        if operator is None:
+            _fail(f"No operator with the e-mail address {email}.")
+        operator.active = reactivate
+        audit.record("operator.reactivated" if reactivate else "operator.deactivated", actor="cli",
+                     target=operator.email)
+    click.echo(f"{email}: {'active' if reactivate else 'deactivated'}.")
 
 
 # -- secrets ----------------------------------------------------------------

@@ -40,3 +40,15 @@ def test_secrets_rotate_command(app, sso_tenants, monkeypatch, settings):
     with app.app_context(), tenant_transaction(sso_tenants.a.id) as session:
         stored = session.execute(text("SELECT client_secret_encrypted FROM portal.identity_providers")).scalar()
     assert decrypt(dataclasses.replace(settings, encryption_keys=(new_key,)), stored) == f"secret-{sso_tenants.a.id}"
+
+
+def test_deactivated_operator_loses_access(sso_app, sso_client, clean_db):
+    from tests.auth.conftest import login
+
+    assert login(sso_client, "/operator/login", "operator@egovsad.example").status_code == 302
+    runner = CliRunner()
+    assert "operator@egovsad.example" in runner.invoke(main, ["operators", "list"]).output
+    result = runner.invoke(main, ["operators", "deactivate", "operator@egovsad.example"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert sso_client.get("/operator/").status_code == 302
+    assert login(sso_client, "/operator/login", "operator@egovsad.example").status_code == 403
