@@ -29,7 +29,7 @@ from tenants.context import working_for
 from tenants.db import db
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
 from tenants.models import Tenant, TenantDomain, TenantSetting
-from tenants.registry import TenantError, create_tenant, normalise_ags
+from tenants.registry import create_tenant, normalise_ags
 
 TRANSITIONS = {
     "approve": ({"pending"}, "active"),
@@ -179,6 +179,3 @@ def purge_data(tenant: Tenant, confirmation: str, *, actor: str, remote_addr: st
                  remote_addr=remote_addr)
     return deleted
 
-
-__all__ = ["LifecycleError", "SignUp", "TenantError", "change_status", "purge_data", "sign_up",
-           "start_provisioning", "provisioning_progress", "provisioning_job_error"]
