@@ -9,7 +9,8 @@ Built from ``app.url_map``, so a route added later is covered at once:
   only on operator routes (403 otherwise);
 * staff of tenant A asking for tenant B's URL get 404, and so do they when the
   URL names their own tenant but an object of B (each object parameter needs a
-  factory in ``OBJECTS``; an unknown parameter fails the test).
+  factory in ``OBJECTS``, a vocabulary parameter a value in ``VALUES``; an unknown
+  parameter fails the test).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def _user(session, tenant_id: int, email: str, role: str) -> int:
 #: URL parameter -> the object of a tenant it names (a function of the tenant's seeded ids).
 OBJECTS = {
     "user_id": lambda ids: ids["viewer"],
+}
+
+#: URL parameters that name no tenant's object but a fixed vocabulary (the same for every tenant).
+#: ``any(...)`` converters need no entry: their first value is taken.
+VALUES = {
+    # issue 7 (Open Data): a dataset key of tenants/opendata/datasets.py
+    "dataset": lambda: next(iter(__import__("tenants.opendata.datasets", fromlist=["DATASETS"]).DATASETS)),
 }
 
 
@@ -97,12 +105,22 @@ def _routes(app):
         yield rule, getattr(view, "required_role", MISSING), sorted(rule.methods - {"HEAD", "OPTIONS"})
 
 
+def _object_args(rule) -> set[str]:
+    return {arg for arg in rule.arguments if arg in OBJECTS}
+
+
 def _url(rule, ags: str, objects: dict) -> str | None:
     values = {"ags": ags}
     for arg in rule.arguments - {"ags"}:
-        if arg not in OBJECTS:
+        converter = rule._converters.get(arg)
+        if arg in OBJECTS:
+            values[arg] = OBJECTS[arg](objects)
+        elif arg in VALUES:
+            values[arg] = VALUES[arg]()
+        elif getattr(converter, "items", None):
+            values[arg] = sorted(converter.items)[0]
+        else:
             return None
-        values[arg] = OBJECTS[arg](objects)
     return rule.build(values, append_unknown=False)[1]
 
 
@@ -127,7 +145,7 @@ def _check_isolation(app, world, rule, method, failures) -> None:
     status = _call(app, admin, method, foreign).status_code
     if status != 404:
         failures.append(f"{method} {foreign} (tenant B) as admin of A: {status}, expected 404")
-    if rule.arguments - {"ags"}:
+    if _object_args(rule):
         mixed = _url(rule, world.a.ags, world.ids["b"])
         status = _call(app, admin, method, mixed).status_code
         if status != 404:
