@@ -7,6 +7,7 @@ approve it as operator, set its identity provider, and sign in as its staff.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -14,6 +15,12 @@ from playwright.sync_api import expect
 from tests.conftest import MARBURG
 
 BAD_HOMBURG = "06434001"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +99,7 @@ def test_newcomer_signs_up_is_approved_and_signs_in(browser, portal, idp, clean_
     signup.get_by_label("Client-Secret").fill("geheim")
     signup.get_by_role("button", name="Verbindung testen").click()
     expect(signup.get_by_text("Verbindungstest erfolgreich")).to_be_visible()
+    _shot(signup, "signup-form")
     signup.get_by_role("button", name="Registrierung absenden").click()
     expect(signup.locator("#signup-done")).to_be_visible()
 
@@ -101,6 +109,7 @@ def test_newcomer_signs_up_is_approved_and_signs_in(browser, portal, idp, clean_
     operator.get_by_role("link", name=re.compile("Bad Homburg")).click()
     operator.get_by_role("button", name="Freischalten").click()
     expect(operator.locator("#tenant-status")).to_have_text("Aktiv")
+    _shot(operator, "operator-tenant")
 
     # The contact person signs in and becomes the first admin.
     signup.goto(portal + "/login")
@@ -115,9 +124,12 @@ def test_newcomer_signs_up_is_approved_and_signs_in(browser, portal, idp, clean_
     signup.get_by_label("Rolle für Personen ohne passende Angabe").select_option("viewer")
     signup.get_by_role("button", name="Speichern").click()
     expect(signup.get_by_text("gelten ab der nächsten Anmeldung")).to_be_visible()
+    _shot(signup, "tenant-identity-provider")
 
     colleague = browser.new_context(locale="de-DE").new_page()
     _sign_in_by_email(colleague, portal, "kollege@bad-homburg.de")
     expect(colleague.locator("#welcome")).to_contain_text("Lesend")
+    signup.get_by_role("link", name="Benutzerinnen und Benutzer").first.click()
+    _shot(signup, "tenant-users")
     for context in (signup.context, operator.context, colleague.context):
         context.close()
