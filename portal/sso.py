@@ -102,7 +102,7 @@ def begin(client, redirect_uri: str, expected_issuer: str | None, **params):
     return client.authorize_redirect(redirect_uri, **params)
 
 
-def finish(client, expected_issuer: str | None) -> tuple[dict[str, Any], str]:
+def finish(client, expected_issuer: str | None, needed: tuple[str, ...] = ("email",)) -> tuple[dict[str, Any], str]:
     """Check the callback and return the validated claims and the raw ID token.
 
     Refuses a replayed or forged callback (state is single-use), a wrong
@@ -124,8 +124,9 @@ def finish(client, expected_issuer: str | None) -> tuple[dict[str, Any], str]:
     if not claims or not token.get("id_token"):
         raise IdentityError(_l("The identity provider sent no valid ID token."))
     claims = dict(claims)
-    if "email" not in claims:
-        # Some providers (node oidc-provider) put only the subject in the ID token.
+    if any(name not in claims for name in needed):
+        # Some providers put only the subject in the ID token (node oidc-provider), others keep
+        # groups and roles for the userinfo endpoint.
         extra = client.userinfo(token=token)
         if extra.get("sub") != claims.get("sub"):
             raise IdentityError(_l("The identity provider's answer was refused (%(reason)s). Please start again.",

@@ -116,7 +116,7 @@ def operator_callback():
         abort(404)
     settings = current_app.config["EGOV"]
     try:
-        claims, id_token = sso.finish(client, None)
+        claims, id_token = sso.finish(client, None, needed=("email", settings.operator_role_claim))
         operator = admit_operator(claims, settings)
     except IdentityError as exc:
         return refused(exc)
@@ -155,7 +155,8 @@ def callback():
     if provider is None:
         return refused(_("%(name)s has no identity provider yet.", name=tenant.name), tenant_id=tenant.id)
     try:
-        claims, id_token = sso.finish(sso.tenant_client(provider), provider.issuer)
+        claims, id_token = sso.finish(sso.tenant_client(provider), provider.issuer,
+                                      needed=("email", provider.role_claim))
         user = admit_user(tenant, provider, claims)
     except IdentityError as exc:
         return refused(exc, tenant_id=tenant.id)
