@@ -24,6 +24,7 @@ up: install services db demo start
 	@echo "  Portal      http://127.0.0.1:5000   (health: http://127.0.0.1:5000/healthz)"
 	@echo "  Worker      egov worker  (queues high, default, low)   log: var/log/worker.log"
 	@echo "  Scheduler   rq cron ingest_workers.cron                log: var/log/scheduler.log"
+	@echo "  Dev IdP     http://127.0.0.1:9400 (demo people: README, 'Signing in')  log: var/log/idp.log"
 	@$(LOAD_ENV) echo "  PostgreSQL  $$EGOV_ADMIN_DATABASE_URL (database egovsad)" && echo "  Redis       $$EGOV_REDIS_URL"
 	@echo "Stop with: make down"
 

@@ -51,10 +51,12 @@ def enqueue(func: Callable[..., Any], *args: Any, queue: str = "default", timeou
             existing = None
         if existing is not None and existing.get_status() in ("queued", "started", "deferred", "scheduled"):
             return existing
+    # Positional and keyword arguments both go explicitly: RQ refuses extra
+    # positional arguments once ``kwargs=`` is given.
     return q.enqueue(
-        func, *args, job_timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        func, args=args, kwargs=kwargs or None, job_timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
         retry=Retry(max=retries, interval=[10, 60, 300][:retries] or None) if retries else None,
-        job_id=job_id, kwargs=kwargs or None,
+        job_id=job_id,
     )
 
 

@@ -41,6 +41,11 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     if test_config:
         app.config.update(test_config)
 
+    if settings.proxy_count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -78,16 +83,30 @@ def _init_extensions(app: Flask) -> None:
 
     app.jinja_env.globals["get_locale"] = get_locale
 
-    from portal import tenancy
+    login_manager.login_view = "auth.login"
+    login_manager.blueprint_login_views = {"tenant_home": "tenant_auth.login", "tenant_admin": "tenant_auth.login",
+                                           "operator": "auth.operator_login"}
+    login_manager.login_message = None
 
+    from portal import sessions, sso, tenancy
+
+    # Sessions first: an expired or revoked session must be gone before tenancy reads the identity.
+    sessions.init_app(app)
+    sso.init_app(app)
     tenancy.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal.views import health, main, opendata, opendata_admin
+    from portal.views import auth, health, main, opendata, opendata_admin, operator, signup, tenant
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(opendata.bp)
     app.register_blueprint(opendata_admin.bp)
     app.register_blueprint(opendata_admin.operator_bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(auth.tenant_bp)
+    app.register_blueprint(tenant.home_bp)
+    app.register_blueprint(tenant.admin_bp)
+    app.register_blueprint(operator.bp)
+    app.register_blueprint(signup.bp)

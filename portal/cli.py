@@ -9,6 +9,8 @@ Examples::
     egov tenants list
     egov tenants show 06534014
     egov demo seed
+    egov operators list | deactivate EMAIL [--reactivate]
+    egov secrets rotate          # re-encrypt stored secrets with the newest key
     egov worker                  # an RQ worker for all queues
 """
 
@@ -204,14 +206,82 @@ def demo() -> None:
 def demo_seed() -> None:
     """Create the demo tenants (idempotent)."""
     from tenants.context import tenant_transaction
-    from tenants.demo import seed_demo_tenants
+    from tenants.demo import seed_demo_identity, seed_demo_tenants
 
+    settings = load_settings()
     with tenant_transaction(None):
         names = [t.name for t in seed_demo_tenants()]
+        configured = seed_demo_identity(settings)
     click.echo(f"Demo tenants ready: {', '.join(names)}")
+    if configured:
+        click.echo(f"{configured} demo tenant(s) now sign in through the development IdP at {settings.dev_idp_url}.")
     from tenants.opendata.demo import publish_demo_datasets
 
     click.echo(f"Open Data published by: {', '.join(publish_demo_datasets()) or 'nobody new'}")
+
+
+# -- operators --------------------------------------------------------------
+
+@main.group()
+def operators() -> None:
+    """Platform operators (created at their first sign-in through the platform IdP)."""
+
+
+@operators.command("list")
+@with_app
+def operators_list() -> None:
+    from sqlalchemy import select
+
+    from tenants.context import tenant_transaction
+    from tenants.models import Operator
+
+    with tenant_transaction(None) as session:
+        for op in session.scalars(select(Operator).order_by(Operator.email)):
+            last = op.last_login_at.isoformat(timespec="minutes") if op.last_login_at else "never"
+            click.echo(f"{op.email:<40} {'active' if op.active else 'deactivated':<12} last sign-in {last}")
+
+
+@operators.command("deactivate")
+@click.argument("email")
+@click.option("--reactivate", is_flag=True, help="Let the operator in again.")
+@with_app
+def operators_deactivate(email: str, reactivate: bool) -> None:
+    """Stop (or allow again) an operator's sign-in; their open sessions end with the next request."""
+    from sqlalchemy import select
+
+    from tenants import audit
+    from tenants.context import tenant_transaction
+    from tenants.models import Operator
+
+    with tenant_transaction(None) as session:
+        operator = session.scalar(select(Operator).where(Operator.email == email.lower()))
+        if operator is None:
+            _fail(f"No operator with the e-mail address {email}.")
+        operator.active = reactivate
+        audit.record("operator.reactivated" if reactivate else "operator.deactivated", actor="cli",
+                     target=operator.email)
+    click.echo(f"{email}: {'active' if reactivate else 'deactivated'}.")
+
+
+# -- secrets ----------------------------------------------------------------
+
+@main.group()
+def secrets() -> None:
+    """Secrets at rest."""
+
+
+@secrets.command("rotate")
+@with_app
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of EGOV_ENCRYPTION_KEYS (see docs/operations.md)."""
+    from tenants.crypto import SecretError
+    from tenants.rotation import rotate_stored_secrets
+
+    try:
+        count = rotate_stored_secrets(load_settings())
+    except SecretError as exc:
+        _fail(f"{exc} Put the old key behind the new one in EGOV_ENCRYPTION_KEYS and run again.")
+    click.echo(f"{count} secret(s) re-encrypted with the newest key. The older keys can now be removed.")
 
 
 # -- processes --------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import g
 from flask_login import UserMixin
 
 from tenants.context import current_tenant_id
@@ -72,7 +73,9 @@ def load_principal(identity: str):
             return OperatorPrincipal(operator) if operator and operator.active else None
         if kind == "u":
             tenant_id, user_id = (int(part) for part in rest.split(":"))
-            if tenant_id != current_tenant_id():
+            # A tenant that is not active (suspended, offboarded) has no sessions.
+            tenant = g.get("tenant")
+            if tenant_id != current_tenant_id() or tenant is None or tenant.status != "active":
                 return None
             user = db.session.get(User, (tenant_id, user_id))
             return StaffPrincipal(user) if user and user.active else None

@@ -101,6 +101,38 @@ class Settings:
     dcat_contributor_id: str = ""
     #: EGOV_DCAT_PAGE_SIZE: datasets per catalogue page (hydra:PagedCollection). Default 100.
     dcat_page_size: int = 100
+    #: EGOV_SESSION_IDLE_MINUTES: a session unused this long is signed out.
+    session_idle_minutes: int = 30
+    #: EGOV_LOGIN_RATE_LIMIT / EGOV_SIGNUP_RATE_LIMIT: per client address, in
+    #: Flask-Limiter's notation; counted in Redis across all portal processes.
+    login_rate_limit: str = "30/minute"
+    signup_rate_limit: str = "10/hour"
+    #: EGOV_OIDC_ALLOW_HTTP: accept identity providers on plain http (loopback
+    #: development IdP). Default: off in production, on otherwise.
+    oidc_allow_http: bool = False
+    #: EGOV_OIDC_ALLOW_PRIVATE_ADDRESSES: accept identity providers on loopback
+    #: or private networks. Default: off in production (the sign-up is public and
+    #: makes the portal fetch the given URL), on otherwise.
+    oidc_allow_private_addresses: bool = False
+    #: EGOV_OIDC_TIMEOUT: seconds for requests to identity providers.
+    oidc_timeout: float = 5.0
+    #: The platform identity provider operators sign in through (they belong to
+    #: no tenant). EGOV_OPERATOR_OIDC_DISCOVERY_URL, _CLIENT_ID, _CLIENT_SECRET.
+    #: Development defaults to the development IdP (``make up``); production and
+    #: tests have no default: without it operator sign-in is switched off.
+    operator_oidc_discovery_url: str = ""
+    operator_oidc_client_id: str = ""
+    operator_oidc_client_secret: str = ""
+    #: EGOV_OPERATOR_ROLE_CLAIM / EGOV_OPERATOR_ROLE_VALUE: only a person whose
+    #: claim (a string or a list, e.g. groups) holds this value becomes an operator.
+    operator_role_claim: str = "roles"
+    operator_role_value: str = "egovsad-operator"
+    #: EGOV_DEV_IDP_URL: the development identity provider that ``make up``
+    #: starts; ``egov demo seed`` points the demo tenants at it.
+    dev_idp_url: str = "http://127.0.0.1:9400"
+    #: EGOV_PROXY_COUNT: reverse proxies in front of the portal whose
+    #: X-Forwarded-* headers are trusted (0: none). Needed for correct callback URLs.
+    proxy_count: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -200,4 +232,27 @@ def load_settings(environ=None) -> Settings:
         confidentiality_min_contributors=int(_env(environ, "CONFIDENTIALITY_MIN_CONTRIBUTORS", "3")),
         dcat_contributor_id=_env(environ, "DCAT_CONTRIBUTOR_ID", ""),
         dcat_page_size=int(_env(environ, "DCAT_PAGE_SIZE", "100")),
+        **_identity_settings(environ, env),
     )
+
+
+def _identity_settings(environ, env: str) -> dict:
+    """Sessions, rate limits and identity providers."""
+    dev_idp = _env(environ, "DEV_IDP_URL", Settings.dev_idp_url).rstrip("/")
+    dev = env == "development"
+    return {
+        "session_idle_minutes": int(_env(environ, "SESSION_IDLE_MINUTES", "30")),
+        "login_rate_limit": _env(environ, "LOGIN_RATE_LIMIT", Settings.login_rate_limit),
+        "signup_rate_limit": _env(environ, "SIGNUP_RATE_LIMIT", Settings.signup_rate_limit),
+        "oidc_allow_http": _bool(_env(environ, "OIDC_ALLOW_HTTP"), env != "production"),
+        "oidc_allow_private_addresses": _bool(_env(environ, "OIDC_ALLOW_PRIVATE_ADDRESSES"), env != "production"),
+        "oidc_timeout": float(_env(environ, "OIDC_TIMEOUT", "5")),
+        "operator_oidc_discovery_url": _env(
+            environ, "OPERATOR_OIDC_DISCOVERY_URL", f"{dev_idp}/.well-known/openid-configuration" if dev else ""),
+        "operator_oidc_client_id": _env(environ, "OPERATOR_OIDC_CLIENT_ID", "egovsad-operators" if dev else ""),
+        "operator_oidc_client_secret": _env(environ, "OPERATOR_OIDC_CLIENT_SECRET", "dev-secret" if dev else ""),
+        "operator_role_claim": _env(environ, "OPERATOR_ROLE_CLAIM", Settings.operator_role_claim),
+        "operator_role_value": _env(environ, "OPERATOR_ROLE_VALUE", Settings.operator_role_value),
+        "dev_idp_url": dev_idp,
+        "proxy_count": int(_env(environ, "PROXY_COUNT", "0")),
+    }

@@ -8,6 +8,9 @@ BIN="$(pwd)/.venv/bin"
 mkdir -p "$VAR/run" "$VAR/log"
 [ -f "$VAR/services.env" ] && source "$VAR/services.env"
 PORTAL_BIND="${EGOV_PORTAL_BIND:-127.0.0.1:5000}"
+# The development identity provider (portal/dev_idp.py), not in production.
+IDP_URL="${EGOV_DEV_IDP_URL:-http://127.0.0.1:9400}"
+IDP_HOSTPORT="${IDP_URL#*://}"; IDP_HOSTPORT="${IDP_HOSTPORT%%/*}"
 
 stop_one() {
   local pidfile="$VAR/run/$1.pid"
@@ -31,6 +34,9 @@ start_one() {
 
 case "${1:-}" in
   start)
+    if [ "${EGOV_ENV:-development}" != production ]; then
+      start_one idp "$BIN/python" -m portal.dev_idp --host "${IDP_HOSTPORT%:*}" --port "${IDP_HOSTPORT##*:}"
+    fi
     start_one portal "$BIN/gunicorn" --workers 2 --threads 4 --worker-class gthread --timeout 120 \
       --bind "$PORTAL_BIND" --access-logfile - "portal:create_app()"
     start_one worker "$BIN/egov" worker
@@ -41,10 +47,10 @@ case "${1:-}" in
     done
     ;;
   stop)
-    for name in scheduler worker portal; do stop_one "$name"; done
+    for name in scheduler worker portal idp; do stop_one "$name"; done
     ;;
   status)
-    for name in portal worker scheduler; do
+    for name in portal worker scheduler idp; do
       if [ -f "$VAR/run/$name.pid" ] && kill -0 "$(cat "$VAR/run/$name.pid")" 2>/dev/null; then
         echo "$name: running (pid $(cat "$VAR/run/$name.pid"), log var/log/$name.log)"
       else

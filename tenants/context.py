@@ -88,3 +88,22 @@ def tenant_transaction(tenant_id: int | None, session: Session | None = None) ->
             yield session
     finally:
         _current_tenant.reset(token)
+
+
+@contextmanager
+def working_for(tenant_id: int) -> Iterator[None]:
+    """Inside a request, do one piece of work for ``tenant_id`` and switch back.
+
+    For control-plane work that touches exactly one tenant's rows in the same
+    transaction: a sign-up creating the tenant and its identity-provider row, an
+    operator acting on a tenant. The previous tenant (usually none) is put back
+    into the open transaction afterwards.
+    """
+    previous = _current_tenant.get()
+    token = bind_tenant(tenant_id)
+    try:
+        yield
+    finally:
+        unbind_tenant(token)
+        if db.session().in_transaction():
+            apply_tenant(db.session.connection(), previous)

@@ -21,6 +21,20 @@ GODONU_MEMBERS = {
 }
 
 
+#: The e-mail domain of each demo tenant's staff (demo users: viewer@, editor@, admin@<domain>).
+DEMO_DOMAINS = {
+    "06534014": "marburg.de",
+    "06631009": "fulda.de",
+    "06531005": "giessen.de",
+    "06533009": "limburg.de",
+    "06413000": "offenbach.de",
+    "06532023": "wetzlar.de",
+    "06611000": "kassel.de",
+    "06412000": "frankfurt.de",
+    "06439": "rheingau-taunus.de",
+}
+
+
 def seed_demo_tenants() -> list[Tenant]:
     """Create the demo tenants that are missing and activate them; idempotent."""
     tenants = []
@@ -30,3 +44,29 @@ def seed_demo_tenants() -> list[Tenant]:
             tenant = create_tenant(ags, status="active")
         tenants.append(tenant)
     return tenants
+
+
+def seed_demo_identity(settings) -> int:
+    """Point every demo tenant without an identity provider at the development IdP; returns how many.
+
+    The development IdP need not run yet (``make up`` seeds before it starts
+    the processes), so its issuer is pinned from the configured address.
+    Tenants whose admin changed the settings keep them.
+    """
+    from portal.dev_idp import DEMO_ROLE_MAPPING
+    from tenants.context import working_for
+    from tenants.identity import ProviderSettings, get_identity_provider, save_identity_provider, set_domains
+
+    count = 0
+    for ags, domain in DEMO_DOMAINS.items():
+        tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+        with working_for(tenant.id):
+            if get_identity_provider(tenant.id) is not None:
+                continue
+            set_domains(tenant.id, [domain])
+            save_identity_provider(tenant.id, ProviderSettings(
+                discovery_url=f"{settings.dev_idp_url}/.well-known/openid-configuration",
+                client_id=f"egovsad-{ags}", client_secret=f"dev-secret-{ags}", role_claim="roles",
+                role_mapping=DEMO_ROLE_MAPPING), settings, trusted_issuer=settings.dev_idp_url)
+            count += 1
+    return count

@@ -115,6 +115,8 @@ class User(db.Model):
     email: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str] = mapped_column(Text, default="")
     role: Mapped[str] = mapped_column(Text, default="viewer")
+    #: A tenant admin set the role in the portal; sign-ins keep it.
+    role_pinned: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_login_at: Mapped[datetime | None]
@@ -132,6 +134,10 @@ class IdentityProvider(db.Model):
     role_claim: Mapped[str] = mapped_column(Text, default="roles")
     role_mapping: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     config_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: The issuer seen by the connection test when the settings were saved.
+    issuer: Mapped[str | None] = mapped_column(Text)
+    #: Role for users whose claims map to none; None refuses them.
+    default_role: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

@@ -68,3 +68,33 @@ def create_tenant(ags: str, *, status: str = "pending", contact_name: str | None
     db.session.add(tenant)
     db.session.flush()
     return tenant
+
+
+def is_ingest_allowed(tenant: Tenant) -> bool:
+    """Whether data may be loaded for the tenant: only while it is active.
+
+    Ingest code (uploads, push API, scheduled pulls) asks this before it
+    accepts or fetches anything; a suspended tenant keeps its data but
+    receives no new data until it is reactivated.
+    """
+    return tenant.status == "active"
+
+
+def search_regions(query: str, limit: int = 25) -> list[tuple[Region, str | None]]:
+    """Municipalities and districts by name, AGS or postcode, with the status of an existing tenant.
+
+    Digits search AGS and postcode by prefix; anything else the name, as a
+    case-insensitive substring (wildcards in the input are taken literally).
+    """
+    query = (query or "").strip()[:80]
+    if len(query) < 2:
+        return []
+    if query.isdigit():
+        condition = Region.ags.startswith(query) | Region.postal_code.startswith(query)
+    else:
+        condition = Region.name.icontains(query, autoescape=True)
+    rows = db.session.execute(
+        select(Region, Tenant.status).outerjoin(Tenant, Tenant.ags == Region.ags)
+        .where(condition).order_by(Region.name).limit(limit)
+    )
+    return [(region, status) for region, status in rows]

@@ -178,3 +178,34 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+# --- signed-in sessions without an identity provider ---------------------------------
+
+def sign_in(client, identity: str) -> None:
+    """Give the test client a signed-in session for ``identity`` ("u:<tenant>:<user>" or "o:<id>").
+
+    Registers the session id in Redis exactly as a real sign-in does (portal/sessions.py); the
+    OpenID Connect flow itself is tested against a real provider in tests/auth/.
+    """
+    import secrets
+
+    from ingest_workers.jobs import redis_connection
+    from portal.sessions import KEY, SID, record
+
+    sid = secrets.token_urlsafe(16)
+    redis_connection(client.application.config["EGOV"].redis_url).set(KEY.format(sid), record(identity), ex=600)
+    with client.session_transaction() as session:
+        session["_user_id"] = identity
+        session[SID] = sid
+
+
+def sign_in_browser(app, page, base_url: str, identity: str) -> None:
+    """The browser counterpart of :func:`sign_in`: a registered session in the page's cookie jar."""
+    from urllib.parse import urlsplit
+
+    client = app.test_client()
+    sign_in(client, identity)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    page.context.add_cookies([{"name": cookie.key, "value": cookie.value,
+                               "domain": urlsplit(base_url).hostname, "path": "/"}])

@@ -45,3 +45,10 @@ def test_cron_schedule_registers_its_jobs():
     names = {f"{d['func'].__module__}.{d['func'].__name__}": d for d in cron._job_data_registry}
     entry = names["ingest_workers.maintenance.ensure_partitions"]
     assert entry["cron"] == "15 2 * * *" and entry["job_timeout"] == 300
+
+
+def test_positional_and_keyword_arguments_reach_the_job(app, redis_conn, clean_db):
+    job = enqueue(ensure_partitions, 0, today=date(2031, 8, 20), queue="low", timeout=60, connection=redis_conn)
+    run_worker(app, ["low"], burst=True, with_scheduler=False)
+    job.refresh()
+    assert job.return_value() == ["process_events_2031_08"]

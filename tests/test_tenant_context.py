@@ -102,8 +102,9 @@ def test_unknown_tenant_in_url_is_404(probe_app, two_tenants):
 
 
 def test_signed_in_staff_asking_for_another_tenant_get_404(probe_app, two_tenants):
+    from tests.conftest import sign_in
+
     client = probe_app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = f"u:{two_tenants.a.id}:1"
+    sign_in(client, f"u:{two_tenants.a.id}:1")
     assert client.get(f"/t/{two_tenants.b.ags}/_probe").status_code == 404
     assert client.get(f"/t/{two_tenants.a.ags}/_probe").status_code == 200

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from tenants.context import apply_tenant, tenant_transaction
 from tenants.models import Operator, User
+from tests.conftest import sign_in
 
 CONTRIBUTOR = "http://dcat-ap.de/def/contributors/eGovSADTest"
 #: Small pages, so a handful of datasets spans several.
@@ -88,8 +89,7 @@ def marburg_data(two_tenants, rollups):
 
 
 def _sign_in(client, identity: str):
-    with client.session_transaction() as session:
-        session["_user_id"] = identity
+    sign_in(client, identity)
     return client
 
 

@@ -1,10 +1,10 @@
 """A tenant admin publishes in a real browser; the public finds the data without signing in."""
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from tenants.context import tenant_transaction
 from tenants.models import User
+from tests.conftest import sign_in_browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -15,9 +15,7 @@ def _sign_in_browser(app, page, live_server, tenant):
         session.add(user)
         session.flush()
         identity = f"u:{tenant.id}:{user.id}"
-    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": identity, "_fresh": True})
-    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
-                               "domain": urlsplit(live_server.url).hostname, "path": "/"}])
+    sign_in_browser(app, page, live_server.url, identity)
 
 
 def test_admin_previews_publishes_and_withdraws(app, page, live_server, marburg_data):

@@ -54,7 +54,8 @@ def test_staff_below_admin_cannot_export(marburg_data, staff, role):
 
 def test_the_operator_export_is_for_operators_only(client, marburg_data, staff):
     assert staff(marburg_data.a).get("/operator/zsk.csv").status_code == 403
-    assert client.get("/operator/zsk.csv").status_code == 401
+    anonymous = client.get("/operator/zsk.csv")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
 
 
 def test_exports_are_audited(app, marburg_data, staff, operator_client):

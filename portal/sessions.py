@@ -1,0 +1,97 @@
+"""Signed-in sessions: a fresh session id at sign-in, idle timeout, revocation.
+
+Flask keeps the session in a signed cookie. On top of it every signed-in
+session carries a random session id that is registered in Redis with the idle
+timeout as its lifetime:
+
+* sign-in clears the whole session (no value from before sign-in survives,
+  the classic session-fixation defence) and issues a new id;
+* every request touches the key, so the timeout counts from the last request;
+* a session whose id is gone from Redis (idle too long, signed out, or revoked)
+  is treated as signed out, even if someone kept a copy of the cookie.
+
+Why not server-side sessions: the cookie holds only a few short values and the
+Redis key makes it revocable, which is what server-side sessions would buy; see
+docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from flask import Flask, current_app, g, session
+from flask_login import login_user, logout_user
+
+from ingest_workers.jobs import redis_connection
+
+SID = "sid"
+KEY = "egov:session:{}"
+
+
+def _redis():
+    conn = current_app.extensions.get("egov_session_redis")
+    if conn is None:
+        conn = current_app.extensions["egov_session_redis"] = redis_connection(current_app.config["EGOV"].redis_url)
+    return conn
+
+
+def _idle_seconds() -> int:
+    return current_app.config["EGOV"].session_idle_minutes * 60
+
+
+def record(identity: str, **extra) -> str:
+    """The Redis value of a session: the identity plus server-side extras (the ID token for logout).
+
+    The ID token stays out of the cookie: with many group claims it can exceed what a cookie holds,
+    and a signed cookie is readable by whoever holds it.
+    """
+    return json.dumps({"identity": identity, **extra})
+
+
+def start_session(principal, **extra) -> None:
+    """Sign ``principal`` in with a brand-new session; ``extra`` values are kept server-side."""
+    session.clear()
+    sid = secrets.token_urlsafe(32)
+    _redis().set(KEY.format(sid), record(principal.get_id(), **extra), ex=_idle_seconds())
+    session[SID] = sid
+    session.permanent = True
+    login_user(principal)
+
+
+def session_value(name: str):
+    """A server-side extra of the current session (see :func:`start_session`), or None."""
+    return g.get("session_record", {}).get(name)
+
+
+def end_session() -> None:
+    """Sign out: the id is removed from Redis and the cookie emptied."""
+    sid = session.get(SID)
+    if sid:
+        _redis().delete(KEY.format(sid))
+    logout_user()
+    session.clear()
+
+
+def _check() -> None:
+    """Before anything reads the signed-in identity: drop sessions that expired or were revoked."""
+    identity = session.get("_user_id")
+    if identity is None:
+        return
+    sid = session.get(SID)
+    # GETEX reads and renews in one round trip.
+    stored = _redis().getex(KEY.format(sid), ex=_idle_seconds()) if sid else None
+    data = json.loads(stored) if stored else {}
+    if data.get("identity") != identity:
+        session.clear()
+        g.session_expired = True
+        return
+    g.session_record = data
+
+
+def init_app(app: Flask) -> None:
+    """Register the check; must run before ``portal.tenancy`` reads the identity."""
+    from datetime import timedelta
+
+    app.permanent_session_lifetime = timedelta(minutes=app.config["EGOV"].session_idle_minutes)
+    app.before_request(_check)

@@ -1,0 +1,167 @@
+"""Signing in and out: e-mail-domain discovery, tenant sign-in, operator sign-in, logout.
+
+The flows themselves live in ``portal/sso.py`` (Authlib) and the decisions in
+``tenants/identity.py``; these views only connect them to the request.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal import sessions, sso
+from portal.access import public
+from portal.extensions import limiter
+from portal.principals import OperatorPrincipal, StaffPrincipal
+from portal.tenancy import current_tenant
+from tenants import audit
+from tenants.db import db
+from tenants.identity import (
+    IdentityError,
+    admit_operator,
+    admit_user,
+    email_domain,
+    get_identity_provider,
+    tenant_for_domain,
+)
+from tenants.models import Tenant
+
+bp = Blueprint("auth", __name__)
+tenant_bp = Blueprint("tenant_auth", __name__, url_prefix="/t/<ags>")
+
+
+def _login_limit() -> str:
+    return current_app.config["EGOV"].login_rate_limit
+
+
+def refused(reason, *, tenant_id: int | None = None, status: int = 403):
+    """The clear page for a refused sign-in; the refusal is audited."""
+    db.session.rollback()
+    audit.record("login.refused", actor="anonymous", tenant_id=tenant_id, details={"reason": str(reason)},
+                 remote_addr=request.remote_addr)
+    db.session.commit()
+    return render_template("auth/refused.html", reason=reason), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@public
+def login():
+    """Find the municipality by the e-mail address and send the person to its sign-in."""
+    error = None
+    email = request.form.get("email", "").strip().lower()
+    if request.method == "POST":
+        tenant_id = tenant_for_domain(email_domain(email)) if email_domain(email) else None
+        tenant = db.session.get(Tenant, tenant_id) if tenant_id else None
+        if tenant is not None:
+            return _forward(url_for("tenant_auth.login", ags=tenant.ags, login_hint=email),
+                            _("Sign in"), _("Continue to the sign-in of %(name)s", name=tenant.name))
+        error = _("No municipality has registered this e-mail domain. Check the address or sign up your "
+                  "municipality.")
+    return render_template("auth/login.html", email=email, error=error,
+                           operator_login=sso.operator_client() is not None)
+
+
+@bp.post("/logout")
+@public
+def logout():
+    """Sign out here and, where the provider supports it, at the identity provider as well."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    client = _client_of_session()
+    id_token = sessions.session_value("id_token")
+    audit.record("logout", actor=audit.actor_of(current_user), tenant_id=current_user.tenant_id,
+                 remote_addr=request.remote_addr)
+    db.session.commit()
+    sessions.end_session()
+    target = url_for("main.index", _external=True)
+    url = sso.end_session_url(client, id_token, target) if client is not None else None
+    if url is None:
+        return redirect(target)
+    return _forward(url, _("Signed out"), _("Sign out at your identity provider as well"))
+
+
+def _forward(target: str, title: str, link_text: str):
+    """A page that moves on to ``target`` by itself (see auth/forward.html for why not a redirect)."""
+    return render_template("auth/forward.html", target=target, title=title, link_text=link_text)
+
+
+def _client_of_session():
+    if current_user.is_operator:
+        return sso.operator_client()
+    provider = get_identity_provider(current_user.tenant_id)
+    return sso.tenant_client(provider) if provider is not None else None
+
+
+@bp.get("/operator/login")
+@limiter.limit(_login_limit)
+@public
+def operator_login():
+    client = sso.operator_client()
+    if client is None:
+        abort(404)
+    try:
+        return sso.begin(client, url_for("auth.operator_callback", _external=True), None)
+    except IdentityError as exc:
+        return refused(exc, status=503)
+
+
+@bp.get("/operator/auth/callback")
+@limiter.limit(_login_limit)
+@public
+def operator_callback():
+    client = sso.operator_client()
+    if client is None:
+        abort(404)
+    settings = current_app.config["EGOV"]
+    try:
+        claims, id_token = sso.finish(client, None, needed=("email", settings.operator_role_claim))
+        operator = admit_operator(claims, settings)
+    except IdentityError as exc:
+        return refused(exc)
+    audit.record("login", actor=f"operator:{operator.id} {operator.email}", remote_addr=request.remote_addr)
+    db.session.commit()
+    sessions.start_session(OperatorPrincipal(operator), id_token=id_token)
+    return redirect(url_for("operator.index"))
+
+
+@tenant_bp.get("/login", endpoint="login")
+@limiter.limit(_login_limit)
+@public
+def login_tenant():
+    """Start the sign-in at the tenant's own identity provider."""
+    tenant = current_tenant()
+    if tenant.status != "active":
+        return refused(_("%(name)s cannot sign in at the moment.", name=tenant.name), tenant_id=tenant.id)
+    provider = get_identity_provider(tenant.id)
+    if provider is None:
+        return refused(_("%(name)s has no identity provider yet.", name=tenant.name), tenant_id=tenant.id)
+    hint = request.args.get("login_hint", "")[:254]
+    try:
+        return sso.begin(sso.tenant_client(provider), url_for("tenant_auth.callback", _external=True),
+                         provider.issuer, **({"login_hint": hint} if hint else {}))
+    except IdentityError as exc:
+        return refused(exc, tenant_id=tenant.id)
+
+
+@tenant_bp.get("/auth/callback")
+@limiter.limit(_login_limit)
+@public
+def callback():
+    """Back from the identity provider: validate, admit, and start a fresh session."""
+    tenant = current_tenant()
+    provider = get_identity_provider(tenant.id)
+    if provider is None:
+        return refused(_("%(name)s has no identity provider yet.", name=tenant.name), tenant_id=tenant.id)
+    try:
+        claims, id_token = sso.finish(sso.tenant_client(provider), provider.issuer,
+                                      needed=("email", provider.role_claim))
+        user = admit_user(tenant, provider, claims)
+    except IdentityError as exc:
+        return refused(exc, tenant_id=tenant.id)
+    audit.record("login", actor=f"user:{user.id} {user.email}", tenant_id=tenant.id,
+                 details={"role": user.role}, remote_addr=request.remote_addr)
+    db.session.commit()
+    sessions.start_session(StaffPrincipal(user), id_token=id_token)
+    return redirect(url_for("tenant_home.index"))

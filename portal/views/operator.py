@@ -1,0 +1,155 @@
+"""The operator console: review sign-ups, run the tenant lifecycle, watch provisioning.
+
+Operators belong to no tenant. Pages about one tenant carry its AGS in the
+URL, so ``portal.tenancy`` binds that tenant for the request and the tenant's
+own rows (audit log, provisioning progress, the archive) are read under its
+row-level security.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.access import operator_required
+from portal.tenancy import current_tenant
+from tenants import archive, audit
+from tenants.db import db
+from tenants.identity import get_identity_provider, tenant_domains
+from tenants.lifecycle import (
+    NEEDS_REASON,
+    TRANSITIONS,
+    LifecycleError,
+    change_status,
+    provisioning_job_error,
+    provisioning_progress,
+    purge_data,
+    start_provisioning,
+)
+from tenants.registry import list_tenants
+
+bp = Blueprint("operator", __name__, url_prefix="/operator")
+
+STATUS_ORDER = ("pending", "active", "suspended", "offboarded", "rejected")
+
+
+@bp.app_template_global()
+def status_label(status: str) -> str:
+    return {"pending": _("Pending review"), "active": _("Active"), "suspended": _("Suspended"),
+            "offboarded": _("Offboarded"), "rejected": _("Rejected")}.get(status, status)
+
+
+@bp.app_template_global()
+def action_label(action: str) -> str:
+    return {"approve": _("Approve"), "reject": _("Reject"), "suspend": _("Suspend"),
+            "reactivate": _("Reactivate"), "offboard": _("Offboard")}.get(action, action)
+
+
+def _actor() -> str:
+    return audit.actor_of(current_user)
+
+
+def _audit(action: str, **details) -> None:
+    """An entry in the request tenant's audit log, by the signed-in operator."""
+    tenant = current_tenant()
+    audit.record(action, actor=_actor(), tenant_id=tenant.id, target=tenant.ags, details=details,
+                 remote_addr=request.remote_addr)
+
+
+def _back(message: str, category: str):
+    """Flash and return to the tenant's page."""
+    flash(message, category)
+    return redirect(url_for("operator.tenant", ags=current_tenant().ags))
+
+
+@bp.get("/")
+@operator_required
+def index():
+    tenants = list_tenants()
+    groups = {status: [t for t in tenants if t.status == status] for status in STATUS_ORDER}
+    return render_template("operator/index.html", groups=groups)
+
+
+@bp.get("/tenants/<ags>")
+@operator_required
+def tenant():
+    tenant = current_tenant()
+    actions = [a for a, (sources, _target) in TRANSITIONS.items() if tenant.status in sources]
+    counts = archive.row_counts(db.session.connection(), tenant.id) if tenant.status == "offboarded" else None
+    return render_template(
+        "operator/tenant.html", tenant=tenant, actions=actions, needs_reason=NEEDS_REASON,
+        provider=get_identity_provider(tenant.id), domains=tenant_domains(tenant.id),
+        progress=provisioning_progress(tenant.id), job_error=provisioning_job_error(tenant.id),
+        events=audit.recent_events(tenant.id, limit=50), counts=counts,
+    )
+
+
+@bp.post("/tenants/<ags>/status")
+@operator_required
+def change():
+    tenant = current_tenant()
+    action = request.form.get("action", "")
+    try:
+        change_status(tenant, action, actor=_actor(), reason=request.form.get("reason", ""),
+                      remote_addr=request.remote_addr)
+    except LifecycleError as exc:
+        db.session.rollback()
+        return _back(str(exc), "danger")
+    db.session.commit()
+    if tenant.status == "active":
+        start_provisioning(tenant.id)
+    return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
+
+
+@bp.post("/tenants/<ags>/provision")
+@operator_required
+def provision():
+    tenant = current_tenant()
+    if tenant.status != "active":
+        abort(409)
+    _audit("tenant.provisioning_started")
+    db.session.commit()
+    start_provisioning(tenant.id)
+    return _back(_("Provisioning has been queued."), "success")
+
+
+@bp.get("/tenants/<ags>/archive.zip")
+@operator_required
+def download_archive():
+    """Every row of an offboarded tenant, as CSV files in a ZIP."""
+    tenant = current_tenant()
+    if tenant.status != "offboarded":
+        abort(409)
+    # On disk beyond 32 MiB: a large tenant's archive does not sit in memory.
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    counts = archive.write_archive(db.session.connection(), tenant.id, tenant.ags, out)
+    _audit("tenant.archive_downloaded", rows=sum(counts.values()))
+    db.session.commit()
+    out.seek(0)
+    return send_file(out, mimetype="application/zip", as_attachment=True,
+                     download_name=f"egovsad-{tenant.ags}-archiv.zip")
+
+
+@bp.post("/tenants/<ags>/purge")
+@operator_required
+def purge():
+    """Delete the offboarded tenant's data after the second confirmation (its AGS typed in)."""
+    tenant = current_tenant()
+    try:
+        deleted = purge_data(tenant, request.form.get("confirmation", ""), actor=_actor(),
+                             remote_addr=request.remote_addr)
+    except LifecycleError as exc:
+        db.session.rollback()
+        return _back(str(exc), "danger")
+    db.session.commit()
+    return _back(_("%(rows)s rows of %(name)s were deleted.", rows=sum(deleted.values()), name=tenant.name),
+                 "success")
+
+
+@bp.get("/audit")
+@operator_required
+def platform_audit():
+    return render_template("operator/audit.html", events=audit.platform_events())

@@ -1,0 +1,53 @@
+"""The audit log: who did what, when, from which address.
+
+Actions on a tenant go to that tenant's ``portal.audit_log`` (under its
+row-level security, so a tenant admin sees only their own); actions outside
+any tenant (operator sign-in, a refused sign-in nobody can be attributed to)
+go to ``portal.platform_audit_log``. Callers pass the actor as a short string
+(see :func:`actor_of`) and the client address; nothing here reads the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from tenants.context import working_for
+from tenants.db import db
+from tenants.models import AuditEvent, PlatformAuditEvent
+
+
+def actor_of(principal) -> str:
+    """``user:<id> <e-mail>``, ``operator:<id> <e-mail>`` or ``anonymous``."""
+    if principal is None or not getattr(principal, "is_authenticated", False):
+        return "anonymous"
+    if principal.is_operator:
+        return f"operator:{principal.operator.id} {principal.operator.email}"
+    return f"user:{principal.user.id} {principal.user.email}"
+
+
+def record(action: str, *, actor: str, tenant_id: int | None = None, target: str | None = None,
+           details: dict[str, Any] | None = None, remote_addr: str | None = None) -> None:
+    """Add an entry in the current transaction (it commits with the action it records)."""
+    values = {"actor": actor, "action": action, "target": target, "details": details or {},
+              "remote_addr": remote_addr}
+    if tenant_id is None:
+        db.session.add(PlatformAuditEvent(**values))
+        db.session.flush()
+        return
+    with working_for(tenant_id):
+        db.session.add(AuditEvent(tenant_id=tenant_id, **values))
+        db.session.flush()
+
+
+def recent_events(tenant_id: int, limit: int = 200) -> list[AuditEvent]:
+    """The tenant's latest entries, newest first (the caller runs in the tenant's context)."""
+    query = (select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+             .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit))
+    return list(db.session.scalars(query))
+
+
+def platform_events(limit: int = 200) -> list[PlatformAuditEvent]:
+    query = select(PlatformAuditEvent).order_by(PlatformAuditEvent.id.desc()).limit(limit)
+    return list(db.session.scalars(query))
