@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
     _init_extensions(app)
     _register_blueprints(app)
+    _register_provisioning_steps()
 
     from portal.security import add_security_headers
 
@@ -81,6 +82,13 @@ def _init_extensions(app: Flask) -> None:
     from portal import tenancy
 
     tenancy.init_app(app)
+
+
+def _register_provisioning_steps() -> None:
+    """Steps of the provisioning job; jobs run inside this app, so they are known there too."""
+    from tenants.superset import provision
+
+    provision.register()
 
 
 def _register_blueprints(app: Flask) -> None:

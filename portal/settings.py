@@ -90,6 +90,20 @@ class Settings:
     secure_cookies: bool = False
     #: EGOV_QUEUES: RQ queues, highest priority first.
     queues: tuple[str, ...] = ("high", "default", "low")
+    #: EGOV_SUPERSET_URL: where Superset answers, same-site with the portal.
+    superset_url: str = "http://127.0.0.1:8088"
+    #: EGOV_SUPERSET_META_DATABASE: Superset's metadata database (default <database>_superset).
+    superset_meta_database: str = ""
+    #: EGOV_SUPERSET_REDIS_URL / EGOV_SUPERSET_LIMITS_URL: Superset's caches and rate limits.
+    superset_redis_url: str = "redis://127.0.0.1:6379/1"
+    superset_limits_url: str = "redis://127.0.0.1:6379/2"
+    #: EGOV_SUPERSET_SECRET_KEY, _GUEST_SECRET, _ADMIN_PASSWORD, _OIDC_SECRET,
+    #: _META_PASSWORD: Superset's secrets (generated in development).
+    superset_secret_key: str = ""
+    superset_guest_secret: str = ""
+    superset_admin_password: str = ""
+    superset_oidc_secret: str = ""
+    superset_meta_password: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -125,6 +139,11 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
         "DB_OWNER_PASSWORD": lambda: secrets.token_urlsafe(24),
         "DB_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
         "ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode(),
+        "SUPERSET_SECRET_KEY": lambda: secrets.token_urlsafe(48),
+        "SUPERSET_GUEST_SECRET": lambda: secrets.token_urlsafe(48),
+        "SUPERSET_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(24),
+        "SUPERSET_OIDC_SECRET": lambda: secrets.token_urlsafe(32),
+        "SUPERSET_META_PASSWORD": lambda: secrets.token_urlsafe(24),
     }
     missing = {name: make() for name, make in wanted.items() if name not in stored}
     if missing:
@@ -185,4 +204,13 @@ def load_settings(environ=None) -> Settings:
         portal_url=_env(environ, "PORTAL_URL", Settings.portal_url).rstrip("/"),
         secure_cookies=_bool(_env(environ, "SECURE_COOKIES"), env == "production"),
         queues=tuple(q.strip() for q in _env(environ, "QUEUES", "high,default,low").split(",") if q.strip()),
+        superset_url=_env(environ, "SUPERSET_URL", Settings.superset_url).rstrip("/"),
+        superset_meta_database=_env(environ, "SUPERSET_META_DATABASE", database + "_superset"),
+        superset_redis_url=_env(environ, "SUPERSET_REDIS_URL", Settings.superset_redis_url),
+        superset_limits_url=_env(environ, "SUPERSET_LIMITS_URL", Settings.superset_limits_url),
+        superset_secret_key=secret("SUPERSET_SECRET_KEY"),
+        superset_guest_secret=secret("SUPERSET_GUEST_SECRET"),
+        superset_admin_password=secret("SUPERSET_ADMIN_PASSWORD"),
+        superset_oidc_secret=secret("SUPERSET_OIDC_SECRET"),
+        superset_meta_password=secret("SUPERSET_META_PASSWORD"),
     )

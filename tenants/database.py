@@ -10,6 +10,10 @@
     What portal and workers connect as. Not owner, not superuser, not
     BYPASSRLS, NOINHERIT; holds only the grants the migrations give it.
 
+``egov_owner_roles``
+    NOLOGIN, CREATEROLE, granted to the owner: owns the functions that create
+    the per-tenant Superset login roles (migration 0004).
+
 Later steps add roles only where they need them (see docs/architecture.md).
 All statements are composed with ``psycopg.sql`` from names in the settings.
 """
@@ -35,11 +39,31 @@ def _ensure_role(cur, name: str, password: str, extra: str) -> None:
     )
 
 
+def role_admin(settings: Settings) -> str:
+    return settings.owner_role + "_roles"
+
+
+def _ensure_role_admin(cur, settings: Settings) -> None:
+    """``<owner>_roles``: NOLOGIN with CREATEROLE, granted to the owner.
+
+    It owns the SECURITY DEFINER functions that create and drop the per-tenant
+    Superset login roles (migration 0004); nobody logs in as it, and the app
+    reaches it only through those functions.
+    """
+    name = sql.Identifier(role_admin(settings))
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role_admin(settings),))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(sql.SQL("{} ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB CREATEROLE NOREPLICATION NOBYPASSRLS").format(
+        sql.SQL(verb), name))
+    cur.execute(sql.SQL("GRANT {} TO {}").format(name, sql.Identifier(settings.owner_role)))
+
+
 def bootstrap(settings: Settings) -> None:
     """Create the roles and the database; safe to run again (it converges)."""
     with psycopg.connect(settings.admin_database_url, autocommit=True) as conn, conn.cursor() as cur:
         _ensure_role(cur, settings.owner_role, settings.owner_password, "INHERIT")
         _ensure_role(cur, settings.app_role, settings.app_password, "NOINHERIT CONNECTION LIMIT 200")
+        _ensure_role_admin(cur, settings)
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.database_name,))
         if not cur.fetchone():
             cur.execute(
