@@ -52,14 +52,15 @@ install-test: install
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >var/log/apt.log 2>&1 \
 	  || (cat var/log/apt.log; exit 1))
 
-$(KERN)/kern.min.css: package.json
+$(KERN)/kern.min.css: package.json package-lock.json
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 assets: $(KERN)/kern.min.css
-	@mkdir -p portal/static/vendor/kern
+	@mkdir -p portal/static/vendor/kern portal/static/vendor/superset
 	@cp -r $(KERN)/kern.min.css $(KERN)/fonts portal/static/vendor/kern/
+	@cp node_modules/@superset-ui/embedded-sdk/bundle/index.js portal/static/vendor/superset/embedded-sdk.js
 
 translations: $(STAMP)
 	@$(VENV)/bin/pybabel compile -d portal/translations -D messages >/dev/null

@@ -92,7 +92,8 @@ def _register_provisioning_steps() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal.views import health, main
+    from portal.views import dashboards, health, main
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(dashboards.bp)

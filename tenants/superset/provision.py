@@ -45,10 +45,13 @@ def client() -> SupersetClient:
     return SupersetClient.from_settings(_settings())
 
 
-def load_state(tenant_id: int) -> dict[str, Any]:
-    with tenant_transaction(tenant_id) as session:
+def load_state(tenant_id: int, session=None) -> dict[str, Any]:
+    """What provisioning recorded; pass ``session`` inside a request, where the tenant is already bound."""
+    if session is not None:
         setting = session.get(TenantSetting, (tenant_id, STATE_KEY))
         return dict(setting.value) if setting else {}
+    with tenant_transaction(tenant_id) as own:
+        return load_state(tenant_id, own)
 
 
 def _save_state(tenant_id: int, state: dict[str, Any]) -> None:
@@ -118,6 +121,18 @@ def ensure_database(api: SupersetClient, ags: str, role: str, password: str) -> 
     return found["id"]
 
 
+def _label_columns(api: SupersetClient, dataset_id: int) -> None:
+    """German verbose names and ``day`` as the time column, written only when they differ."""
+    current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
+    labels = templates.column_labels()
+    columns = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] == "day" or c["is_dttm"],
+                "verbose_name": labels.get(c["column_name"], c.get("verbose_name"))} for c in current["columns"]]
+    unchanged = all(c.get("verbose_name") == w["verbose_name"] and c["is_dttm"] == w["is_dttm"]
+                    for c, w in zip(current["columns"], columns, strict=True))
+    if not unchanged or current.get("main_dttm_col") != "day":
+        api.put(f"/api/v1/dataset/{dataset_id}", {"main_dttm_col": "day", "columns": columns})
+
+
 def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
     ids = {}
     for name, spec in templates.datasets().items():
@@ -125,17 +140,14 @@ def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
         if found is None:
             dataset_id = api.post("/api/v1/dataset/", {"database": database_id, "schema": SCHEMA, "table_name": name,
                                                        "sql": spec["sql"]})["id"]
-            # Columns are read from the query; "day" drives the time filter.
+            # Columns are read from the query.
             api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
-            api.put(f"/api/v1/dataset/{dataset_id}", {"main_dttm_col": "day"})
         else:
             dataset_id = found["id"]
-            current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
-            if current.get("sql") != spec["sql"]:
+            if api.get(f"/api/v1/dataset/{dataset_id}")["result"].get("sql") != spec["sql"]:
                 api.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec["sql"]})
                 api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
-            if current.get("main_dttm_col") != "day":
-                api.put(f"/api/v1/dataset/{dataset_id}", {"main_dttm_col": "day"})
+        _label_columns(api, dataset_id)
         ids[name] = dataset_id
     return ids
 

@@ -25,7 +25,7 @@ GUEST_PERMISSIONS = [
     ("can_write", "DashboardFilterStateRestApi"), ("can_read", "DashboardPermalinkRestApi"),
     ("can_write", "DashboardPermalinkRestApi"), ("can_time_range", "Api"), ("can_explore_json", "Superset"),
     ("can_drill", "Dashboard"), ("can_view_chart_as_table", "Dashboard"), ("can_samples", "Datasource"),
-    ("can_csv", "Superset"),
+    ("can_csv", "Superset"), ("can_language_pack", "Superset"),
 ]
 #: Gamma permissions a viewer does not get: everything that creates, changes or deletes.
 WRITING = ("write", "add", "edit", "delete", "save", "import", "copy", "bulk_create", "tag", "invalidate",

@@ -37,18 +37,20 @@ def datasets() -> dict[str, dict[str, Any]]:
 
 
 @lru_cache(maxsize=1)
+def column_labels() -> dict[str, str]:
+    """German labels of the datasets' columns (Superset's verbose names)."""
+    return _read(TEMPLATE_DIR / "datasets.json")["labels"]
+
+
+@lru_cache(maxsize=1)
 def dashboards() -> dict[str, dict[str, Any]]:
-    """Every dashboard template by key, in the order of their file names."""
-    found = {}
-    for path in sorted(TEMPLATE_DIR.glob("*.json")):
-        if path.name != "datasets.json":
-            template = _read(path)
-            found[template["key"]] = template
-    return found
+    """Every dashboard template by key, in the order the portal lists them (``order``)."""
+    found = [_read(path) for path in TEMPLATE_DIR.glob("*.json") if path.name != "datasets.json"]
+    return {template["key"]: template for template in sorted(found, key=lambda t: (t["order"], t["key"]))}
 
 
 def fingerprint(template: dict[str, Any]) -> str:
-    body = json.dumps([template, datasets()], sort_keys=True, ensure_ascii=False).encode()
+    body = json.dumps([template, datasets(), column_labels()], sort_keys=True, ensure_ascii=False).encode()
     return f"v{template['version']}-{hashlib.sha256(body).hexdigest()[:12]}"
 
 
