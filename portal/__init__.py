@@ -92,8 +92,12 @@ def _register_provisioning_steps() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal import oidc
     from portal.views import dashboards, health, main
+    from portal.views import oidc as oidc_views
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboards.bp)
+    app.register_blueprint(oidc_views.bp)
+    oidc.init_app(app)

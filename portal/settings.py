@@ -104,6 +104,9 @@ class Settings:
     superset_admin_password: str = ""
     superset_oidc_secret: str = ""
     superset_meta_password: str = ""
+    #: EGOV_OIDC_SIGNING_KEY_FILE: RSA key (PEM) the portal signs ID tokens for Superset with.
+    #: Default <var>/oidc-signing-key.pem, generated outside production.
+    oidc_signing_key_file: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -213,4 +216,5 @@ def load_settings(environ=None) -> Settings:
         superset_admin_password=secret("SUPERSET_ADMIN_PASSWORD"),
         superset_oidc_secret=secret("SUPERSET_OIDC_SECRET"),
         superset_meta_password=secret("SUPERSET_META_PASSWORD"),
+        oidc_signing_key_file=_env(environ, "OIDC_SIGNING_KEY_FILE", str(var_dir / "oidc-signing-key.pem")),
     )

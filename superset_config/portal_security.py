@@ -21,6 +21,11 @@ def role_keys(claims: dict) -> list[str]:
     return [f"tenant:{tenant}:{level}" for level in claims.get("roles", []) if level in ACCESS_LEVELS]
 
 
+#: Superset's built-in roles each access level gets beside the tenant's own role:
+#: viewers a read-only copy of Gamma, editors Gamma (charts, dashboards) and SQL Lab.
+BASE_ROLES = {"viewer": ["egov_viewer"], "editor": ["Gamma", "sql_lab"]}
+
+
 def roles_mapping() -> dict[str, list[str]]:
     """Evaluated at every sign-in (FAB accepts a callable), so new tenants need no restart."""
     from superset import security_manager
@@ -29,7 +34,7 @@ def roles_mapping() -> dict[str, list[str]]:
     for role in security_manager.get_all_roles():
         parts = role.name.split("_")
         if len(parts) == 3 and parts[0] == "tenant" and AGS.fullmatch(parts[1]) and parts[2] in ACCESS_LEVELS:
-            mapping[f"tenant:{parts[1]}:{parts[2]}"] = [role.name]
+            mapping[f"tenant:{parts[1]}:{parts[2]}"] = BASE_ROLES[parts[2]] + [role.name]
     return mapping
 
 
@@ -39,8 +44,8 @@ class PortalSecurityManager(SupersetSecurityManager):
         if not claims:
             claims = dict(self.oauth_remotes[provider].userinfo(token=response))
         return {
-            # The subject is unique per tenant; the tenant keeps usernames apart.
-            "username": f"{claims.get('tenant', 'x')}:{claims['sub']}",
+            # The portal's subject is "<AGS>:<user id>", unique across tenants.
+            "username": claims["sub"],
             "email": claims.get("email", ""),
             "first_name": claims.get("given_name") or claims.get("name", ""),
             "last_name": claims.get("family_name", ""),

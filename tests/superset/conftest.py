@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -145,8 +146,10 @@ def add_user(app, tenant, role: str, subject: str | None = None) -> str:
     from tenants.models import User
 
     with app.app_context(), tenant_transaction(tenant.id) as session:
+        # Superset keeps its users across test runs and wants unique e-mail addresses.
         user = User(tenant_id=tenant.id, subject=subject or f"{role}-{tenant.ags}", role=role,
-                    email=f"{role}@{tenant.ags}.example", display_name=f"{role.title()} {tenant.name}")
+                    email=f"{role}-{secrets.token_hex(4)}@{tenant.ags}.example",
+                    display_name=f"{role.title()} {tenant.name}")
         session.add(user)
         session.flush()
         return f"u:{tenant.id}:{user.id}"
