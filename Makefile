@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 KERN := node_modules/@kern-ux/native/dist
 LOAD_ENV := source var/services.env &&
 
-.PHONY: help up down status test lint bench install install-test assets translations services db demo start clean
+.PHONY: help up down status test lint bench install install-test assets translations services db demo start clean \
+	superset provision rollout
 
 help:
 	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo, start portal + worker + scheduler"
@@ -18,12 +19,13 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmarks, write docs/benchmarks.md"
 
-up: install services db demo start
+up: install services db demo superset start provision
 	@echo
 	@echo "eGovSAD is running:"
 	@echo "  Portal      http://127.0.0.1:5000   (health: http://127.0.0.1:5000/healthz)"
 	@echo "  Worker      egov worker  (queues high, default, low)   log: var/log/worker.log"
 	@echo "  Scheduler   rq cron ingest_workers.cron                log: var/log/scheduler.log"
+	@echo "  Superset    http://127.0.0.1:8088 (dashboards: /t/<AGS>/dashboards/)  log: var/log/superset.log"
 	@$(LOAD_ENV) echo "  PostgreSQL  $$EGOV_ADMIN_DATABASE_URL (database egovsad)" && echo "  Redis       $$EGOV_REDIS_URL"
 	@echo "Stop with: make down"
 
@@ -75,6 +77,19 @@ db: services
 
 demo:
 	@$(LOAD_ENV) $(VENV)/bin/egov demo seed
+	@$(LOAD_ENV) $(VENV)/bin/egov superset demo-data
+
+# Superset in its own venv (.venv-superset), metadata in PostgreSQL; started by `start`.
+superset: install services
+	@$(LOAD_ENV) $(VENV)/bin/egov superset install
+
+# Superset objects of every active tenant (database role, connection, datasets, roles, dashboards).
+provision:
+	@$(LOAD_ENV) $(VENV)/bin/egov superset provision
+
+# Bring every tenant's dashboards to the current templates; reports the tenants that differed.
+rollout:
+	@$(LOAD_ENV) $(VENV)/bin/egov superset rollout
 
 start:
 	@bash scripts/run.sh start

@@ -80,7 +80,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
     login text := portal.superset_login_name(tenant);
     -- ALTER may not name SUPERUSER, REPLICATION or BYPASSRLS without being superuser; CREATE sets all.
-    attributes text := 'LOGIN INHERIT CONNECTION LIMIT 5';
+    -- 10 connections: a dashboard fires its chart queries at once (gunicorn's 2 workers x 4
+    -- threads); more than that from one tenant is a runaway.
+    attributes text := 'LOGIN INHERIT CONNECTION LIMIT 10';
     safe text := ' NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
 BEGIN
     IF tenant IS NULL OR tenant <= 0 OR length(login) > 63 THEN

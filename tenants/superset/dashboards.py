@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 
 from tenants.superset import templates
-from tenants.superset.client import SupersetClient
+from tenants.superset.client import SupersetClient, rison
 
 
 def slug(ags: str, key: str) -> str:
@@ -39,9 +39,14 @@ def _ensure_dashboard(api: SupersetClient, ags: str, tenant_name: str, template:
     return found["id"]
 
 
-def _ensure_charts(api: SupersetClient, dashboard_id: int, template: dict,
-                   dataset_ids: dict[str, int]) -> dict[str, dict[str, Any]]:
-    existing = {c["slice_name"]: c["id"] for c in api.get(f"/api/v1/dashboard/{dashboard_id}/charts")["result"]}
+def _ensure_charts(api: SupersetClient, dashboard_id: int, template: dict, dataset_ids: dict[str, int],
+                   known: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """``known`` maps chart keys to the ids of the last run, so a renamed chart is updated, not replaced."""
+    on_dashboard = {c["id"]: c["slice_name"] for c in api.get(f"/api/v1/dashboard/{dashboard_id}/charts")["result"]}
+    existing = {name: chart_id for chart_id, name in on_dashboard.items()}
+    for key, chart_id in known.items():
+        if chart_id in on_dashboard:
+            existing[key] = existing.pop(on_dashboard[chart_id])
     charts = {}
     for chart in template["charts"]:
         dataset_id = dataset_ids[chart["dataset"]]
@@ -49,13 +54,14 @@ def _ensure_charts(api: SupersetClient, dashboard_id: int, template: dict,
         payload = {"slice_name": chart["name"], "viz_type": chart["viz_type"], "datasource_id": dataset_id,
                    "datasource_type": "table", "params": json.dumps(params, ensure_ascii=False),
                    "dashboards": [dashboard_id]}
-        chart_id = existing.pop(chart["name"], None)
+        chart_id = existing.pop(chart["key"], None) or existing.pop(chart["name"], None)
         if chart_id is None:
             chart_id = api.post("/api/v1/chart/", payload)["id"]
             current = api.get(f"/api/v1/chart/{chart_id}")["result"]
         else:
             current = api.get(f"/api/v1/chart/{chart_id}")["result"]
-            if (current["viz_type"] != chart["viz_type"] or json.loads(current["params"] or "{}") != params
+            if (current["slice_name"] != chart["name"] or current["viz_type"] != chart["viz_type"]
+                    or json.loads(current["params"] or "{}") != params
                     or current.get("datasource_id", dataset_id) != dataset_id):
                 api.put(f"/api/v1/chart/{chart_id}", payload)
         charts[chart["key"]] = {"id": chart_id, "uuid": current["uuid"], "name": chart["name"]}
@@ -87,26 +93,27 @@ def _ensure_embedded(api: SupersetClient, dashboard_id: int) -> str:
 
 
 def ensure_dashboards(api: SupersetClient, ags: str, tenant_name: str, dataset_ids: dict[str, int],
-                      role_ids: dict[str, int]) -> dict[str, dict[str, Any]]:
+                      role_ids: dict[str, int], previous: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``previous`` is what the last run recorded (chart ids by key)."""
     result = {}
     for key, template in templates.dashboards().items():
         dashboard_id = _ensure_dashboard(api, ags, tenant_name, template, sorted(role_ids.values()))
-        charts = _ensure_charts(api, dashboard_id, template, dataset_ids)
+        known = previous.get(key, {}).get("charts", {})
+        charts = _ensure_charts(api, dashboard_id, template, dataset_ids, known)
         _ensure_layout(api, dashboard_id, template, charts, dataset_ids)
         result[key] = {"id": dashboard_id, "embedded_uuid": _ensure_embedded(api, dashboard_id),
                        "title": template["title"], "fingerprint": templates.fingerprint(template),
                        "charts": {k: c["id"] for k, c in charts.items()}}
+    remove_dashboards(api, ags, keep={slug(ags, key) for key in result})  # templates that were dropped
     return result
 
 
-def remove_dashboards(api: SupersetClient, ags: str) -> None:
-    """Every dashboard with the tenant's slug prefix, with its charts and embedding."""
+def remove_dashboards(api: SupersetClient, ags: str, keep: set[str] | frozenset = frozenset()) -> None:
+    """Every dashboard with the tenant's slug prefix (except ``keep``), with its charts and embedding."""
     prefix = f"t{ags}-"
     query = {"filters": [{"col": "slug", "opr": "sw", "value": prefix}], "page": 0, "page_size": 100}
-    from tenants.superset.client import rison
-
     for dashboard in api.get("/api/v1/dashboard/", params={"q": rison(query)})["result"]:
-        if not (dashboard.get("slug") or "").startswith(prefix):
+        if not (dashboard.get("slug") or "").startswith(prefix) or dashboard["slug"] in keep:
             continue
         for chart in api.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"]:
             api.delete(f"/api/v1/chart/{chart['id']}")

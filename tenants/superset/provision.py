@@ -185,7 +185,7 @@ def provision_objects(tenant_id: int) -> None:
     dataset_ids = ensure_datasets(api, database_id)
     role_ids = ensure_tenant_roles(api, tenant.ags, database_id, dataset_ids)
     ensure_rls(api, tenant.ags, tenant_id, dataset_ids, role_ids)
-    dashboards = ensure_dashboards(api, tenant.ags, tenant.name, dataset_ids, role_ids)
+    dashboards = ensure_dashboards(api, tenant.ags, tenant.name, dataset_ids, role_ids, state.get("dashboards", {}))
     state.update(database_id=database_id, datasets=dataset_ids, roles=role_ids, dashboards=dashboards)
     _save_state(tenant_id, state)
 

@@ -32,7 +32,8 @@ def test_embedded_overview_renders_only_the_tenants_figures(ss_app, ss_live_serv
 
     def record(response):
         if "/api/v1/chart/data" in response.url and response.request.method == "POST":
-            chart_data.append(response.json())
+            failed = {"status": response.status, "body": response.text()[:300]}
+            chart_data.append(response.json() if response.ok else failed)
 
     page.on("response", record)
     try:
@@ -53,6 +54,7 @@ def test_embedded_overview_renders_only_the_tenants_figures(ss_app, ss_live_serv
     finally:
         context.close()
 
+    assert all("result" in body for body in chart_data), chart_data
     rows = [row for body in chart_data for result in body["result"] for row in result["data"]]
     started = [row["Begonnen"] for row in rows if set(row) == {"Begonnen"}]
     expected_a, expected_b = started_sum(owner_engine, a.id), started_sum(owner_engine, b.id)

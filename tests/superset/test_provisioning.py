@@ -64,7 +64,7 @@ def test_provisioning_twice_changes_nothing_and_offboarding_leaves_nothing(ss_ap
         # Seven dashboards, one database, the datasets, two roles, an RLS rule.
         assert sum(k.startswith("dashboard") for k in first) == len(templates.dashboards()) == 7
         assert "database" in first and "rls" in first and {"role viewer", "role editor"} <= first.keys()
-        assert role is not None and role[1:6] == (True, 5, False, False, False)
+        assert role is not None and role[1:6] == (True, 10, False, False, False)
         assert "statement_timeout=30s" in role[6] and "default_transaction_read_only=on" in role[6]
 
         assert provision_tenant(giessen.id)["status"] == "succeeded"
