@@ -78,6 +78,21 @@ def bootstrap(settings: Settings) -> None:
         )
 
 
+def bootstrap_superset_metadata(settings: Settings) -> bool:
+    """Role and database for Superset's metadata (same name); True when the database is new."""
+    name = settings.superset_meta_database
+    role, database = sql.Identifier(name), sql.Identifier(name)
+    with psycopg.connect(settings.admin_database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD {}").format(
+            sql.SQL("ALTER" if exists else "CREATE"), role, sql.Literal(settings.superset_meta_password)))
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(database, role))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
+        return True
+
+
 def drop_database(settings: Settings) -> None:
     """Drop the platform database (tests and ``make clean`` only)."""
     with psycopg.connect(settings.admin_database_url, autocommit=True) as conn:

@@ -7,7 +7,7 @@ and nothing else. Its rows are bound to ``current_user``:
 
 * a permissive policy lets the role see rows of the tenant its name carries;
 * a RESTRICTIVE policy ANDs the same condition onto every other policy, so
-  ``SET app.tenant_id`` (which satisfies the app's ``tenant_isolation``
+  setting the tenant GUC (which satisfies the app's ``tenant_isolation``
   policy) cannot widen what a Superset user sees;
 * ``SET ROLE <group>`` makes ``current_user`` the group, whose name carries
   no tenant: it sees nothing.

@@ -100,9 +100,9 @@ def database_name(ags: str) -> str:
 
 def _sqlalchemy_uri(role: str, password: str) -> str:
     settings = _settings()
-    admin = urlsplit(settings.admin_database_url)
-    return (f"postgresql+psycopg2://{quote(role)}:{quote(password, safe='')}@{admin.hostname or '127.0.0.1'}:"
-            f"{admin.port or 5432}/{quote(settings.database_name)}")
+    server = urlsplit(settings.database_url)  # the platform's PostgreSQL, as the tenant's own role
+    return (f"postgresql+psycopg2://{quote(role)}:{quote(password, safe='')}@{server.hostname or '127.0.0.1'}:"
+            f"{server.port or 5432}/{quote(settings.database_name)}")
 
 
 def ensure_database(api: SupersetClient, ags: str, role: str, password: str) -> int:

@@ -20,7 +20,6 @@ from urllib.parse import quote, urlsplit
 
 import psycopg
 import requests
-from psycopg import sql
 
 from portal.settings import PROJECT_ROOT, Settings
 
@@ -54,9 +53,9 @@ def meta_role(settings: Settings) -> str:
 
 
 def meta_url(settings: Settings) -> str:
-    admin = urlsplit(settings.admin_database_url)
+    server = urlsplit(settings.database_url)  # Superset's metadata lives on the platform's PostgreSQL
     return (f"postgresql+psycopg2://{quote(meta_role(settings))}:{quote(settings.superset_meta_password, safe='')}"
-            f"@{admin.hostname or '127.0.0.1'}:{admin.port or 5432}/{quote(settings.superset_meta_database)}")
+            f"@{server.hostname or '127.0.0.1'}:{server.port or 5432}/{quote(settings.superset_meta_database)}")
 
 
 def environment(settings: Settings, url: str | None = None, portal_url: str | None = None) -> dict[str, str]:
@@ -75,20 +74,6 @@ def environment(settings: Settings, url: str | None = None, portal_url: str | No
         "EGOV_SUPERSET_REDIS_URL": settings.superset_redis_url,
         "EGOV_SUPERSET_LIMITS_URL": settings.superset_limits_url,
     }
-
-
-def _ensure_meta_database(settings: Settings) -> bool:
-    """Role and database for Superset's metadata; True when the database is new."""
-    role, database = sql.Identifier(meta_role(settings)), sql.Identifier(settings.superset_meta_database)
-    with psycopg.connect(settings.admin_database_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (meta_role(settings),)).fetchone()
-        conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD {}").format(
-            sql.SQL("ALTER" if exists else "CREATE"), role, sql.Literal(settings.superset_meta_password)))
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.superset_meta_database,)).fetchone():
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(database, role))
-        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
-        return True
 
 
 def _initialised(settings: Settings) -> bool:
@@ -115,8 +100,10 @@ def _set_service_password(settings: Settings) -> None:
 
 
 def initialise(settings: Settings, log=sys.stdout) -> None:
-    """Metadata database, schema, service account and built-in roles (about 40 s the first time)."""
-    _ensure_meta_database(settings)
+    """Metadata database, schema, service account and built-in roles (about 20-40 s the first time)."""
+    from tenants.database import bootstrap_superset_metadata
+
+    bootstrap_superset_metadata(settings)
     if not _initialised(settings):
         env = environment(settings)
         (settings.var_dir / "superset").mkdir(parents=True, exist_ok=True)
