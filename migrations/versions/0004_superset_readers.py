@@ -38,7 +38,7 @@ SUPERSET_MATCH = "tenant_id = NULLIF(substring(current_user::text from '_ss_t([0
 FUNCTIONS = r"""
 CREATE FUNCTION portal.superset_group() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog
-RETURN current_database() || '_superset';
+RETURN current_database() || '_ss_readers';
 
 CREATE FUNCTION portal.superset_login_name(tenant integer) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog
@@ -134,6 +134,8 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = portal.superset_group()) THEN
         EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', portal.superset_group());
     END IF;
+    -- Whatever an earlier run or a person did to it: nobody logs in as the group.
+    EXECUTE format('ALTER ROLE %I NOLOGIN NOINHERIT PASSWORD NULL', portal.superset_group());
     RESET ROLE;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), portal.superset_group());
 END $$;

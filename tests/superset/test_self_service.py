@@ -118,7 +118,7 @@ def test_sql_lab_cannot_widen_the_tenant(editor_a, superset, tenants_ab, ss_app,
 
     with ss_app.app_context():
         database_id = load_state(tenants_ab.a.id)["database_id"]
-    statement = widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_superset")
+    statement = widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_ss_readers")
     response = sqllab(editor_a, superset, database_id,
                       f"{statement};\nSELECT DISTINCT tenant_id FROM analytics.rollup_service_daily")
     if "egov_app" in statement:  # the database refuses: the login role is no member of the app role
@@ -143,7 +143,7 @@ def test_database_role_cannot_widen_itself(ss_app, tenants_ab, superset_settings
     host = re.search(r"@([^:/]+):(\d+)", superset_settings.admin_database_url)
     with psycopg.connect(host=host.group(1), port=int(host.group(2)), dbname=superset_settings.database_name,
                          user=state["db_role"], password=password, autocommit=True) as conn:
-        conn.execute(widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_superset"))
+        conn.execute(widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_ss_readers"))
         rows = conn.execute("SELECT DISTINCT tenant_id FROM analytics.rollup_service_daily").fetchall()
         assert rows in ([(tenants_ab.a.id,)], [])
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
