@@ -150,3 +150,39 @@ def test_database_role_cannot_widen_itself(ss_app, tenants_ab, superset_settings
             conn.execute("SET ROLE egov_app")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM portal.users")
+
+
+def test_editor_builds_a_chart_on_own_data_but_never_reads_the_other_tenants(editor_a, superset, tenants_ab, ss_app):
+    import json
+
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        own, other = load_state(tenants_ab.a.id), load_state(tenants_ab.b.id)
+    csrf = editor_a.get(superset + "/api/v1/security/csrf_token/", timeout=30).json()["result"]
+    headers = {"X-CSRFToken": csrf, "Referer": superset}
+    metric = {"expressionType": "SQL", "sqlExpression": "SUM(started)", "label": "Begonnen"}
+
+    def create(dataset_id: int) -> requests.Response:
+        params = {"datasource": f"{dataset_id}__table", "viz_type": "big_number_total", "metric": metric}
+        return editor_a.post(superset + "/api/v1/chart/", headers=headers, timeout=30, json={
+            "slice_name": "Meine Auswertung", "viz_type": "big_number_total", "datasource_id": dataset_id,
+            "datasource_type": "table", "params": json.dumps(params)})
+
+    def data(dataset_id: int) -> requests.Response:
+        return editor_a.post(superset + "/api/v1/chart/data", headers=headers, timeout=60, json={
+            "datasource": {"id": dataset_id, "type": "table"}, "force": True, "result_format": "json",
+            "result_type": "full", "queries": [{"columns": ["tenant_id"], "metrics": [metric], "row_limit": 10}]})
+
+    created = create(own["datasets"]["egov_service_daily"])
+    assert created.status_code == 201, created.text[:300]
+    editor_a.delete(f"{superset}/api/v1/chart/{created.json()['id']}", headers=headers, timeout=30)
+    mine = data(own["datasets"]["egov_service_daily"])
+    assert mine.status_code == 200 and [r["tenant_id"] for r in mine.json()["result"][0]["data"]] == [tenants_ab.a.id]
+
+    # Superset accepts saving a chart on a dataset the user cannot read, but reading it is refused.
+    foreign = create(other["datasets"]["egov_service_daily"])
+    if foreign.status_code == 201:
+        editor_a.delete(f"{superset}/api/v1/chart/{foreign.json()['id']}", headers=headers, timeout=30)
+    refused = data(other["datasets"]["egov_service_daily"])
+    assert refused.status_code == 403 and "result" not in refused.json()
