@@ -116,3 +116,15 @@ AUTH_ROLES_SYNC_AT_LOGIN = True
 AUTH_API_LOGIN_ALLOW_MULTIPLE_PROVIDERS = True
 AUTH_ROLES_MAPPING = roles_mapping
 CUSTOM_SECURITY_MANAGER = PortalSecurityManager
+
+# German number and date formats in every chart (d3-format / d3-time-format locale objects).
+D3_FORMAT = {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["", "\u00a0€"]}
+D3_TIME_FORMAT = {
+    "dateTime": "%A, der %e. %B %Y, %X", "date": "%d.%m.%Y", "time": "%H:%M:%S",
+    "periods": ["AM", "PM"],
+    "days": ["Sonntag", "Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag"],
+    "shortDays": ["So", "Mo", "Di", "Mi", "Do", "Fr", "Sa"],
+    "months": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+               "November", "Dezember"],
+    "shortMonths": ["Jan", "Feb", "Mrz", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"],
+}

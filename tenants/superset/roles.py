@@ -1,5 +1,6 @@
 """Superset roles: the shared base roles and the two roles of each tenant.
 
+* ``Public``: anonymous requests; only the language pack.
 * ``EmbedGuest`` (``GUEST_ROLE_NAME``): what a guest token of an embedded
   dashboard may do. Data access comes from the token's dashboard, rows from
   the token's RLS clause and, underneath, the tenant's database role.
@@ -85,8 +86,14 @@ def permission_ids(api: SupersetClient, pairs: list[tuple[str, str]]) -> set[int
     return ids
 
 
+#: What anonymous requests may do: fetch the German UI texts. The embedded dashboard loads them
+#: without its guest token; everything else stays closed to anonymous users.
+PUBLIC_PERMISSIONS = [("can_language_pack", "Superset")]
+
+
 def ensure_base_roles(api: SupersetClient) -> None:
     set_permissions(api, ensure_role(api, GUEST_ROLE), permission_ids(api, GUEST_PERMISSIONS))
+    set_permissions(api, ensure_role(api, "Public"), permission_ids(api, PUBLIC_PERMISSIONS))
     gamma = _role_id(api, "Gamma")
     reading = {p["id"] for p in role_permissions(api, gamma)
                if not any(word in p["permission_name"] for word in WRITING)}
