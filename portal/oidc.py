@@ -152,6 +152,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code, request):
         data = request.payload.data
+        if data.get("nonce"):
+            _redis().set(f"oidc:nonce:{data['nonce']}", "1", ex=CODE_TTL)
         _put("code", code, {
             "code": code, "redirect_uri": request.payload.redirect_uri, "scope": request.payload.scope,
             "nonce": data.get("nonce"), "code_challenge": data.get("code_challenge"),
@@ -171,8 +173,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 class PortalOpenIDCode(OpenIDCode):
     def exists_nonce(self, nonce, request):
-        # A nonce may be used once; SET NX answers whether it was new.
-        return not _redis().set(f"oidc:nonce:{nonce}", "1", nx=True, ex=CODE_TTL)
+        # A nonce may be used once: save_authorization_code records it.
+        return bool(_redis().exists(f"oidc:nonce:{nonce}"))
 
     def resolve_client_private_key(self, client):
         return signing_key()

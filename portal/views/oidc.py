@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 
@@ -46,7 +47,11 @@ def authorize():
     if current_user.is_operator or not current_user.has_role("editor"):
         abort(403)
     claims = oidc.claims_for(current_user, current_tenant())
-    return oidc.server.create_authorization_response(grant_user=claims)
+    try:
+        grant = oidc.server.get_consent_grant(end_user=claims)
+    except OAuth2Error as error:
+        return oidc.server.handle_error_response(None, error)
+    return oidc.server.create_authorization_response(grant=grant, grant_user=claims)
 
 
 @bp.post("/oauth/token")

@@ -65,8 +65,10 @@ def test_code_flow_gives_superset_the_tenant_and_role(app, editor, two_tenants):
     assert claims["iss"] == app.config["EGOV"].portal_url
     info = app.test_client().get("/oauth/userinfo", headers={"Authorization": "Bearer " + body["access_token"]})
     assert info.get_json()["sub"] == claims["sub"]
-    # A code works once.
+    # A code works once, and so does a nonce.
     assert _token(app.test_client(), app, code, verifier).status_code == 400
+    replayed, _ = _authorize(client, app)
+    assert "code=" not in replayed.headers.get("Location", "")
 
 
 def test_pkce_nonce_secret_and_redirect_are_enforced(app, editor):
