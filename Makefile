@@ -18,6 +18,7 @@ help:
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmarks, write docs/benchmarks.md"
+	@echo "make rollout - bring every tenant's Superset dashboards to the current templates"
 
 up: install services db demo superset start provision
 	@echo
@@ -95,6 +96,7 @@ start:
 	@bash scripts/run.sh start
 
 test: install-test services
+	@$(LOAD_ENV) $(VENV)/bin/egov superset install --venv-only
 	@$(LOAD_ENV) $(VENV)/bin/ruff check .
 	@$(LOAD_ENV) $(VENV)/bin/pytest
 

@@ -17,7 +17,8 @@ def superset() -> None:
 
 
 @superset.command("install")
-def install_cmd() -> None:
+@click.option("--venv-only", is_flag=True, help="Only the virtual environment (the tests initialise their own).")
+def install_cmd(venv_only: bool) -> None:
     """Install Superset into .venv-superset and initialise its metadata database (idempotent)."""
     from tenants.superset import server
 
@@ -28,6 +29,8 @@ def install_cmd() -> None:
         if not server.installed():
             click.echo(f"Installing Superset 6.1.0 into {server.VENV} (about a minute; log {log_path}) ...")
         server.install(log=log)
+        if venv_only:
+            return
         click.echo("Initialising Superset's metadata database ...")
         server.initialise(settings, log=log)
     click.echo(f"Superset ready in {server.VENV}; metadata in database {settings.superset_meta_database}.")
