@@ -1,4 +1,8 @@
-"""The portal's OpenID Connect provider (for Superset): code flow with required PKCE and nonce."""
+"""The portal's OpenID Connect provider (for Superset): code flow with required PKCE and nonce.
+
+Outside tests/superset on purpose: these tests empty the database after each test (``two_tenants``),
+which would pull the tenants from under the Superset tests' package-wide fixture.
+"""
 
 from __future__ import annotations
 
