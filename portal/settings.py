@@ -31,7 +31,9 @@ PREFIX = "EGOV_"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 #: Secrets that production must be given explicitly. Development generates them.
-REQUIRED_SECRETS = ("SECRET_KEY", "DATABASE_URL", "MIGRATION_DATABASE_URL", "ENCRYPTION_KEYS")
+REQUIRED_SECRETS = ("SECRET_KEY", "DATABASE_URL", "MIGRATION_DATABASE_URL", "ENCRYPTION_KEYS",
+                    "SUPERSET_SECRET_KEY", "SUPERSET_GUEST_SECRET", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_OIDC_SECRET",
+                    "SUPERSET_META_PASSWORD")
 
 
 class SettingsError(RuntimeError):
