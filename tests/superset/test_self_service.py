@@ -186,3 +186,22 @@ def test_editor_builds_a_chart_on_own_data_but_never_reads_the_other_tenants(edi
         editor_a.delete(f"{superset}/api/v1/chart/{foreign.json()['id']}", headers=headers, timeout=30)
     refused = data(other["datasets"]["egov_service_daily"])
     assert refused.status_code == 403 and "result" not in refused.json()
+
+
+def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server, tenants_ab, browser, superset):
+    from tests.superset.conftest import ARTIFACTS
+
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-ui"))])
+    page = context.new_page()
+    try:
+        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/dashboards/")
+        page.get_by_role("link", name="Eigene Auswertungen erstellen").click()
+        page.wait_for_url(f"{superset}/chart/add**", timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "self_service_chart_add_tenant_a.png"))
+        roles = page.evaluate("async () => (await (await fetch('/api/v1/me/roles/')).json()).result.roles")
+    finally:
+        context.close()
+    assert f"tenant_{tenants_ab.a.ags}_editor" in roles
