@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, session, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from portal.access import role_required
@@ -41,9 +42,14 @@ def show(key: str | None):
                            can_edit=current_user.has_role("editor"))
 
 
+def _per_user() -> str:
+    # Per signed-in user, not per address: a town hall's staff share one public IP.
+    return session.get("_user_id") or get_remote_address()
+
+
 @bp.get("/dashboards/<key>/guest-token")
 @role_required("viewer")
-@limiter.limit("60 per minute")
+@limiter.limit("30 per minute", key_func=_per_user)
 def guest_token(key: str):
     tenant = current_tenant()
     try:
