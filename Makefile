@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 KERN := node_modules/@kern-ux/native/dist
 LOAD_ENV := source var/services.env &&
 
-.PHONY: help up down status test lint bench install install-test assets translations services db demo start clean
+.PHONY: help up down status test lint bench install install-test assets translations services db demo start clean \
+	superset provision rollout
 
 help:
 	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo, start portal + worker + scheduler"
@@ -17,14 +18,16 @@ help:
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmarks, write docs/benchmarks.md"
+	@echo "make rollout - bring every tenant's Superset dashboards to the current templates"
 
-up: install services db demo start
+up: install services db demo superset start provision
 	@echo
 	@echo "eGovSAD is running:"
 	@echo "  Portal      http://127.0.0.1:5000   (health: http://127.0.0.1:5000/healthz)"
 	@echo "  Worker      egov worker  (queues high, default, low)   log: var/log/worker.log"
 	@echo "  Scheduler   rq cron ingest_workers.cron                log: var/log/scheduler.log"
 	@echo "  Dev IdP     http://127.0.0.1:9400 (demo people: README, 'Signing in')  log: var/log/idp.log"
+	@echo "  Superset    http://127.0.0.1:8088 (dashboards: /t/<AGS>/dashboards/)  log: var/log/superset.log"
 	@$(LOAD_ENV) echo "  PostgreSQL  $$EGOV_ADMIN_DATABASE_URL (database egovsad)" && echo "  Redis       $$EGOV_REDIS_URL"
 	@echo "Stop with: make down"
 
@@ -53,14 +56,15 @@ install-test: install
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >var/log/apt.log 2>&1 \
 	  || (cat var/log/apt.log; exit 1))
 
-$(KERN)/kern.min.css: package.json
+$(KERN)/kern.min.css: package.json package-lock.json
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 assets: $(KERN)/kern.min.css
-	@mkdir -p portal/static/vendor/kern
+	@mkdir -p portal/static/vendor/kern portal/static/vendor/superset
 	@cp -r $(KERN)/kern.min.css $(KERN)/fonts portal/static/vendor/kern/
+	@cp node_modules/@superset-ui/embedded-sdk/bundle/index.js portal/static/vendor/superset/embedded-sdk.js
 
 translations: $(STAMP)
 	@$(VENV)/bin/pybabel compile -d portal/translations -D messages >/dev/null
@@ -75,11 +79,25 @@ db: services
 
 demo:
 	@$(LOAD_ENV) $(VENV)/bin/egov demo seed
+	@$(LOAD_ENV) $(VENV)/bin/egov superset demo-data
+
+# Superset in its own venv (.venv-superset), metadata in PostgreSQL; started by `start`.
+superset: install services
+	@$(LOAD_ENV) $(VENV)/bin/egov superset install
+
+# Superset objects of every active tenant (database role, connection, datasets, roles, dashboards).
+provision:
+	@$(LOAD_ENV) $(VENV)/bin/egov superset provision
+
+# Bring every tenant's dashboards to the current templates; reports the tenants that differed.
+rollout:
+	@$(LOAD_ENV) $(VENV)/bin/egov superset rollout
 
 start:
 	@bash scripts/run.sh start
 
 test: install-test services
+	@$(LOAD_ENV) $(VENV)/bin/egov superset install --venv-only
 	@$(LOAD_ENV) $(VENV)/bin/ruff check .
 	@$(LOAD_ENV) $(VENV)/bin/pytest
 

@@ -48,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     _init_extensions(app)
     _register_blueprints(app)
+    _register_provisioning_steps()
 
     from portal.security import add_security_headers
 
@@ -96,8 +97,17 @@ def _init_extensions(app: Flask) -> None:
     tenancy.init_app(app)
 
 
+def _register_provisioning_steps() -> None:
+    """Steps of the provisioning job; jobs run inside this app, so they are known there too."""
+    from tenants.superset import provision
+
+    provision.register()
+
+
 def _register_blueprints(app: Flask) -> None:
-    from portal.views import auth, health, main, opendata, opendata_admin, operator, signup, tenant
+    from portal import oidc
+    from portal.views import auth, dashboards, health, main, opendata, opendata_admin, operator, signup, tenant
+    from portal.views import oidc as oidc_views
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
@@ -110,3 +120,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(tenant.admin_bp)
     app.register_blueprint(operator.bp)
     app.register_blueprint(signup.bp)
+    app.register_blueprint(dashboards.bp)
+    app.register_blueprint(oidc_views.bp)
+    oidc.init_app(app)

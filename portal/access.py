@@ -13,10 +13,19 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort
+from flask import abort, jsonify, request
 from flask_login import current_user
 
 from portal.extensions import login_manager
+
+
+def _unauthorized():
+    """Send people to sign in; answer scripts (which asked for JSON) with a plain 401 instead."""
+    if request.accept_mimetypes.best == "application/json":
+        response = jsonify(error="not signed in")
+        response.status_code = 401
+        return response
+    return login_manager.unauthorized()
 
 
 def role_required(role: str):
@@ -26,7 +35,7 @@ def role_required(role: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                return login_manager.unauthorized()
+                return _unauthorized()
             if current_user.is_operator or not current_user.has_role(role):
                 abort(403)
             return view(*args, **kwargs)
@@ -44,7 +53,7 @@ def operator_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
-            return login_manager.unauthorized()
+            return _unauthorized()
         if not current_user.is_operator:
             abort(403)
         return view(*args, **kwargs)

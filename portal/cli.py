@@ -296,3 +296,8 @@ def worker(burst: bool, queues: tuple[str, ...]) -> None:
 
     app = create_app()
     run_worker(app, list(queues) or list(app.config["EGOV"].queues), burst=burst)
+
+
+from tenants.superset.cli import superset  # noqa: E402
+
+main.add_command(superset)

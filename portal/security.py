@@ -8,7 +8,7 @@ origin only.
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
 CSP = {
     "default-src": "'self'",
@@ -28,6 +28,9 @@ CSP = {
 def content_security_policy() -> str:
     policy = dict(CSP)
     policy.update(current_app.config.get("CSP_EXTRA", {}))
+    # The dashboards page sets g.csp_frame_src to Superset's origin; no other page may frame anything.
+    if g.get("csp_frame_src"):
+        policy["frame-src"] = f"{policy['frame-src']} {g.csp_frame_src}"
     return "; ".join(f"{k} {v}" for k, v in policy.items())
 
 

@@ -31,7 +31,9 @@ PREFIX = "EGOV_"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 #: Secrets that production must be given explicitly. Development generates them.
-REQUIRED_SECRETS = ("SECRET_KEY", "DATABASE_URL", "MIGRATION_DATABASE_URL", "ENCRYPTION_KEYS")
+REQUIRED_SECRETS = ("SECRET_KEY", "DATABASE_URL", "MIGRATION_DATABASE_URL", "ENCRYPTION_KEYS",
+                    "SUPERSET_SECRET_KEY", "SUPERSET_GUEST_SECRET", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_OIDC_SECRET",
+                    "SUPERSET_META_PASSWORD")
 
 
 class SettingsError(RuntimeError):
@@ -133,6 +135,23 @@ class Settings:
     #: EGOV_PROXY_COUNT: reverse proxies in front of the portal whose
     #: X-Forwarded-* headers are trusted (0: none). Needed for correct callback URLs.
     proxy_count: int = 0
+    #: EGOV_SUPERSET_URL: where Superset answers, same-site with the portal.
+    superset_url: str = "http://127.0.0.1:8088"
+    #: EGOV_SUPERSET_META_DATABASE: Superset's metadata database (default <database>_superset).
+    superset_meta_database: str = ""
+    #: EGOV_SUPERSET_REDIS_URL / EGOV_SUPERSET_LIMITS_URL: Superset's caches and rate limits.
+    superset_redis_url: str = "redis://127.0.0.1:6379/1"
+    superset_limits_url: str = "redis://127.0.0.1:6379/2"
+    #: EGOV_SUPERSET_SECRET_KEY, _GUEST_SECRET, _ADMIN_PASSWORD, _OIDC_SECRET,
+    #: _META_PASSWORD: Superset's secrets (generated in development).
+    superset_secret_key: str = ""
+    superset_guest_secret: str = ""
+    superset_admin_password: str = ""
+    superset_oidc_secret: str = ""
+    superset_meta_password: str = ""
+    #: EGOV_OIDC_SIGNING_KEY_FILE: RSA key (PEM) the portal signs ID tokens for Superset with.
+    #: Default <var>/oidc-signing-key.pem, generated outside production.
+    oidc_signing_key_file: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -168,6 +187,11 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
         "DB_OWNER_PASSWORD": lambda: secrets.token_urlsafe(24),
         "DB_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
         "ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode(),
+        "SUPERSET_SECRET_KEY": lambda: secrets.token_urlsafe(48),
+        "SUPERSET_GUEST_SECRET": lambda: secrets.token_urlsafe(48),
+        "SUPERSET_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(24),
+        "SUPERSET_OIDC_SECRET": lambda: secrets.token_urlsafe(32),
+        "SUPERSET_META_PASSWORD": lambda: secrets.token_urlsafe(24),
     }
     missing = {name: make() for name, make in wanted.items() if name not in stored}
     if missing:
@@ -233,6 +257,16 @@ def load_settings(environ=None) -> Settings:
         dcat_contributor_id=_env(environ, "DCAT_CONTRIBUTOR_ID", ""),
         dcat_page_size=int(_env(environ, "DCAT_PAGE_SIZE", "100")),
         **_identity_settings(environ, env),
+        superset_url=_env(environ, "SUPERSET_URL", Settings.superset_url).rstrip("/"),
+        superset_meta_database=_env(environ, "SUPERSET_META_DATABASE", database + "_superset"),
+        superset_redis_url=_env(environ, "SUPERSET_REDIS_URL", Settings.superset_redis_url),
+        superset_limits_url=_env(environ, "SUPERSET_LIMITS_URL", Settings.superset_limits_url),
+        superset_secret_key=secret("SUPERSET_SECRET_KEY"),
+        superset_guest_secret=secret("SUPERSET_GUEST_SECRET"),
+        superset_admin_password=secret("SUPERSET_ADMIN_PASSWORD"),
+        superset_oidc_secret=secret("SUPERSET_OIDC_SECRET"),
+        superset_meta_password=secret("SUPERSET_META_PASSWORD"),
+        oidc_signing_key_file=_env(environ, "OIDC_SIGNING_KEY_FILE", str(var_dir / "oidc-signing-key.pem")),
     )
 
 

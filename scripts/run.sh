@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start or stop the platform's background processes (portal, worker, scheduler).
+# Start or stop the platform's background processes (portal, worker, scheduler, Superset).
 # Pid files and logs live in var/run and var/log. `start` restarts what runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,16 +41,18 @@ case "${1:-}" in
       --bind "$PORTAL_BIND" --access-logfile - "portal:create_app()"
     start_one worker "$BIN/egov" worker
     start_one scheduler "$BIN/rq" cron --url "$EGOV_REDIS_URL" ingest_workers.cron
+    # Superset runs from its own venv (.venv-superset); `egov superset serve` execs its gunicorn.
+    [ -x "$(pwd)/.venv-superset/bin/gunicorn" ] && start_one superset "$BIN/egov" superset serve
     for _ in $(seq 100); do
       curl -fsS "http://$PORTAL_BIND/healthz" >/dev/null 2>&1 && break
       sleep 0.3
     done
     ;;
   stop)
-    for name in scheduler worker portal idp; do stop_one "$name"; done
+    for name in superset scheduler worker portal idp; do stop_one "$name"; done
     ;;
   status)
-    for name in portal worker scheduler idp; do
+    for name in portal worker scheduler idp superset; do
       if [ -f "$VAR/run/$name.pid" ] && kill -0 "$(cat "$VAR/run/$name.pid")" 2>/dev/null; then
         echo "$name: running (pid $(cat "$VAR/run/$name.pid"), log var/log/$name.log)"
       else

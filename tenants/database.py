@@ -10,6 +10,10 @@
     What portal and workers connect as. Not owner, not superuser, not
     BYPASSRLS, NOINHERIT; holds only the grants the migrations give it.
 
+``egov_owner_roles``
+    NOLOGIN, CREATEROLE, granted to the owner: owns the functions that create
+    the per-tenant Superset login roles (migration 0004).
+
 Later steps add roles only where they need them (see docs/architecture.md).
 All statements are composed with ``psycopg.sql`` from names in the settings.
 """
@@ -35,11 +39,31 @@ def _ensure_role(cur, name: str, password: str, extra: str) -> None:
     )
 
 
+def role_admin(settings: Settings) -> str:
+    return settings.owner_role + "_roles"
+
+
+def _ensure_role_admin(cur, settings: Settings) -> None:
+    """``<owner>_roles``: NOLOGIN with CREATEROLE, granted to the owner.
+
+    It owns the SECURITY DEFINER functions that create and drop the per-tenant
+    Superset login roles (migration 0004); nobody logs in as it, and the app
+    reaches it only through those functions.
+    """
+    name = sql.Identifier(role_admin(settings))
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role_admin(settings),))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(sql.SQL("{} ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB CREATEROLE NOREPLICATION NOBYPASSRLS").format(
+        sql.SQL(verb), name))
+    cur.execute(sql.SQL("GRANT {} TO {}").format(name, sql.Identifier(settings.owner_role)))
+
+
 def bootstrap(settings: Settings) -> None:
     """Create the roles and the database; safe to run again (it converges)."""
     with psycopg.connect(settings.admin_database_url, autocommit=True) as conn, conn.cursor() as cur:
         _ensure_role(cur, settings.owner_role, settings.owner_password, "INHERIT")
         _ensure_role(cur, settings.app_role, settings.app_password, "NOINHERIT CONNECTION LIMIT 200")
+        _ensure_role_admin(cur, settings)
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.database_name,))
         if not cur.fetchone():
             cur.execute(
@@ -52,6 +76,22 @@ def bootstrap(settings: Settings) -> None:
         cur.execute(
             sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(settings.app_role))
         )
+
+
+def bootstrap_superset_metadata(settings: Settings) -> bool:
+    """Role and database for Superset's metadata (same name); True when the database is new."""
+    name = settings.superset_meta_database
+    role, database = sql.Identifier(name), sql.Identifier(name)
+    with psycopg.connect(settings.admin_database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        attributes = "LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD {}"
+        conn.execute(sql.SQL("{} ROLE {} " + attributes).format(
+            sql.SQL("ALTER" if exists else "CREATE"), role, sql.Literal(settings.superset_meta_password)))
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(database, role))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
+        return True
 
 
 def drop_database(settings: Settings) -> None:

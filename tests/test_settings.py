@@ -20,6 +20,8 @@ def test_production_with_everything_given():
     settings = load_settings({
         "EGOV_ENV": "production", "EGOV_SECRET_KEY": "k", "EGOV_DATABASE_URL": "postgresql://a@db/x",
         "EGOV_MIGRATION_DATABASE_URL": "postgresql://o@db/x", "EGOV_ENCRYPTION_KEYS": "k1,k2",
+        **{f"EGOV_SUPERSET_{name}": "s" for name in ("SECRET_KEY", "GUEST_SECRET", "ADMIN_PASSWORD", "OIDC_SECRET",
+                                                     "META_PASSWORD")},
     })
     assert settings.is_production and settings.secure_cookies
     assert settings.encryption_keys == ("k1", "k2")

@@ -46,6 +46,9 @@ OBJECTS = {
 VALUES = {
     # issue 7 (Open Data): a dataset key of tenants/opendata/datasets.py
     "dataset": lambda: next(iter(__import__("tenants.opendata.datasets", fromlist=["DATASETS"]).DATASETS)),
+    # issue 5 (Superset): a ready-made dashboard's key (superset_config/dashboards); `world` records
+    # it as provisioned for both tenants.
+    "key": lambda: "overview",
 }
 
 
@@ -75,9 +78,20 @@ def world(matrix_app, two_tenants):
             session.add(operator)
             session.flush()
             operator_id = operator.id
+        for tenant in (two_tenants.a, two_tenants.b):
+            _record_provisioned_dashboard(tenant.id)
     identities = {role: f"u:{two_tenants.a.id}:{ids['a'][role]}" for role in ROLE_RANK}
     identities["operator"] = f"o:{operator_id}"
     return SimpleNamespace(a=two_tenants.a, b=two_tenants.b, ids=ids, identities=identities)
+
+
+def _record_provisioned_dashboard(tenant_id: int) -> None:
+    """What Superset provisioning records, so the dashboard routes have an object to show."""
+    import uuid
+
+    from tenants.superset.provision import _save_state
+
+    _save_state(tenant_id, {"dashboards": {VALUES["key"](): {"embedded_uuid": str(uuid.uuid4())}}})
 
 
 #: Blueprints whose every route needs one role, whatever the view declares.
@@ -111,7 +125,7 @@ def _object_args(rule) -> set[str]:
 
 def _url(rule, ags: str, objects: dict) -> str | None:
     values = {"ags": ags}
-    for arg in rule.arguments - {"ags"}:
+    for arg in rule.arguments - {"ags"} - set(rule.defaults or ()):
         converter = rule._converters.get(arg)
         if arg in OBJECTS:
             values[arg] = OBJECTS[arg](objects)
@@ -132,7 +146,9 @@ def _check_permissions(app, world, rule, required, method, failures) -> None:
         if who == "anonymous":
             ok = status == 302 and "login" in location
         elif _allowed(required, who):
-            ok = status not in (401, 403, 404) and status < 500 and "login" not in location
+            # A redirect elsewhere (Superset's sign-in through the portal) is fine; to our own sign-in is not.
+            to_our_sign_in = location.startswith("/") and "login" in location
+            ok = status not in (401, 403, 404) and status < 500 and not to_our_sign_in
         else:
             ok = status == 403
         if not ok:

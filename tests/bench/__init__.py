@@ -9,4 +9,5 @@ BENCHMARKS = [
     "tests.bench.bench_rls",
     "tests.bench.bench_opendata",
     "tests.bench.bench_identity",
+    "tests.bench.bench_superset",
 ]

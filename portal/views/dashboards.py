@@ -1,0 +1,73 @@
+"""The tenant's dashboards: embedded Superset, guest tokens, the way into self-service."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, session, url_for
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from portal.access import role_required
+from portal.extensions import limiter
+from portal.tenancy import current_tenant
+from tenants.superset import embedding
+from tenants.superset.server import answers
+
+bp = Blueprint("tenant_dashboards", __name__, url_prefix="/t/<ags>")
+
+
+def _superset_url() -> str:
+    return current_app.config["EGOV"].superset_url
+
+
+@bp.get("/dashboards/", defaults={"key": None})
+@bp.get("/dashboards/<key>")
+@role_required("viewer")
+def show(key: str | None):
+    tenant = current_tenant()
+    dashboards = embedding.tenant_dashboards(tenant.id)
+    selected = None
+    if dashboards:
+        selected = next((d for d in dashboards if d.key == (key or dashboards[0].key)), None)
+        if selected is None:
+            abort(404)
+    elif key is not None:
+        abort(404)
+    available = answers(_superset_url(), timeout=1.5)
+    if available:
+        g.csp_frame_src = _superset_url()
+    return render_template("dashboards/show.html", tenant=tenant, dashboards=dashboards, selected=selected,
+                           superset_available=available, superset_url=_superset_url(),
+                           can_edit=current_user.has_role("editor"))
+
+
+def _per_user() -> str:
+    # Per signed-in user, not per address: a town hall's staff share one public IP.
+    return session.get("_user_id") or get_remote_address()
+
+
+@bp.get("/dashboards/<key>/guest-token")
+@role_required("viewer")
+@limiter.limit("30 per minute", key_func=_per_user)
+def guest_token(key: str):
+    tenant = current_tenant()
+    try:
+        token = embedding.guest_token(current_app.config["EGOV"], tenant.id, key,
+                                      user_label=f"portal-{tenant.ags}-{current_user.user.id}")
+    except embedding.DashboardNotFound:
+        abort(404)
+    response = jsonify(token=token)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/self-service")
+@role_required("editor")
+def self_service():
+    """"Eigene Auswertungen erstellen": into Superset, signed in through the portal (OIDC)."""
+    return redirect(f"{_superset_url()}/login/portal?" + urlencode({"next": "/chart/add"}))
+
+
+def dashboards_url(tenant) -> str:
+    return url_for("tenant_dashboards.show", ags=tenant.ags)

@@ -1,0 +1,130 @@
+"""Superset's configuration for eGovSAD (read by Superset's own process and venv).
+
+Every value that differs between installations comes from the environment;
+``tenants/superset/server.py`` sets these variables when it starts Superset
+(``make up`` and the test set-up), production sets them in its unit file.
+Keys were checked against ``superset/config.py`` of 6.1.0; see
+../shared/notes/superset-6.1.md for why each is needed.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# portal_security lives next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
+from portal_security import PortalSecurityManager, roles_mapping  # noqa: E402
+
+
+def _env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None:
+        raise RuntimeError(f"Superset needs the environment variable {name}")
+    return value
+
+
+PORTAL_ORIGIN = _env("EGOV_PORTAL_URL", "http://127.0.0.1:5000").rstrip("/")
+# Must stay fixed: it encrypts the stored database passwords.
+SECRET_KEY = _env("EGOV_SUPERSET_SECRET_KEY")
+SQLALCHEMY_DATABASE_URI = _env("EGOV_SUPERSET_META_URL")
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+FEATURE_FLAGS = {
+    "EMBEDDED_SUPERSET": True,
+    "DASHBOARD_RBAC": True,
+    "RLS_IN_SQLLAB": True,
+    "DASHBOARD_NATIVE_FILTERS": True,
+    "DRILL_TO_DETAIL": True,
+}
+
+# Embedded dashboards: the portal mints guest tokens itself (HS256, shared secret).
+GUEST_ROLE_NAME = "EmbedGuest"
+GUEST_TOKEN_JWT_SECRET = _env("EGOV_SUPERSET_GUEST_SECRET")
+GUEST_TOKEN_JWT_ALGO = "HS256"
+GUEST_TOKEN_JWT_EXP_SECONDS = 300
+GUEST_TOKEN_JWT_AUDIENCE = "egovsad-portal"
+
+
+def _guest_token_has_tenant_rls(payload: dict) -> bool:
+    # A guest token without a tenant clause would show every row the
+    # database role can read; the portal always sends one.
+    return bool(payload.get("rls")) and all(rule.get("clause") for rule in payload["rls"])
+
+
+GUEST_TOKEN_VALIDATOR_HOOK = _guest_token_has_tenant_rls
+
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'", "data:"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+        "frame-ancestors": ["'self'", PORTAL_ORIGIN],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": PORTAL_ORIGIN.startswith("https://"),
+    # frame-ancestors governs framing; X-Frame-Options SAMEORIGIN would block the portal.
+    "frame_options": None,
+}
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = PORTAL_ORIGIN.startswith("https://")
+WTF_CSRF_ENABLED = True
+ENABLE_PROXY_FIX = os.environ.get("EGOV_SUPERSET_PROXY_FIX", "") == "1"
+
+# Caches in Redis (EGOV_SUPERSET_REDIS_URL: caches; ..._LIMITS_URL: rate limits).
+_REDIS = _env("EGOV_SUPERSET_REDIS_URL", "redis://127.0.0.1:6379/1")
+_R = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": _REDIS}
+CACHE_CONFIG = {**_R, "CACHE_KEY_PREFIX": "ss_cache_", "CACHE_DEFAULT_TIMEOUT": 300}
+DATA_CACHE_CONFIG = {**_R, "CACHE_KEY_PREFIX": "ss_data_", "CACHE_DEFAULT_TIMEOUT": 600}
+FILTER_STATE_CACHE_CONFIG = {**_R, "CACHE_KEY_PREFIX": "ss_filter_", "CACHE_DEFAULT_TIMEOUT": 86400}
+EXPLORE_FORM_DATA_CACHE_CONFIG = {**_R, "CACHE_KEY_PREFIX": "ss_explore_", "CACHE_DEFAULT_TIMEOUT": 86400}
+RATELIMIT_STORAGE_URI = _env("EGOV_SUPERSET_LIMITS_URL", "redis://127.0.0.1:6379/2")
+WEBDRIVER_BASEURL = _env("EGOV_SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/") + "/"
+THEME_FONT_URL_ALLOWED_DOMAINS: list[str] = []
+SQLLAB_TIMEOUT = 30
+SQL_MAX_ROW = 10000
+BABEL_DEFAULT_LOCALE = "de"
+LANGUAGES = {"de": {"flag": "de", "name": "Deutsch"}, "en": {"flag": "us", "name": "English"}}
+
+# Sign-in: the portal is the OpenID Connect provider. The service account of
+# the portal keeps using the API with a password (provider "db").
+AUTH_TYPE = AUTH_OAUTH
+OAUTH_PROVIDERS = [{
+    "name": "portal",
+    "icon": "fa-key",
+    "token_key": "access_token",
+    "remote_app": {
+        "client_id": "superset",
+        "client_secret": _env("EGOV_SUPERSET_OIDC_SECRET"),
+        "server_metadata_url": PORTAL_ORIGIN + "/.well-known/openid-configuration",
+        "client_kwargs": {"scope": "openid email profile", "code_challenge_method": "S256"},
+    },
+}]
+AUTH_USER_REGISTRATION = True
+AUTH_USER_REGISTRATION_ROLE = None
+AUTH_ROLES_SYNC_AT_LOGIN = True
+AUTH_API_LOGIN_ALLOW_MULTIPLE_PROVIDERS = True
+AUTH_ROLES_MAPPING = roles_mapping
+CUSTOM_SECURITY_MANAGER = PortalSecurityManager
+
+# German number and date formats in every chart (d3-format / d3-time-format locale objects).
+D3_FORMAT = {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["", "\u00a0€"]}
+D3_TIME_FORMAT = {
+    "dateTime": "%A, der %e. %B %Y, %X", "date": "%d.%m.%Y", "time": "%H:%M:%S",
+    "periods": ["AM", "PM"],
+    "days": ["Sonntag", "Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag"],
+    "shortDays": ["So", "Mo", "Di", "Mi", "Do", "Fr", "Sa"],
+    "months": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+               "November", "Dezember"],
+    "shortMonths": ["Jan", "Feb", "Mrz", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"],
+}

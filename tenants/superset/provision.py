@@ -1,0 +1,216 @@
+"""Provisioning steps for Superset, registered with ``tenants.provisioning``.
+
+Per tenant (all idempotent; a second run finds everything and changes nothing):
+
+1. ``superset_db_role``: the PostgreSQL login role ``<database>_ss_t<id>``
+   (migration 0004), read-only on ``analytics``, rows bound to
+   ``current_user``. Its password is generated once and kept encrypted in
+   ``portal.tenant_settings`` (key ``superset``).
+2. ``superset_objects``: a Superset database connection with that role,
+   the datasets of ``superset_config/dashboards/datasets.json``, the roles
+   ``tenant_<AGS>_viewer`` and ``tenant_<AGS>_editor``, a Superset RLS rule
+   (second layer) and the ready-made dashboards cloned from the templates,
+   with embedding allowed for the portal's origin.
+
+Deprovisioning removes the Superset objects, then the database role.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+
+from tenants import crypto
+from tenants.context import tenant_transaction
+from tenants.models import Tenant, TenantSetting
+from tenants.provisioning import register_step
+from tenants.superset import templates
+from tenants.superset.client import SupersetClient
+from tenants.superset.roles import ensure_base_roles, ensure_tenant_roles, remove_tenant_roles
+
+STATE_KEY = "superset"
+SCHEMA = "analytics"
+
+
+def _settings():
+    return current_app.config["EGOV"]
+
+
+def client() -> SupersetClient:
+    return SupersetClient.from_settings(_settings())
+
+
+def load_state(tenant_id: int, session=None) -> dict[str, Any]:
+    """What provisioning recorded; pass ``session`` inside a request, where the tenant is already bound."""
+    if session is not None:
+        setting = session.get(TenantSetting, (tenant_id, STATE_KEY))
+        return dict(setting.value) if setting else {}
+    with tenant_transaction(tenant_id) as own:
+        return load_state(tenant_id, own)
+
+
+def _save_state(tenant_id: int, state: dict[str, Any]) -> None:
+    with tenant_transaction(tenant_id) as session:
+        stmt = insert(TenantSetting).values(tenant_id=tenant_id, key=STATE_KEY, value=state)
+        session.execute(stmt.on_conflict_do_update(index_elements=[TenantSetting.tenant_id, TenantSetting.key],
+                                                   set_={"value": stmt.excluded.value}))
+
+
+def _tenant(tenant_id: int) -> Tenant:
+    with tenant_transaction(tenant_id) as session:
+        tenant = session.get(Tenant, tenant_id)
+        session.expunge(tenant)
+        return tenant
+
+
+# -- 1. the database login role ----------------------------------------------------
+
+def provision_db_role(tenant_id: int) -> None:
+    state = load_state(tenant_id)
+    settings = _settings()
+    if "db_password" not in state:
+        state["db_password"] = crypto.encrypt(settings, secrets.token_urlsafe(32))
+    password = crypto.decrypt(settings, state["db_password"])
+    with tenant_transaction(tenant_id) as session:
+        session.execute(text("SELECT portal.superset_protect_analytics()"))
+        state["db_role"] = session.execute(text("SELECT portal.superset_login_ensure(:t, :pw)"),
+                                           {"t": tenant_id, "pw": password}).scalar_one()
+    _save_state(tenant_id, state)
+
+
+def deprovision_db_role(tenant_id: int) -> None:
+    with tenant_transaction(tenant_id) as session:
+        session.execute(text("SELECT portal.superset_login_drop(:t)"), {"t": tenant_id})
+    state = load_state(tenant_id)
+    for key in ("db_role", "db_password"):
+        state.pop(key, None)
+    _save_state(tenant_id, state)
+
+
+# -- 2. Superset objects -------------------------------------------------------------
+
+def database_name(ags: str) -> str:
+    return f"tenant_{ags}"
+
+
+def _sqlalchemy_uri(role: str, password: str) -> str:
+    settings = _settings()
+    server = urlsplit(settings.database_url)  # the platform's PostgreSQL, as the tenant's own role
+    return (f"postgresql+psycopg2://{quote(role)}:{quote(password, safe='')}@{server.hostname or '127.0.0.1'}:"
+            f"{server.port or 5432}/{quote(settings.database_name)}")
+
+
+def ensure_database(api: SupersetClient, ags: str, role: str, password: str) -> int:
+    wanted = {
+        "database_name": database_name(ags), "expose_in_sqllab": True, "allow_run_async": False,
+        "allow_dml": False, "allow_ctas": False, "allow_cvas": False, "allow_file_upload": False,
+    }
+    found = api.find_one("database", database_name=wanted["database_name"])
+    if found is None:
+        return api.post("/api/v1/database/", {**wanted, "sqlalchemy_uri": _sqlalchemy_uri(role, password)})["id"]
+    current = api.get(f"/api/v1/database/{found['id']}")["result"]
+    # The stored URI masks the password; compare the rest and trust the role's own idempotency.
+    masked = _sqlalchemy_uri(role, "XXXXXXXXXX")
+    if current.get("sqlalchemy_uri") != masked or any(current.get(k) != v for k, v in wanted.items()):
+        api.put(f"/api/v1/database/{found['id']}", {**wanted, "sqlalchemy_uri": _sqlalchemy_uri(role, password)})
+    return found["id"]
+
+
+def _label_columns(api: SupersetClient, dataset_id: int) -> None:
+    """German verbose names and ``day`` as the time column, written only when they differ."""
+    current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
+    labels = templates.column_labels()
+    columns = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] == "day" or c["is_dttm"],
+                "verbose_name": labels.get(c["column_name"], c.get("verbose_name"))} for c in current["columns"]]
+    unchanged = all(c.get("verbose_name") == w["verbose_name"] and c["is_dttm"] == w["is_dttm"]
+                    for c, w in zip(current["columns"], columns, strict=True))
+    if not unchanged or current.get("main_dttm_col") != "day":
+        api.put(f"/api/v1/dataset/{dataset_id}", {"main_dttm_col": "day", "columns": columns})
+
+
+def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
+    ids = {}
+    for name, spec in templates.datasets().items():
+        found = api.find_one("dataset", table_name=name, database=("rel_o_m", database_id))
+        if found is None:
+            dataset_id = api.post("/api/v1/dataset/", {"database": database_id, "schema": SCHEMA, "table_name": name,
+                                                       "sql": spec["sql"]})["id"]
+            # Columns are read from the query.
+            api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
+        else:
+            dataset_id = found["id"]
+            if api.get(f"/api/v1/dataset/{dataset_id}")["result"].get("sql") != spec["sql"]:
+                api.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec["sql"]})
+                api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
+        _label_columns(api, dataset_id)
+        ids[name] = dataset_id
+    return ids
+
+
+def rls_name(ags: str) -> str:
+    return f"tenant_{ags}"
+
+
+def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[str, int],
+               role_ids: dict[str, int]) -> None:
+    wanted = {"name": rls_name(ags), "filter_type": "Regular", "tables": sorted(dataset_ids.values()),
+              "roles": sorted(role_ids.values()), "clause": f"tenant_id = {int(tenant_id)}",
+              "group_key": "tenant", "description": "Mandantentrennung (zweite Ebene, zusätzlich zur Datenbankrolle)"}
+    found = api.find_one("rowlevelsecurity", name=wanted["name"])
+    if found is None:
+        api.post("/api/v1/rowlevelsecurity/", wanted)
+        return
+    current = {"name": found["name"], "filter_type": found["filter_type"],
+               "tables": sorted(t["id"] for t in found["tables"]), "roles": sorted(r["id"] for r in found["roles"]),
+               "clause": found["clause"], "group_key": found["group_key"], "description": found["description"]}
+    if current != wanted:
+        api.put(f"/api/v1/rowlevelsecurity/{found['id']}", wanted)
+
+
+def provision_objects(tenant_id: int) -> None:
+    from tenants.superset.dashboards import ensure_dashboards
+
+    tenant = _tenant(tenant_id)
+    state = load_state(tenant_id)
+    if "db_role" not in state:
+        raise RuntimeError("The database role step has not run for this tenant.")
+    api = client()
+    ensure_base_roles(api)
+    database_id = ensure_database(api, tenant.ags, state["db_role"], crypto.decrypt(_settings(), state["db_password"]))
+    dataset_ids = ensure_datasets(api, database_id)
+    role_ids = ensure_tenant_roles(api, tenant.ags, database_id, dataset_ids)
+    ensure_rls(api, tenant.ags, tenant_id, dataset_ids, role_ids)
+    dashboards = ensure_dashboards(api, tenant.ags, tenant.name, dataset_ids, role_ids, state.get("dashboards", {}))
+    state.update(database_id=database_id, datasets=dataset_ids, roles=role_ids, dashboards=dashboards)
+    _save_state(tenant_id, state)
+
+
+def deprovision_objects(tenant_id: int) -> None:
+    from tenants.superset.dashboards import remove_dashboards
+
+    tenant = _tenant(tenant_id)
+    api = client()
+    remove_dashboards(api, tenant.ags)
+    found = api.find_one("rowlevelsecurity", name=rls_name(tenant.ags))
+    if found:
+        api.delete(f"/api/v1/rowlevelsecurity/{found['id']}")
+    database = api.find_one("database", database_name=database_name(tenant.ags))
+    if database:
+        for dataset in api.find("dataset", database=("rel_o_m", database["id"])):
+            api.delete(f"/api/v1/dataset/{dataset['id']}")
+        api.delete(f"/api/v1/database/{database['id']}")
+    remove_tenant_roles(api, tenant.ags)
+    state = load_state(tenant_id)
+    for key in ("database_id", "datasets", "roles", "dashboards"):
+        state.pop(key, None)
+    _save_state(tenant_id, state)
+
+
+def register() -> None:
+    register_step("superset_db_role", provision_db_role, deprovision_db_role, order=50)
+    register_step("superset_objects", provision_objects, deprovision_objects, order=60)

@@ -1,0 +1,122 @@
+"""Superset roles: the shared base roles and the two roles of each tenant.
+
+* ``Public``: anonymous requests; only the language pack.
+* ``EmbedGuest`` (``GUEST_ROLE_NAME``): what a guest token of an embedded
+  dashboard may do. Data access comes from the token's dashboard, rows from
+  the token's RLS clause and, underneath, the tenant's database role.
+* ``egov_viewer``: Superset's Gamma without anything that writes, for
+  staff who may look but not build.
+* ``tenant_<AGS>_viewer`` / ``tenant_<AGS>_editor``: access to the tenant's
+  datasets; the editor also to the tenant's database (SQL Lab). Editors get
+  Gamma and sql_lab beside it (see superset_config/portal_security.py).
+
+``POST /roles/<id>/permissions`` replaces a role's whole set, so every role
+is compared first and written only when it differs.
+"""
+
+from __future__ import annotations
+
+from tenants.superset.client import SupersetClient
+
+GUEST_ROLE = "EmbedGuest"
+VIEWER_BASE = "egov_viewer"
+GUEST_PERMISSIONS = [
+    ("can_read", "Dashboard"), ("can_read", "Chart"), ("can_read", "CurrentUserRestApi"), ("can_log", "Superset"),
+    ("can_read", "EmbeddedDashboard"), ("can_read", "DashboardFilterStateRestApi"),
+    ("can_write", "DashboardFilterStateRestApi"), ("can_read", "DashboardPermalinkRestApi"),
+    ("can_write", "DashboardPermalinkRestApi"), ("can_time_range", "Api"), ("can_explore_json", "Superset"),
+    ("can_drill", "Dashboard"), ("can_view_chart_as_table", "Dashboard"), ("can_samples", "Datasource"),
+    ("can_csv", "Superset"), ("can_language_pack", "Superset"),
+]
+#: Gamma permissions a viewer does not get: everything that creates, changes or deletes.
+WRITING = ("write", "add", "edit", "delete", "save", "import", "copy", "bulk_create", "tag", "invalidate",
+           "put_chart", "file_handler")
+
+
+def tenant_role(ags: str, level: str) -> str:
+    return f"tenant_{ags}_{level}"
+
+
+def _role_id(api: SupersetClient, name: str) -> int | None:
+    found = api.get("/api/v1/security/roles/search/",
+                    params={"q": _q([{"col": "name", "opr": "eq", "value": name}])})["result"]
+    return found[0]["id"] if found else None
+
+
+def _q(filters: list[dict]) -> str:
+    from tenants.superset.client import rison
+
+    return rison({"filters": filters, "page": 0, "page_size": 100})
+
+
+def ensure_role(api: SupersetClient, name: str) -> int:
+    role_id = _role_id(api, name)
+    if role_id is None:
+        role_id = api.post("/api/v1/security/roles/", {"name": name})["id"]
+    return role_id
+
+
+def role_permissions(api: SupersetClient, role_id: int) -> list[dict]:
+    return api.get(f"/api/v1/security/roles/{role_id}/permissions/")["result"]
+
+
+def set_permissions(api: SupersetClient, role_id: int, permission_ids: set[int]) -> None:
+    current = {p["id"] for p in role_permissions(api, role_id)}
+    if current != permission_ids:
+        api.post(f"/api/v1/security/roles/{role_id}/permissions",
+                 {"permission_view_menu_ids": sorted(permission_ids)})
+
+
+def permission_ids(api: SupersetClient, pairs: list[tuple[str, str]]) -> set[int]:
+    """Ids of (permission, resource) pairs; a missing pair is an error (Superset would ignore it)."""
+    by_resource: dict[str, dict[str, int]] = {}
+    ids = set()
+    for permission, resource in pairs:
+        if resource not in by_resource:
+            found = api.get("/api/v1/security/resources/",
+                            params={"q": _q([{"col": "name", "opr": "eq", "value": resource}])})["result"]
+            if not found:
+                raise LookupError(f"Superset has no resource {resource!r}")
+            listed = api.get("/api/v1/security/permissions-resources/", params={
+                "q": _q([{"col": "view_menu", "opr": "rel_o_m", "value": found[0]["id"]}])})["result"]
+            by_resource[resource] = {p["permission"]["name"]: p["id"] for p in listed}
+        if permission not in by_resource[resource]:
+            raise LookupError(f"Superset has no permission {permission} on {resource!r}")
+        ids.add(by_resource[resource][permission])
+    return ids
+
+
+#: What anonymous requests may do: fetch the German UI texts. The embedded dashboard loads them
+#: without its guest token; everything else stays closed to anonymous users.
+PUBLIC_PERMISSIONS = [("can_language_pack", "Superset")]
+
+
+def ensure_base_roles(api: SupersetClient) -> None:
+    set_permissions(api, ensure_role(api, GUEST_ROLE), permission_ids(api, GUEST_PERMISSIONS))
+    set_permissions(api, ensure_role(api, "Public"), permission_ids(api, PUBLIC_PERMISSIONS))
+    gamma = _role_id(api, "Gamma")
+    reading = {p["id"] for p in role_permissions(api, gamma)
+               if not any(word in p["permission_name"] for word in WRITING)}
+    set_permissions(api, ensure_role(api, VIEWER_BASE), reading)
+
+
+def dataset_resource(ags: str, dataset: str, dataset_id: int) -> str:
+    return f"[tenant_{ags}].[{dataset}](id:{dataset_id})"
+
+
+def ensure_tenant_roles(api: SupersetClient, ags: str, database_id: int, dataset_ids: dict[str, int]) -> dict[str, int]:
+    data = [("datasource_access", dataset_resource(ags, name, i)) for name, i in dataset_ids.items()]
+    viewer = permission_ids(api, data)
+    editor = viewer | permission_ids(api, [("database_access", f"[tenant_{ags}].(id:{database_id})")])
+    roles = {}
+    for level, wanted in (("viewer", viewer), ("editor", editor)):
+        roles[level] = ensure_role(api, tenant_role(ags, level))
+        set_permissions(api, roles[level], wanted)
+    return roles
+
+
+def remove_tenant_roles(api: SupersetClient, ags: str) -> None:
+    for level in ("viewer", "editor"):
+        role_id = _role_id(api, tenant_role(ags, level))
+        if role_id is not None:
+            api.delete(f"/api/v1/security/roles/{role_id}")

@@ -1,0 +1,144 @@
+"""The ready-made dashboards, as versioned JSON files in superset_config/dashboards/.
+
+A template names its charts by key, with Superset's form data (``params``)
+written out except for what differs per tenant (dataset ids, chart ids). Two
+short forms keep the files readable:
+
+* a metric ``{"sql": "SUM(started)", "label": "Begonnen"}`` becomes an ad-hoc SQL metric;
+* ``rows`` lists chart keys per dashboard row; widths default to an even split.
+
+The fingerprint of a template (its version plus a hash of its content and of
+the datasets) is stored with every tenant's copy, so the roll-out command can
+tell which tenants differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from portal.settings import PROJECT_ROOT
+
+TEMPLATE_DIR = PROJECT_ROOT / "superset_config" / "dashboards"
+GRID_COLUMNS = 12
+METRIC_KEYS = ("metric", "metrics", "percent_metrics", "timeseries_limit_metric", "x", "y", "size")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def datasets() -> dict[str, dict[str, Any]]:
+    return _read(TEMPLATE_DIR / "datasets.json")["datasets"]
+
+
+@lru_cache(maxsize=1)
+def column_labels() -> dict[str, str]:
+    """German labels of the datasets' columns (Superset's verbose names)."""
+    return _read(TEMPLATE_DIR / "datasets.json")["labels"]
+
+
+@lru_cache(maxsize=1)
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Every dashboard template by key, in the order the portal lists them (``order``)."""
+    found = [_read(path) for path in TEMPLATE_DIR.glob("*.json") if path.name != "datasets.json"]
+    return {template["key"]: template for template in sorted(found, key=lambda t: (t["order"], t["key"]))}
+
+
+def fingerprint(template: dict[str, Any]) -> str:
+    body = json.dumps([template, datasets(), column_labels()], sort_keys=True, ensure_ascii=False).encode()
+    return f"v{template['version']}-{hashlib.sha256(body).hexdigest()[:12]}"
+
+
+def _metric(spec: Any) -> Any:
+    if isinstance(spec, dict) and "sql" in spec:
+        return {"expressionType": "SQL", "sqlExpression": spec["sql"], "label": spec["label"],
+                "hasCustomLabel": True, "optionName": "metric_" + hashlib.sha1(spec["label"].encode()).hexdigest()[:10]}
+    if isinstance(spec, list):
+        return [_metric(item) for item in spec]
+    return spec
+
+
+def chart_params(chart: dict[str, Any], dataset_id: int) -> dict[str, Any]:
+    """Superset form data of one chart for one tenant's dataset."""
+    params = {key: (_metric(value) if key in METRIC_KEYS else value) for key, value in chart["params"].items()}
+    params.update({
+        "datasource": f"{dataset_id}__table",
+        "viz_type": chart["viz_type"],
+        "time_range": "No filter",
+        "granularity_sqla": "day",
+        "adhoc_filters": params.get("adhoc_filters", []),
+    })
+    return params
+
+
+def _widths(row: list[str], charts: dict[str, dict[str, Any]]) -> list[int]:
+    given = [charts[key].get("width") for key in row]
+    free = [w for w in given if w is None]
+    rest = GRID_COLUMNS - sum(w for w in given if w is not None)
+    share = max(1, rest // len(free)) if free else 0
+    return [w if w is not None else share for w in given]
+
+
+def position(template: dict[str, Any], charts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The dashboard layout; ``charts`` maps chart key to ``{"id", "uuid", "name"}`` in Superset."""
+    by_key = {chart["key"]: chart for chart in template["charts"]}
+    layout: dict[str, Any] = {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+        "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": template["title"]}},
+    }
+    for number, row in enumerate(template["rows"], start=1):
+        row_id = f"ROW-{number}"
+        layout["GRID_ID"]["children"].append(row_id)
+        layout[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
+                          "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        for key, width in zip(row, _widths(row, by_key), strict=True):
+            chart_id = f"CHART-{key}"
+            layout[row_id]["children"].append(chart_id)
+            layout[chart_id] = {
+                "type": "CHART", "id": chart_id, "children": [], "parents": ["ROOT_ID", "GRID_ID", row_id],
+                "meta": {"chartId": charts[key]["id"], "uuid": charts[key]["uuid"], "width": width,
+                         "height": by_key[key].get("height", 50), "sliceName": charts[key]["name"]},
+            }
+    return layout
+
+
+def _native_filter(spec: dict[str, Any], template: dict[str, Any], charts: dict[str, dict[str, Any]],
+                   dataset_ids: dict[str, int]) -> dict[str, Any]:
+    # A filter reaches the charts whose dataset has its column; the time filter reaches all.
+    in_scope = [charts[c["key"]]["id"] for c in template["charts"]
+                if spec["type"] == "filter_time" or c["dataset"] in spec.get("scope_datasets", [spec.get("dataset")])]
+    excluded = [charts[c["key"]]["id"] for c in template["charts"] if charts[c["key"]]["id"] not in in_scope]
+    native = {
+        "id": f"NATIVE_FILTER-{spec['key']}", "name": spec["name"], "filterType": spec["type"],
+        "type": "NATIVE_FILTER", "cascadeParentIds": [], "description": "",
+        "scope": {"rootPath": ["ROOT_ID"], "excluded": excluded}, "chartsInScope": in_scope, "tabsInScope": [],
+    }
+    if spec["type"] == "filter_time":
+        native.update(targets=[{}], controlValues={},
+                      defaultDataMask={"filterState": {"value": spec.get("default", "No filter")}, "extraFormData": {}})
+    else:
+        native.update(
+            targets=[{"datasetId": dataset_ids[spec["dataset"]], "column": {"name": spec["column"]}}],
+            controlValues={"enableEmptyFilter": False, "defaultToFirstItem": False, "multiSelect": True,
+                           "searchAllOptions": False, "inverseSelection": False},
+            defaultDataMask={"filterState": {}, "extraFormData": {}, "ownState": {}},
+        )
+    return native
+
+
+def json_metadata(template: dict[str, Any], charts: dict[str, dict[str, Any]],
+                  dataset_ids: dict[str, int]) -> dict[str, Any]:
+    return {
+        "native_filter_configuration": [_native_filter(f, template, charts, dataset_ids)
+                                        for f in template.get("filters", [])],
+        "chart_configuration": {}, "color_scheme": "supersetColors", "refresh_frequency": 0,
+        "expanded_slices": {}, "label_colors": {}, "timed_refresh_immune_slices": [],
+        "cross_filters_enabled": False, "default_filters": "{}", "filter_scopes": {},
+    }

@@ -1,0 +1,52 @@
+"""A new template version reaches every tenant, and the operator sees which tenants differed."""
+
+from __future__ import annotations
+
+import copy
+
+from click.testing import CliRunner
+
+from tenants.superset import templates
+
+
+def test_rollout_reports_and_updates_differing_tenants(ss_app, tenants_ab, monkeypatch):
+    from tenants.superset.provision import client, load_state
+    from tenants.superset.rollout import differences, rollout
+
+    tenants = [tenants_ab.a, tenants_ab.b]
+    original = templates.dashboards()
+    newer = copy.deepcopy(original)
+    newer["overview"]["version"] += 1
+    newer["overview"]["charts"][0]["name"] = "Begonnene Vorgänge insgesamt"
+    with ss_app.app_context():
+        assert [differences(t.id) for t in tenants] == [[], []]
+        assert _check(ss_app).exit_code == 0
+
+        monkeypatch.setattr(templates, "dashboards", lambda: newer)
+        report = _check(ss_app)
+        assert report.exit_code == 1
+        assert f"{tenants_ab.a.ags} " in report.output and f"{tenants_ab.b.ags} " in report.output
+        assert "2 of 2 tenant(s) differ" in report.output
+
+        result = rollout(tenants)
+        assert [r.error for r in result] == [None, None] and all(r.differences for r in result)
+        assert [differences(t.id) for t in tenants] == [[], []]
+        chart_id = load_state(tenants_ab.a.id)["dashboards"]["overview"]["charts"]["started_total"]
+        assert client().get(f"/api/v1/chart/{chart_id}")["result"]["slice_name"] == "Begonnene Vorgänge insgesamt"
+
+        monkeypatch.setattr(templates, "dashboards", lambda: original)  # and back, for the other tests
+        rollout(tenants)
+        assert client().get(f"/api/v1/chart/{chart_id}")["result"]["slice_name"] == "Begonnene Vorgänge"
+
+
+def _check(app):
+    """``egov superset rollout --check``; the command builds its app from the environment, the test's stands in."""
+    import portal
+    from portal.cli import main
+
+    original = portal.create_app
+    portal.create_app = lambda *a, **k: app
+    try:
+        return CliRunner().invoke(main, ["superset", "rollout", "--check"])
+    finally:
+        portal.create_app = original

@@ -1,0 +1,207 @@
+"""Editors reach Superset through the portal (OIDC, no second password) and stay in their tenant, even in SQL Lab."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+import requests
+from sqlalchemy import text
+
+from tests.superset.conftest import add_user
+from tests.superset.test_embedding import session_cookie
+
+
+@pytest.fixture(scope="module")
+def every_table_has_both(tenants_ab, owner_engine, app_engine):
+    """A row of each tenant in the analytics tables the demo figures leave empty."""
+    now = datetime.now(UTC)
+    for tenant in (tenants_ab.a, tenants_ab.b):
+        with app_engine.begin() as conn:
+            conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.id)})
+            conn.execute(text("SELECT analytics.ensure_event_partition(CAST(:d AS date))"), {"d": now.date()})
+            conn.execute(text(
+                "INSERT INTO analytics.process_events (tenant_id, occurred_at, event_id, data_source_id, service_key, "
+                "event_type) VALUES (:t, :at, :e, 0, '99050012104000', 'started')"),
+                {"t": tenant.id, "at": now, "e": uuid.uuid4()})
+            conn.execute(text(
+                "INSERT INTO analytics.daily_aggregates (tenant_id, data_source_id, day, service_key, measure, value) "
+                "VALUES (:t, 0, :d, '99050012104000', 'started', 5) ON CONFLICT DO NOTHING"),
+                {"t": tenant.id, "d": now.date()})
+    with owner_engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'analytics' AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition "
+            "ORDER BY 1")).scalars().all()
+
+
+def sso_session(ss_app, ss_live_server, superset_url: str, identity: str) -> tuple[requests.Session, requests.Response]:
+    """A browser-like session: signed in to the portal, then "Eigene Auswertungen erstellen"."""
+    http = requests.Session()
+    cookie = session_cookie(ss_app, identity)
+    http.cookies.set(cookie["name"], cookie["value"], domain="127.0.0.1", path="/")
+    response = http.get(f"{ss_live_server.url}/t/{identity_ags(ss_app, identity)}/self-service", timeout=60)
+    return http, response
+
+
+def identity_ags(ss_app, identity: str) -> str:
+    from tenants.context import tenant_transaction
+    from tenants.models import Tenant
+
+    tenant_id = int(identity.split(":")[1])
+    with ss_app.app_context(), tenant_transaction(None) as session:
+        return session.get(Tenant, tenant_id).ags
+
+
+def sqllab(http: requests.Session, superset_url: str, database_id: int, sql: str) -> requests.Response:
+    if "X-CSRFToken" not in http.headers:
+        csrf = http.get(superset_url + "/api/v1/security/csrf_token/", timeout=30)
+        http.headers["X-CSRFToken"] = csrf.json()["result"]
+        http.headers["Referer"] = superset_url
+    return http.post(superset_url + "/api/v1/sqllab/execute/", timeout=60, json={
+        "database_id": database_id, "sql": sql, "schema": "analytics", "runAsync": False,
+        "client_id": secrets.token_hex(5), "queryLimit": 1000})
+
+
+@pytest.fixture(scope="module")
+def editor_a(ss_app, ss_live_server, tenants_ab, superset):
+    http, response = sso_session(ss_app, ss_live_server, superset, add_user(ss_app, tenants_ab.a, "editor"))
+    assert response.status_code == 200, response.text[:300]
+    return http
+
+
+def test_editor_signs_in_to_superset_without_a_password(editor_a, superset, tenants_ab):
+    me = editor_a.get(superset + "/api/v1/me/roles/", timeout=30)
+    assert me.status_code == 200
+    roles = set(me.json()["result"]["roles"])
+    assert {f"tenant_{tenants_ab.a.ags}_editor", "Gamma", "sql_lab"} <= roles
+    assert not any(tenants_ab.b.ags in role for role in roles)
+    databases = editor_a.get(superset + "/api/v1/database/", timeout=30).json()["result"]
+    assert [d["database_name"] for d in databases] == [f"tenant_{tenants_ab.a.ags}"]
+    datasets = editor_a.get(superset + "/api/v1/dataset/", timeout=30).json()["result"]
+    assert datasets and {d["database"]["database_name"] for d in datasets} == {f"tenant_{tenants_ab.a.ags}"}
+
+
+def test_viewers_do_not_get_into_superset(ss_app, ss_live_server, tenants_ab, superset):
+    http, response = sso_session(ss_app, ss_live_server, superset, add_user(ss_app, tenants_ab.a, "viewer",
+                                                                          subject="viewer-sso"))
+    assert response.status_code == 403
+    # Nor by going to the authorization endpoint directly, the way Superset would send them.
+    authorize = http.get(ss_live_server.url + "/oauth/authorize", allow_redirects=False, timeout=30, params={
+        "response_type": "code", "client_id": "superset", "redirect_uri": superset + "/oauth-authorized/portal",
+        "scope": "openid email profile", "state": "s", "nonce": "n", "code_challenge": "x" * 43,
+        "code_challenge_method": "S256"})
+    assert authorize.status_code == 403
+
+
+def test_sql_lab_sees_only_the_editors_tenant_in_every_analytics_table(editor_a, superset, tenants_ab,
+                                                                       every_table_has_both, ss_app):
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        database_id = load_state(tenants_ab.a.id)["database_id"]
+    for table in every_table_has_both:
+        # Table names come from pg_catalog; this is the query an editor would type.
+        response = sqllab(editor_a, superset, database_id, f"SELECT DISTINCT tenant_id FROM analytics.{table}")  # noqa: S608
+        assert response.status_code == 200, (table, response.text[:300])
+        assert [row["tenant_id"] for row in response.json()["data"]] == [tenants_ab.a.id], table
+
+
+@pytest.mark.parametrize("widen", ["SET app.tenant_id = '{b}'", "SET ROLE {group}", "SET ROLE egov_app",
+                                   "SELECT set_config('app.tenant_id', '{b}', false)"])
+def test_sql_lab_cannot_widen_the_tenant(editor_a, superset, tenants_ab, ss_app, superset_settings, widen):
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        database_id = load_state(tenants_ab.a.id)["database_id"]
+    statement = widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_ss_readers")
+    response = sqllab(editor_a, superset, database_id,
+                      f"{statement};\nSELECT DISTINCT tenant_id FROM analytics.rollup_service_daily")
+    if "egov_app" in statement:  # the database refuses: the login role is no member of the app role
+        assert response.status_code == 500 and "permission denied to set role" in response.text
+        return
+    assert response.status_code == 200, response.text[:300]
+    # SET ROLE to the group leaves a role whose name carries no tenant: it sees nothing at all.
+    expected = [] if "SET ROLE" in statement else [tenants_ab.a.id]
+    assert [row["tenant_id"] for row in response.json()["data"]] == expected
+
+
+@pytest.mark.parametrize("widen", ["SET app.tenant_id = '{b}'", "SET ROLE {group}",
+                                   "SELECT set_config('app.tenant_id', '{b}', false)"])
+def test_database_role_cannot_widen_itself(ss_app, tenants_ab, superset_settings, widen):
+    """The same, straight on the database as the tenant's login role, without Superset in between."""
+    from tenants import crypto
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        state = load_state(tenants_ab.a.id)
+    password = crypto.decrypt(superset_settings, state["db_password"])
+    host = re.search(r"@([^:/]+):(\d+)", superset_settings.admin_database_url)
+    with psycopg.connect(host=host.group(1), port=int(host.group(2)), dbname=superset_settings.database_name,
+                         user=state["db_role"], password=password, autocommit=True) as conn:
+        conn.execute(widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_ss_readers"))
+        rows = conn.execute("SELECT DISTINCT tenant_id FROM analytics.rollup_service_daily").fetchall()
+        assert rows in ([(tenants_ab.a.id,)], [])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SET ROLE egov_app")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM portal.users")
+
+
+def test_editor_builds_a_chart_on_own_data_but_never_reads_the_other_tenants(editor_a, superset, tenants_ab, ss_app):
+    import json
+
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        own, other = load_state(tenants_ab.a.id), load_state(tenants_ab.b.id)
+    csrf = editor_a.get(superset + "/api/v1/security/csrf_token/", timeout=30).json()["result"]
+    headers = {"X-CSRFToken": csrf, "Referer": superset}
+    metric = {"expressionType": "SQL", "sqlExpression": "SUM(started)", "label": "Begonnen"}
+
+    def create(dataset_id: int) -> requests.Response:
+        params = {"datasource": f"{dataset_id}__table", "viz_type": "big_number_total", "metric": metric}
+        return editor_a.post(superset + "/api/v1/chart/", headers=headers, timeout=30, json={
+            "slice_name": "Meine Auswertung", "viz_type": "big_number_total", "datasource_id": dataset_id,
+            "datasource_type": "table", "params": json.dumps(params)})
+
+    def data(dataset_id: int) -> requests.Response:
+        return editor_a.post(superset + "/api/v1/chart/data", headers=headers, timeout=60, json={
+            "datasource": {"id": dataset_id, "type": "table"}, "force": True, "result_format": "json",
+            "result_type": "full", "queries": [{"columns": ["tenant_id"], "metrics": [metric], "row_limit": 10}]})
+
+    created = create(own["datasets"]["egov_service_daily"])
+    assert created.status_code == 201, created.text[:300]
+    editor_a.delete(f"{superset}/api/v1/chart/{created.json()['id']}", headers=headers, timeout=30)
+    mine = data(own["datasets"]["egov_service_daily"])
+    assert mine.status_code == 200 and [r["tenant_id"] for r in mine.json()["result"][0]["data"]] == [tenants_ab.a.id]
+
+    # Superset accepts saving a chart on a dataset the user cannot read, but reading it is refused.
+    foreign = create(other["datasets"]["egov_service_daily"])
+    if foreign.status_code == 201:
+        editor_a.delete(f"{superset}/api/v1/chart/{foreign.json()['id']}", headers=headers, timeout=30)
+    refused = data(other["datasets"]["egov_service_daily"])
+    assert refused.status_code == 403 and "result" not in refused.json()
+
+
+def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server, tenants_ab, browser, superset):
+    from tests.superset.conftest import ARTIFACTS
+
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-ui"))])
+    page = context.new_page()
+    try:
+        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/dashboards/")
+        page.get_by_role("link", name="Eigene Auswertungen erstellen").click()
+        page.wait_for_url(f"{superset}/chart/add**", timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "self_service_chart_add_tenant_a.png"))
+        roles = page.evaluate("async () => (await (await fetch('/api/v1/me/roles/')).json()).result.roles")
+    finally:
+        context.close()
+    assert f"tenant_{tenants_ab.a.ags}_editor" in roles
