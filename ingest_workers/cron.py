@@ -7,6 +7,10 @@ The scheduler only enqueues; workers run the jobs.
 from rq import cron
 
 from ingest_workers.maintenance import ensure_partitions
+from ingest_workers.matomo import pull_all_daily
 
 # Daily at 02:15; cheap and idempotent, so a missed run costs nothing.
 cron.register(ensure_partitions, "low", cron="15 2 * * *", job_timeout=300)
+# Daily at 03:30: queue yesterday's Matomo pull of every active source (one job each; a pull
+# replaces the day's figures, so a repeated or retried pull is harmless).
+cron.register(pull_all_daily, "low", cron="30 3 * * *", job_timeout=600)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -99,6 +100,7 @@ def accept_batch(session, tenant: Tenant, source: DataSource, batch_key: str, sp
         existing.status, existing.error, existing.spool_path = "queued", None, str(spool_path)
         existing.filename, existing.payload_format, existing.requested_by = filename, payload_format, requested_by
         existing.finished_at = existing.started_at = None
+        existing.job_id = job_id_for(tenant.id, existing.id)
         session.flush()
         return existing, True
     run = IngestRun(tenant_id=tenant.id, data_source_id=source.id, batch_key=batch_key, status="queued",
@@ -112,18 +114,21 @@ def accept_batch(session, tenant: Tenant, source: DataSource, batch_key: str, sp
         spool_path.unlink(missing_ok=True)
         return session.scalar(select(IngestRun).where(IngestRun.data_source_id == source.id,
                                                       IngestRun.batch_key == batch_key)), False
+    run.job_id = job_id_for(tenant.id, run.id)
+    session.flush()
     return run, True
 
 
+def job_id_for(tenant_id: int, run_id: int) -> str:
+    return f"ingest-{int(tenant_id)}-{int(run_id)}"
+
+
 def enqueue_run(tenant_id: int, run_id: int) -> str:
+    """Queue the load of a run; call after the run's transaction has committed."""
     from ingest_workers.jobs import enqueue
 
     job = enqueue(process_run, tenant_id, run_id, queue=QUEUE, timeout=TIMEOUT, retries=RETRIES,
-                  retry_delays=RETRY_DELAYS, job_id=f"ingest-{tenant_id}-{run_id}",
-                  connection=_redis())
-    with tenant_transaction(tenant_id) as session:
-        session.execute(text("UPDATE portal.ingest_runs SET job_id = :job WHERE id = :run"),
-                        {"job": job.id, "run": run_id})
+                  retry_delays=RETRY_DELAYS, job_id=job_id_for(tenant_id, run_id), connection=_redis())
     return job.id
 
 
@@ -233,7 +238,7 @@ def process_run(tenant_id: int, run_id: int) -> dict[str, Any]:
                 part = loader.load(conn, batch, stage, _ensure_partitions, progress)
                 result = _add(result, part)
             _finish_succeeded(conn, tenant_id, run_id, result)
-    except (ProfileError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ProfileError, UnicodeDecodeError, json.JSONDecodeError, psycopg.errors.DataError) as exc:
         # The batch itself is unusable: retrying cannot help.
         _record_failure(tenant_id, run_id, str(exc))
         return {"status": "failed", "error": str(exc)}
@@ -243,16 +248,18 @@ def process_run(tenant_id: int, run_id: int) -> dict[str, Any]:
         raise
     _discard(run.spool_path)
     progress("done", 1)
+    log.info("ingest run %s of tenant %s: %s", run_id, tenant_id, result)
     return {"status": "succeeded", "rows_total": result.rows_total, "rows_accepted": result.rows_accepted,
-            "rows_rejected": result.rows_rejected}
+            "rows_rejected": result.rows_rejected, "timings": result.timings}
 
 
 def _add(a: loader.LoadResult, b: loader.LoadResult) -> loader.LoadResult:
     days_from = [d for d in (a.day_from, b.day_from) if d]
     days_to = [d for d in (a.day_to, b.day_to) if d]
+    timings = {k: a.timings.get(k, 0) + b.timings.get(k, 0) for k in {*a.timings, *b.timings}}
     return loader.LoadResult(a.rows_total + b.rows_total, a.rows_accepted + b.rows_accepted,
                              a.rows_rejected + b.rows_rejected, min(days_from, default=None),
-                             max(days_to, default=None))
+                             max(days_to, default=None), timings)
 
 
 def _finish_succeeded(conn, tenant_id: int, run_id: int, result: loader.LoadResult) -> None:
@@ -298,3 +305,37 @@ def load_file(tenant_id: int, source_id: int, path: Path, requested_by: str = "c
         session.expunge(run)
     return run, outcome
 
+
+
+def run_status(run: IngestRun) -> dict[str, Any]:
+    """What the upload page and the push API report about a run, including live progress."""
+    status = {"run_id": run.id, "status": run.status, "filename": run.filename,
+              "rows_total": run.rows_total, "rows_accepted": run.rows_accepted, "rows_rejected": run.rows_rejected,
+              "error": run.error, "progress": None,
+              "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+    if run.status in ("queued", "running") and run.job_id:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(run.job_id, connection=_redis())
+            status["progress"] = job.get_meta(refresh=True).get("progress")
+        except NoSuchJobError:
+            pass
+    return status
+
+
+def retry_run(session, run: IngestRun) -> None:
+    """Queue a failed run again (from the health page). Matomo pulls fetch again; files load from the spool."""
+    if run.payload_format == "matomo":
+        from ingest_workers import matomo
+
+        run.status, run.error, run.finished_at = "queued", None, None
+        session.flush()
+        matomo.enqueue_run(run.tenant_id, run.id)
+        return
+    if not run.spool_path or not Path(run.spool_path).exists():
+        raise IngestRefused("The data of this run is no longer there; send it again.")
+    run.status, run.error, run.finished_at = "queued", None, None
+    session.flush()
+    enqueue_run(run.tenant_id, run.id)

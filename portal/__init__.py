@@ -84,7 +84,11 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal.views import health, main
+    from portal.views import api, feedback, health, ingest, main
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.public)
+    app.register_blueprint(feedback.bp)
