@@ -337,7 +337,7 @@ WITH good AS (
 ), aff AS (
     INSERT INTO affected (service_key, day) SELECT DISTINCT service_key, d FROM good RETURNING 1
 )
-SELECT (SELECT count(*) FROM stage) - %(rejected)s
+SELECT count(*) FROM ins
 """
 
 # -- rollups --------------------------------------------------------------------------------------
@@ -450,6 +450,11 @@ def stage_months(cur, payload: str) -> list[str]:
 
 def _move(cur, batch: Batch, strict: bool, skip_existing: bool) -> tuple[int, int, int]:
     rules = list(EVENT_ROW_RULES if batch.payload == "events" else AGGREGATE_ROW_RULES)
+    if strict:
+        column = "occurred_at" if batch.payload == "events" else "day"
+        # before "ts IS NULL", so that 30 February is called what it is
+        rules.insert(1, (column, f"{column} ~ %({'iso_ts' if column == 'occurred_at' else 'iso_day'})s "
+                                 f"AND NOT ({_day_exists(column)})", "no such date"))
     if strict and batch.payload == "events":
         rules += EVENT_STRICT_RULES
     value_rules, params = _value_rules(cur, batch.payload)
@@ -463,10 +468,15 @@ def _move(cur, batch: Batch, strict: bool, skip_existing: bool) -> tuple[int, in
     statement = (statement.replace("{parsed}", parsed).replace("{tz}", TZ)
                  .replace("{filter}", WITHOUT_ERRORS if rejected else "")
                  .replace("{on_conflict}", "ON CONFLICT DO NOTHING" if skip_existing else ""))
-    cur.execute(statement, {**values, "rejected": rejected})
+    cur.execute(statement, values)
     accepted = cur.fetchone()[0]
-    cur.execute("SELECT count(*) FROM stage")
-    return cur.fetchone()[0], int(accepted), rejected
+    # Counted in source rows: a wide export's row becomes several aggregates but is one row to its sender.
+    cur.execute("SELECT count(*) FROM stage" if batch.payload == "events"
+                else "SELECT count(DISTINCT row_no) FROM stage")
+    total = cur.fetchone()[0]
+    if batch.payload == "aggregates":
+        accepted = total - rejected
+    return total, int(accepted), rejected
 
 
 def _latest() -> datetime:

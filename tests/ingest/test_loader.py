@@ -36,3 +36,90 @@ def test_canonical_events_reach_rollups(app, sources, two_tenants, tmp_path):
                         "ORDER BY channel") == [("ios", 1, 0, 1), ("web", 1, 1, 0)]
     # Nothing of it is visible to the other tenant.
     assert rows(app, two_tenants.b.id, "SELECT count(*) FROM analytics.process_events") == [(0,)]
+
+
+BAD = f"""{EVENT_HEADER}
+,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,web,,,,
+,2026-02-30T09:00:00+01:00,{HUNDESTEUER},s1,started,,,web,,,,
+,2026-03-02T09:00:00+01:00,99123,s1,started,,,web,,,,
+,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,fax,,,,
+,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,step_reached,1,Rückfragen an max@example.org,web,,,,
+,2025-06-02T09:00:00+01:00,{HUNDESTEUER},s1,payment,3,Bezahlen,web,giropay,epaybl,,
+,2024-06-02T09:00:00+01:00,{HUNDESTEUER},s2,payment,3,Bezahlen,web,giropay,epaybl,,
+,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,step_reached,1,Tel. 06421 201-0,web,,,,
+,2026-03-02T09:00:00+01:00,,s1,started,,,web,,,,
+,1999-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,web,,,,
+"""
+
+
+def test_bad_rows_are_rejected_with_row_column_and_reason_and_the_rest_is_loaded(app, sources, two_tenants, tmp_path):
+    a = two_tenants.a.id
+    with app.app_context():
+        run, outcome = load_file(a, sources.a, Path(write(tmp_path / "bad.csv", BAD)))
+    assert (run.rows_total, run.rows_accepted, run.rows_rejected) == (10, 2, 8)
+    errors = rows(app, a, "SELECT row_no, column_name, reason FROM portal.ingest_errors ORDER BY row_no")
+    assert errors == [
+        (3, "occurred_at", "no such date"),
+        (4, "service_key", "neither a LeiKa key (14 digits, 99…) nor local:<name>"),
+        (5, "channel", "unknown value"),
+        (6, "step_name", "contains an e-mail address"),
+        (7, "payment_method", "giropay and paydirekt ended on 2024-12-31"),
+        (9, "step_name", "contains a phone number"),
+        (10, "service_key", "required"),
+        (11, "occurred_at", "outside the accepted period (2015 until tomorrow)"),
+    ]
+    # giropay before its end is fine; nothing of the rejected rows reached the tables.
+    assert rows(app, a, "SELECT payment_method, day::text FROM analytics.rollup_payment_daily") == [
+        ("giropay", "2024-06-02")]
+    assert rows(app, a, "SELECT count(*) FROM analytics.process_events WHERE step_name LIKE '%@%'") == [(0,)]
+
+
+def test_the_same_file_twice_changes_nothing(app, sources, two_tenants, tmp_path):
+    a = two_tenants.a.id
+    path = Path(write(tmp_path / "events.csv", GOOD))
+    with app.app_context():
+        first, _ = load_file(a, sources.a, path)
+        second, outcome = load_file(a, sources.a, path)
+    assert outcome == {"status": "duplicate"} and second.id == first.id
+    assert rows(app, a, "SELECT count(*) FROM analytics.process_events") == [(7,)]
+    assert rows(app, a, "SELECT started, submitted FROM analytics.rollup_service_daily") == [(2, 1)]
+
+
+def test_overlapping_batches_count_each_event_once(app, sources, two_tenants, tmp_path):
+    a = two_tenants.a.id
+    lines = GOOD.splitlines()
+    with_ids = [lines[0]] + [f"{n:08d}-0000-4000-8000-000000000000" + line for n, line in enumerate(lines[1:])]
+    first = "\n".join(with_ids[:5]) + "\n"  # events 1-4
+    second = "\n".join([with_ids[0]] + with_ids[3:]) + "\n"  # events 3-7: 3 and 4 were sent before
+    with app.app_context():
+        load_file(a, sources.a, Path(write(tmp_path / "a.csv", first)))
+        run, _ = load_file(a, sources.a, Path(write(tmp_path / "b.csv", second)))
+    assert (run.rows_total, run.rows_accepted) == (5, 3)
+    assert rows(app, a, "SELECT count(*) FROM analytics.process_events") == [(7,)]
+    assert rows(app, a, "SELECT started, submitted, aborted FROM analytics.rollup_service_daily") == [(2, 1, 1)]
+
+
+def test_session_ids_are_stored_only_as_tenant_salted_hashes(app, sources, two_tenants, tmp_path):
+    path = Path(write(tmp_path / "events.csv", GOOD))
+    with app.app_context():
+        load_file(two_tenants.a.id, sources.a, path)
+        load_file(two_tenants.b.id, sources.b, path)
+    hash_a = rows(app, two_tenants.a.id, "SELECT DISTINCT session_hash FROM analytics.process_events "
+                                         "WHERE event_type = 'submitted'")
+    hash_b = rows(app, two_tenants.b.id, "SELECT DISTINCT session_hash FROM analytics.process_events "
+                                         "WHERE event_type = 'submitted'")
+    assert len(hash_a[0][0]) == 64 and "s1" not in hash_a[0][0]
+    assert hash_a != hash_b  # the same session id cannot be linked across municipalities
+
+
+def test_corrected_aggregates_replace_the_day(app, two_tenants, tmp_path):
+    from tests.ingest.conftest import add_source
+
+    a = two_tenants.a.id
+    with app.app_context():
+        source = add_source(a, "Zähler", profile="canonical-aggregates")
+        body = (f"day,service_key,measure,value\n2026-03-02,{HUNDESTEUER},started,10\n"
+                f"2026-03-02,{HUNDESTEUER},submitted,7\n")
+        load_file(a, source, Path(write(tmp_path / "a.csv", body)))
+        load_file(a, source, Path(write(tmp_path / "b.csv", body.replace(",7", ",8"))))
+    assert rows(app, a, "SELECT started, submitted FROM analytics.rollup_service_daily") == [(10, 8)]
