@@ -54,7 +54,7 @@ def enqueue(func: Callable[..., Any], *args: Any, queue: str = "default", timeou
         if existing is not None and existing.get_status() in ("queued", "started", "deferred", "scheduled"):
             return existing
     return q.enqueue(
-        func, *args, job_timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        func, args=args, job_timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
         retry=Retry(max=retries, interval=delays or None) if retries else None,
         job_id=job_id, kwargs=kwargs or None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import text
 
 from tenants.context import tenant_transaction
@@ -51,6 +52,10 @@ def sign_in(app, tenant_id: int, role: str = "admin"):
     client = app.test_client()
     with client.session_transaction() as flask_session:
         flask_session["_user_id"] = identity
+        flask_session["csrf_token"] = "raw-test-csrf"
+    # The signed form of the session's CSRF token, sent as Flask-WTF's header with every request.
+    signed = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps("raw-test-csrf")
+    client.environ_base["HTTP_X_CSRFTOKEN"] = signed
     return client
 
 
