@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 60
 MAX_DAYS = 366
+RETRIES = 2
 
 
 class MatomoError(RuntimeError):
@@ -159,8 +160,8 @@ def create_pull_run(session, tenant_id: int, source_id: int, start: date, end: d
 def enqueue_run(tenant_id: int, run_id: int) -> None:
     from ingest_workers.jobs import enqueue, redis_connection
 
-    enqueue(pull_run, tenant_id, run_id, queue="low", timeout=600, retries=2, job_id=f"matomo-{tenant_id}-{run_id}",
-            connection=redis_connection(current_app.config["EGOV"].redis_url))
+    enqueue(pull_run, tenant_id, run_id, queue="low", timeout=600, retries=RETRIES,
+            job_id=f"matomo-{tenant_id}-{run_id}", connection=redis_connection(current_app.config["EGOV"].redis_url))
 
 
 def enqueue_pull(tenant_id: int, source_id: int, start: date, end: date, requested_by: str = "portal") -> int:
