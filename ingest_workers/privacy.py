@@ -7,8 +7,9 @@
   numbers and IBANs. Step names come from a form definition, so a hit means a broken export:
   the row is rejected. Comments are written by citizens: the match is replaced by ``[…]``.
 
-The same patterns exist twice, for Python (feedback, mapped files) and for PostgreSQL (the
-canonical fast path validates in SQL); ``tests/ingest/test_privacy.py`` checks that both agree.
+The loader checks step names once per distinct value in Python (``ingest_workers.loader``); the
+patterns are written in syntax PostgreSQL reads the same way, so SQL can reuse them
+(``tests/ingest/test_canonical_and_privacy.py`` checks that both agree).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 PHONE = r"(?<![0-9A-Za-z])(?:\+|00|0)[0-9](?:[ /()-]?[0-9]){5,}"
 IBAN = r"(?<![0-9A-Za-z])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,30}"
 
-PATTERNS = {"e-mail address": EMAIL, "phone number": PHONE, "IBAN": IBAN}
+# IBAN before phone: the digit groups of an IBAN would otherwise pass for a phone number.
+PATTERNS = {"e-mail address": EMAIL, "IBAN": IBAN, "phone number": PHONE}
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATTERNS.items()}
 REDACTED = "[…]"
 
