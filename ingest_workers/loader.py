@@ -89,12 +89,14 @@ PATTERN_PARAMS = {"iso_ts": ISO_TS, "iso_day": ISO_DAY, "uuid": UUID}
 
 def _parsed(payload: str, strict: bool) -> str:
     """SQL for ``ts``: a plain cast (fast pass) or a cast guarded by format checks (strict pass)."""
+    # Even the fast cast needs ISO's shape first: PostgreSQL would also read 03/04/2026 (as March),
+    # "now" or "today", which must not pass as dates.
     if payload == "events":
         if not strict:
-            return "occurred_at::timestamptz"
+            return "CASE WHEN occurred_at LIKE '____-__-__%%' THEN occurred_at::timestamptz END"
         return f"CASE WHEN occurred_at ~ %(iso_ts)s AND {_day_exists('occurred_at')} THEN occurred_at::timestamptz END"
     if not strict:
-        return "day::date"
+        return "CASE WHEN day LIKE '____-__-__' THEN day::date END"
     return f"CASE WHEN day ~ %(iso_day)s AND {_day_exists('day')} THEN day::date END"
 
 

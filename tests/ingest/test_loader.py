@@ -49,6 +49,8 @@ BAD = f"""{EVENT_HEADER}
 ,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,step_reached,1,Tel. 06421 201-0,web,,,,
 ,2026-03-02T09:00:00+01:00,,s1,started,,,web,,,,
 ,1999-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,web,,,,
+,03/04/2026 09:00,{HUNDESTEUER},s1,started,,,web,,,,
+,now,{HUNDESTEUER},s1,started,,,web,,,,
 """
 
 
@@ -56,7 +58,7 @@ def test_bad_rows_are_rejected_with_row_column_and_reason_and_the_rest_is_loaded
     a = two_tenants.a.id
     with app.app_context():
         run, outcome = load_file(a, sources.a, Path(write(tmp_path / "bad.csv", BAD)))
-    assert (run.rows_total, run.rows_accepted, run.rows_rejected) == (10, 2, 8)
+    assert (run.rows_total, run.rows_accepted, run.rows_rejected) == (12, 2, 10)
     errors = rows(app, a, "SELECT row_no, column_name, reason FROM portal.ingest_errors ORDER BY row_no")
     assert errors == [
         (3, "occurred_at", "no such date"),
@@ -67,6 +69,8 @@ def test_bad_rows_are_rejected_with_row_column_and_reason_and_the_rest_is_loaded
         (9, "step_name", "contains a phone number"),
         (10, "service_key", "required"),
         (11, "occurred_at", "outside the accepted period (2015 until tomorrow)"),
+        (12, "occurred_at", "not an ISO 8601 date and time"),
+        (13, "occurred_at", "not an ISO 8601 date and time"),
     ]
     # giropay before its end is fine; nothing of the rejected rows reached the tables.
     assert rows(app, a, "SELECT payment_method, day::text FROM analytics.rollup_payment_daily") == [
