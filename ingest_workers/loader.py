@@ -223,7 +223,7 @@ class Batch:
     salt: str
 
 
-Progress = Callable[[str, float], None]
+Progress = Callable[[str, float | None], None]
 
 
 def _stage_columns(payload: str) -> tuple[str, ...]:
@@ -267,7 +267,7 @@ def copy_rows(cur, payload: str, rows: Iterable[tuple[int, tuple[str, ...]]],
         for count, (row_no, values) in enumerate(rows, start=1):
             copy.write_row((row_no, *[v if v != "" else None for v in values]))
             if progress and count % 50_000 == 0:
-                progress("staging", -count)
+                progress("staging", None)  # a mapped stream has no known length
 
 
 # -- events ---------------------------------------------------------------------------------------

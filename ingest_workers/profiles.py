@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -288,9 +287,3 @@ class Mapper:
                 continue
             yield tuple({**base, "measure": measure, "value": value}.get(c, "") for c in self.columns)
 
-
-def csv_line(values: Iterable[str]) -> str:
-    """One canonical CSV line (used to feed COPY from mapped rows)."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
-    return out.getvalue()

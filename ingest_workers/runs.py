@@ -151,12 +151,12 @@ def _progress_reporter():
     job = get_current_job()
     last = [0.0]
 
-    def report(phase: str, fraction: float) -> None:
+    def report(phase: str, fraction: float | None) -> None:
         now = time.monotonic()
         if job is None or (now - last[0] < PROGRESS_EVERY and phase == "staging"):
             return
         last[0] = now
-        job.meta["progress"] = {"phase": phase, "fraction": round(fraction, 3)}
+        job.meta["progress"] = {"phase": phase, "fraction": None if fraction is None else round(fraction, 3)}
         job.save_meta()
 
     return report
