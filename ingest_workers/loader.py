@@ -418,6 +418,16 @@ ROLLUPS = {
 }
 
 
+# A service seen for the first time enters the catalogue under its key (dashboards join names);
+# an admin or the catalogue import gives it its proper name later.
+REGISTER_SERVICES = """
+INSERT INTO analytics.services (tenant_id, service_key, leika_key, name)
+SELECT DISTINCT %(tenant)s, service_key, CASE WHEN service_key LIKE '99%%' THEN service_key END, service_key
+FROM {}
+ON CONFLICT (tenant_id, service_key) DO NOTHING
+"""
+
+
 def add_cube_to_rollups(cur, tenant_id: int) -> None:
     for insert in ROLLUPS.values():
         cur.execute(insert, {"tenant": tenant_id})
@@ -559,10 +569,12 @@ def load(sa_connection, batch: Batch, stage: Callable[[object], None], ensure_pa
         progress("rollups", 0)
     if batch.payload == "events":
         add_cube_to_rollups(cur, batch.tenant_id)
-        cur.execute("SELECT min(day), max(day) FROM cube")
+        keys = "cube"
     else:
         recompute_rollups(cur, batch.tenant_id)
-        cur.execute("SELECT min(day), max(day) FROM affected")
+        keys = "affected"
+    cur.execute(sql.SQL(REGISTER_SERVICES).format(sql.Identifier(keys)), {"tenant": batch.tenant_id})
+    cur.execute(sql.SQL("SELECT min(day), max(day) FROM {}").format(sql.Identifier(keys)))
     day_from, day_to = cur.fetchone()
     timings["rollups"] = time.perf_counter() - clock
     # A push may hold events and aggregates: the next part of the batch stages afresh.

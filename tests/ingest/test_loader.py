@@ -127,3 +127,19 @@ def test_corrected_aggregates_replace_the_day(app, two_tenants, tmp_path):
         load_file(a, source, Path(write(tmp_path / "a.csv", body)))
         load_file(a, source, Path(write(tmp_path / "b.csv", body.replace(",7", ",8"))))
     assert rows(app, a, "SELECT started, submitted FROM analytics.rollup_service_daily") == [(10, 8)]
+
+
+def test_new_services_enter_the_catalogue_known_ones_keep_their_name(app, sources, two_tenants, tmp_path):
+    from sqlalchemy import text
+
+    from tenants.context import tenant_transaction
+
+    a = two_tenants.a.id
+    with app.app_context():
+        with tenant_transaction(a) as session:
+            session.execute(text("INSERT INTO analytics.services (tenant_id, service_key, name) "
+                                 "VALUES (:t, :k, 'Hundesteuer-Anmeldung')"), {"t": a, "k": HUNDESTEUER})
+        body = GOOD + ",2026-03-02T10:00:00+01:00,local:fundsache,s9,started,,,web,,,,\n"
+        load_file(a, sources.a, Path(write(tmp_path / "events.csv", body)))
+    assert rows(app, a, "SELECT service_key, leika_key, name FROM analytics.services ORDER BY 1") == [
+        (HUNDESTEUER, None, "Hundesteuer-Anmeldung"), ("local:fundsache", None, "local:fundsache")]
