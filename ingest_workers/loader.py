@@ -3,16 +3,17 @@
 ``COPY`` cannot write into a table under row-level security (engineering notes, B2), so a batch
 is copied into a temporary stage table of text columns, then validated and moved into the
 tenant tables with one ``INSERT … SELECT`` that the policies check like any other insert
-(docs/architecture.md, "Ingest"). Validation runs in SQL on the stage (one pass, the first
+(docs/architecture.md, "Ingest"). Validation runs in SQL on the stage, inside the insert (the first
 failed rule of a row is its error); rows that fail are written to ``portal.ingest_errors`` with
 their row number, column and reason, and all others are loaded.
 
 Everything from the first staged row to the last rollup is one transaction: a crash, a kill or
 an error leaves nothing behind, and nobody ever sees half a batch.
 
-Rollups are recomputed for the affected (service, day) keys only, from the events and daily
-aggregates of those days: re-sending a batch, correcting an aggregate or loading an overlapping
-file always yields the right totals. Loads of one tenant are serialised with a transaction-level
+Rollups change for the affected (service, day) keys only: events are insert-only, so the rollups
+grow by the aggregate of exactly the inserted events; aggregates can be corrected, so their days
+are recomputed from everything stored for them. Re-sending a batch, correcting an aggregate or
+loading an overlapping file always yields the right totals. Loads of one tenant are serialised with a transaction-level
 advisory lock, so two concurrent batches cannot both recompute a day from stale snapshots.
 """
 
@@ -272,10 +273,9 @@ def copy_rows(cur, payload: str, rows: Iterable[tuple[int, tuple[str, ...]]],
 
 # -- events ---------------------------------------------------------------------------------------
 
-# Pass 1 writes the errors; pass 2 moves the rows that have none. A clean batch (the common case)
-# skips the filter in pass 2; a dirty one leaves out the rows with an error by a hash anti-join.
-# Neither keeps a copy of the batch (materialising a million wide rows costs more than
-# validating twice would).
+# One pass moves the rows whose checks all pass (the checks run inline, on the same scan). Only when
+# rows were left out does a second pass record them as errors: a clean batch, the common case, is
+# read once.
 PARSED = "(SELECT s.*, {parsed} AS ts FROM stage s) p"
 
 RECORD_ERRORS = """
@@ -286,8 +286,7 @@ WHERE err IS NOT NULL
 ON CONFLICT DO NOTHING
 """
 
-WITHOUT_ERRORS = """WHERE NOT EXISTS (SELECT 1 FROM portal.ingest_errors e WHERE e.run_id = %(run)s
-                                   AND e.row_no = p.row_no)"""
+VALID_ONLY = "WHERE ({error}) IS NULL"
 
 # Rows already stored (same event id and time) are skipped when the period held events; the
 # cube counts what was new, so the rollups grow by exactly the inserted events.
@@ -474,21 +473,24 @@ def _move(cur, batch: Batch, strict: bool, skip_existing: bool) -> tuple[int, in
     values = {**PATTERN_PARAMS, **params, "tenant": batch.tenant_id, "run": batch.run_id,
               "source": batch.data_source_id, "salt": batch.salt, "latest": _latest()}
     parsed = _parsed(batch.payload, strict)
-    cur.execute(RECORD_ERRORS.replace("{error}", _error_case(rules)).replace("{parsed}", parsed), values)
-    rejected = cur.rowcount
+    error = _error_case(rules)
     statement = MOVE_EVENTS if batch.payload == "events" else MOVE_AGGREGATES
-    statement = (statement.replace("{parsed}", parsed).replace("{tz}", TZ)
-                 .replace("{filter}", WITHOUT_ERRORS if rejected else "")
-                 .replace("{on_conflict}", "ON CONFLICT DO NOTHING" if skip_existing else ""))
+    statement = (statement.replace("{filter}", VALID_ONLY).replace("{error}", error).replace("{parsed}", parsed)
+                 .replace("{tz}", TZ).replace("{on_conflict}", "ON CONFLICT DO NOTHING" if skip_existing else ""))
     cur.execute(statement, values)
     accepted = cur.fetchone()[0]
+    cur.execute("SELECT count(*) FROM stage")
+    staged = cur.fetchone()[0]
+    rejected = 0
+    if accepted < staged:  # errors, or events stored before: find out which
+        cur.execute(RECORD_ERRORS.replace("{error}", error).replace("{parsed}", parsed), values)
+        rejected = cur.rowcount
+    if batch.payload == "events":
+        return staged, int(accepted), rejected
     # Counted in source rows: a wide export's row becomes several aggregates but is one row to its sender.
-    cur.execute("SELECT count(*) FROM stage" if batch.payload == "events"
-                else "SELECT count(DISTINCT row_no) FROM stage")
+    cur.execute("SELECT count(DISTINCT row_no) FROM stage")
     total = cur.fetchone()[0]
-    if batch.payload == "aggregates":
-        accepted = total - rejected
-    return total, int(accepted), rejected
+    return total, total - rejected, rejected
 
 
 def _latest() -> datetime:

@@ -1,6 +1,6 @@
 """The whole ingest path for 1,000,000 process events: a canonical CSV on disk is spooled (hashed for
 idempotency), staged with COPY, validated in SQL, inserted under RLS as the application role, and the
-rollups of the affected days are recomputed; the clock stops when the rollups show the events. The
+rollups of the affected days grow by the inserted events; the clock stops when the rollups show them. The
 ceiling next to it is `psql \\copy` of the same file into an unindexed table without RLS, on the same run.
 Memory: the loading process's peak resident set size after the load, and before it (the file is larger
 than either: it is streamed, never read whole).
