@@ -322,6 +322,8 @@ def seed_tenant(tenant_id: int, today: date | None = None, days: int = 365) -> d
         visits = matomo.visits_rows(data["web"])
         pages = matomo.page_rows(_pages(random.Random(ags), data["web"], ids["base_url"]),
                                  session.get(DataSource, (tenant_id, ids["matomo"])).config["pages"])
-        matomo.store(session, tenant_id, ids["matomo"], visits, pages, (period[0], period[-1]))
+        count = matomo.store(session, tenant_id, ids["matomo"], visits, pages, (period[0], period[-1]))
+        run = matomo.create_pull_run(session, tenant_id, ids["matomo"], period[0], period[-1], "demo")
+        run.status, run.rows_total, run.rows_accepted, run.finished_at = "succeeded", count, count, datetime.now(UTC)
     loaded["feedback"], loaded["web_days"] = len(data["feedback"]), len(visits)
     return loaded

@@ -32,7 +32,7 @@ def test_upload_progress_errors_and_figures(app, two_tenants, live_server, page,
     upload.write_bytes(CIVENTO.encode("cp1252"))
 
     page.goto(f"{live_server.url}/t/{a.ags}/data/")
-    page.get_by_label("Datenquelle", exact=True).select_option(label="civento Statistik (civento statistics export)")
+    page.get_by_label("Datenquelle", exact=True).select_option(label="civento Statistik (civento-Statistikexport)")
     page.get_by_label("Datei", exact=True).set_input_files(str(upload))
     page.get_by_role("button", name="Hochladen und übernehmen").click()
     page.get_by_text("wartet auf einen Worker").wait_for()
