@@ -12,7 +12,7 @@ LOAD_ENV := source var/services.env &&
 .PHONY: help up down status test lint bench install install-test assets translations services db demo start clean
 
 help:
-	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo (a year of data, ~1 min), start portal + worker + scheduler"
+	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo (a year of data, ~30 s), start portal + worker + scheduler"
 	@echo "make down   - stop portal, worker and scheduler"
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make lint   - ruff"

@@ -178,15 +178,16 @@ def read_xlsx(path: Path) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
     return header, rows()
 
 
-def json_rows(records: Iterable[dict[str, Any]]) -> tuple[list[str], Iterator[tuple[int, list[Any]]], list[str]]:
-    """Push API objects as rows; row numbers count objects from 1. Unknown keys are reported."""
+def json_rows(records: Iterable[dict[str, Any]], first_row: int = 1
+              ) -> tuple[list[str], Iterator[tuple[int, list[Any]]], list[str]]:
+    """Push API objects as rows, numbered from ``first_row`` (events first, then aggregates)."""
     records = list(records)
     header: list[str] = []
     for record in records:
         for key in record:
             if key not in header:
                 header.append(key)
-    return header, ((i, [r.get(k) for k in header]) for i, r in enumerate(records, start=1)), header
+    return header, ((i, [r.get(k) for k in header]) for i, r in enumerate(records, start=first_row)), header
 
 
 # -- mapping onto the canonical columns ---------------------------------------------------------

@@ -165,7 +165,8 @@ def _progress_reporter():
 def _stager(profile: Profile, payload_format: str, path: Path, payload: str, records: list | None, progress):
     """A function that fills the stage table from the batch, streaming."""
     if payload_format == "json":
-        header, rows, _ = json_rows(records or [])
+        records, first_row = records or ([], 1)
+        header, rows, _ = json_rows(records, first_row)
         check_header(profile, header)
         mapper = Mapper(profile, header)
         return lambda cur: loader.copy_rows(cur, payload, _mapped(mapper, rows), progress)
@@ -197,16 +198,17 @@ def _ensure_partitions(months: list[str]) -> None:
             conn.execute(text("SELECT analytics.ensure_event_partition(CAST(:m AS date))"), {"m": month})
 
 
-def _parts(run: IngestRun, source: DataSource) -> list[tuple[Profile, str, list | None]]:
-    """(profile, payload, JSON records) for each part of the batch: files have one, pushes up to two."""
+def _parts(run: IngestRun, source: DataSource) -> list[tuple[Profile, str, tuple | None]]:
+    """(profile, payload, (JSON records, first row number)) per part: files have one, pushes up to two."""
     profile = profile_for(source.mapping_profile, source.config)
     if run.payload_format != "json":
         return [(profile, profile.payload, None)]
     body = json.loads(Path(run.spool_path).read_text(encoding="utf-8"))
-    parts = []
+    parts, first_row = [], 1
     for payload, name in (("events", "canonical"), ("aggregates", "canonical-aggregates")):
         if body.get(payload):
-            parts.append((profile_for(name), payload, body[payload]))
+            parts.append((profile_for(name), payload, (body[payload], first_row)))
+            first_row += len(body[payload])
     return parts
 
 

@@ -188,3 +188,21 @@ def test_health_page_shows_failures_and_retry_loads_the_batch(app, two_tenants, 
     viewer = sign_in(app, two_tenants.a.id, "viewer")
     assert viewer.get(f"/t/{two_tenants.a.ags}/data/health").status_code == 403
     json.dumps(report, default=str)
+
+
+def test_errors_of_a_json_batch_count_events_first_then_aggregates(app, two_tenants):
+    admin = sign_in(app, two_tenants.a.id, "admin")
+    source_id, token, _ = _push_source(app, admin, two_tenants.a.ags)
+    batch = {"batch_id": "mixed", "events": [
+        {"occurred_at": "2026-03-02T09:00:00+01:00", "service_key": HUNDESTEUER, "event_type": "started"},
+        {"occurred_at": "2026-03-02T09:00:00+01:00", "service_key": HUNDESTEUER, "event_type": "gestartet"}],
+        "aggregates": [{"day": "2026-03-03", "service_key": HUNDESTEUER, "measure": "started", "value": -4}]}
+    response = app.test_client().post(f"/api/v1/t/{two_tenants.a.ags}/sources/{source_id}/batches", json=batch,
+                                      headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202
+    work(app)
+    assert rows(app, two_tenants.a.id, "SELECT row_no, column_name, reason FROM portal.ingest_errors "
+                                       "ORDER BY row_no") == [(2, "event_type", "unknown value"),
+                                                              (3, "value", "not a whole number of 0 or more")]
+    assert rows(app, two_tenants.a.id, "SELECT rows_total, rows_accepted, rows_rejected FROM portal.ingest_runs"
+                ) == [(3, 1, 2)]
