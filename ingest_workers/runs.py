@@ -29,6 +29,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from ingest_workers import loader
+from ingest_workers.privacy import tenant_salt
 from ingest_workers.profiles import (
     Mapper,
     Profile,
@@ -224,8 +225,6 @@ def process_run(tenant_id: int, run_id: int) -> dict[str, Any]:
         if tenant.status != "active":
             _finish_failed(run, "The tenant is not active; data cannot be accepted.")
             return {"status": "failed"}
-        from ingest_workers.privacy import tenant_salt
-
         salt = tenant_salt(session, settings)
         run.status, run.started_at, run.error = "running", datetime.now(UTC), None
         session.flush()
@@ -246,7 +245,7 @@ def process_run(tenant_id: int, run_id: int) -> dict[str, Any]:
         return {"status": "failed", "error": str(exc)}
     except Exception as exc:
         log.exception("ingest run %s of tenant %s failed", run_id, tenant_id)
-        _record_failure(tenant_id, run_id, f"{type(exc).__name__}: {exc}"[:1000])
+        _record_failure(tenant_id, run_id, f"{type(exc).__name__}: {exc}"[:1000], retrying=_will_retry())
         raise
     _discard(run.spool_path)
     progress("done", 1)
@@ -277,11 +276,22 @@ def _finish_failed(run: IngestRun, message: str) -> None:
     run.status, run.error, run.finished_at = "failed", message, datetime.now(UTC)
 
 
-def _record_failure(tenant_id: int, run_id: int, message: str) -> None:
+def _will_retry() -> bool:
+    from rq import get_current_job
+
+    job = get_current_job()
+    return bool(job and job.retries_left)
+
+
+def _record_failure(tenant_id: int, run_id: int, message: str, retrying: bool = False) -> None:
+    """Record why a run failed; a run RQ will try again stays queued (the health page shows the error)."""
     with tenant_transaction(tenant_id) as session:
         run = session.get(IngestRun, (tenant_id, run_id))
-        if run is not None:
-            _finish_failed(run, message)
+        if run is None:
+            return
+        _finish_failed(run, message)
+        if retrying:
+            run.status, run.finished_at = "queued", None
 
 
 def run_now(tenant_id: int, run_id: int) -> dict[str, Any]:
