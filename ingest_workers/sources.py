@@ -109,6 +109,29 @@ def parse_origins(textvalue: str) -> list[str]:
     return origins
 
 
+def set_mapping(source: DataSource, textvalue: str) -> None:
+    """Give an upload or push source its own mapping profile (JSON, docs/data-format.md); empty removes it."""
+    import json
+
+    from ingest_workers.profiles import ProfileError, profile_from_dict
+
+    if source.kind not in ("upload", "push"):
+        raise SourceError("Only upload and push sources have a mapping.")
+    config = dict(source.config or {})
+    if not (textvalue or "").strip():
+        config.pop("mapping", None)
+    else:
+        try:
+            mapping = json.loads(textvalue)
+            if not isinstance(mapping, dict):
+                raise ValueError
+            profile_from_dict(source.mapping_profile, mapping)
+        except (ValueError, TypeError, ProfileError) as exc:
+            raise SourceError("The mapping is not a valid profile (JSON object, see the data format).") from exc
+        config["mapping"] = mapping
+    source.config = config  # a new dict, so SQLAlchemy sees the change
+
+
 def issue_token(source: DataSource) -> str:
     """A new push token for ``source``; the only time it is seen in clear."""
     if source.kind != "push":

@@ -28,6 +28,7 @@ from ingest_workers.sources import (
     recent_runs,
     revoke_token,
     run_errors,
+    set_mapping,
 )
 from portal.access import role_required
 from portal.tenancy import current_tenant
@@ -162,6 +163,21 @@ def revoke(source_id: int):
     revoke_token(source)
     db.session.commit()
     flash(_("The token was revoked; requests with it are refused from now on."), "success")
+    return redirect(url_for(".source_page", source_id=source.id))
+
+
+@bp.post("/sources/<int:source_id>/mapping")
+@role_required("admin")
+def mapping(source_id: int):
+    source = _source_or_404(source_id, UPLOAD_KINDS)
+    try:
+        set_mapping(source, request.form.get("mapping", ""))
+    except SourceError as exc:
+        db.session.rollback()
+        flash(_(str(exc)), "danger")
+        return redirect(url_for(".source_page", source_id=source_id))
+    db.session.commit()
+    flash(_("The mapping was saved; it applies to the next file or batch."), "success")
     return redirect(url_for(".source_page", source_id=source.id))
 
 

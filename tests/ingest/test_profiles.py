@@ -88,3 +88,33 @@ def test_a_file_missing_a_column_fails_as_a_whole_with_a_message(app, sources, t
         run, outcome = load_file(two_tenants.a.id, sources.civento, path)
     assert run.status == "failed" and "Missing columns" in run.error
     assert rows(app, two_tenants.a.id, "SELECT count(*) FROM analytics.daily_aggregates") == [(0,)]
+
+
+def test_a_new_vendor_export_is_connected_with_a_mapping_only(app, two_tenants, tmp_path):
+    """An admin pastes a mapping for an unknown vendor's export; no code changes."""
+    from tests.ingest.conftest import add_source, sign_in
+
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Formularsystem XY", profile="canonical")
+    admin = sign_in(app, a.id, "admin")
+    mapping = {
+        "payload": "events", "delimiter": "|", "datetime_format": "%d.%m.%Y %H:%M:%S",
+        "columns": {"occurred_at": "Zeit", "service_key": "LeiKa", "session_id": "Vorgang", "event_type": "Ereignis",
+                    "auth_method": "Login"},
+        "values": {"event_type": {"Start": "started", "Ende": "submitted"},
+                   "auth_method": {"BundID (Basis)": "bundid_basis", "Ausweis": "eid"}},
+    }
+    import json
+
+    assert admin.post(f"/t/{a.ags}/data/sources/{source}/mapping", data={"mapping": "{kein json"}).status_code == 302
+    assert "kein gültiges Profil" in admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    admin.post(f"/t/{a.ags}/data/sources/{source}/mapping", data={"mapping": json.dumps(mapping)})
+    path = tmp_path / "xy.txt"
+    path.write_text("Vorgang|Zeit|LeiKa|Ereignis|Login\n"
+                    f"7|02.03.2026 10:00:00|{HUNDESTEUER}|Start|\n"
+                    f"7|02.03.2026 10:05:00|{HUNDESTEUER}|Ende|Ausweis\n", encoding="utf-8")
+    with app.app_context():
+        run, _ = load_file(a.id, source, path)
+    assert run.rows_accepted == 2
+    assert rows(app, a.id, "SELECT started, submitted FROM analytics.rollup_service_daily") == [(1, 1)]
