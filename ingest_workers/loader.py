@@ -163,7 +163,25 @@ AGGREGATE_VALUE_CHECKS = {
 }
 
 
-def _value_rules(cur, payload: str) -> tuple[list, dict]:
+MONTH = "month"  # a pseudo column of the distinct scan: the first 7 characters of occurred_at
+
+
+def distinct_values(cur, payload: str) -> dict[str, set]:
+    """One scan of the stage: the distinct values of the checked columns (and the months of events)."""
+    checks = EVENT_VALUE_CHECKS if payload == "events" else AGGREGATE_VALUE_CHECKS
+    columns = [sql.Identifier(col) for col in checks]
+    if payload == "events":
+        columns.append(sql.SQL("substr(occurred_at, 1, 7)"))
+    cur.execute(sql.SQL("SELECT DISTINCT {} FROM stage").format(sql.SQL(", ").join(columns)))
+    names = list(checks) + ([MONTH] if payload == "events" else [])
+    distinct: dict[str, set] = {name: set() for name in names}
+    for row in cur.fetchall():
+        for name, value in zip(names, row, strict=True):
+            distinct[name].add(value)
+    return distinct
+
+
+def _value_rules(distinct: dict[str, set], payload: str) -> tuple[list, dict]:
     """Rules for the columns with few distinct values, checked once per value in Python.
 
     A million rows hold a few dozen services, step names and vocabulary values: checking each
@@ -172,12 +190,6 @@ def _value_rules(cur, payload: str) -> tuple[list, dict]:
     A clean batch ends up with no per-row condition for these columns at all.
     """
     checks = EVENT_VALUE_CHECKS if payload == "events" else AGGREGATE_VALUE_CHECKS
-    columns = list(checks)
-    cur.execute(sql.SQL("SELECT DISTINCT {} FROM stage").format(sql.SQL(", ").join(map(sql.Identifier, columns))))
-    distinct: dict[str, set] = {col: set() for col in columns}
-    for row in cur.fetchall():
-        for col, value in zip(columns, row, strict=True):
-            distinct[col].add(value)
     rules, params = [], {}
     for col, check in checks.items():
         by_reason: dict[str, list] = {}
@@ -444,13 +456,12 @@ def recompute_rollups(cur, tenant_id: int) -> None:
 
 # -- the whole load -------------------------------------------------------------------------------
 
-def stage_months(cur, payload: str) -> list[str]:
-    """First days of the months the staged rows fall into (and the next: time zones shift edges)."""
-    col = "occurred_at" if payload == "events" else "day"
-    cur.execute(sql.SQL("SELECT DISTINCT substr({c}, 1, 7) FROM stage WHERE {c} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])'")
-                .format(c=sql.Identifier(col)))
+def months_of(distinct: dict[str, set]) -> list[str]:
+    """First days of the months the staged events fall into (and the next: time zones shift edges)."""
     months = set()
-    for (ym,) in cur.fetchall():
+    for ym in distinct.get(MONTH, ()):
+        if not ym or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", ym):
+            continue
         year, month = int(ym[:4]), int(ym[5:7])
         if year < int(EARLIEST[:4]) or year > 2100:
             continue
@@ -459,7 +470,7 @@ def stage_months(cur, payload: str) -> list[str]:
     return sorted(months)
 
 
-def _move(cur, batch: Batch, strict: bool, skip_existing: bool) -> tuple[int, int, int]:
+def _move(cur, batch: Batch, distinct: dict[str, set], strict: bool, skip_existing: bool) -> tuple[int, int, int]:
     rules = list(EVENT_ROW_RULES if batch.payload == "events" else AGGREGATE_ROW_RULES)
     if strict:
         column = "occurred_at" if batch.payload == "events" else "day"
@@ -468,7 +479,7 @@ def _move(cur, batch: Batch, strict: bool, skip_existing: bool) -> tuple[int, in
                                  f"AND NOT ({_day_exists(column)})", "no such date"))
     if strict and batch.payload == "events":
         rules += EVENT_STRICT_RULES
-    value_rules, params = _value_rules(cur, batch.payload)
+    value_rules, params = _value_rules(distinct, batch.payload)
     rules += value_rules
     values = {**PATTERN_PARAMS, **params, "tenant": batch.tenant_id, "run": batch.run_id,
               "source": batch.data_source_id, "salt": batch.salt, "latest": _latest()}
@@ -507,7 +518,7 @@ def _period_has_events(cur, months: list[str]) -> bool:
     return cur.fetchone()[0]
 
 
-def _move_with_fallbacks(cur, batch: Batch, skip_existing: bool) -> tuple[int, int, int]:
+def _move_with_fallbacks(cur, batch: Batch, distinct: dict[str, set], skip_existing: bool) -> tuple[int, int, int]:
     """The cheapest pass that works; a failed pass is undone to a savepoint.
 
     * fast: plain casts, and a plain INSERT when the batch's months hold no events yet (a fresh
@@ -519,7 +530,7 @@ def _move_with_fallbacks(cur, batch: Batch, skip_existing: bool) -> tuple[int, i
     for _ in range(3):
         cur.execute("SAVEPOINT attempt")
         try:
-            result = _move(cur, batch, strict, skip_existing)
+            result = _move(cur, batch, distinct, strict, skip_existing)
         except psycopg.errors.DataError as exc:
             log.info("run %s: a value cannot be cast (%s); validating strictly", batch.run_id, exc)
             cur.execute("ROLLBACK TO SAVEPOINT attempt")
@@ -531,7 +542,7 @@ def _move_with_fallbacks(cur, batch: Batch, skip_existing: bool) -> tuple[int, i
         else:
             cur.execute("RELEASE SAVEPOINT attempt")
             return result
-    return _move(cur, batch, True, True)
+    return _move(cur, batch, distinct, True, True)
 
 
 def load(sa_connection, batch: Batch, stage: Callable[[object], None], ensure_partitions: Callable[[list[str]], None],
@@ -560,12 +571,13 @@ def load(sa_connection, batch: Batch, stage: Callable[[object], None], ensure_pa
     timings["stage"], clock = time.perf_counter() - clock, time.perf_counter()
     if progress:
         progress("validating", 0)
-    months = stage_months(cur, "events") if batch.payload == "events" else []
+    distinct = distinct_values(cur, batch.payload)
+    months = months_of(distinct)
     ensure_partitions(months)
     cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NAMESPACE, batch.tenant_id))
     cur.execute("CREATE TEMP TABLE affected (service_key text, day date) ON COMMIT DROP")
     cur.execute(CUBE_TABLE)
-    total, accepted, rejected = _move_with_fallbacks(cur, batch, _period_has_events(cur, months))
+    total, accepted, rejected = _move_with_fallbacks(cur, batch, distinct, _period_has_events(cur, months))
     timings["validate_insert"], clock = time.perf_counter() - clock, time.perf_counter()
     if progress:
         progress("rollups", 0)
