@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(ingest.ops)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.public)
     app.register_blueprint(feedback.bp)

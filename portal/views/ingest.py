@@ -30,7 +30,7 @@ from ingest_workers.sources import (
     run_errors,
     set_mapping,
 )
-from portal.access import role_required
+from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from tenants.db import db
 
@@ -199,16 +199,45 @@ def backfill(source_id: int):
 @bp.get("/health")
 @role_required("admin")
 def health():
-    return render_template("ingest/health.html", report=health_in_session(db.session))
+    return render_template("ingest/health.html", report=health_in_session(db.session),
+                           retry_endpoint="tenant_ingest.retry", back_url=url_for(".index"))
+
+
+def _retry(run_id: int):
+    run = _run_or_404(run_id)
+    if run.status != "failed":
+        abort(409)
+    try:
+        runs.retry_run(db.session, run)
+    except runs.IngestRefused as exc:
+        db.session.rollback()
+        flash(_(str(exc)), "danger")
+        return
+    db.session.commit()
+    flash(_("The run was queued again."), "success")
 
 
 @bp.post("/runs/<int:run_id>/retry")
 @role_required("admin")
 def retry(run_id: int):
-    run = _run_or_404(run_id)
-    if run.status != "failed":
-        abort(409)
-    runs.retry_run(db.session, run)
-    db.session.commit()
-    flash(_("The run was queued again."), "success")
+    _retry(run_id)
     return redirect(url_for(".health"))
+
+
+# -- operators: the same health page for any tenant ------------------------------------------------
+
+ops = Blueprint("tenant_ops_ingest", __name__, url_prefix="/ops/t/<ags>/ingest")
+
+
+@ops.get("/")
+@operator_required
+def ops_health():
+    return render_template("ingest/health.html", report=health_in_session(db.session),
+                           retry_endpoint="tenant_ops_ingest.ops_retry", back_url=None)
+
+
+@ops.post("/runs/<int:run_id>/retry")
+@operator_required
+def ops_retry(run_id: int):
+    _retry(run_id)
+    return redirect(url_for(".ops_health"))

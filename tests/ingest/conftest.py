@@ -49,11 +49,16 @@ def sign_in(app, tenant_id: int, role: str = "admin"):
         session.add(user)
         session.flush()
         identity = f"u:{tenant_id}:{user.id}"
+    return client_for(app, identity)
+
+
+def client_for(app, identity: str):
+    """A test client signed in as ``identity`` that sends a valid CSRF token with every request."""
     client = app.test_client()
     with client.session_transaction() as flask_session:
         flask_session["_user_id"] = identity
         flask_session["csrf_token"] = "raw-test-csrf"
-    # The signed form of the session's CSRF token, sent as Flask-WTF's header with every request.
+    # The signed form of the session's CSRF token, sent as Flask-WTF's header.
     signed = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps("raw-test-csrf")
     client.environ_base["HTTP_X_CSRFTOKEN"] = signed
     return client

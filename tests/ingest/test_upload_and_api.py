@@ -6,7 +6,7 @@ import io
 import json
 
 from ingest_workers.worker import run_worker
-from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, add_source, rows, sign_in
+from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, add_source, client_for, rows, sign_in
 
 CSV = f"""{EVENT_HEADER}
 ,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,web,,,,
@@ -206,3 +206,31 @@ def test_errors_of_a_json_batch_count_events_first_then_aggregates(app, two_tena
                                                               (3, "value", "not a whole number of 0 or more")]
     assert rows(app, two_tenants.a.id, "SELECT rows_total, rows_accepted, rows_rejected FROM portal.ingest_runs"
                 ) == [(3, 1, 2)]
+
+
+def test_operators_see_any_tenants_ingest_health_and_can_retry(app, two_tenants, monkeypatch):
+    from ingest_workers import loader, runs
+    from tenants.context import tenant_transaction
+    from tenants.models import Operator
+
+    with app.app_context():
+        source = add_source(two_tenants.a.id, "Formulardienst")
+        with tenant_transaction(None) as session:
+            operator = Operator(subject="ops", email="ops@betrieb.example")
+            session.add(operator)
+            session.flush()
+            identity = f"o:{operator.id}"
+    monkeypatch.setattr(loader, "load", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
+    monkeypatch.setattr(runs, "RETRIES", 0)
+    upload(sign_in(app, two_tenants.a.id, "editor"), two_tenants.a.ags, source, CSV.encode())
+    work(app)
+    ops = client_for(app, identity)
+    page = ops.get(f"/ops/t/{two_tenants.a.ags}/ingest/").get_data(as_text=True)
+    assert "disk full" in page and "Marburg" in page
+    monkeypatch.undo()
+    run_id = rows(app, two_tenants.a.id, "SELECT id FROM portal.ingest_runs")[0][0]
+    assert ops.post(f"/ops/t/{two_tenants.a.ags}/ingest/runs/{run_id}/retry").status_code == 302
+    work(app)
+    assert rows(app, two_tenants.a.id, "SELECT status FROM portal.ingest_runs") == [("succeeded",)]
+    # Tenant staff do not get the operators' page.
+    assert sign_in(app, two_tenants.a.id, "admin").get(f"/ops/t/{two_tenants.a.ags}/ingest/").status_code == 403
