@@ -20,7 +20,8 @@ PAYMENT_METHODS = ("paypal", "credit_card", "sepa_direct_debit", "giropay", "pay
 LEGACY_PAYMENT_METHODS = ("giropay", "paydirekt")
 LEGACY_PAYMENT_END = "2024-12-31"
 PAYMENT_PROVIDERS = ("epaybl", "pmpayment", "girosolution", "epay21", "other")
-AUTH_METHODS = ("none", "bundid_basis", "elster_certificate", "eid", "eu_eid", "muk", "other")
+#: The codes of the domain notes (section 2.4), shared with the Open Data datasets.
+AUTH_METHODS = ("none", "bundid_basis", "bundid_elster", "bundid_eid", "eu_eid", "muk_elster", "other")
 TRUST_LEVELS = ("none", "basis", "substanziell", "hoch")
 
 SERVICE_KEY_PATTERN = r"^(99[0-9]{12}|local:[a-z0-9][a-z0-9_.-]{0,57})$"

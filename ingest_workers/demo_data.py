@@ -91,8 +91,9 @@ LOCAL = [
     ("local:hundekotbeutel", "Hundekotbeutel-Spender melden", 0.7, ("Standort", "Beschreibung"), False, SUMMER),
 ]
 
-AUTH_MIX = [(("bundid_basis", "basis"), 34), (("eid", "hoch"), 24), (("elster_certificate", "substanziell"), 16),
-            (("none", "none"), 18), (("muk", "substanziell"), 4), (("eu_eid", "hoch"), 2), (("other", "basis"), 2)]
+AUTH_MIX = [(("bundid_basis", "basis"), 34), (("bundid_eid", "hoch"), 24), (("bundid_elster", "substanziell"), 16),
+            (("none", "none"), 18), (("muk_elster", "substanziell"), 4), (("eu_eid", "hoch"), 2),
+            (("other", "basis"), 2)]
 PAY_PROVIDER = ["epaybl", "epay21", "pmpayment"]
 COMMENTS = [
     "Ging schnell und ohne Behördengang.", "Sehr übersichtlich, danke!", "Das Hochladen der Nachweise hat gehakt.",

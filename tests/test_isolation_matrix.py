@@ -39,7 +39,7 @@ COLUMN_VALUES = {
     "trust_level": "basis",
     "payment_method": "paypal",
     "payment_provider": "epaybl",
-    "auth_method": "eid",
+    "auth_method": "bundid_eid",
     "payload_format": "csv",
     "rating": 3,
     "role": "viewer",

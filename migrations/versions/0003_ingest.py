@@ -26,7 +26,7 @@ depends_on = None
 PAYMENT_METHODS = ("paypal", "credit_card", "sepa_direct_debit", "giropay", "paydirekt", "wero", "invoice",
                    "on_site", "free_of_charge", "other")
 PAYMENT_PROVIDERS = ("epaybl", "pmpayment", "girosolution", "epay21", "other")
-AUTH_METHODS = ("none", "bundid_basis", "elster_certificate", "eid", "eu_eid", "muk", "other")
+AUTH_METHODS = ("none", "bundid_basis", "bundid_elster", "bundid_eid", "eu_eid", "muk_elster", "other")
 
 
 def _in(values, empty: bool = False) -> str:

@@ -44,7 +44,7 @@ def write_events(path: Path, count: int, seed: int = 4) -> None:
                 if written >= count:
                     break
                 pay = ("paypal", "epaybl") if kind == "payment" else ("", "")
-                auth = ("eid", "hoch") if kind == "authentication" else ("", "")
+                auth = ("bundid_eid", "hoch") if kind == "authentication" else ("", "")
                 stamp = (ts + timedelta(seconds=40 * i)).isoformat()
                 out.write(f"{uuid.uuid4()},{stamp},{service},{session},{kind},{step},{name},{channel},"
                           f"{pay[0]},{pay[1]},{auth[0]},{auth[1]}\n")

@@ -103,7 +103,7 @@ def test_a_new_vendor_export_is_connected_with_a_mapping_only(app, two_tenants, 
         "columns": {"occurred_at": "Zeit", "service_key": "LeiKa", "session_id": "Vorgang", "event_type": "Ereignis",
                     "auth_method": "Login"},
         "values": {"event_type": {"Start": "started", "Ende": "submitted"},
-                   "auth_method": {"BundID (Basis)": "bundid_basis", "Ausweis": "eid"}},
+                   "auth_method": {"BundID (Basis)": "bundid_basis", "Ausweis": "bundid_eid"}},
     }
     import json
 
