@@ -91,5 +91,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ingest.bp)
     app.register_blueprint(ingest.ops)
     app.register_blueprint(api.bp)
-    app.register_blueprint(api.public)
+    app.register_blueprint(api.public_bp)
     app.register_blueprint(feedback.bp)

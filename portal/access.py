@@ -31,6 +31,8 @@ def role_required(role: str):
                 abort(403)
             return view(*args, **kwargs)
 
+        # Read by the route matrix (tests/auth/test_route_matrix.py): every tenant route declares who may use it.
+        wrapped.required_role = role
         return wrapped
 
     return decorator
@@ -47,4 +49,11 @@ def operator_required(view):
             abort(403)
         return view(*args, **kwargs)
 
+    wrapped.required_role = "operator"
     return wrapped
+
+
+def public(view):
+    """Mark a view as open to everyone (sign-in, sign-up); the route matrix expects a mark on every view."""
+    view.required_role = None
+    return view

@@ -50,6 +50,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "200": _status_response("This batch id was sent before; nothing was changed."),
                     "401": {"description": "Missing or invalid token", "content": PROBLEM},
                     "403": {"description": "The tenant is not active", "content": PROBLEM},
+                    "404": {"description": "The municipality has no such data source"},
                     "413": {"description": "Body larger than 20 MB", "content": PROBLEM},
                     "415": {"description": "Unsupported content type", "content": PROBLEM},
                     "422": {"description": "Malformed batch", "content": PROBLEM},

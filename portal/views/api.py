@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 from ingest_workers import runs
 from ingest_workers.canonical import PAYLOADS
 from ingest_workers.sources import SourceNotFound, get_run, get_source, token_matches
+from portal.access import public
 from portal.extensions import csrf, limiter
 from portal.openapi import openapi_document
 from portal.tenancy import current_tenant
 from tenants.db import db
 
 bp = Blueprint("tenant_api", __name__, url_prefix="/api/v1/t/<ags>")
-public = Blueprint("api", __name__, url_prefix="/api/v1")
+public_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
-csrf.exempt(public)
+csrf.exempt(public_bp)
 
 #: Larger deliveries belong in several batches (or a file upload).
 MAX_BYTES = 20 * 1024 * 1024
@@ -47,14 +48,14 @@ def _rate_key() -> str:
 
 
 def _authorised_source(source_id: int):
-    """The push source if the bearer token fits; None otherwise (missing and foreign alike)."""
+    """The push source if the bearer token fits, else None; 404 for a source this tenant does not have."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     try:
-        source = get_source(db.session, current_tenant().id, source_id, ("push",))
+        source = get_source(db.session, current_tenant().id, source_id)
     except SourceNotFound:
-        return None
-    return source if token_matches(source, token) else None
+        abort(404)
+    return source if source.kind == "push" and token_matches(source, token) else None
 
 
 def _json_body() -> tuple[str, bytes]:
@@ -82,6 +83,7 @@ def _json_body() -> tuple[str, bytes]:
 
 
 @bp.post("/sources/<int:source_id>/batches")
+@public  # machines with the source's bearer token, no session
 @limiter.limit("120/minute", key_func=_rate_key)
 def push_batch(source_id: int):
     if (request.content_length or 0) > MAX_BYTES:
@@ -118,6 +120,7 @@ def push_batch(source_id: int):
 
 
 @bp.get("/sources/<int:source_id>/batches/<int:run_id>")
+@public
 @limiter.limit("600/minute", key_func=_rate_key)
 def batch_status(source_id: int, run_id: int):
     source = _authorised_source(source_id)
@@ -132,6 +135,7 @@ def batch_status(source_id: int, run_id: int):
     return jsonify(runs.run_status(run))
 
 
-@public.get("/openapi.json")
+@public_bp.get("/openapi.json")
+@public
 def openapi():
     return jsonify(openapi_document(current_app.config["EGOV"].portal_url))

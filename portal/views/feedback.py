@@ -24,6 +24,7 @@ from ingest_workers.feedback import (
     origin_allowed,
     store_feedback,
 )
+from portal.access import public
 from portal.extensions import csrf, limiter
 from portal.tenancy import current_tenant
 from tenants.db import db
@@ -66,6 +67,7 @@ def _once(nonce: str) -> bool:
 
 @bp.route("/<key>/form", methods=["GET", "OPTIONS"])
 @bp.route("/<key>", methods=["OPTIONS"])
+@public  # citizens on a municipality's website; the origin check and the signed token guard it
 @limiter.limit("60/minute")
 def form(key: str):
     source, origin = _source_and_origin(key)
@@ -80,6 +82,7 @@ def form(key: str):
 
 
 @bp.post("/<key>")
+@public
 @limiter.limit("10/minute;100/day")
 @limiter.limit("300/hour", key_func=_key_limit)
 def submit(key: str):

@@ -41,10 +41,14 @@ SUFFIXES = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
 
 
 def _source_or_404(source_id: int, kinds=("upload", "push", "matomo", "feedback")):
+    """The tenant's data source (404 for missing and foreign ones); 400 when it is of another kind."""
     try:
-        return get_source(db.session, current_tenant().id, source_id, kinds)
+        source = get_source(db.session, current_tenant().id, source_id)
     except SourceNotFound:
         abort(404)
+    if source.kind not in kinds:
+        abort(400)
+    return source
 
 
 def _run_or_404(run_id: int):

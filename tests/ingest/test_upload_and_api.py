@@ -117,6 +117,8 @@ def test_push_api_refuses_wrong_revoked_and_foreign_tokens_and_bad_bodies(app, t
     body = {"batch_id": "b1", "events": [{"occurred_at": "2026-03-02T09:00:00Z", "service_key": HUNDESTEUER,
                                           "event_type": "started"}]}
     assert api.post(url, json=body).status_code == 401
+    assert api.post(url.replace(f"/sources/{source_id}/", "/sources/999/"), json=body,
+                    headers={"Authorization": f"Bearer {token}"}).status_code == 404
     assert api.post(url, json=body, headers={"Authorization": f"Bearer {token_b}"}).status_code == 401
     auth = {"Authorization": f"Bearer {token}"}
     assert api.post(url, json={"events": []}, headers=auth).status_code == 422
