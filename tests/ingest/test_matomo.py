@@ -102,7 +102,7 @@ def test_the_daily_schedule_pulls_yesterday_for_every_active_source(app, two_ten
     import ingest_workers.cron  # noqa: F401 - registering is what is tested
 
     scheduled = {entry["func"]: entry["cron"] for entry in cron._job_data_registry}
-    assert scheduled[matomo.pull_all_daily] == "30 3 * * *"
+    assert scheduled[matomo.pull_all_daily] == "30 2 * * *"
     _matomo_source(app, two_tenants, matomo_stub)
     with app.app_context():
         assert matomo.pull_all_daily(today=date(2026, 3, 3)) == 1
