@@ -71,12 +71,13 @@ def index():
 @role_required("editor")
 def upload():
     tenant = current_tenant()
-    source = _source_or_404(request.form.get("source_id", type=int) or 0, UPLOAD_KINDS)
+    source_id = request.form.get("source_id", type=int)
     file = request.files.get("file")
     suffix = "." + (file.filename.rsplit(".", 1)[-1].lower() if file and "." in file.filename else "")
-    if not file or suffix not in SUFFIXES:
+    if not file or suffix not in SUFFIXES or source_id is None:
         flash(_("Choose a CSV or Excel (.xlsx) file."), "danger")
         return redirect(url_for(".index"))
+    source = _source_or_404(source_id, UPLOAD_KINDS)
     path, key = runs.spool_bytes(tenant.id, iter(lambda: file.stream.read(1 << 20), b""), suffix)
     try:
         run, new = runs.accept_batch(db.session, tenant, source, key, path, SUFFIXES[suffix], file.filename,
