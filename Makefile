@@ -13,7 +13,7 @@ LOAD_ENV := source var/services.env &&
 	superset provision rollout
 
 help:
-	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo, start portal + worker + scheduler"
+	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo (a year of data, ~30 s), start portal + worker + scheduler"
 	@echo "make down   - stop portal, worker and scheduler"
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make lint   - ruff"
@@ -79,7 +79,6 @@ db: services
 
 demo:
 	@$(LOAD_ENV) $(VENV)/bin/egov demo seed
-	@$(LOAD_ENV) $(VENV)/bin/egov superset demo-data
 
 # Superset in its own venv (.venv-superset), metadata in PostgreSQL; started by `start`.
 superset: install services

@@ -34,16 +34,18 @@ def get_queue(name: str = "default", connection: Redis | None = None) -> Queue:
 
 def enqueue(func: Callable[..., Any], *args: Any, queue: str = "default", timeout: int = 600,
             retries: int = 0, job_id: str | None = None, connection: Redis | None = None,
-            **kwargs: Any) -> Job:
+            retry_delays: list[int] | None = None, **kwargs: Any) -> Job:
     """Queue ``func(*args, **kwargs)``.
 
     :param timeout: seconds before the worker kills the job; always explicit,
         because a stuck import must not hold a worker for ever.
     :param retries: how often a failed job is tried again (with back-off).
+    :param retry_delays: seconds before each retry (default 10, 60, 300).
     :param job_id: makes the job unique: enqueueing the same id again while
         the first is queued or running returns the existing job.
     """
     q = get_queue(queue, connection)
+    delays = (retry_delays if retry_delays is not None else [10, 60, 300])[:retries]
     if job_id:
         try:
             existing = Job.fetch(job_id, connection=q.connection)
@@ -54,9 +56,9 @@ def enqueue(func: Callable[..., Any], *args: Any, queue: str = "default", timeou
     # Positional and keyword arguments both go explicitly: RQ refuses extra
     # positional arguments once ``kwargs=`` is given.
     return q.enqueue(
-        func, args=args, kwargs=kwargs or None, job_timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
-        retry=Retry(max=retries, interval=[10, 60, 300][:retries] or None) if retries else None,
-        job_id=job_id,
+        func, args=args, job_timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        retry=Retry(max=retries, interval=delays or None) if retries else None,
+        job_id=job_id, kwargs=kwargs or None,
     )
 
 

@@ -106,7 +106,20 @@ def _register_provisioning_steps() -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portal import oidc
-    from portal.views import auth, dashboards, health, main, opendata, opendata_admin, operator, signup, tenant
+    from portal.views import (
+        api,
+        auth,
+        dashboards,
+        feedback,
+        health,
+        ingest,
+        main,
+        opendata,
+        opendata_admin,
+        operator,
+        signup,
+        tenant,
+    )
     from portal.views import oidc as oidc_views
 
     app.register_blueprint(main.bp)
@@ -123,3 +136,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboards.bp)
     app.register_blueprint(oidc_views.bp)
     oidc.init_app(app)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(ingest.ops)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.public_bp)
+    app.register_blueprint(feedback.bp)

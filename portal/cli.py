@@ -8,9 +8,11 @@ Examples::
     egov tenants create 06534014 --active
     egov tenants list
     egov tenants show 06534014
-    egov demo seed
     egov operators list | deactivate EMAIL [--reactivate]
     egov secrets rotate          # re-encrypt stored secrets with the newest key
+    egov demo seed               # demo tenants and a year of demo data
+    egov ingest load 06534014 3 export.csv
+    egov ingest health 06534014
     egov worker                  # an RQ worker for all queues
 """
 
@@ -202,19 +204,34 @@ def demo() -> None:
 
 
 @demo.command("seed")
+@click.option("--no-data", is_flag=True, help="Only the tenants, without a year of usage data.")
 @with_app
-def demo_seed() -> None:
-    """Create the demo tenants (idempotent)."""
+def demo_seed(no_data: bool) -> None:
+    """Create the demo tenants and load a year of demo data through the ingest paths (idempotent)."""
+    import time
+
+    from ingest_workers.demo_data import seed_tenant
     from tenants.context import tenant_transaction
     from tenants.demo import seed_demo_identity, seed_demo_tenants
 
     settings = load_settings()
     with tenant_transaction(None):
-        names = [t.name for t in seed_demo_tenants()]
+        tenants = [(t.id, t.name) for t in seed_demo_tenants()]
         configured = seed_demo_identity(settings)
-    click.echo(f"Demo tenants ready: {', '.join(names)}")
+    click.echo(f"Demo tenants ready: {', '.join(name for _, name in tenants)}")
     if configured:
         click.echo(f"{configured} demo tenant(s) now sign in through the development IdP at {settings.dev_idp_url}.")
+    if no_data:
+        return
+    for tenant_id, name in tenants:
+        started = time.perf_counter()
+        loaded = seed_tenant(tenant_id)
+        if loaded.get("skipped"):
+            click.echo(f"  {name}: demo data present")
+        else:
+            click.echo(f"  {name}: {loaded['events'] + loaded['maengelmelder']:,} events, {loaded['civento']:,} "
+                       f"civento rows, {loaded['feedback']} ratings, {loaded['web_days']} days of web visits "
+                       f"({time.perf_counter() - started:.1f} s)")
     from tenants.opendata.demo import publish_demo_datasets
 
     click.echo(f"Open Data published by: {', '.join(publish_demo_datasets()) or 'nobody new'}")
@@ -282,6 +299,59 @@ def secrets_rotate() -> None:
     except SecretError as exc:
         _fail(f"{exc} Put the old key behind the new one in EGOV_ENCRYPTION_KEYS and run again.")
     click.echo(f"{count} secret(s) re-encrypted with the newest key. The older keys can now be removed.")
+
+
+# -- ingest -----------------------------------------------------------------
+
+@main.group()
+def ingest() -> None:
+    """Load files and look at ingest health."""
+
+
+@ingest.command("load")
+@click.argument("ags")
+@click.argument("source_id", type=int)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_app
+def ingest_load(ags: str, source_id: int, path: Path) -> None:
+    """Load the file PATH into data source SOURCE_ID of the tenant AGS, now, in this process."""
+    from ingest_workers.runs import load_file
+    from tenants.context import tenant_transaction
+    from tenants.registry import TenantError, get_tenant_by_ags
+
+    try:
+        with tenant_transaction(None):
+            tenant_id = get_tenant_by_ags(ags).id
+    except TenantError as exc:
+        _fail(str(exc))
+    run, outcome = load_file(tenant_id, source_id, path, requested_by="cli")
+    click.echo(f"Run {run.id}: {run.status}; {run.rows_accepted} accepted, {run.rows_rejected} rejected"
+               + (f"; {run.error}" if run.error else ""))
+
+
+@ingest.command("health")
+@click.argument("ags")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@with_app
+def ingest_health_command(ags: str, as_json: bool) -> None:
+    """Ingest health of one tenant: last success and error per source, failed runs."""
+    from ingest_workers.health import ingest_health
+    from tenants.context import tenant_transaction
+    from tenants.registry import TenantError, get_tenant_by_ags
+
+    try:
+        with tenant_transaction(None):
+            tenant_id = get_tenant_by_ags(ags).id
+    except TenantError as exc:
+        _fail(str(exc))
+    report = ingest_health(tenant_id)
+    if as_json:
+        click.echo(json.dumps(report, default=str, ensure_ascii=False, indent=2))
+        return
+    for source in report["sources"]:
+        click.echo(f"{source['name']:<28} {source['status']:<8} last success {source['last_success'] or '-'}"
+                   + (f"  last error {source['last_failure']}: {source['last_error']}" if source["last_error"] else ""))
+    click.echo(f"{len(report['failed_runs'])} failed run(s).")
 
 
 # -- processes --------------------------------------------------------------

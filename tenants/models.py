@@ -8,7 +8,7 @@ tenant context returns nothing rather than everything.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Identity, Integer, String, Text, func
@@ -153,6 +153,7 @@ class DataSource(db.Model):
     config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     secret_encrypted: Mapped[str | None] = mapped_column(Text)
     token_hash: Mapped[str | None] = mapped_column(Text)
+    token_created_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -175,6 +176,24 @@ class IngestRun(db.Model):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    payload_format: Mapped[str] = mapped_column(Text, default="csv")
+    spool_path: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(Text)
+    day_from: Mapped[date | None]
+    day_to: Mapped[date | None]
+
+
+class IngestError(db.Model):
+    """A rejected row of a run: number, column, reason (never the value)."""
+
+    __tablename__ = "ingest_errors"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    column_name: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class AuditEvent(db.Model):

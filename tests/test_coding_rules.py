@@ -32,3 +32,11 @@ def test_app_never_connects_with_the_admin_or_owner_url():
         if re.search(r"admin_database_url|migration_database_url", p.read_text())
     }
     assert users <= allowed
+
+
+def test_every_german_text_is_translated_once():
+    # Two translations of one message id compile silently, and the page shows whichever comes last.
+    po = (ROOT / "portal/translations/de/LC_MESSAGES/messages.po").read_text()
+    ids = re.findall(r'^msgid ((?:".*"\n)+)msgstr', po, flags=re.M)
+    duplicates = sorted({i for i in ids if ids.count(i) > 1 and i.strip() != '""'})
+    assert duplicates == []

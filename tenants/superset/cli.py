@@ -112,23 +112,3 @@ def rollout_cmd(check: bool) -> None:
     click.echo(f"{len(differing)} of {len(reports)} tenant(s) differ from the current templates.")
     if any(r.error for r in reports) or (check and differing):
         sys.exit(1)
-
-
-@superset.command("demo-data")
-@click.option("--days", type=int, default=365)
-def demo_data_cmd(days: int) -> None:
-    """Figures for the demo tenants' dashboards until real data is ingested (skips tenants that have some)."""
-    from sqlalchemy import text
-
-    from portal import create_app
-    from tenants.context import tenant_transaction
-    from tenants.superset.demo import seed_rollups
-
-    app = create_app()
-    with app.app_context():
-        for number, tenant in enumerate(_tenants(())):
-            with tenant_transaction(tenant.id) as session:
-                if session.execute(text("SELECT 1 FROM analytics.rollup_service_daily LIMIT 1")).first():
-                    continue
-                rows = seed_rollups(session, tenant.id, days=days, scale=1 + (number % 5) * 3, seed=tenant.id)
-            click.echo(f"{tenant.ags} {tenant.name}: {rows} rows of demo figures")

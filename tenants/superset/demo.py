@@ -1,7 +1,7 @@
 """Demo figures in the rollup tables, so the dashboards have something to show.
 
-Until the ingest pipeline fills the rollups from real sources, ``make up``
-and the tests write plausible daily figures directly. Deterministic for a
+The Superset tests and benchmark write plausible daily figures directly into
+the rollups (``make up`` loads the demo tenants through the ingest paths). Deterministic for a
 given seed; ``scale`` makes tenants easy to tell apart in tests.
 """
 
@@ -19,8 +19,9 @@ SERVICES = [
     ("99115001001000", "Wohnsitz-Anmeldung"),
 ]
 STEPS = ["Start", "Angaben zur Person", "Nachweise", "Bezahlung", "Absenden"]
-PAYMENTS = [("paypal", "ePayBL"), ("giropay", "ePayBL"), ("kreditkarte", "ePayBL"), ("lastschrift", "")]
-AUTHS = [("bundid", "substanziell"), ("eid", "hoch"), ("elster", "substanziell"), ("benutzername", "basis")]
+# The canonical codes of ingest_workers/canonical.py (the analytics tables CHECK them).
+PAYMENTS = [("paypal", "epaybl"), ("wero", "epaybl"), ("credit_card", "epaybl"), ("sepa_direct_debit", "")]
+AUTHS = [("bundid_basis", "basis"), ("bundid_eid", "hoch"), ("bundid_elster", "substanziell"), ("none", "none")]
 CHANNELS = ["web", "ios", "android"]
 
 

@@ -39,6 +39,10 @@ def _user(session, tenant_id: int, email: str, role: str) -> int:
 #: URL parameter -> the object of a tenant it names (a function of the tenant's seeded ids).
 OBJECTS = {
     "user_id": lambda ids: ids["viewer"],
+    # issue 4 (ingest): a push data source, one of its runs, the public key of a feedback source
+    "source_id": lambda ids: ids["source_id"],
+    "run_id": lambda ids: ids["run_id"],
+    "public_key": lambda ids: ids["public_key"],
 }
 
 #: URL parameters that name no tenant's object but a fixed vocabulary (the same for every tenant).
@@ -73,6 +77,7 @@ def world(matrix_app, two_tenants):
         for key, tenant, domain in (("a", two_tenants.a, "marburg.de"), ("b", two_tenants.b, "fulda.de")):
             with tenant_transaction(tenant.id) as session:
                 ids[key] = {role: _user(session, tenant.id, f"{role}@{domain}", role) for role in ROLE_RANK}
+                ids[key].update(_ingest_objects(session, tenant.id, matrix_app.config["EGOV"]))
         with tenant_transaction(None) as session:
             operator = Operator(subject="op", email="op@egovsad.example")
             session.add(operator)
@@ -83,6 +88,18 @@ def world(matrix_app, two_tenants):
     identities = {role: f"u:{two_tenants.a.id}:{ids['a'][role]}" for role in ROLE_RANK}
     identities["operator"] = f"o:{operator_id}"
     return SimpleNamespace(a=two_tenants.a, b=two_tenants.b, ids=ids, identities=identities)
+
+
+def _ingest_objects(session, tenant_id: int, settings) -> dict:
+    from ingest_workers.sources import create_source
+    from tenants.models import IngestRun
+
+    push = create_source(session, tenant_id, settings, "Fachverfahren", "push")
+    feedback = create_source(session, tenant_id, settings, "Zufriedenheit", "feedback", origins="https://www.example.de")
+    run = IngestRun(tenant_id=tenant_id, data_source_id=push.id, batch_key="matrix", status="failed", error="test")
+    session.add(run)
+    session.flush()
+    return {"source_id": push.id, "run_id": run.id, "public_key": feedback.config["public_key"]}
 
 
 def _record_provisioned_dashboard(tenant_id: int) -> None:
@@ -193,7 +210,9 @@ def test_every_route_keeps_roles_and_tenants_apart(matrix_app, world):
     assert failures == []
     # Guards against a vacuous matrix: the tenant admin and operator pages were exercised.
     assert {"tenant_home.index", "tenant_admin.users", "tenant_admin.update_user", "tenant_admin.identity_provider",
-            "operator.tenant", "operator.change", "operator.purge", "operator.download_archive"} <= checked
+            "operator.tenant", "operator.change", "operator.purge", "operator.download_archive",
+            "tenant_ingest.run_page", "tenant_ingest.source_page", "tenant_ingest.retry",
+            "tenant_dashboards.show", "tenant_dashboards.guest_token", "tenant_opendata.preview_dataset"} <= checked
 
 
 def test_forms_need_the_csrf_token(app, two_tenants):

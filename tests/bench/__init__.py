@@ -10,4 +10,5 @@ BENCHMARKS = [
     "tests.bench.bench_opendata",
     "tests.bench.bench_identity",
     "tests.bench.bench_superset",
+    "tests.bench.bench_ingest",
 ]

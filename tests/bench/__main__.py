@@ -45,7 +45,9 @@ def _table(rows: list[dict]) -> list[str]:
 
 def main() -> int:
     os.environ.setdefault("EGOV_ENV", "test")
-    settings = load_settings({**os.environ, "EGOV_DATABASE_NAME": "egovsad_bench"})
+    # EGOV_BENCH_DATABASE_NAME lets two checkouts benchmark side by side without dropping each other's database.
+    database = os.environ.get("EGOV_BENCH_DATABASE_NAME", "egovsad_bench")
+    settings = load_settings({**os.environ, "EGOV_DATABASE_NAME": database})
     out = ["# Benchmarks", "", "Written by `make bench`; do not edit by hand.", "", "## Machine", ""]
     out += _machine(settings)
     selected = sys.argv[1:] or BENCHMARKS

@@ -1,0 +1,596 @@
+"""Loading a batch: stage, validate, insert under RLS, roll up the affected days. One transaction.
+
+``COPY`` cannot write into a table under row-level security (engineering notes, B2), so a batch
+is copied into a temporary stage table of text columns, then validated and moved into the
+tenant tables with one ``INSERT … SELECT`` that the policies check like any other insert
+(docs/architecture.md, "Ingest"). Validation runs in SQL on the stage, inside the insert (the first
+failed rule of a row is its error); rows that fail are written to ``portal.ingest_errors`` with
+their row number, column and reason, and all others are loaded.
+
+Everything from the first staged row to the last rollup is one transaction: a crash, a kill or
+an error leaves nothing behind, and nobody ever sees half a batch.
+
+Rollups change for the affected (service, day) keys only: events are insert-only, so the rollups
+grow by the aggregate of exactly the inserted events; aggregates can be corrected, so their days
+are recomputed from everything stored for them. Re-sending a batch, correcting an aggregate or
+loading an overlapping file always yields the right totals. Loads of one tenant are serialised with a transaction-level
+advisory lock, so two concurrent batches cannot both recompute a day from stale snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import text
+
+from ingest_workers import canonical as c
+from ingest_workers.privacy import personal_data_in
+from tenants.context import apply_tenant
+
+log = logging.getLogger(__name__)
+
+TZ = "Europe/Berlin"
+#: Events older than this or later than tomorrow are rejected (a typo in the year would
+#: otherwise create partitions and skew dashboards).
+EARLIEST = "2015-01-01"
+WORK_MEM = "256MB"
+ADVISORY_NAMESPACE = 4_004  # first half of the two-int advisory lock key: "ingest loads"
+
+ISO_TS = (r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+          r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$")
+ISO_DAY = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+UUID = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+
+
+def _day_exists(col: str) -> str:
+    """SQL: the day part of an ISO string names a real date (31 April does not exist)."""
+    return (f"substr({col}, 9, 2)::int <= extract(day from make_date(substr({col}, 1, 4)::int, "
+            f"substr({col}, 6, 2)::int, 1) + interval '1 month - 1 day')")
+
+
+LEGACY = ", ".join(f"'{m}'" for m in c.LEGACY_PAYMENT_METHODS)
+PERIOD = "outside the accepted period (2015 until tomorrow)"
+REQUIRED = "required"
+
+#: Checks of every row: (column, SQL that is true when the value is wrong, reason). ``ts`` is the
+#: parsed timestamp (events) or day (aggregates), see ``_parsed``. The first match is the row's error.
+EVENT_ROW_RULES = [
+    ("occurred_at", "occurred_at IS NULL", REQUIRED),
+    ("occurred_at", "ts IS NULL", "not an ISO 8601 date and time"),
+    ("occurred_at", f"ts < '{EARLIEST}' OR ts > %(latest)s", PERIOD),
+    ("session_id", "length(session_id) > 200", "longer than 200 characters"),
+]
+#: Only the strict pass checks what would otherwise make a cast fail (a regular expression costs
+#: seconds per million rows, see load()).
+EVENT_STRICT_RULES = [("event_id", "event_id IS NOT NULL AND event_id !~ %(uuid)s", "not a UUID")]
+AGGREGATE_ROW_RULES = [
+    ("day", "day IS NULL", REQUIRED),
+    ("day", "ts IS NULL", "not a date (YYYY-MM-DD)"),
+    ("day", f"ts < '{EARLIEST}' OR ts > %(latest)s::date", PERIOD),
+    ("value", "value IS NULL", REQUIRED),
+    ("value", "value !~ '^[0-9]{1,12}$'", "not a whole number of 0 or more"),
+]
+LEGACY_RULE = {
+    "events": ("payment_method", f"payment_method IN ({LEGACY}) AND ts >= '{c.LEGACY_PAYMENT_END}'::date + 1",
+               "giropay and paydirekt ended on 2024-12-31"),
+    "aggregates": ("payment_method", f"payment_method IN ({LEGACY}) AND ts > '{c.LEGACY_PAYMENT_END}'",
+                   "giropay and paydirekt ended on 2024-12-31"),
+}
+
+PATTERN_PARAMS = {"iso_ts": ISO_TS, "iso_day": ISO_DAY, "uuid": UUID}
+
+
+def _parsed(payload: str, strict: bool) -> str:
+    """SQL for ``ts``: a plain cast (fast pass) or a cast guarded by format checks (strict pass)."""
+    # Even the fast cast needs ISO's shape first: PostgreSQL would also read 03/04/2026 (as March),
+    # "now" or "today", which must not pass as dates.
+    if payload == "events":
+        if not strict:
+            return "CASE WHEN occurred_at LIKE '____-__-__%%' THEN occurred_at::timestamptz END"
+        return f"CASE WHEN occurred_at ~ %(iso_ts)s AND {_day_exists('occurred_at')} THEN occurred_at::timestamptz END"
+    if not strict:
+        return "CASE WHEN day LIKE '____-__-__' THEN day::date END"
+    return f"CASE WHEN day ~ %(iso_day)s AND {_day_exists('day')} THEN day::date END"
+
+
+# -- checks of distinct values --------------------------------------------------------------------
+
+PERSONAL_DATA_REASONS = {"e-mail address": "contains an e-mail address", "phone number": "contains a phone number",
+                         "IBAN": "contains an IBAN"}
+
+
+def _required(check):
+    def wrapped(value):
+        return REQUIRED if value is None else check(value)
+    return wrapped
+
+
+def _optional(check):
+    def wrapped(value):
+        return None if value is None else check(value)
+    return wrapped
+
+
+def _vocabulary(values: tuple[str, ...]):
+    return lambda value: None if value in values else "unknown value"
+
+
+def _service_key(value: str) -> str | None:
+    if not re.fullmatch(c.SERVICE_KEY_PATTERN[1:-1], value):
+        return "neither a LeiKa key (14 digits, 99…) nor local:<name>"
+    return None
+
+
+def _step_no(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]{1,3}", value) else "not a whole number from 0 to 999"
+
+
+def _free_text(value: str) -> str | None:
+    if len(value) > 200:
+        return "longer than 200 characters"
+    found = personal_data_in(value)
+    return PERSONAL_DATA_REASONS[found] if found else None
+
+
+#: Columns with few distinct values, in the order their errors are reported.
+EVENT_VALUE_CHECKS = {
+    "service_key": _required(_service_key),
+    "event_type": _required(_vocabulary(c.EVENT_TYPES)),
+    "step_no": _optional(_step_no),
+    "step_name": _optional(_free_text),
+    "channel": _optional(_vocabulary(c.CHANNELS)),
+    "payment_method": _optional(_vocabulary(c.PAYMENT_METHODS)),
+    "payment_provider": _optional(_vocabulary(c.PAYMENT_PROVIDERS)),
+    "auth_method": _optional(_vocabulary(c.AUTH_METHODS)),
+    "trust_level": _optional(_vocabulary(c.TRUST_LEVELS)),
+}
+AGGREGATE_VALUE_CHECKS = {
+    "service_key": _required(_service_key),
+    "measure": _required(_vocabulary(c.EVENT_TYPES)),
+    "step_no": _optional(_step_no),
+    "channel": _optional(_vocabulary(c.CHANNELS)),
+    "payment_method": _optional(_vocabulary(c.PAYMENT_METHODS)),
+    "auth_method": _optional(_vocabulary(c.AUTH_METHODS)),
+    "trust_level": _optional(_vocabulary(c.TRUST_LEVELS)),
+}
+
+
+MONTH = "month"  # a pseudo column of the distinct scan: the first 7 characters of occurred_at
+
+
+def distinct_values(cur, payload: str) -> dict[str, set]:
+    """One scan of the stage: the distinct values of the checked columns (and the months of events)."""
+    checks = EVENT_VALUE_CHECKS if payload == "events" else AGGREGATE_VALUE_CHECKS
+    columns = [sql.Identifier(col) for col in checks]
+    if payload == "events":
+        columns.append(sql.SQL("substr(occurred_at, 1, 7)"))
+    cur.execute(sql.SQL("SELECT DISTINCT {} FROM stage").format(sql.SQL(", ").join(columns)))
+    names = list(checks) + ([MONTH] if payload == "events" else [])
+    distinct: dict[str, set] = {name: set() for name in names}
+    for row in cur.fetchall():
+        for name, value in zip(names, row, strict=True):
+            distinct[name].add(value)
+    return distinct
+
+
+def _value_rules(distinct: dict[str, set], payload: str) -> tuple[list, dict]:
+    """Rules for the columns with few distinct values, checked once per value in Python.
+
+    A million rows hold a few dozen services, step names and vocabulary values: checking each
+    distinct value once is far cheaper than a condition (let alone a regular expression) per row
+    in SQL, and the patterns for personal data live in one place (``ingest_workers.privacy``).
+    A clean batch ends up with no per-row condition for these columns at all.
+    """
+    checks = EVENT_VALUE_CHECKS if payload == "events" else AGGREGATE_VALUE_CHECKS
+    rules, params = [], {}
+    for col, check in checks.items():
+        by_reason: dict[str, list] = {}
+        for value in distinct[col]:
+            reason = check(value)
+            if reason:
+                by_reason.setdefault(reason, []).append(value)
+        for i, (reason, values) in enumerate(sorted(by_reason.items())):
+            if reason == REQUIRED:
+                rules.append((col, f"{col} IS NULL", reason))
+                continue
+            name = f"bad_{col}_{i}"
+            rules.append((col, f"{col} = ANY(%({name})s)", reason))
+            params[name] = values
+    if distinct["payment_method"] & set(c.LEGACY_PAYMENT_METHODS):
+        rules.append(LEGACY_RULE[payload])
+    return rules, params
+
+
+def _error_case(rules) -> str:
+    whens = " ".join(f"WHEN {cond} THEN '{col}|{reason}'" for col, cond, reason in rules)
+    return f"CASE {whens} END"
+
+
+@dataclass
+class LoadResult:
+    rows_total: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    day_from: object = None
+    day_to: object = None
+    #: seconds per phase (stage, validate+insert, rollups), for the benchmark and the logs
+    timings: dict = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    """What the loader needs to know about one batch."""
+
+    tenant_id: int
+    data_source_id: int
+    run_id: int
+    payload: str  # events | aggregates
+    salt: str
+
+
+Progress = Callable[[str, float | None], None]
+
+
+def _stage_columns(payload: str) -> tuple[str, ...]:
+    return c.PAYLOADS[payload]
+
+
+def _create_stage(cur, payload: str) -> None:
+    cols = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(col)) for col in _stage_columns(payload))
+    # Row numbers count like a spreadsheet: the header is row 1.
+    cur.execute(sql.SQL("CREATE TEMP TABLE stage (row_no bigint GENERATED BY DEFAULT AS IDENTITY (START WITH 2), "
+                        "{}) ON COMMIT DROP").format(cols))
+
+
+def copy_csv_file(cur, path: Path, header: list[str], encoding: str, delimiter: str,
+                  progress: Progress | None = None) -> None:
+    """Stream a canonical CSV straight into the stage (the fast path: no Python per row)."""
+    pg_encoding = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "cp1252": "WIN1252"}[encoding]
+    cols = sql.SQL(", ").join(sql.Identifier(h) for h in header)
+    statement = sql.SQL("COPY stage ({}) FROM STDIN (FORMAT csv, HEADER true, DELIMITER {}, ENCODING {}, "
+                        "FORCE_NULL ({}))").format(cols, sql.Literal(delimiter), sql.Literal(pg_encoding), cols)
+    total = max(path.stat().st_size, 1)
+    done = 0
+    with path.open("rb") as fh, cur.copy(statement) as copy:
+        first = fh.read(1 << 20)
+        if first.startswith(b"\xef\xbb\xbf"):
+            first = first[3:]
+        chunk = first
+        while chunk:
+            copy.write(chunk)
+            done += len(chunk)
+            if progress:
+                progress("staging", done / total)
+            chunk = fh.read(1 << 20)
+
+
+def copy_rows(cur, payload: str, rows: Iterable[tuple[int, tuple[str, ...]]],
+              progress: Progress | None = None) -> None:
+    """Stage mapped rows (row number + canonical values) with COPY."""
+    cols = sql.SQL(", ").join(sql.Identifier(col) for col in ("row_no", *_stage_columns(payload)))
+    with cur.copy(sql.SQL("COPY stage ({}) FROM STDIN").format(cols)) as copy:
+        for count, (row_no, values) in enumerate(rows, start=1):
+            copy.write_row((row_no, *[v if v != "" else None for v in values]))
+            if progress and count % 50_000 == 0:
+                progress("staging", None)  # a mapped stream has no known length
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+# One pass moves the rows whose checks all pass (the checks run inline, on the same scan). Only when
+# rows were left out does a second pass record them as errors: a clean batch, the common case, is
+# read once.
+PARSED = "(SELECT s.*, {parsed} AS ts FROM stage s) p"
+
+RECORD_ERRORS = """
+INSERT INTO portal.ingest_errors (tenant_id, run_id, row_no, column_name, reason)
+SELECT %(tenant)s, %(run)s, row_no, split_part(err, '|', 1), split_part(err, '|', 2)
+FROM (SELECT row_no, {error} AS err FROM """ + PARSED + """) e
+WHERE err IS NOT NULL
+ON CONFLICT DO NOTHING
+"""
+
+VALID_ONLY = "WHERE ({error}) IS NULL"
+
+# Rows already stored (same event id and time) are skipped when the period held events; the
+# cube counts what was new, so the rollups grow by exactly the inserted events.
+MOVE_EVENTS = """
+WITH ins AS (
+    INSERT INTO analytics.process_events (tenant_id, occurred_at, event_id, data_source_id, service_key, session_hash,
+        event_type, step_no, step_name, channel, payment_method, payment_provider, auth_method, trust_level)
+    SELECT %(tenant)s, ts,
+           coalesce(event_id::uuid, md5(concat_ws('|', %(source)s::text, ts::text, service_key,
+               coalesce(session_id, ''), event_type, coalesce(step_no, ''), coalesce(step_name, ''),
+               coalesce(channel, ''), coalesce(payment_method, ''), coalesce(payment_provider, ''),
+               coalesce(auth_method, ''), coalesce(trust_level, ''), row_no::text))::uuid),
+           %(source)s, service_key,
+           CASE WHEN session_id IS NOT NULL
+                THEN encode(sha256(convert_to(%(salt)s || ':' || session_id, 'UTF8')), 'hex') END,
+           event_type, step_no::smallint, step_name, channel, payment_method, payment_provider, auth_method, trust_level
+    FROM """ + PARSED + """
+    {filter}
+    ORDER BY ts
+    {on_conflict}
+    RETURNING service_key, occurred_at, event_type, step_no, step_name, channel, payment_method, payment_provider,
+              auth_method, trust_level
+), cubed AS (
+    INSERT INTO cube
+    SELECT service_key, (occurred_at AT TIME ZONE '{tz}')::date, event_type, coalesce(step_no, 0),
+           coalesce(max(step_name), ''), coalesce(channel, ''), coalesce(payment_method, ''),
+           coalesce(payment_provider, ''), coalesce(auth_method, ''), coalesce(trust_level, ''), count(*)
+    FROM ins GROUP BY 1, 2, 3, 4, 6, 7, 8, 9, 10
+    RETURNING n
+)
+SELECT coalesce(sum(n), 0) FROM cubed
+"""
+
+MOVE_AGGREGATES = """
+WITH good AS (
+    SELECT ts AS d, service_key, measure, coalesce(step_no, '0')::smallint AS step,
+           coalesce(channel, '') AS ch, coalesce(payment_method, '') AS pm, coalesce(auth_method, '') AS am,
+           coalesce(trust_level, '') AS tl, sum(value::bigint) AS v
+    FROM """ + PARSED + """
+    {filter}
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+), ins AS (
+    INSERT INTO analytics.daily_aggregates (tenant_id, data_source_id, day, service_key, measure, step_no, channel,
+        payment_method, auth_method, trust_level, value)
+    SELECT %(tenant)s, %(source)s, d, service_key, measure, step, ch, pm, am, tl, v FROM good
+    ON CONFLICT (tenant_id, data_source_id, day, service_key, measure, step_no, channel, payment_method,
+                 auth_method, trust_level) DO UPDATE SET value = EXCLUDED.value
+    RETURNING 1
+), aff AS (
+    INSERT INTO affected (service_key, day) SELECT DISTINCT service_key, d FROM good RETURNING 1
+)
+SELECT count(*) FROM ins
+"""
+
+# -- rollups --------------------------------------------------------------------------------------
+
+CUBE_TABLE = """
+CREATE TEMP TABLE cube (service_key text, day date, measure text, step_no smallint, step_name text, channel text,
+    payment_method text, payment_provider text, auth_method text, trust_level text, n bigint) ON COMMIT DROP
+"""
+
+# Aggregates can be corrected (a re-delivered day replaces the old counts), so their days are
+# recomputed from everything stored for them: one range scan over the days (the key leads with
+# tenant_id, occurred_at), a hash join keeps the affected (service, day) pairs.
+RECOMPUTE_CUBE = f"""
+INSERT INTO cube
+SELECT e.service_key, (e.occurred_at AT TIME ZONE '{TZ}')::date AS day, e.event_type,
+       coalesce(e.step_no, 0), coalesce(max(e.step_name), ''), coalesce(e.channel, ''),
+       coalesce(e.payment_method, ''), coalesce(e.payment_provider, ''), coalesce(e.auth_method, ''),
+       coalesce(e.trust_level, ''), count(*)
+FROM analytics.process_events e
+JOIN affected f ON f.service_key = e.service_key AND f.day = (e.occurred_at AT TIME ZONE '{TZ}')::date
+WHERE e.occurred_at >= (SELECT min(day)::timestamp AT TIME ZONE '{TZ}' FROM affected)
+  AND e.occurred_at < (SELECT (max(day) + 1)::timestamp AT TIME ZONE '{TZ}' FROM affected)
+GROUP BY 1, 2, 3, 4, 6, 7, 8, 9, 10
+UNION ALL
+SELECT a.service_key, a.day, a.measure, a.step_no, '', a.channel, a.payment_method, '', a.auth_method, a.trust_level,
+       sum(a.value)
+FROM analytics.daily_aggregates a JOIN affected f ON f.service_key = a.service_key AND f.day = a.day
+GROUP BY 1, 2, 3, 4, 6, 7, 9, 10
+"""
+
+
+def _counts(*measures: str) -> str:
+    return ", ".join(f"coalesce(sum(n) FILTER (WHERE measure = '{m}'), 0)" for m in measures)
+
+
+FUNNEL = _counts("started", "submitted", "aborted")
+
+FUNNEL_ADD = "started = r.started + EXCLUDED.started, submitted = r.submitted + EXCLUDED.submitted, " \
+             "aborted = r.aborted + EXCLUDED.aborted"
+
+# Each adds the cube to the rollup: after a recompute the affected rows were deleted first, so
+# adding is the same as setting.
+ROLLUPS = {
+    "analytics.rollup_service_daily": f"""
+        INSERT INTO analytics.rollup_service_daily AS r (tenant_id, service_key, day, started, submitted, aborted)
+        SELECT %(tenant)s, service_key, day, {FUNNEL}
+        FROM cube WHERE measure IN ('started', 'submitted', 'aborted') GROUP BY 2, 3
+        ON CONFLICT (tenant_id, service_key, day) DO UPDATE SET {FUNNEL_ADD}""",
+    "analytics.rollup_channel_daily": f"""
+        INSERT INTO analytics.rollup_channel_daily AS r (tenant_id, service_key, day, channel, started, submitted,
+            aborted)
+        SELECT %(tenant)s, service_key, day, channel, {FUNNEL}
+        FROM cube WHERE measure IN ('started', 'submitted', 'aborted') AND channel <> '' GROUP BY 2, 3, 4
+        ON CONFLICT (tenant_id, service_key, day, channel) DO UPDATE SET {FUNNEL_ADD}""",
+    "analytics.rollup_step_daily": f"""
+        INSERT INTO analytics.rollup_step_daily AS r (tenant_id, service_key, day, step_no, step_name, reached, aborted)
+        SELECT %(tenant)s, service_key, day, step_no, max(step_name), {_counts("step_reached", "aborted")}
+        FROM cube WHERE measure IN ('step_reached', 'aborted') AND step_no > 0 GROUP BY 2, 3, 4
+        ON CONFLICT (tenant_id, service_key, day, step_no) DO UPDATE SET reached = r.reached + EXCLUDED.reached,
+            aborted = r.aborted + EXCLUDED.aborted,
+            step_name = CASE WHEN EXCLUDED.step_name <> '' THEN EXCLUDED.step_name ELSE r.step_name END""",
+    "analytics.rollup_payment_daily": """
+        INSERT INTO analytics.rollup_payment_daily AS r (tenant_id, service_key, day, payment_method,
+            payment_provider, payments)
+        SELECT %(tenant)s, service_key, day, payment_method, payment_provider, sum(n)
+        FROM cube WHERE measure = 'payment' AND payment_method <> '' GROUP BY 2, 3, 4, 5
+        ON CONFLICT (tenant_id, service_key, day, payment_method, payment_provider)
+        DO UPDATE SET payments = r.payments + EXCLUDED.payments""",
+    "analytics.rollup_auth_daily": """
+        INSERT INTO analytics.rollup_auth_daily AS r (tenant_id, service_key, day, auth_method, trust_level,
+            authentications)
+        SELECT %(tenant)s, service_key, day, auth_method, trust_level, sum(n)
+        FROM cube WHERE measure = 'authentication' AND auth_method <> '' GROUP BY 2, 3, 4, 5
+        ON CONFLICT (tenant_id, service_key, day, auth_method, trust_level)
+        DO UPDATE SET authentications = r.authentications + EXCLUDED.authentications""",
+}
+
+
+# A service seen for the first time enters the catalogue under its key (dashboards join names);
+# an admin or the catalogue import gives it its proper name later.
+REGISTER_SERVICES = """
+INSERT INTO analytics.services (tenant_id, service_key, leika_key, name)
+SELECT DISTINCT %(tenant)s, service_key, CASE WHEN service_key LIKE '99%%' THEN service_key END, service_key
+FROM {}
+ON CONFLICT (tenant_id, service_key) DO NOTHING
+"""
+
+
+def add_cube_to_rollups(cur, tenant_id: int) -> None:
+    for insert in ROLLUPS.values():
+        cur.execute(insert, {"tenant": tenant_id})
+
+
+def recompute_rollups(cur, tenant_id: int) -> None:
+    """Rebuild every rollup row of the (service, day) keys in the temp table ``affected``."""
+    cur.execute("ANALYZE affected")
+    cur.execute(RECOMPUTE_CUBE)
+    for table in ROLLUPS:
+        cur.execute(sql.SQL("DELETE FROM {} r USING affected a WHERE r.service_key = a.service_key "
+                            "AND r.day = a.day").format(sql.SQL(table)))
+    add_cube_to_rollups(cur, tenant_id)
+
+
+# -- the whole load -------------------------------------------------------------------------------
+
+def months_of(distinct: dict[str, set]) -> list[str]:
+    """First days of the months the staged events fall into (and the next: time zones shift edges)."""
+    months = set()
+    for ym in distinct.get(MONTH, ()):
+        if not ym or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", ym):
+            continue
+        year, month = int(ym[:4]), int(ym[5:7])
+        if year < int(EARLIEST[:4]) or year > 2100:
+            continue
+        months.add(f"{year:04d}-{month:02d}-01")
+        months.add(f"{year + month // 12:04d}-{month % 12 + 1:02d}-01")
+    return sorted(months)
+
+
+def _move(cur, batch: Batch, distinct: dict[str, set], strict: bool, skip_existing: bool) -> tuple[int, int, int]:
+    rules = list(EVENT_ROW_RULES if batch.payload == "events" else AGGREGATE_ROW_RULES)
+    if strict:
+        column = "occurred_at" if batch.payload == "events" else "day"
+        # before "ts IS NULL", so that 30 February is called what it is
+        rules.insert(1, (column, f"{column} ~ %({'iso_ts' if column == 'occurred_at' else 'iso_day'})s "
+                                 f"AND NOT ({_day_exists(column)})", "no such date"))
+    if strict and batch.payload == "events":
+        rules += EVENT_STRICT_RULES
+    value_rules, params = _value_rules(distinct, batch.payload)
+    rules += value_rules
+    values = {**PATTERN_PARAMS, **params, "tenant": batch.tenant_id, "run": batch.run_id,
+              "source": batch.data_source_id, "salt": batch.salt, "latest": _latest()}
+    parsed = _parsed(batch.payload, strict)
+    error = _error_case(rules)
+    statement = MOVE_EVENTS if batch.payload == "events" else MOVE_AGGREGATES
+    statement = (statement.replace("{filter}", VALID_ONLY).replace("{error}", error).replace("{parsed}", parsed)
+                 .replace("{tz}", TZ).replace("{on_conflict}", "ON CONFLICT DO NOTHING" if skip_existing else ""))
+    cur.execute(statement, values)
+    accepted = cur.fetchone()[0]
+    cur.execute("SELECT count(*) FROM stage")
+    staged = cur.fetchone()[0]
+    rejected = 0
+    if accepted < staged:  # errors, or events stored before: find out which
+        cur.execute(RECORD_ERRORS.replace("{error}", error).replace("{parsed}", parsed), values)
+        rejected = cur.rowcount
+    if batch.payload == "events":
+        return staged, int(accepted), rejected
+    # Counted in source rows: a wide export's row becomes several aggregates but is one row to its sender.
+    cur.execute("SELECT count(DISTINCT row_no) FROM stage")
+    total = cur.fetchone()[0]
+    return total, total - rejected, rejected
+
+
+def _latest() -> datetime:
+    """Events may lie at most one day in the future (clocks of source systems drift)."""
+    return datetime.now(UTC) + timedelta(days=1)
+
+
+def _period_has_events(cur, months: list[str]) -> bool:
+    """Whether the months of the batch hold events already (then stored ones must be skipped)."""
+    if not months:
+        return False
+    cur.execute("SELECT EXISTS (SELECT 1 FROM analytics.process_events WHERE occurred_at >= %s::date "
+                "AND occurred_at < %s::date + interval '1 month')", (months[0], months[-1]))
+    return cur.fetchone()[0]
+
+
+def _move_with_fallbacks(cur, batch: Batch, distinct: dict[str, set], skip_existing: bool) -> tuple[int, int, int]:
+    """The cheapest pass that works; a failed pass is undone to a savepoint.
+
+    * fast: plain casts, and a plain INSERT when the batch's months hold no events yet (a fresh
+      period cannot conflict: the tenant's loads are serialised);
+    * a cast failed (``DataError``): the strict pass finds the rows with regular expressions;
+    * an event was there already or came twice (``UniqueViolation``): ``ON CONFLICT DO NOTHING``.
+    """
+    strict = False
+    for _ in range(3):
+        cur.execute("SAVEPOINT attempt")
+        try:
+            result = _move(cur, batch, distinct, strict, skip_existing)
+        except psycopg.errors.DataError as exc:
+            log.info("run %s: a value cannot be cast (%s); validating strictly", batch.run_id, exc)
+            cur.execute("ROLLBACK TO SAVEPOINT attempt")
+            strict = True
+        except psycopg.errors.UniqueViolation:
+            log.info("run %s: events stored before; skipping them", batch.run_id)
+            cur.execute("ROLLBACK TO SAVEPOINT attempt")
+            skip_existing = True
+        else:
+            cur.execute("RELEASE SAVEPOINT attempt")
+            return result
+    return _move(cur, batch, distinct, True, True)
+
+
+def load(sa_connection, batch: Batch, stage: Callable[[object], None], ensure_partitions: Callable[[list[str]], None],
+         progress: Progress | None = None) -> LoadResult:
+    """Run one batch inside the caller's open transaction on ``sa_connection``.
+
+    The fast pass casts timestamps, days and ids directly and checks everything that cannot
+    make a cast fail; if a cast does fail somewhere in the batch, the pass is rolled back to a
+    savepoint and the strict pass runs, whose regular expressions find the offending rows (about
+    3× slower). Clean batches, the common case, never pay for that (see _move_with_fallbacks).
+
+    :param stage: fills the temp table ``stage`` through the cursor it is given.
+    :param ensure_partitions: creates the monthly partitions for the given first days, in a
+        separate short transaction (creating a partition locks the parent table; holding that
+        lock for a whole load would stall every dashboard).
+    """
+    apply_tenant(sa_connection, batch.tenant_id)
+    sa_connection.execute(text("SELECT set_config('timezone', :tz, true)"), {"tz": TZ})
+    # Sorting and grouping a million rows in memory instead of spilling to disk.
+    sa_connection.execute(text("SELECT set_config('work_mem', :mem, true)"), {"mem": WORK_MEM})
+    cur = sa_connection.connection.driver_connection.cursor()
+    clock = time.perf_counter()
+    timings = {}
+    _create_stage(cur, batch.payload)
+    stage(cur)
+    timings["stage"], clock = time.perf_counter() - clock, time.perf_counter()
+    if progress:
+        progress("validating", 0)
+    distinct = distinct_values(cur, batch.payload)
+    months = months_of(distinct)
+    ensure_partitions(months)
+    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NAMESPACE, batch.tenant_id))
+    cur.execute("CREATE TEMP TABLE affected (service_key text, day date) ON COMMIT DROP")
+    cur.execute(CUBE_TABLE)
+    total, accepted, rejected = _move_with_fallbacks(cur, batch, distinct, _period_has_events(cur, months))
+    timings["validate_insert"], clock = time.perf_counter() - clock, time.perf_counter()
+    if progress:
+        progress("rollups", 0)
+    if batch.payload == "events":
+        add_cube_to_rollups(cur, batch.tenant_id)
+        keys = "cube"
+    else:
+        recompute_rollups(cur, batch.tenant_id)
+        keys = "affected"
+    cur.execute(sql.SQL(REGISTER_SERVICES).format(sql.Identifier(keys)), {"tenant": batch.tenant_id})
+    cur.execute(sql.SQL("SELECT min(day), max(day) FROM {}").format(sql.Identifier(keys)))
+    day_from, day_to = cur.fetchone()
+    timings["rollups"] = time.perf_counter() - clock
+    # A push may hold events and aggregates: the next part of the batch stages afresh.
+    cur.execute("DROP TABLE stage, affected, cube")
+    return LoadResult(total, accepted, rejected, day_from, day_to, timings)

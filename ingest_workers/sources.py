@@ -1,0 +1,179 @@
+"""Data sources of a tenant: create, fetch (not found for foreign ones), push tokens, feedback keys.
+
+Push tokens are 256-bit random strings shown once; only their SHA-256 is stored (a token with
+that much entropy needs no slow password hash), so a database leak reveals no usable token.
+Revoking clears the hash. Matomo tokens are secrets the platform must use, so they are stored
+encrypted (``tenants.crypto``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ingest_workers.profiles import shipped_profiles
+from portal.settings import Settings
+from tenants.crypto import encrypt
+from tenants.models import DataSource, IngestError, IngestRun
+
+KINDS = ("upload", "push", "matomo", "feedback")
+TOKEN_PREFIX = "egov_"
+
+
+class SourceNotFound(LookupError):
+    """Missing or another tenant's: the caller answers 404 either way."""
+
+
+class SourceError(ValueError):
+    """Invalid input for a data source; the message is for the user."""
+
+
+def list_sources(session) -> list[DataSource]:
+    return list(session.scalars(select(DataSource).order_by(DataSource.name)))
+
+
+def get_source(session, tenant_id: int, source_id: int, kinds: tuple[str, ...] = KINDS) -> DataSource:
+    source = session.get(DataSource, (tenant_id, source_id))
+    if source is None or source.tenant_id != tenant_id or source.kind not in kinds:
+        raise SourceNotFound(source_id)
+    return source
+
+
+def get_run(session, tenant_id: int, run_id: int) -> IngestRun:
+    run = session.get(IngestRun, (tenant_id, run_id))
+    if run is None or run.tenant_id != tenant_id:
+        raise SourceNotFound(run_id)
+    return run
+
+
+def create_source(session, tenant_id: int, settings: Settings, name: str, kind: str, profile: str = "canonical",
+                  matomo: dict[str, str] | None = None, origins: str = "") -> DataSource:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise SourceError("Give the data source a name (at most 100 characters).")
+    if kind not in KINDS:
+        raise SourceError("Unknown kind of data source.")
+    if profile not in shipped_profiles():
+        raise SourceError("Unknown mapping profile.")
+    if session.scalar(select(DataSource).where(DataSource.name == name)):
+        raise SourceError("A data source with this name exists already.")
+    source = DataSource(tenant_id=tenant_id, name=name, kind=kind, mapping_profile=profile, config={})
+    if kind == "matomo":
+        configure_matomo(source, settings, **(matomo or {}))
+    if kind == "feedback":
+        source.config = {"public_key": secrets.token_urlsafe(18), "allowed_origins": parse_origins(origins)}
+    session.add(source)
+    session.flush()
+    return source
+
+
+def configure_matomo(source: DataSource, settings: Settings, url: str = "", site_id: str = "", token: str = "",
+                     pages: str = "") -> None:
+    url = (url or "").strip().rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise SourceError("The Matomo address must start with https://.")
+    if not str(site_id).strip().isdigit():
+        raise SourceError("The Matomo site id is a number.")
+    if not token or not token.strip().isalnum():
+        raise SourceError("Give the view-only token of a Matomo user.")
+    source.config = {"url": url, "site_id": int(site_id), "pages": parse_pages(pages)}
+    source.secret_encrypted = encrypt(settings, token.strip())
+
+
+def parse_pages(textvalue: str) -> list[dict[str, str]]:
+    """Lines ``<URL prefix> <service key>``: which web pages belong to which online service."""
+    pages = []
+    for line in (textvalue or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            pages.append({"prefix": parts[0], "service_key": parts[1]})
+        elif parts:
+            raise SourceError("Each page line is: URL prefix, space, service key.")
+    return pages
+
+
+def parse_origins(textvalue: str) -> list[str]:
+    origins = []
+    for item in (textvalue or "").replace(",", " ").split():
+        item = item.rstrip("/")
+        if not item.startswith(("https://", "http://")) or "/" in item.split("://", 1)[1]:
+            raise SourceError(f"Not an origin (scheme and host only): {item}")
+        origins.append(item)
+    return origins
+
+
+def set_mapping(source: DataSource, textvalue: str) -> None:
+    """Give an upload or push source its own mapping profile (JSON, docs/data-format.md); empty removes it."""
+    import json
+
+    from ingest_workers.profiles import ProfileError, profile_from_dict
+
+    if source.kind not in ("upload", "push"):
+        raise SourceError("Only upload and push sources have a mapping.")
+    config = dict(source.config or {})
+    if not (textvalue or "").strip():
+        config.pop("mapping", None)
+    else:
+        try:
+            mapping = json.loads(textvalue)
+            if not isinstance(mapping, dict):
+                raise ValueError
+            profile_from_dict(source.mapping_profile, mapping)
+        except (ValueError, TypeError, ProfileError) as exc:
+            raise SourceError("The mapping is not a valid profile (JSON object, see the data format).") from exc
+        config["mapping"] = mapping
+    source.config = config  # a new dict, so SQLAlchemy sees the change
+
+
+def issue_token(source: DataSource) -> str:
+    """A new push token for ``source``; the only time it is seen in clear."""
+    if source.kind != "push":
+        raise SourceError("Only push sources have tokens.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    source.token_hash = hashlib.sha256(token.encode()).hexdigest()
+    source.token_created_at = datetime.now(UTC)
+    return token
+
+
+def revoke_token(source: DataSource) -> None:
+    source.token_hash = None
+    source.token_created_at = None
+
+
+def token_matches(source: DataSource, presented: str | None) -> bool:
+    if not presented or not source.token_hash or not source.active:
+        return False
+    return hmac.compare_digest(hashlib.sha256(presented.encode()).hexdigest(), source.token_hash)
+
+
+def recent_runs(session, limit: int = 20) -> list[IngestRun]:
+    return list(session.scalars(select(IngestRun).order_by(IngestRun.created_at.desc()).limit(limit)))
+
+
+def run_errors(session, run_id: int, limit: int | None = None) -> list[IngestError]:
+    query = select(IngestError).where(IngestError.run_id == run_id).order_by(IngestError.row_no)
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def errors_csv(header: list[str], lines: list[tuple[Any, ...]]) -> str:
+    """Rejected rows as a CSV that German spreadsheets open directly (semicolon, BOM)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(lines)
+    return out.getvalue()
+
+
+def source_summary(source: DataSource) -> dict[str, Any]:
+    return {"id": source.id, "name": source.name, "kind": source.kind, "profile": source.mapping_profile,
+            "has_token": bool(source.token_hash)}
