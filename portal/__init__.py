@@ -84,10 +84,12 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal.views import health, main, opendata, opendata_admin
+    from portal.views import benchmark, health, main, opendata, opendata_admin
 
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(opendata.bp)
     app.register_blueprint(opendata_admin.bp)
     app.register_blueprint(opendata_admin.operator_bp)
+    app.register_blueprint(benchmark.bp)
+    app.register_blueprint(benchmark.operator_bp)

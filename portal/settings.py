@@ -101,6 +101,14 @@ class Settings:
     dcat_contributor_id: str = ""
     #: EGOV_DCAT_PAGE_SIZE: datasets per catalogue page (hydra:PagedCollection). Default 100.
     dcat_page_size: int = 100
+    #: EGOV_DB_BENCHMARK_ROLE / EGOV_DB_BENCHMARK_PASSWORD: the read-only role of the
+    #: ``benchmark`` schema (published comparison figures only; docs/benchmark.md). Without a
+    #: password in production the role cannot log in.
+    benchmark_role: str = "egov_benchmark"
+    benchmark_password: str = ""
+    #: EGOV_BENCHMARK_MIN_GROUP: a comparison group shows its median only with at least this many
+    #: contributing tenants (quartiles need three times the contributor threshold). Default 5.
+    benchmark_min_group: int = 5
 
     @property
     def is_production(self) -> bool:
@@ -136,6 +144,7 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
         "DB_OWNER_PASSWORD": lambda: secrets.token_urlsafe(24),
         "DB_APP_PASSWORD": lambda: secrets.token_urlsafe(24),
         "ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode(),
+        "DB_BENCHMARK_PASSWORD": lambda: secrets.token_urlsafe(24),
     }
     missing = {name: make() for name, make in wanted.items() if name not in stored}
     if missing:
@@ -200,4 +209,7 @@ def load_settings(environ=None) -> Settings:
         confidentiality_min_contributors=int(_env(environ, "CONFIDENTIALITY_MIN_CONTRIBUTORS", "3")),
         dcat_contributor_id=_env(environ, "DCAT_CONTRIBUTOR_ID", ""),
         dcat_page_size=int(_env(environ, "DCAT_PAGE_SIZE", "100")),
+        benchmark_role=_env(environ, "DB_BENCHMARK_ROLE", Settings.benchmark_role),
+        benchmark_password=secret("DB_BENCHMARK_PASSWORD"),
+        benchmark_min_group=int(_env(environ, "BENCHMARK_MIN_GROUP", "5")),
     )

@@ -40,6 +40,9 @@ def bootstrap(settings: Settings) -> None:
     with psycopg.connect(settings.admin_database_url, autocommit=True) as conn, conn.cursor() as cur:
         _ensure_role(cur, settings.owner_role, settings.owner_password, "INHERIT")
         _ensure_role(cur, settings.app_role, settings.app_password, "NOINHERIT CONNECTION LIMIT 200")
+        # Reads the published benchmark figures and nothing else (grants in migration 0006).
+        # An empty password clears it: the role then cannot sign in with a password.
+        _ensure_role(cur, settings.benchmark_role, settings.benchmark_password, "NOINHERIT CONNECTION LIMIT 20")
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.database_name,))
         if not cur.fetchone():
             cur.execute(
@@ -52,6 +55,7 @@ def bootstrap(settings: Settings) -> None:
         cur.execute(
             sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(settings.app_role))
         )
+        cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(settings.benchmark_role)))
 
 
 def drop_database(settings: Settings) -> None:
@@ -69,6 +73,7 @@ def alembic_config(settings: Settings):
     config.attributes["url"] = settings.sqlalchemy_url(settings.migration_database_url)
     config.attributes["app_role"] = settings.app_role
     config.attributes["owner_role"] = settings.owner_role
+    config.attributes["benchmark_role"] = settings.benchmark_role
     return config
 
 
