@@ -60,7 +60,8 @@ class BenchmarkRules:
 
     @property
     def window(self) -> int:
-        return self.rules.min_contributors
+        # Never below 3: a member of a window of 2 would learn the other value by subtracting its own.
+        return max(self.rules.min_contributors, 3)
 
     def counts(self, value: Value) -> bool:
         return value.base >= self.rules.min_cases
@@ -149,7 +150,7 @@ def quartile_figures(values: Mapping[Hashable, Value], grouping: Grouping | Mapp
                      brules: BenchmarkRules) -> dict[Hashable, GroupFigure]:
     """The published window quartiles of every group with members for one service, month and metric.
 
-    Windows are chosen group by group (in the order of ``grouping``) so that any two published
+    Windows are chosen group by group (smallest group first) so that any two published
     windows are either the same tenants or have no tenant in common. Then no linear combination
     of published figures isolates one tenant's value, even for a tenant who subtracts its own:
     each figure is a block of ``w`` values that no other figure splits. A window that cannot be
@@ -164,7 +165,8 @@ def quartile_figures(values: Mapping[Hashable, Value], grouping: Grouping | Mapp
     rules = brules.rules
     out: dict[Hashable, GroupFigure] = {}
     taken: dict[Hashable, frozenset] = {}
-    for key, present in grouping.sorted_members(counted).items():
+    # Smaller groups first: their windows have the least room to move; large groups adapt around them.
+    for key, present in sorted(grouping.sorted_members(counted).items(), key=lambda item: len(item[1])):
         figure = out[key] = GroupFigure(_band(len(present)))
         if len(present) < max(brules.min_group, rules.min_contributors):
             figure.suppressed = dict.fromkeys(QUARTILES, REASON_GROUP)

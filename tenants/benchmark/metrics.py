@@ -88,13 +88,13 @@ _MONTH = "date_trunc('month', r.day)::date"
 
 # Constant SQL; only bound parameters vary.
 _QUERIES = {
-    "usage": f"SELECT {_LEIKA}, {_MONTH}, sum(r.started), sum(r.submitted), sum(r.aborted) "
+    "usage": f"SELECT {_LEIKA}, {_MONTH}, sum(r.started), sum(r.submitted), sum(r.aborted) "  # noqa: S608 - constant fragments
              f"FROM analytics.rollup_service_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2",
-    "steps": f"SELECT {_LEIKA}, {_MONTH}, r.step_no, max(r.step_name), sum(r.aborted) "
+    "steps": f"SELECT {_LEIKA}, {_MONTH}, r.step_no, max(r.step_name), sum(r.aborted) "  # noqa: S608 - constant fragments
              f"FROM analytics.rollup_step_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    "payment": f"SELECT {_LEIKA}, {_MONTH}, r.payment_method, sum(r.payments) "
+    "payment": f"SELECT {_LEIKA}, {_MONTH}, r.payment_method, sum(r.payments) "  # noqa: S608 - constant fragments
                f"FROM analytics.rollup_payment_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    "auth": f"SELECT {_LEIKA}, {_MONTH}, r.auth_method, r.trust_level, sum(r.authentications) "
+    "auth": f"SELECT {_LEIKA}, {_MONTH}, r.auth_method, r.trust_level, sum(r.authentications) "  # noqa: S608 - constant fragments
             f"FROM analytics.rollup_auth_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3, 4",
     "feedback": "SELECT CASE WHEN f.service_key ~ '^99[0-9]{12}$' THEN f.service_key ELSE s.leika_key END, "
                 "date_trunc('month', f.received_at AT TIME ZONE 'Europe/Berlin')::date, count(*), sum(f.rating) "
@@ -128,7 +128,7 @@ def _ratio(part, whole) -> float:
 
 def _shares(rows, prefix: str, values: dict) -> None:
     totals: dict = defaultdict(int)
-    for leika, month, name, count in rows:
+    for leika, month, _name, count in rows:
         totals[(leika, month)] += int(count)
     for leika, month, name, count in rows:
         total = totals[(leika, month)]

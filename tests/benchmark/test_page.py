@@ -21,3 +21,4 @@ def test_marburg_editor_sees_hundesteuer_against_hessen_landkreis_and_size_class
     # The size class has 7 members: the median is shown, the quartiles are withheld and explained.
     assert "Quartile werden ab 9 teilnehmenden Kommunen gezeigt." in html
     assert "•" in html
+
