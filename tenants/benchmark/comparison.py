@@ -102,7 +102,7 @@ def comparison(session: Session, tenant: Tenant, leika: str, month: date | None,
     participating = {f for f, s in states.items() if s["opted_in"]}
     refreshed_at = last_refresh(session)
     withdrawn_pending = {f for f, s in states.items() if not s["opted_in"] and s["changed_at"] and refreshed_at
-                         and s["changed_at"] > refreshed_at.isoformat()}
+                         and datetime.fromisoformat(s["changed_at"]) > refreshed_at}
     groups = groups_of(member, bool(participation.peers(session, tenant.id)))
     published = _figures(session, [key for _, key, _ in groups], leika, month) if month else {}
     keys = {metric for (lk, m, metric) in own.values if lk == leika and m == month}

@@ -60,7 +60,7 @@ def set_families(session: Session, tenant_id: int, wanted: set[str], actor: str)
         raise ParticipationError("Unbekannter Vergleichsbereich: " + ", ".join(sorted(unknown)))
     value = _load(session, tenant_id)
     current = value.get("families", {})
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat()
     joined = {f for f in wanted if not current.get(f, {}).get("opted_in")}
     withdrawn = {f for f in FAMILIES if current.get(f, {}).get("opted_in") and f not in wanted}
     for family in joined | withdrawn:
