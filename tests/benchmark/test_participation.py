@@ -35,7 +35,8 @@ def test_a_withdrawn_tenant_contributes_nothing_after_the_next_refresh(app, hess
     assert with_marburg != without_marburg  # Marburg's values moved some figure: the test can tell
 
     response = admin.post(path, data={"csrf_token": _csrf(admin, path)}, follow_redirects=True)
-    assert "Bis zu dieser Aktualisierung enthalten die Vergleichswerte noch Ihre Werte" in response.get_data(as_text=True)
+    notice = "Bis zu dieser Aktualisierung enthalten die Vergleichswerte noch Ihre Werte"
+    assert notice in response.get_data(as_text=True)
     assert _snapshot(owner_engine) == with_marburg  # nothing changes before the refresh ...
     page = admin.get(f"/t/{MARBURG}/vergleich/{HUNDESTEUER}").get_data(as_text=True)
     assert "Sie haben die Teilnahme an diesem Vergleich beendet" in page

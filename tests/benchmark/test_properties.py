@@ -63,7 +63,7 @@ def test_no_published_figure_reveals_a_tenant_or_a_small_cell(scenario):
     tenants, values, groups, brules = scenario
     figures = quartile_figures(values, groups, brules)
     published = _published(figures)
-    for key, quartile, members, value in published:
+    for key, _quartile, members, value in published:
         # Each figure rests on enough contributors, each with enough cases; cells below the threshold never enter.
         assert len(members) >= brules.rules.min_contributors
         assert members <= groups[key]
