@@ -212,6 +212,10 @@ def demo_seed() -> None:
     from tenants.opendata.demo import publish_demo_datasets
 
     click.echo(f"Open Data published by: {', '.join(publish_demo_datasets()) or 'nobody new'}")
+    from tenants.benchmark.demo import seed_comparison_demo
+
+    outcome = seed_comparison_demo()
+    click.echo(f"Comparisons: {outcome['created']} further municipalities, {len(outcome['opted_in'])} opted in")
 
 
 # -- processes --------------------------------------------------------------

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 HESSEN = "hessen"
@@ -60,8 +61,15 @@ def kreis_group(member: Member) -> tuple[str, str] | None:
 
 
 def peer_key(tenant_id: int) -> str:
-    """An opaque key, so the published table does not say whose peer group a row belongs to."""
-    return "peer:" + hashlib.sha256(f"peer-group-{tenant_id}".encode()).hexdigest()[:16]
+    """An opaque key, so the published table does not say whose peer group a row belongs to.
+
+    Keyed with the portal's secret: without it nobody can tell which key is whose. Rotating the
+    secret renames the keys; the next refresh writes the new ones.
+    """
+    from flask import current_app
+
+    secret = current_app.config["SECRET_KEY"].encode()
+    return "peer:" + hmac.new(secret, f"peer-group-{tenant_id}".encode(), hashlib.sha256).hexdigest()[:20]
 
 
 def groups_of(member: Member, has_peers: bool) -> list[tuple[str, str, str]]:

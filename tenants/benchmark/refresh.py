@@ -12,6 +12,8 @@ figures, and a withdrawn tenant is gone from every figure after the run.
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -60,10 +62,33 @@ def collect(today: date) -> Collected:
     return found
 
 
-def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[tuple], dict]:
-    """All figure rows and group labels: ([(group, leika, month, metric, band, q1, median, q3, mode, why)], labels)."""
-    rows: list[tuple] = []
-    labels: dict = {}
+#: Below this many cells the figures are computed in this process; above, on every core (forked workers).
+PARALLEL_FROM = 5000
+
+# (tasks, rules) of the running compute(), for forked workers: they inherit it instead of unpickling it.
+_WORK: list = []
+
+
+def _task_rows(task, brules: BenchmarkRules) -> list[tuple]:
+    kind, grouping, (leika, month, metric), values = task
+    if kind == "mode":
+        return [(group, leika, month, metric, band, None, None, None, label, f"mode={why}" if why else "")
+                for group, (label, band, why) in mode_figures(values, grouping, brules).items()]
+    rows = []
+    for group, fig in quartile_figures(values, grouping, brules).items():
+        why = ",".join(f"{q}={fig.suppressed[q]}" for q in QUARTILES if q in fig.suppressed)
+        rows.append((group, leika, month, metric, fig.contributors_band, fig.q1, fig.median, fig.q3, None, why))
+    return rows
+
+
+def _run_chunk(bounds: tuple[int, int]) -> list[tuple]:
+    tasks, brules = _WORK
+    return [row for task in tasks[bounds[0]:bounds[1]] for row in _task_rows(task, brules)]
+
+
+def _tasks(found: Collected) -> tuple[list, dict]:
+    """One task per (service, month, metric) and family: the participants' values and the family's groups."""
+    tasks, labels = [], {}
     split = {t: values.by_family() for t, values in found.values.items()}
     for family in FAMILIES:
         participants = {t for t, fams in found.families.items() if family in fams}
@@ -74,23 +99,36 @@ def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[tuple], dict
         grouping = Grouping(groups)
         by_cell: dict = defaultdict(dict)
         for tenant in participants:
-            for (leika, month, metric), value in split[tenant].get(family, {}).items():
-                by_cell[(leika, month, metric)][tenant] = value
-        for (leika, month, metric), values in by_cell.items():
-            for group, fig in quartile_figures(values, grouping, brules).items():
-                why = ",".join(f"{q}={fig.suppressed[q]}" for q in QUARTILES if q in fig.suppressed)
-                rows.append((group, leika, month, metric, fig.contributors_band, fig.q1, fig.median, fig.q3, None,
-                             why))
+            for cell, value in split[tenant].get(family, {}).items():
+                by_cell[cell][tenant] = value
+        tasks += [("quartiles", grouping, cell, values) for cell, values in by_cell.items()]
         if family == ABANDON_STEP.family:
             by_step: dict = defaultdict(dict)
             for tenant in participants:
                 for (leika, month), label in found.values[tenant].steps.items():
-                    by_step[(leika, month)][tenant] = label
-            for (leika, month), steps in by_step.items():
-                for group, (label, band, why) in mode_figures(steps, grouping, brules).items():
-                    rows.append((group, leika, month, ABANDON_STEP.key, band, None, None, None, label,
-                                 f"mode={why}" if why else ""))
-    return rows, labels
+                    by_step[(leika, month, ABANDON_STEP.key)][tenant] = label
+            tasks += [("mode", grouping, cell, steps) for cell, steps in by_step.items()]
+    return tasks, labels
+
+
+def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[tuple], dict]:
+    """All figure rows and group labels: ([(group, leika, month, metric, band, q1, median, q3, mode, why)], labels).
+
+    Cells are independent, so a large refresh splits them over forked worker processes (one per core).
+    """
+    tasks, labels = _tasks(found)
+    workers = os.cpu_count() or 1
+    _WORK[:] = [tasks, brules]
+    try:
+        if len(tasks) < PARALLEL_FROM or workers < 2:
+            return _run_chunk((0, len(tasks))), labels
+        size = -(-len(tasks) // (workers * 4))
+        chunks = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            rows = [row for part in pool.map(_run_chunk, chunks) for row in part]
+        return rows, labels
+    finally:
+        _WORK.clear()
 
 
 def _copy_rows(session, rows: list[tuple]) -> None:

@@ -8,4 +8,5 @@ against the demo or test data. Timings belong here, never in tests.
 BENCHMARKS = [
     "tests.bench.bench_rls",
     "tests.bench.bench_opendata",
+    "tests.bench.bench_benchmark",
 ]
