@@ -14,19 +14,53 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-from collections import defaultdict
+from array import array
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 from sqlalchemy import select, text
 
 from tenants.benchmark import participation
-from tenants.benchmark.aggregate import QUARTILES, BenchmarkRules, Grouping, mode_figures, quartile_figures
+from tenants.benchmark.aggregate import QUARTILES, BenchmarkRules, Grouping, Value, mode_figures, quartile_figures
 from tenants.benchmark.groups import Member, build_groups
-from tenants.benchmark.metrics import ABANDON_STEP, FAMILIES, metric_for, tenant_values
+from tenants.benchmark.metrics import ABANDON_STEP, FAMILIES, TenantValues, metric_for, tenant_values
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Region, Tenant
+
+
+class CellTable:
+    """Every participant's values of one family, compact: one row per tenant and (service, month, metric).
+
+    Hessen-wide that is millions of values; plain arrays keep them in a few hundred megabytes where
+    dictionaries of objects would take gigabytes.
+    """
+
+    def __init__(self):
+        self.index: dict[tuple, int] = {}
+        self.keys: list[tuple] = []
+        self.cell, self.tenant = array("i"), array("i")
+        self.value, self.base = array("d"), array("q")
+
+    def add(self, key: tuple, tenant: int, value: float, base: int) -> None:
+        cell = self.index.get(key)
+        if cell is None:
+            cell = self.index[key] = len(self.keys)
+            self.keys.append(key)
+        self.cell.append(cell)
+        self.tenant.append(tenant)
+        self.value.append(value)
+        self.base.append(base)
+
+    def segments(self) -> list[np.ndarray]:
+        """Row positions per cell, one array per cell (in cell order)."""
+        cells = np.frombuffer(self.cell, dtype=np.int32) if len(self.cell) else np.zeros(0, dtype=np.int32)
+        order = np.argsort(cells, kind="stable")
+        return np.split(order, np.flatnonzero(np.diff(cells[order])) + 1) if len(order) else []
+
+    def values(self, rows: np.ndarray) -> dict[int, Value]:
+        return {self.tenant[i]: Value(self.value[i], self.base[i]) for i in rows.tolist()}
 
 
 @dataclass
@@ -36,7 +70,17 @@ class Collected:
     members: dict[int, Member] = field(default_factory=dict)
     families: dict[int, set[str]] = field(default_factory=dict)
     peers: dict[int, set[int]] = field(default_factory=dict)
-    values: dict[int, object] = field(default_factory=dict)
+    tables: dict[str, CellTable] = field(default_factory=lambda: {f: CellTable() for f in FAMILIES})
+    steps: CellTable = field(default_factory=CellTable)
+    step_labels: list[str] = field(default_factory=list)
+
+    def add(self, tenant_id: int, values: TenantValues) -> None:
+        for (leika, month, metric), value in values.values.items():
+            self.tables[metric_for(metric).family].add((leika, month, metric), tenant_id, value.value, value.base)
+        for (leika, month), (label, base) in values.steps.items():
+            if label not in self.step_labels:
+                self.step_labels.append(label)
+            self.steps.add((leika, month, ABANDON_STEP.key), tenant_id, self.step_labels.index(label), base)
 
 
 def active_members() -> dict[int, Member]:
@@ -57,39 +101,40 @@ def collect(today: date) -> Collected:
                 continue
             found.families[tenant_id] = chosen
             found.peers[tenant_id] = {by_ags[a] for a in participation.peers(session, tenant_id) if a in by_ags}
-            found.values[tenant_id] = tenant_values(session, tenant_id, member.population, today,
-                                                    tuple(f for f in FAMILIES if f in chosen))
+            found.add(tenant_id, tenant_values(session, tenant_id, member.population, today,
+                                               tuple(f for f in FAMILIES if f in chosen)))
     return found
 
 
 #: Below this many cells the figures are computed in this process; above, on every core (forked workers).
 PARALLEL_FROM = 5000
 
-# (tasks, rules) of the running compute(), for forked workers: they inherit it instead of unpickling it.
+# (jobs, rules) of the running compute(), for forked workers: they inherit it instead of unpickling it.
 _WORK: list = []
 
 
-def _task_rows(task, brules: BenchmarkRules) -> list[tuple]:
-    kind, grouping, (leika, month, metric), values = task
+def _job_rows(job, brules: BenchmarkRules) -> list[tuple]:
+    kind, grouping, table, key, rows, labels = job
+    leika, month, metric = key
     if kind == "mode":
+        steps = {table.tenant[i]: (labels[int(table.value[i])], table.base[i]) for i in rows.tolist()}
         return [(group, leika, month, metric, band, None, None, None, label, f"mode={why}" if why else "")
-                for group, (label, band, why) in mode_figures(values, grouping, brules).items()]
-    rows = []
-    for group, fig in quartile_figures(values, grouping, brules).items():
+                for group, (label, band, why) in mode_figures(steps, grouping, brules).items()]
+    out = []
+    for group, fig in quartile_figures(table.values(rows), grouping, brules).items():
         why = ",".join(f"{q}={fig.suppressed[q]}" for q in QUARTILES if q in fig.suppressed)
-        rows.append((group, leika, month, metric, fig.contributors_band, fig.q1, fig.median, fig.q3, None, why))
-    return rows
+        out.append((group, leika, month, metric, fig.contributors_band, fig.q1, fig.median, fig.q3, None, why))
+    return out
 
 
 def _run_chunk(bounds: tuple[int, int]) -> list[tuple]:
-    tasks, brules = _WORK
-    return [row for task in tasks[bounds[0]:bounds[1]] for row in _task_rows(task, brules)]
+    jobs, brules = _WORK
+    return [row for job in jobs[bounds[0]:bounds[1]] for row in _job_rows(job, brules)]
 
 
-def _tasks(found: Collected) -> tuple[list, dict]:
-    """One task per (service, month, metric) and family: the participants' values and the family's groups."""
-    tasks, labels = [], {}
-    split = {t: values.by_family() for t, values in found.values.items()}
+def _jobs(found: Collected) -> tuple[list, dict]:
+    """One job per family and (service, month, metric): the cell's rows and the family's groups."""
+    jobs, labels = [], {}
     for family in FAMILIES:
         participants = {t for t, fams in found.families.items() if family in fams}
         if not participants:
@@ -97,18 +142,15 @@ def _tasks(found: Collected) -> tuple[list, dict]:
         groups, family_labels = build_groups({t: found.members[t] for t in participants}, found.peers)
         labels.update(family_labels)
         grouping = Grouping(groups)
-        by_cell: dict = defaultdict(dict)
-        for tenant in participants:
-            for cell, value in split[tenant].get(family, {}).items():
-                by_cell[cell][tenant] = value
-        tasks += [("quartiles", grouping, cell, values) for cell, values in by_cell.items()]
+        table = found.tables[family]
+        for rows in table.segments():
+            jobs.append(("quartiles", grouping, table, table.keys[table.cell[int(rows[0])]], rows, None))
         if family == ABANDON_STEP.family:
-            by_step: dict = defaultdict(dict)
-            for tenant in participants:
-                for (leika, month), label in found.values[tenant].steps.items():
-                    by_step[(leika, month, ABANDON_STEP.key)][tenant] = label
-            tasks += [("mode", grouping, cell, steps) for cell, steps in by_step.items()]
-    return tasks, labels
+            steps = found.steps
+            for rows in steps.segments():
+                jobs.append(("mode", grouping, steps, steps.keys[steps.cell[int(rows[0])]], rows,
+                             found.step_labels))
+    return jobs, labels
 
 
 def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[tuple], dict]:
@@ -116,14 +158,14 @@ def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[tuple], dict
 
     Cells are independent, so a large refresh splits them over forked worker processes (one per core).
     """
-    tasks, labels = _tasks(found)
+    jobs, labels = _jobs(found)
     workers = os.cpu_count() or 1
-    _WORK[:] = [tasks, brules]
+    _WORK[:] = [jobs, brules]
     try:
-        if len(tasks) < PARALLEL_FROM or workers < 2:
-            return _run_chunk((0, len(tasks))), labels
-        size = -(-len(tasks) // (workers * 4))
-        chunks = [(i, min(i + size, len(tasks))) for i in range(0, len(tasks), size)]
+        if len(jobs) < PARALLEL_FROM or workers < 2:
+            return _run_chunk((0, len(jobs))), labels
+        size = -(-len(jobs) // (workers * 4))
+        chunks = [(i, min(i + size, len(jobs))) for i in range(0, len(jobs), size)]
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             rows = [row for part in pool.map(_run_chunk, chunks) for row in part]
         return rows, labels
