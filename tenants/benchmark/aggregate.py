@@ -120,19 +120,24 @@ class Grouping:
         return present
 
 
-def _window_for(present: list, span: range, taken: dict, lo: int, hi: int) -> tuple | None:
-    """The window at ``span`` or shifted by up to ``len(span) - 1`` places within [lo, hi), that is
-    identical to or disjoint from every window already published for this metric (``taken``:
-    tenant -> the window it is in). None when there is no such window."""
+def _window_for(present: list, span: range, taken: dict, lo: int, hi: int) -> frozenset | None:
+    """The ``len(span)`` members nearest the window ``span`` (within [lo, hi) and at most
+    ``len(span) - 1 + len(present) // 8`` places from its centre) that are in no window published
+    so far for this metric (``taken``). None when there are not enough of them.
+
+    Taking only free members keeps every two published windows disjoint; the nearest ones keep the
+    figure a mean of neighbouring values. A window identical to a published one (two groups with the
+    same members in the middle) is the same figure and is reused.
+    """
     w = len(span)
-    for shift in sorted(range(-(w - 1), w), key=abs):
-        start = span.start + shift
-        if start < lo or start + w > hi:
-            continue
-        chosen = frozenset(present[start:start + w])
-        if all(taken.get(t, chosen) == chosen for t in chosen):
-            return chosen
-    return None
+    natural = frozenset(present[span.start:span.stop])
+    if all(taken.get(t) == natural for t in natural):
+        return natural
+    centre = span.start + (w - 1) / 2
+    reach = (w - 1) / 2 + (w - 1) + len(present) // 8
+    order = sorted(range(lo, hi), key=lambda i: (abs(i - centre), i))
+    chosen = [present[i] for i in order if abs(i - centre) <= reach and present[i] not in taken][:w]
+    return frozenset(chosen) if len(chosen) == w else None
 
 
 def _bounds(spans: dict, quartile: str, n: int) -> tuple[int, int]:
@@ -150,8 +155,8 @@ def quartile_figures(values: Mapping[Hashable, Value], grouping: Grouping | Mapp
                      brules: BenchmarkRules) -> dict[Hashable, GroupFigure]:
     """The published window quartiles of every group with members for one service, month and metric.
 
-    Windows are chosen group by group (smallest group first) so that any two published
-    windows are either the same tenants or have no tenant in common. Then no linear combination
+    Windows are chosen group by group (smallest group first: it has the least room) so that any two
+    published windows are either the same tenants or have no tenant in common (see _window_for). Then no linear combination
     of published figures isolates one tenant's value, even for a tenant who subtracts its own:
     each figure is a block of ``w`` values that no other figure splits. A window that cannot be
     placed that way is withheld ("secondary"). The primary rules (cases, contributors) and this
