@@ -6,20 +6,21 @@ attack them. The method (docs/benchmark.md, in German and English):
 * A tenant's value (a rate, a share, a figure per 1,000 inhabitants) enters a
   comparison only when it rests on at least ``min_cases`` cases (its *base*).
 * A group shows figures only with at least ``min_group`` such contributors.
-* Quartiles are **window quartiles**: each is the mean of ``w`` consecutive
-  values of the sorted group (``w`` = ``min_contributors``, default 3), never a
-  single value. The median's window is the middle one; the lower and upper
-  quartile get windows of their own only when the group has at least ``3 w``
-  contributors, and the three windows never overlap.
-* Every window is a sum of ``w`` tenants' values (divided by ``w``), so the
-  shared rules of :mod:`tenants.confidentiality` apply unchanged: all windows
-  of one service, month and metric across all groups (Hessen, Landkreise, size
-  classes, peer groups) are protected together, every tenant's value is a
-  protected atom, and ``insiders=True`` also checks what a tenant can compute
-  after subtracting its own value. Differences of overlapping groups (the
-  Landkreis with and without one member, a peer group one tenant larger) are
-  therefore caught by the exact rank test; a window that would give one
-  tenant's value away is withheld ("secondary").
+* Quartiles are **window quartiles**: each is the mean of ``w`` values near
+  the quartile's position in the sorted group (``w`` = ``min_contributors``,
+  at least 3), never a single value. The median's window is in the middle; the
+  lower and upper quartile get windows of their own only when the group has at
+  least ``3 w`` contributors, and a group's windows never overlap.
+* Across all groups of one service, month and metric (Hessen, Landkreise, size
+  classes, peer groups), two published windows are either the same tenants or
+  disjoint. So every figure is a sum of a block of ``w`` values that no other
+  figure splits: no linear combination of published figures isolates one value,
+  not even for a participant who subtracts its own. Differences of overlapping
+  groups (the Landkreis with and without one member, a peer group one tenant
+  larger) reveal nothing. A window that cannot be placed so is withheld
+  ("secondary"). The thresholds are those of :mod:`tenants.confidentiality`,
+  and the tests check every published window with its ``protect(...,
+  insiders=True)`` and with an independent rank oracle.
 * The step where most abandon is a label, not a number: a group shows the
   step that is the worst step of most of its contributors, only when at least
   ``min_contributors`` of them share it.
@@ -155,9 +156,9 @@ def quartile_figures(values: Mapping[Hashable, Value], grouping: Grouping | Mapp
                      brules: BenchmarkRules) -> dict[Hashable, GroupFigure]:
     """The published window quartiles of every group with members for one service, month and metric.
 
-    Windows are chosen group by group (smallest group first: it has the least room) so that any two
-    published windows are either the same tenants or have no tenant in common (see _window_for). Then no linear combination
-    of published figures isolates one tenant's value, even for a tenant who subtracts its own:
+    Windows are chosen group by group (smallest group first: it has the least room) so that any
+    two published windows are either the same tenants or have no tenant in common (see
+    _window_for). Then no linear combination of published figures isolates one tenant's value, even for a tenant who subtracts its own:
     each figure is a block of ``w`` values that no other figure splits. A window that cannot be
     placed that way is withheld ("secondary"). The primary rules (cases, contributors) and this
     property are checked against :func:`tenants.confidentiality.protect` in the tests.
