@@ -161,7 +161,8 @@ def quartile_figures(values: Mapping[Hashable, Value], grouping: Grouping | Mapp
     _window_for). Then no linear combination of published figures isolates one tenant's value,
     even for a tenant who subtracts its own: each figure is a block of ``w`` values that no other
     figure splits. A window that cannot be placed that way is withheld ("secondary"). The primary
-    rules (cases, contributors) and this property are checked against :func:`tenants.confidentiality.protect` in the tests.
+    rules (cases, contributors) and this property are checked against
+    :func:`tenants.confidentiality.protect` in the tests.
 
     :param values: each tenant's own value (participants only).
     :param grouping: group key -> member tenants (participants only).
