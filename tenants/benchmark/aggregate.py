@@ -31,6 +31,7 @@ attack them. The method (docs/benchmark.md, in German and English):
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -134,11 +135,32 @@ def _window_for(present: list, span: range, taken: dict, lo: int, hi: int) -> fr
     natural = frozenset(present[span.start:span.stop])
     if all(taken.get(t) == natural for t in natural):
         return natural
-    centre = span.start + (w - 1) / 2
-    reach = (w - 1) / 2 + (w - 1) + len(present) // 8
-    order = sorted(range(lo, hi), key=lambda i: (abs(i - centre), i))
-    chosen = [present[i] for i in order if abs(i - centre) <= reach and present[i] not in taken][:w]
-    return frozenset(chosen) if len(chosen) == w else None
+    chosen = []
+    for i in _outward(span.start + (w - 1) / 2, lo, hi, (w - 1) / 2 + (w - 1) + len(present) // 8):
+        if present[i] not in taken:
+            chosen.append(present[i])
+            if len(chosen) == w:
+                return frozenset(chosen)
+    return None
+
+
+def _outward(centre: float, lo: int, hi: int, reach: float):
+    """Positions in [lo, hi) by distance from ``centre`` (ties: lower first), at most ``reach`` away."""
+    below, above = math.ceil(centre) - 1, math.ceil(centre)
+    if centre == int(centre):
+        below, above = int(centre) - 1, int(centre)
+    while True:
+        down = centre - below if below >= lo else math.inf
+        up = above - centre if above < hi else math.inf
+        step = min(down, up)
+        if step > reach:
+            return
+        if down <= up:
+            yield below
+            below -= 1
+        else:
+            yield above
+            above += 1
 
 
 def _bounds(spans: dict, quartile: str, n: int) -> tuple[int, int]:

@@ -53,6 +53,22 @@ class CellTable:
         self.value.append(value)
         self.base.append(base)
 
+    def merge(self, other: CellTable, value_map: np.ndarray | None = None) -> None:
+        """Append another table's rows (from a worker process), renumbering its cells into ours."""
+        if not len(other.cell):
+            return
+        mapping = np.array([self.index.get(key, -1) for key in other.keys], dtype=np.int32)
+        for position, key in enumerate(other.keys):
+            if mapping[position] < 0:
+                mapping[position] = self.index[key] = len(self.keys)
+                self.keys.append(key)
+        self.cell.frombytes(mapping[np.frombuffer(other.cell, dtype=np.int32)].astype(np.int32).tobytes())
+        self.tenant.extend(other.tenant)
+        values = np.frombuffer(other.value, dtype=np.float64)
+        self.value.frombytes((value_map[values.astype(np.int64)].astype(np.float64) if value_map is not None
+                              else values).tobytes())
+        self.base.extend(other.base)
+
     def segments(self) -> list[np.ndarray]:
         """Row positions per cell, one array per cell (in cell order)."""
         cells = np.frombuffer(self.cell, dtype=np.int32) if len(self.cell) else np.zeros(0, dtype=np.int32)
@@ -75,12 +91,24 @@ class Collected:
     step_labels: list[str] = field(default_factory=list)
 
     def add(self, tenant_id: int, values: TenantValues) -> None:
+        tables = self.tables
         for (leika, month, metric), value in values.values.items():
-            self.tables[metric_for(metric).family].add((leika, month, metric), tenant_id, value.value, value.base)
+            tables[metric_for(metric).family].add((leika, month, metric), tenant_id, value.value, value.base)
         for (leika, month), (label, base) in values.steps.items():
-            if label not in self.step_labels:
-                self.step_labels.append(label)
-            self.steps.add((leika, month, ABANDON_STEP.key), tenant_id, self.step_labels.index(label), base)
+            self.steps.add((leika, month, ABANDON_STEP.key), tenant_id, self._label(label), base)
+
+    def _label(self, label: str) -> int:
+        if label not in self.step_labels:
+            self.step_labels.append(label)
+        return self.step_labels.index(label)
+
+    def merge(self, other: Collected) -> None:
+        self.families.update(other.families)
+        self.peers.update(other.peers)
+        for family, table in other.tables.items():
+            self.tables[family].merge(table)
+        labels = np.array([self._label(label) for label in other.step_labels] or [0], dtype=np.float64)
+        self.steps.merge(other.steps, labels)
 
 
 def active_members() -> dict[int, Member]:
@@ -90,20 +118,52 @@ def active_members() -> dict[int, Member]:
         return {tid: Member(tid, r.ags, r.kind, r.kreis_ags, r.kreis_name, r.population) for tid, r in rows}
 
 
-def collect(today: date) -> Collected:
-    """Opt-ins, peers and values of every active tenant, one tenant transaction each."""
-    found = Collected(members=active_members())
+def _collect_tenants(found: Collected, tenant_ids: list[int], today: date) -> Collected:
     by_ags = {m.ags: tid for tid, m in found.members.items()}
-    for tenant_id, member in found.members.items():
+    for tenant_id in tenant_ids:
         with tenant_transaction(tenant_id) as session:
             chosen = participation.opted_in(session, tenant_id)
             if not chosen:
                 continue
             found.families[tenant_id] = chosen
             found.peers[tenant_id] = {by_ags[a] for a in participation.peers(session, tenant_id) if a in by_ags}
-            found.add(tenant_id, tenant_values(session, tenant_id, member.population, today,
+            found.add(tenant_id, tenant_values(session, tenant_id, found.members[tenant_id].population, today,
                                                tuple(f for f in FAMILIES if f in chosen)))
     return found
+
+
+def _collect_slice(tenant_ids: list[int]) -> Collected:
+    """In a forked worker: own database connections (never the parent's sockets), same reading."""
+    members, today = _WORK
+    db.engine.dispose(close=False)
+    part = _collect_tenants(Collected(members=members), tenant_ids, today)
+    part.members = {}
+    return part
+
+
+def collect(today: date) -> Collected:
+    """Opt-ins, peers and values of every active tenant, one tenant transaction each.
+
+    With many tenants the reading is split over forked worker processes (one per core); each reads
+    its tenants through its own connections, exactly as a single process would.
+    """
+    found = Collected(members=active_members())
+    ids = sorted(found.members)
+    workers = os.cpu_count() or 1
+    if len(ids) < PARALLEL_TENANTS or workers < 2:
+        return _collect_tenants(found, ids, today)
+    _WORK[:] = [found.members, today]
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for part in pool.map(_collect_slice, [ids[i::workers * 2] for i in range(workers * 2)]):
+                found.merge(part)
+    finally:
+        _WORK.clear()
+    return found
+
+
+#: From this many tenants on, reading runs on every core.
+PARALLEL_TENANTS = 100
 
 
 #: Below this many cells the figures are computed in this process; above, on every core (forked workers).

@@ -80,3 +80,19 @@ def test_operators_see_participants_and_the_last_refresh(app, hessen, operator, 
     row = html[html.index("Marburg, Universitätsstadt"):].split("</tr>")[0]
     assert row.count(">ja ") == 1 and row.count(">nein<") == 3
     assert signed_in(hessen.marburg, "admin").get("/operator/vergleich").status_code == 403
+
+
+def test_parallel_refresh_publishes_the_same_figures(app, hessen, owner_engine, monkeypatch):
+    """Hessen-wide refreshes read and compute on every core; the figures must not depend on that."""
+    import tenants.benchmark.refresh as refresh_module
+
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id, families=("usage", "payment"))
+    run_refresh(app)
+    sequential = _snapshot(owner_engine)
+    monkeypatch.setattr(refresh_module, "PARALLEL_TENANTS", 1)
+    monkeypatch.setattr(refresh_module, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(refresh_module.os, "cpu_count", lambda: 2)
+    run_refresh(app)
+    assert _snapshot(owner_engine) == sequential
+    assert len(sequential) > 20
