@@ -178,3 +178,22 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+# --- signing in without an identity provider ----------------------------------------
+
+def client_as(app, identity: str):
+    """A test client whose session carries a Flask-Login identity ("u:<tenant>:<user>" or "o:<operator>")."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = identity
+    return client
+
+
+def browser_as(app, page, live_server, identity: str) -> None:
+    """Give a browser page the signed session cookie of ``identity`` for the live server."""
+    from urllib.parse import urlsplit
+
+    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": identity, "_fresh": True})
+    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
+                               "domain": urlsplit(live_server.url).hostname, "path": "/"}])

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from tenants.context import apply_tenant, tenant_transaction
 from tenants.models import Operator, User
+from tests.conftest import client_as
 
 HUNDESTEUER = "99102013104000"
 MARBURG = "06534014"
@@ -99,23 +100,19 @@ def run_refresh(app):
         return refresh(rules_from(app.config["EGOV"]))
 
 
+def staff_identity(app, tenant_id: int, role: str) -> str:
+    """Create a member of staff with ``role`` and return their session identity."""
+    with app.app_context(), tenant_transaction(tenant_id) as session:
+        user = User(tenant_id=tenant_id, subject=f"{role}-{tenant_id}", email=f"{role}@t{tenant_id}.de", role=role)
+        session.add(user)
+        session.flush()
+        return f"u:{tenant_id}:{user.id}"
+
+
 @pytest.fixture
 def signed_in(app):
     """signed_in(tenant_id, role) -> a test client signed in as that tenant's member of staff."""
-
-    def make(tenant_id: int, role: str = "editor"):
-        with app.app_context(), tenant_transaction(tenant_id) as session:
-            user = User(tenant_id=tenant_id, subject=f"{role}-{tenant_id}", email=f"{role}@t{tenant_id}.de",
-                        role=role)
-            session.add(user)
-            session.flush()
-            identity = f"u:{tenant_id}:{user.id}"
-        client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = identity
-        return client
-
-    return make
+    return lambda tenant_id, role="editor": client_as(app, staff_identity(app, tenant_id, role))
 
 
 @pytest.fixture
@@ -125,7 +122,4 @@ def operator(app, clean_db):
         session.add(op)
         session.flush()
         identity = f"o:{op.id}"
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = identity
-    return client
+    return client_as(app, identity)

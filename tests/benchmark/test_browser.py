@@ -1,11 +1,9 @@
 """The Marburg editor opens "Vergleich" in a real browser (the issue's "done when")."""
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from tenants.context import tenant_transaction
-from tenants.models import User
-from tests.benchmark.conftest import MARBURG, opt_in, run_refresh
+from tests.benchmark.conftest import MARBURG, opt_in, run_refresh, staff_identity
+from tests.conftest import browser_as
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -14,14 +12,7 @@ def test_marburg_editor_opens_the_hundesteuer_comparison(app, page, live_server,
     for tenant_id in hessen.ids.values():
         opt_in(app, tenant_id)
     run_refresh(app)
-    with app.app_context(), tenant_transaction(hessen.marburg) as session:
-        user = User(tenant_id=hessen.marburg, subject="browser-editor", email="editor@marburg.de", role="editor")
-        session.add(user)
-        session.flush()
-        identity = f"u:{hessen.marburg}:{user.id}"
-    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": identity, "_fresh": True})
-    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie,
-                               "domain": urlsplit(live_server.url).hostname, "path": "/"}])
+    browser_as(app, page, live_server, staff_identity(app, hessen.marburg, "editor"))
     failed = []
     page.on("response", lambda r: failed.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
 
