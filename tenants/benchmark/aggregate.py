@@ -35,6 +35,7 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tenants.confidentiality import REASON_CONTRIBUTORS, REASON_SECONDARY, Rules
 
@@ -47,9 +48,11 @@ REASON_MODE = "mode"  # no step shared by min_contributors contributors
 CONTRIBUTORS_ROUNDING = 5
 
 
-@dataclass(frozen=True)
-class Value:
-    """One tenant's value of one metric in one month and the number of cases it rests on."""
+class Value(NamedTuple):
+    """One tenant's value of one metric in one month and the number of cases it rests on.
+
+    A named tuple, not a dataclass: a Hessen-wide refresh creates millions of them.
+    """
 
     value: float
     base: int

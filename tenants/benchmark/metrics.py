@@ -11,7 +11,6 @@ elsewhere). Months are complete calendar months of the last
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -81,10 +80,16 @@ def since(today: date) -> date:
 
 
 # LeiKa key of a rollup row: the service key itself when it is one, else the catalogue's leika_key.
-_LEIKA = "CASE WHEN r.service_key ~ '^99[0-9]{12}$' THEN r.service_key ELSE s.leika_key END"
+_LEIKA = ("CASE WHEN length(r.service_key) = 14 AND left(r.service_key, 2) = '99' THEN r.service_key "
+          "ELSE s.leika_key END")
 _JOIN = "LEFT JOIN analytics.services s ON s.tenant_id = r.tenant_id AND s.service_key = r.service_key"
 _WINDOW = "r.tenant_id = :tenant AND r.day >= :since AND r.day < date_trunc('month', CAST(:today AS date))"
 _MONTH = "date_trunc('month', r.day)::date"
+# A share within its service and month, and that total (window over the grouped rows).
+_SHARE = ("coalesce(sum({x})::float8 / nullif(sum(sum({x})) OVER (PARTITION BY {leika}, {month}), 0), 0), "
+          "sum(sum({x})) OVER (PARTITION BY {leika}, {month})")
+_PAYMENT_SHARE = _SHARE.format(x="r.payments", leika=_LEIKA, month=_MONTH)
+_AUTH_SHARE = _SHARE.format(x="r.authentications", leika=_LEIKA, month=_MONTH)
 
 # Constant SQL; only bound parameters vary.
 _QUERIES = {
@@ -92,11 +97,16 @@ _QUERIES = {
              f"FROM analytics.rollup_service_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2",
     "steps": f"SELECT {_LEIKA}, {_MONTH}, r.step_no, max(r.step_name), sum(r.aborted) "  # noqa: S608 - constant fragments
              f"FROM analytics.rollup_step_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    "payment": f"SELECT {_LEIKA}, {_MONTH}, r.payment_method, sum(r.payments) "  # noqa: S608 - constant fragments
+    # Shares are computed here: (leika, month, category, share, total of the service and month).
+    "payment": f"SELECT {_LEIKA}, {_MONTH}, r.payment_method, {_PAYMENT_SHARE} "  # noqa: S608
                f"FROM analytics.rollup_payment_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    "auth": f"SELECT {_LEIKA}, {_MONTH}, r.auth_method, r.trust_level, sum(r.authentications) "  # noqa: S608 - constant fragments
-            f"FROM analytics.rollup_auth_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3, 4",
-    "feedback": "SELECT CASE WHEN f.service_key ~ '^99[0-9]{12}$' THEN f.service_key ELSE s.leika_key END, "
+    "auth": f"SELECT {_LEIKA}, {_MONTH}, r.auth_method, {_AUTH_SHARE} "  # noqa: S608
+            f"FROM analytics.rollup_auth_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
+    "trust": f"SELECT {_LEIKA}, {_MONTH}, coalesce(nullif(r.trust_level, ''), 'unknown'), "  # noqa: S608
+             f"{_AUTH_SHARE} "
+             f"FROM analytics.rollup_auth_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
+    "feedback": "SELECT CASE WHEN length(f.service_key) = 14 AND left(f.service_key, 2) = '99' "
+                "THEN f.service_key ELSE s.leika_key END, "
                 "date_trunc('month', f.received_at AT TIME ZONE 'Europe/Berlin')::date, count(*), sum(f.rating) "
                 "FROM analytics.feedback f LEFT JOIN analytics.services s "
                 "ON s.tenant_id = f.tenant_id AND s.service_key = f.service_key "
@@ -127,12 +137,8 @@ def _ratio(part, whole) -> float:
 
 
 def _shares(rows, prefix: str, values: dict) -> None:
-    totals: dict = defaultdict(int)
-    for leika, month, _name, count in rows:
-        totals[(leika, month)] += int(count)
-    for leika, month, name, count in rows:
-        total = totals[(leika, month)]
-        values[(leika, month, f"{prefix}:{name or 'unknown'}")] = Value(_ratio(count, total), total)
+    for leika, month, name, share, total in rows:
+        values[(leika, month, f"{prefix}:{name or 'unknown'}")] = Value(share, int(total))
 
 
 def tenant_values(session: Session, tenant_id: int, population: int, today: date,
@@ -161,14 +167,8 @@ def tenant_values(session: Session, tenant_id: int, population: int, today: date
     if "payment" in families:
         _shares(fetch("payment"), "payment", values)
     if "authentication" in families:
-        auth = fetch("auth")
-        by_method: dict = defaultdict(int)
-        by_level: dict = defaultdict(int)
-        for leika, month, method, level, count in auth:
-            by_method[(leika, month, method)] += int(count)
-            by_level[(leika, month, level or "unknown")] += int(count)
-        _shares([(*k, c) for k, c in by_method.items()], "auth", values)
-        _shares([(*k, c) for k, c in by_level.items()], "trust", values)
+        _shares(fetch("auth"), "auth", values)
+        _shares(fetch("trust"), "trust", values)
     if "satisfaction" in families:
         for leika, month, ratings, total in fetch("feedback"):
             values[(leika, month, "satisfaction")] = Value(_ratio(total, ratings), int(ratings))

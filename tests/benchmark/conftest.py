@@ -66,7 +66,7 @@ def seed_service(insert_rows, tenant_id: int, rng: random.Random, started: int |
         {"service_key": HUNDESTEUER, "day": last_month(), "payment_method": "paypal", "payments": paypal},
         {"service_key": HUNDESTEUER, "day": last_month(), "payment_method": "sepa_direct_debit",
          "payments": submitted - paypal}])
-    return {"started": started, "submitted": submitted, "aborted": aborted}
+    return {"started": started, "submitted": submitted, "aborted": aborted, "paypal": paypal}
 
 
 @pytest.fixture

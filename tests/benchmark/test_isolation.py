@@ -55,6 +55,8 @@ def test_the_page_shows_no_other_tenants_own_value(app, refreshed, signed_in):
     completion = next(m for m in data["metrics"] if m["metric"] == "completion_rate")
     counts = refreshed.counts[MARBURG]
     assert completion["own"] == pytest.approx(counts["submitted"] / counts["started"])
+    paypal = next(m for m in data["metrics"] if m["metric"] == "payment:paypal")
+    assert paypal["own"] == pytest.approx(counts["paypal"] / counts["submitted"])
     assert "rank" not in str(data).replace("rank_band", "")
 
 
