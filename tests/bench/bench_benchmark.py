@@ -2,7 +2,7 @@
 into every metric family, 50 LeiKa services each, 36 complete months; 40 tenants have a peer group of 12.
 Rollups hold one row per tenant, service and month (the refresh sums by month, so daily rows change only the
 SQL part), with 2 steps, 2 payment methods and 2 authentication methods per row, and 4 ratings per month for 10
-services: about 7 million rollup rows. Runs in its own database (`egovsad_bench_comparisons`). Phases: reading
+services: about 6 million rollup rows. Runs in its own database (`egovsad_bench_comparisons`). Phases: reading
 every tenant's values through one tenant transaction each (RLS), computing the protected window quartiles
 in memory, replacing the `benchmark` schema.
 """
