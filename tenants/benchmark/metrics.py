@@ -122,15 +122,6 @@ class TenantValues:
     values: dict
     steps: dict
 
-    def family(self, family: str) -> dict:
-        return {k: v for k, v in self.values.items() if metric_for(k[2]).family == family}
-
-    def by_family(self) -> dict[str, dict]:
-        out: dict = {}
-        for key, value in self.values.items():
-            out.setdefault(metric_for(key[2]).family, {})[key] = value
-        return out
-
 
 def _ratio(part, whole) -> float:
     return float(part) / float(whole) if whole else 0.0

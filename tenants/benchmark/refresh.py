@@ -272,6 +272,3 @@ def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
         raise
     return {"run_id": run_id, "participants": len(found.families), "figures": len(rows)}
 
-
-def metric_label(key: str) -> str:
-    return metric_for(key).label
