@@ -20,3 +20,9 @@ cron.register(pull_all_daily, "low", cron="30 2 * * *", job_timeout=600)
 
 # Daily at 03:30, after the night's ingest: dct:modified follows the published content.
 cron.register(refresh_open_data, "low", cron="30 3 * * *", job_timeout=1800)
+
+from ingest_workers.benchmark import refresh_benchmarks  # noqa: E402
+
+# Daily at 04:00, after the night's ingest and Open Data. The portal page names this time when a
+# tenant withdraws ("takes effect at the next refresh").
+cron.register(refresh_benchmarks, "low", cron="0 4 * * *", job_timeout=3600)

@@ -13,6 +13,7 @@ config = context.config
 settings = load_settings()
 config.attributes.setdefault("app_role", settings.app_role)
 config.attributes.setdefault("owner_role", settings.owner_role)
+config.attributes.setdefault("benchmark_role", settings.benchmark_role)
 
 
 def run_migrations_online() -> None:

@@ -109,6 +109,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.views import (
         api,
         auth,
+        benchmark,
         dashboards,
         feedback,
         health,
@@ -141,3 +142,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(api.public_bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(benchmark.bp)
+    app.register_blueprint(benchmark.operator_bp)

@@ -235,6 +235,12 @@ def demo_seed(no_data: bool) -> None:
     from tenants.opendata.demo import publish_demo_datasets
 
     click.echo(f"Open Data published by: {', '.join(publish_demo_datasets()) or 'nobody new'}")
+    from tenants.benchmark.demo import seed_comparison_demo
+
+    started = time.perf_counter()
+    outcome = seed_comparison_demo(generate=seed_tenant)
+    click.echo(f"Comparisons: {outcome['created']} further municipalities with a year of data, "
+               f"{len(outcome['opted_in'])} opted in ({time.perf_counter() - started:.1f} s)")
 
 
 # -- operators --------------------------------------------------------------

@@ -152,6 +152,14 @@ class Settings:
     #: EGOV_OIDC_SIGNING_KEY_FILE: RSA key (PEM) the portal signs ID tokens for Superset with.
     #: Default <var>/oidc-signing-key.pem, generated outside production.
     oidc_signing_key_file: str = ""
+    #: EGOV_DB_BENCHMARK_ROLE / EGOV_DB_BENCHMARK_PASSWORD: the read-only role of the
+    #: ``benchmark`` schema (published comparison figures only; docs/benchmark.md). Without a
+    #: password in production the role cannot log in.
+    benchmark_role: str = "egov_benchmark"
+    benchmark_password: str = ""
+    #: EGOV_BENCHMARK_MIN_GROUP: a comparison group shows its median only with at least this many
+    #: contributing tenants (quartiles need three times the contributor threshold). Default 5.
+    benchmark_min_group: int = 5
 
     @property
     def is_production(self) -> bool:
@@ -192,6 +200,7 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
         "SUPERSET_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(24),
         "SUPERSET_OIDC_SECRET": lambda: secrets.token_urlsafe(32),
         "SUPERSET_META_PASSWORD": lambda: secrets.token_urlsafe(24),
+        "DB_BENCHMARK_PASSWORD": lambda: secrets.token_urlsafe(24),
     }
     missing = {name: make() for name, make in wanted.items() if name not in stored}
     if missing:
@@ -267,6 +276,9 @@ def load_settings(environ=None) -> Settings:
         superset_oidc_secret=secret("SUPERSET_OIDC_SECRET"),
         superset_meta_password=secret("SUPERSET_META_PASSWORD"),
         oidc_signing_key_file=_env(environ, "OIDC_SIGNING_KEY_FILE", str(var_dir / "oidc-signing-key.pem")),
+        benchmark_role=_env(environ, "DB_BENCHMARK_ROLE", Settings.benchmark_role),
+        benchmark_password=secret("DB_BENCHMARK_PASSWORD"),
+        benchmark_min_group=int(_env(environ, "BENCHMARK_MIN_GROUP", "5")),
     )
 
 

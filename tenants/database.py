@@ -64,6 +64,9 @@ def bootstrap(settings: Settings) -> None:
         _ensure_role(cur, settings.owner_role, settings.owner_password, "INHERIT")
         _ensure_role(cur, settings.app_role, settings.app_password, "NOINHERIT CONNECTION LIMIT 200")
         _ensure_role_admin(cur, settings)
+        # Reads the published benchmark figures and nothing else (grants in migration 0006).
+        # An empty password clears it: the role then cannot sign in with a password.
+        _ensure_role(cur, settings.benchmark_role, settings.benchmark_password, "NOINHERIT CONNECTION LIMIT 20")
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.database_name,))
         if not cur.fetchone():
             cur.execute(
@@ -76,6 +79,7 @@ def bootstrap(settings: Settings) -> None:
         cur.execute(
             sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(settings.app_role))
         )
+        cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(settings.benchmark_role)))
 
 
 def bootstrap_superset_metadata(settings: Settings) -> bool:
@@ -109,6 +113,7 @@ def alembic_config(settings: Settings):
     config.attributes["url"] = settings.sqlalchemy_url(settings.migration_database_url)
     config.attributes["app_role"] = settings.app_role
     config.attributes["owner_role"] = settings.owner_role
+    config.attributes["benchmark_role"] = settings.benchmark_role
     return config
 
 

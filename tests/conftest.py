@@ -209,3 +209,10 @@ def sign_in_browser(app, page, base_url: str, identity: str) -> None:
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     page.context.add_cookies([{"name": cookie.key, "value": cookie.value,
                                "domain": urlsplit(base_url).hostname, "path": "/"}])
+
+
+def client_as(app, identity: str):
+    """A new test client signed in as ``identity`` (see :func:`sign_in`)."""
+    client = app.test_client()
+    sign_in(client, identity)
+    return client

@@ -43,6 +43,8 @@ OBJECTS = {
     "source_id": lambda ids: ids["source_id"],
     "run_id": lambda ids: ids["run_id"],
     "public_key": lambda ids: ids["public_key"],
+    # issue 6 (benchmarks): a service in the tenant's catalogue (A and B offer different ones)
+    "leika": lambda ids: ids["leika"],
 }
 
 #: URL parameters that name no tenant's object but a fixed vocabulary (the same for every tenant).
@@ -78,6 +80,7 @@ def world(matrix_app, two_tenants):
             with tenant_transaction(tenant.id) as session:
                 ids[key] = {role: _user(session, tenant.id, f"{role}@{domain}", role) for role in ROLE_RANK}
                 ids[key].update(_ingest_objects(session, tenant.id, matrix_app.config["EGOV"]))
+                ids[key]["leika"] = _service(session, tenant.id, {"a": "99102013104000", "b": "99050012104000"}[key])
         with tenant_transaction(None) as session:
             operator = Operator(subject="op", email="op@egovsad.example")
             session.add(operator)
@@ -100,6 +103,14 @@ def _ingest_objects(session, tenant_id: int, settings) -> dict:
     session.add(run)
     session.flush()
     return {"source_id": push.id, "run_id": run.id, "public_key": feedback.config["public_key"]}
+
+
+def _service(session, tenant_id: int, leika: str) -> str:
+    from sqlalchemy import text
+
+    session.execute(text("INSERT INTO analytics.services (tenant_id, service_key, leika_key, name) "
+                         "VALUES (:t, :k, :l, 'Dienst')"), {"t": tenant_id, "k": leika, "l": leika})
+    return leika
 
 
 def _record_provisioned_dashboard(tenant_id: int) -> None:
@@ -212,7 +223,8 @@ def test_every_route_keeps_roles_and_tenants_apart(matrix_app, world):
     assert {"tenant_home.index", "tenant_admin.users", "tenant_admin.update_user", "tenant_admin.identity_provider",
             "operator.tenant", "operator.change", "operator.purge", "operator.download_archive",
             "tenant_ingest.run_page", "tenant_ingest.source_page", "tenant_ingest.retry",
-            "tenant_dashboards.show", "tenant_dashboards.guest_token", "tenant_opendata.preview_dataset"} <= checked
+            "tenant_dashboards.show", "tenant_dashboards.guest_token", "tenant_opendata.preview_dataset",
+            "tenant_benchmark.service"} <= checked
 
 
 def test_forms_need_the_csrf_token(app, two_tenants):

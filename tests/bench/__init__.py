@@ -11,4 +11,5 @@ BENCHMARKS = [
     "tests.bench.bench_identity",
     "tests.bench.bench_superset",
     "tests.bench.bench_ingest",
+    "tests.bench.bench_benchmark",
 ]

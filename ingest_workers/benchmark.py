@@ -1,0 +1,13 @@
+"""The nightly benchmark refresh (scheduled in ingest_workers/cron.py)."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from tenants.benchmark import rules_from
+from tenants.benchmark.refresh import refresh
+
+
+def refresh_benchmarks() -> dict:
+    """Recompute every published comparison figure; withdrawn tenants drop out here."""
+    return refresh(rules_from(current_app.config["EGOV"]))

@@ -1,0 +1,172 @@
+"""Comparisons ("Vergleich"): staff compare a service with their groups; admins opt in; operators watch.
+
+Every tenant page reads only the request's tenant (RLS, bound by
+portal.tenancy) and the ``benchmark`` schema's group figures.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import text
+
+from portal.access import operator_required, role_required
+from portal.tenancy import current_tenant
+from tenants.benchmark import participation, rules_from
+from tenants.benchmark.comparison import comparison, last_refresh, services
+from tenants.benchmark.groups import SIZE_CLASSES
+from tenants.benchmark.metrics import FAMILIES
+from tenants.benchmark.participation import ParticipationError
+from tenants.context import tenant_transaction
+from tenants.db import db
+from tenants.models import Tenant
+
+bp = Blueprint("tenant_benchmark", __name__, url_prefix="/t/<ags>/vergleich")
+operator_bp = Blueprint("operator_benchmark", __name__, url_prefix="/operator")
+
+LEIKA = re.compile(r"99\d{12}")
+
+
+def _month(value: str | None) -> date | None:
+    if value and re.fullmatch(r"\d{4}-\d{2}", value):
+        year, month = map(int, value.split("-"))
+        if 1 <= month <= 12:
+            return date(year, month, 1)
+    return None
+
+
+def _comparison(leika: str):
+    if not LEIKA.fullmatch(leika):
+        abort(404)
+    tenant = current_tenant()
+    result = comparison(db.session, tenant, leika, _month(request.args.get("month")), date.today())
+    if not result.months and leika not in dict(services(db.session, tenant.id)):
+        abort(404)
+    return tenant, result
+
+
+@bp.get("/")
+@role_required("viewer")
+def overview():
+    tenant = current_tenant()
+    states = participation.families(db.session, tenant.id)
+    return render_template("benchmark/overview.html", tenant=tenant, services=services(db.session, tenant.id),
+                           states=states, refreshed_at=last_refresh(db.session))
+
+
+@bp.get("/<leika>")
+@role_required("viewer")
+def service(leika: str):
+    tenant, result = _comparison(leika)
+    brules = rules_from(current_app.config["EGOV"])
+    return render_template("benchmark/service.html", tenant=tenant, c=result, brules=brules)
+
+
+@bp.get("/<leika>.json")
+@role_required("viewer")
+def service_json(leika: str):
+    """The page's content as JSON: the tenant's own values and its groups' published figures only."""
+    _, c = _comparison(leika)
+    return jsonify({
+        "service_key": c.leika, "service_name": c.service_name, "month": c.month.isoformat() if c.month else None,
+        "refreshed_at": c.refreshed_at.isoformat() if c.refreshed_at else None,
+        "participating": sorted(c.participating),
+        "groups": [{"kind": kind, "key": key, "label": label} for kind, key, label in c.groups],
+        "metrics": [{
+            "metric": row.key, "label": row.label, "own": row.own,
+            "groups": {key: {"q1": cell.figure.q1, "median": cell.figure.median, "q3": cell.figure.q3,
+                             "contributors_at_least": cell.figure.contributors_band,
+                             "suppressed": cell.figure.suppressed, "rank_band": cell.band,
+                             "mode": cell.mode_label} if cell.figure else None
+                       for key, cell in row.cells.items()},
+        } for row in c.rows],
+    })
+
+
+@bp.get("/teilnahme")
+@role_required("admin")
+def settings():
+    tenant = current_tenant()
+    # portal.tenants is the public registry (no RLS): names and keys only.
+    others = db.session.execute(
+        text("SELECT ags, name FROM portal.tenants WHERE status = 'active' AND id <> :id ORDER BY name"),
+        {"id": tenant.id}).all()
+    return render_template("benchmark/settings.html", tenant=tenant, families=FAMILIES,
+                           states=participation.families(db.session, tenant.id),
+                           peers=set(participation.peers(db.session, tenant.id)), others=others,
+                           refreshed_at=last_refresh(db.session), size_classes=SIZE_CLASSES)
+
+
+def _change(action, message: str):
+    try:
+        action()
+    except ParticipationError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        flash(message, "success")
+    return redirect(url_for(".settings"))
+
+
+@bp.post("/teilnahme")
+@role_required("admin")
+def save_families():
+    wanted = set(request.form.getlist("family"))
+    outcome = {}
+
+    def act():
+        outcome["joined"], outcome["withdrawn"] = participation.set_families(
+            db.session, current_tenant().id, wanted, current_user.get_id())
+
+    response = _change(act, _("Your choice has been saved. It takes effect at the next refresh of the comparisons "
+                               "(daily at 4 a.m.)."))
+    if outcome.get("withdrawn"):
+        flash(_("Until that refresh the comparison figures still contain your values; afterwards they do not."),
+              "info")
+    return response
+
+
+@bp.post("/vergleichsgruppe")
+@role_required("admin")
+def save_peers():
+    chosen = [a for a in request.form.getlist("peer") if re.fullmatch(r"\d{5}|\d{8}", a)]
+    return _change(lambda: participation.set_peers(db.session, current_tenant().id, chosen, current_user.get_id()),
+                   _("Your peer group has been saved. It is shown once it has enough participants."))
+
+
+@operator_bp.get("/vergleich")
+@operator_required
+def operator_overview():
+    """Which tenants take part in which family, and when the figures were last refreshed."""
+    db.session.commit()  # end the sign-in's transaction; each tenant is read in its own below
+    with tenant_transaction(None) as session:
+        tenants = session.query(Tenant.id, Tenant.ags, Tenant.name).filter(Tenant.status == "active") \
+            .order_by(Tenant.name).all()
+        runs = session.execute(text("SELECT started_at, finished_at, status, participants, figures, error "
+                                    "FROM benchmark.refresh_runs ORDER BY id DESC LIMIT 10")).all()
+    table = []
+    for tenant_id, ags, name in tenants:
+        with tenant_transaction(tenant_id) as session:
+            states = participation.families(session, tenant_id)
+            peer_count = len(participation.peers(session, tenant_id))
+        table.append((ags, name, states, peer_count))
+    return render_template("benchmark/operator.html", table=table, runs=runs, families=FAMILIES)
+
+
+@bp.app_template_filter("benchmark_value")
+def format_value(value, unit: str) -> str:
+    """A figure as German staff read it: rates in per cent, ratings and per-1,000 figures with decimals."""
+    from flask_babel import format_decimal, format_percent
+
+    if value is None:
+        return "–"
+    if unit == "label":
+        return str(value)
+    if unit == "rate":
+        return format_percent(value, "#,##0.0 %")
+    return format_decimal(value, "#,##0.00")

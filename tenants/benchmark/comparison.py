@@ -1,0 +1,127 @@
+"""What one tenant's comparison page shows: its own values against its groups' published figures.
+
+Call inside the request's (or a) transaction bound to the tenant: the own
+values come from the tenant's rollups under RLS; the group figures come from
+the ``benchmark`` schema, which holds group figures only. Another tenant's
+value is never read here, so it cannot be shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from tenants.benchmark import participation
+from tenants.benchmark.aggregate import GroupFigure, rank_band
+from tenants.benchmark.groups import Member, groups_of
+from tenants.benchmark.metrics import ABANDON_STEP, BASE_METRICS, metric_for, tenant_values
+from tenants.models import Region, Tenant
+
+
+@dataclass
+class Cell:
+    """One group's figures for one metric on the page."""
+
+    figure: GroupFigure | None
+    mode_label: str | None = None
+    mode_reason: str = ""
+    band: str | None = None
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    unit: str
+    family: str
+    own: float | str | None
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+
+@dataclass
+class Comparison:
+    leika: str
+    service_name: str
+    month: date | None
+    months: list[date]
+    groups: list[tuple[str, str, str]]
+    rows: list[Row]
+    participating: set[str]
+    withdrawn_pending: set[str]
+    refreshed_at: datetime | None
+
+
+def last_refresh(session: Session) -> datetime | None:
+    return session.execute(text("SELECT max(finished_at) FROM benchmark.refresh_runs WHERE status = 'succeeded'")
+                           ).scalar()
+
+
+def member_of(session: Session, tenant: Tenant) -> Member:
+    region = session.get(Region, tenant.ags)
+    return Member(tenant.id, region.ags, region.kind, region.kreis_ags, region.kreis_name, region.population)
+
+
+def services(session: Session, tenant_id: int) -> list[tuple[str, str]]:
+    """The tenant's services that have a LeiKa key: [(leika, name)], by name."""
+    rows = session.execute(text(
+        "SELECT DISTINCT ON (leika) leika, name FROM ("
+        " SELECT CASE WHEN service_key ~ '^99[0-9]{12}$' THEN service_key ELSE leika_key END AS leika, name"
+        " FROM analytics.services WHERE tenant_id = :tenant) s WHERE leika IS NOT NULL ORDER BY leika, name"),
+        {"tenant": tenant_id}).all()
+    return sorted(((leika, name) for leika, name in rows), key=lambda r: r[1].lower())
+
+
+def _figures(session: Session, group_keys: list[str], leika: str, month: date) -> dict:
+    rows = session.execute(text(
+        "SELECT group_key, metric, contributors_band, q1, median, q3, mode_label, suppressed "
+        "FROM benchmark.figures WHERE service_key = :leika AND month = :month AND group_key = ANY(:groups)"),
+        {"leika": leika, "month": month, "groups": group_keys}).all()
+    found = {}
+    for group, metric, band, q1, median, q3, mode, suppressed in rows:
+        reasons = dict(part.split("=", 1) for part in suppressed.split(",") if part)
+        found[(group, metric)] = (GroupFigure(band, q1, median, q3, reasons), mode, reasons.get("mode", ""))
+    return found
+
+
+def _ordered_metrics(keys: set[str]) -> list[str]:
+    fixed = [m.key for m in BASE_METRICS[:3]] + [ABANDON_STEP.key]
+    shares = sorted(k for k in keys if ":" in k)
+    return [k for k in fixed if k in keys] + shares + [k for k in ("satisfaction",) if k in keys]
+
+
+def comparison(session: Session, tenant: Tenant, leika: str, month: date | None, today: date) -> Comparison:
+    member = member_of(session, tenant)
+    names = dict(services(session, tenant.id))
+    own = tenant_values(session, tenant.id, member.population, today)
+    months = sorted({m for (lk, m, _) in own.values if lk == leika}, reverse=True)
+    month = month if month in months else (months[0] if months else None)
+    states = participation.families(session, tenant.id)
+    participating = {f for f, s in states.items() if s["opted_in"]}
+    refreshed_at = last_refresh(session)
+    withdrawn_pending = {f for f, s in states.items() if not s["opted_in"] and s["changed_at"] and refreshed_at
+                         and datetime.fromisoformat(s["changed_at"]) > refreshed_at}
+    groups = groups_of(member, bool(participation.peers(session, tenant.id)))
+    published = _figures(session, [key for _, key, _ in groups], leika, month) if month else {}
+    keys = {metric for (lk, m, metric) in own.values if lk == leika and m == month}
+    if (leika, month) in own.steps or any(metric == ABANDON_STEP.key for _, metric in published):
+        keys.add(ABANDON_STEP.key)
+    rows = []
+    for key in _ordered_metrics(keys):
+        metric = metric_for(key)
+        if key == ABANDON_STEP.key:
+            own_value = own.steps.get((leika, month), (None,))[0]
+        else:
+            value = own.values.get((leika, month, key))
+            own_value = value.value if value else None
+        row = Row(key, metric.label, metric.unit, metric.family, own_value)
+        if metric.family in participating:
+            for _, group_key, _ in groups:
+                figure, mode, mode_reason = published.get((group_key, key), (None, None, ""))
+                band = rank_band(own_value, figure) if key != ABANDON_STEP.key else None
+                row.cells[group_key] = Cell(figure, mode, mode_reason, band)
+        rows.append(row)
+    return Comparison(leika, names.get(leika, leika), month, months, groups, rows, participating, withdrawn_pending,
+                      refreshed_at)

@@ -1,0 +1,274 @@
+"""The refresh: read every participant's values, compute the protected group figures, replace the schema.
+
+Reading goes one tenant at a time through ``tenant_transaction(tenant_id)``,
+so RLS stays the only way into tenant data and no role can read across
+tenants. The values live only in this process's memory; what is written to
+the ``benchmark`` schema are group figures that passed
+:func:`tenants.benchmark.aggregate.quartile_figures`. The write replaces the
+previous state in one transaction, so readers see either the old or the new
+figures, and a withdrawn tenant is gone from every figure after the run.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from array import array
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+from sqlalchemy import select, text
+
+from tenants.benchmark import participation
+from tenants.benchmark.aggregate import QUARTILES, BenchmarkRules, Grouping, Value, mode_figures, quartile_figures
+from tenants.benchmark.groups import Member, build_groups
+from tenants.benchmark.metrics import ABANDON_STEP, FAMILIES, TenantValues, metric_for, tenant_values
+from tenants.context import tenant_transaction
+from tenants.db import db
+from tenants.models import Region, Tenant
+
+
+class CellTable:
+    """Every participant's values of one family, compact: one row per tenant and (service, month, metric).
+
+    Hessen-wide that is millions of values; plain arrays keep them in a few hundred megabytes where
+    dictionaries of objects would take gigabytes.
+    """
+
+    def __init__(self):
+        self.index: dict[tuple, int] = {}
+        self.keys: list[tuple] = []
+        self.cell, self.tenant = array("i"), array("i")
+        self.value, self.base = array("d"), array("q")
+
+    def add(self, key: tuple, tenant: int, value: float, base: int) -> None:
+        cell = self.index.get(key)
+        if cell is None:
+            cell = self.index[key] = len(self.keys)
+            self.keys.append(key)
+        self.cell.append(cell)
+        self.tenant.append(tenant)
+        self.value.append(value)
+        self.base.append(base)
+
+    def merge(self, other: CellTable, value_map: np.ndarray | None = None) -> None:
+        """Append another table's rows (from a worker process), renumbering its cells into ours."""
+        if not len(other.cell):
+            return
+        mapping = np.array([self.index.get(key, -1) for key in other.keys], dtype=np.int32)
+        for position, key in enumerate(other.keys):
+            if mapping[position] < 0:
+                mapping[position] = self.index[key] = len(self.keys)
+                self.keys.append(key)
+        self.cell.frombytes(mapping[np.frombuffer(other.cell, dtype=np.int32)].astype(np.int32).tobytes())
+        self.tenant.extend(other.tenant)
+        values = np.frombuffer(other.value, dtype=np.float64)
+        self.value.frombytes((value_map[values.astype(np.int64)].astype(np.float64) if value_map is not None
+                              else values).tobytes())
+        self.base.extend(other.base)
+
+    def segments(self) -> list[np.ndarray]:
+        """Row positions per cell, one array per cell (in cell order)."""
+        cells = np.frombuffer(self.cell, dtype=np.int32) if len(self.cell) else np.zeros(0, dtype=np.int32)
+        order = np.argsort(cells, kind="stable")
+        return np.split(order, np.flatnonzero(np.diff(cells[order])) + 1) if len(order) else []
+
+    def values(self, rows: np.ndarray) -> dict[int, Value]:
+        return {self.tenant[i]: Value(self.value[i], self.base[i]) for i in rows.tolist()}
+
+
+@dataclass
+class Collected:
+    """What the refresh read: members (public reference data), opt-ins, peers, and the values in memory."""
+
+    members: dict[int, Member] = field(default_factory=dict)
+    families: dict[int, set[str]] = field(default_factory=dict)
+    peers: dict[int, set[int]] = field(default_factory=dict)
+    tables: dict[str, CellTable] = field(default_factory=lambda: {f: CellTable() for f in FAMILIES})
+    steps: CellTable = field(default_factory=CellTable)
+    step_labels: list[str] = field(default_factory=list)
+
+    def add(self, tenant_id: int, values: TenantValues) -> None:
+        tables = self.tables
+        for (leika, month, metric), value in values.values.items():
+            tables[metric_for(metric).family].add((leika, month, metric), tenant_id, value.value, value.base)
+        for (leika, month), (label, base) in values.steps.items():
+            self.steps.add((leika, month, ABANDON_STEP.key), tenant_id, self._label(label), base)
+
+    def _label(self, label: str) -> int:
+        if label not in self.step_labels:
+            self.step_labels.append(label)
+        return self.step_labels.index(label)
+
+    def merge(self, other: Collected) -> None:
+        self.families.update(other.families)
+        self.peers.update(other.peers)
+        for family, table in other.tables.items():
+            self.tables[family].merge(table)
+        labels = np.array([self._label(label) for label in other.step_labels] or [0], dtype=np.float64)
+        self.steps.merge(other.steps, labels)
+
+
+def active_members() -> dict[int, Member]:
+    with tenant_transaction(None) as session:
+        rows = session.execute(select(Tenant.id, Region).join(Region, Region.ags == Tenant.ags)
+                               .where(Tenant.status == "active")).all()
+        return {tid: Member(tid, r.ags, r.kind, r.kreis_ags, r.kreis_name, r.population) for tid, r in rows}
+
+
+def _collect_tenants(found: Collected, tenant_ids: list[int], today: date) -> Collected:
+    by_ags = {m.ags: tid for tid, m in found.members.items()}
+    for tenant_id in tenant_ids:
+        with tenant_transaction(tenant_id) as session:
+            chosen = participation.opted_in(session, tenant_id)
+            if not chosen:
+                continue
+            found.families[tenant_id] = chosen
+            found.peers[tenant_id] = {by_ags[a] for a in participation.peers(session, tenant_id) if a in by_ags}
+            found.add(tenant_id, tenant_values(session, tenant_id, found.members[tenant_id].population, today,
+                                               tuple(f for f in FAMILIES if f in chosen)))
+    return found
+
+
+def _collect_slice(tenant_ids: list[int]) -> Collected:
+    """In a forked worker: own database connections (never the parent's sockets), same reading."""
+    members, today = _WORK
+    db.engine.dispose(close=False)
+    part = _collect_tenants(Collected(members=members), tenant_ids, today)
+    part.members = {}
+    return part
+
+
+def collect(today: date) -> Collected:
+    """Opt-ins, peers and values of every active tenant, one tenant transaction each.
+
+    With many tenants the reading is split over forked worker processes (one per core); each reads
+    its tenants through its own connections, exactly as a single process would.
+    """
+    found = Collected(members=active_members())
+    ids = sorted(found.members)
+    workers = os.cpu_count() or 1
+    if len(ids) < PARALLEL_TENANTS or workers < 2:
+        return _collect_tenants(found, ids, today)
+    _WORK[:] = [found.members, today]
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for part in pool.map(_collect_slice, [ids[i::workers * 2] for i in range(workers * 2)]):
+                found.merge(part)
+    finally:
+        _WORK.clear()
+    return found
+
+
+#: From this many tenants on, reading runs on every core.
+PARALLEL_TENANTS = 100
+
+
+#: Below this many cells the figures are computed in this process; above, on every core (forked workers).
+PARALLEL_FROM = 5000
+
+# (jobs, rules) of the running compute(), for forked workers: they inherit it instead of unpickling it.
+_WORK: list = []
+
+
+def _job_rows(job, brules: BenchmarkRules) -> list[tuple]:
+    kind, grouping, table, key, rows, labels = job
+    leika, month, metric = key
+    if kind == "mode":
+        steps = {table.tenant[i]: (labels[int(table.value[i])], table.base[i]) for i in rows.tolist()}
+        return [(group, leika, month, metric, band, None, None, None, label, f"mode={why}" if why else "")
+                for group, (label, band, why) in mode_figures(steps, grouping, brules).items()]
+    out = []
+    for group, fig in quartile_figures(table.values(rows), grouping, brules).items():
+        why = ",".join(f"{q}={fig.suppressed[q]}" for q in QUARTILES if q in fig.suppressed)
+        out.append((group, leika, month, metric, fig.contributors_band, fig.q1, fig.median, fig.q3, None, why))
+    return out
+
+
+def _run_chunk(bounds: tuple[int, int]) -> list[tuple]:
+    jobs, brules = _WORK
+    return [row for job in jobs[bounds[0]:bounds[1]] for row in _job_rows(job, brules)]
+
+
+def _jobs(found: Collected) -> tuple[list, dict]:
+    """One job per family and (service, month, metric): the cell's rows and the family's groups."""
+    jobs, labels = [], {}
+    for family in FAMILIES:
+        participants = {t for t, fams in found.families.items() if family in fams}
+        if not participants:
+            continue
+        groups, family_labels = build_groups({t: found.members[t] for t in participants}, found.peers)
+        labels.update(family_labels)
+        grouping = Grouping(groups)
+        table = found.tables[family]
+        for rows in table.segments():
+            jobs.append(("quartiles", grouping, table, table.keys[table.cell[int(rows[0])]], rows, None))
+        if family == ABANDON_STEP.family:
+            steps = found.steps
+            for rows in steps.segments():
+                jobs.append(("mode", grouping, steps, steps.keys[steps.cell[int(rows[0])]], rows,
+                             found.step_labels))
+    return jobs, labels
+
+
+def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[tuple], dict]:
+    """All figure rows and group labels: ([(group, leika, month, metric, band, q1, median, q3, mode, why)], labels).
+
+    Cells are independent, so a large refresh splits them over forked worker processes (one per core).
+    """
+    jobs, labels = _jobs(found)
+    workers = os.cpu_count() or 1
+    _WORK[:] = [jobs, brules]
+    try:
+        if len(jobs) < PARALLEL_FROM or workers < 2:
+            return _run_chunk((0, len(jobs))), labels
+        size = -(-len(jobs) // (workers * 4))
+        chunks = [(i, min(i + size, len(jobs))) for i in range(0, len(jobs), size)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            rows = [row for part in pool.map(_run_chunk, chunks) for row in part]
+        return rows, labels
+    finally:
+        _WORK.clear()
+
+
+def _copy_rows(session, rows: list[tuple]) -> None:
+    """COPY the figures in: 10^6 rows in seconds, where INSERTs would take minutes."""
+    raw = session.connection().connection.driver_connection
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
+    buffer.seek(0)
+    with raw.cursor() as cur, cur.copy(
+            "COPY benchmark.figures (group_key, service_key, month, metric, contributors_band, q1, median, q3, "
+            "mode_label, suppressed) FROM STDIN") as copy:
+        while chunk := buffer.read(1 << 20):
+            copy.write(chunk)
+
+
+def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
+    """Recompute every benchmark figure. Returns a summary (participants, figures, run id)."""
+    today = today or date.today()
+    with tenant_transaction(None) as session:
+        run_id = session.execute(text("INSERT INTO benchmark.refresh_runs DEFAULT VALUES RETURNING id")).scalar()
+    try:
+        found = collect(today)
+        rows, labels = compute(found, brules)
+        with tenant_transaction(None) as session:
+            session.execute(text("TRUNCATE benchmark.figures, benchmark.groups"))
+            if labels:
+                session.execute(text("INSERT INTO benchmark.groups (group_key, kind, label) VALUES (:k, :kind, :l)"),
+                                [{"k": k, "kind": kind, "l": label} for k, (kind, label) in labels.items()])
+            _copy_rows(session, rows)
+            session.execute(text("UPDATE benchmark.refresh_runs SET status = 'succeeded', finished_at = now(), "
+                                 "participants = :p, figures = :f WHERE id = :id"),
+                            {"p": len(found.families), "f": len(rows), "id": run_id})
+    except Exception as error:
+        db.session.rollback()
+        with tenant_transaction(None) as session:
+            session.execute(text("UPDATE benchmark.refresh_runs SET status = 'failed', finished_at = now(), "
+                                 "error = :e WHERE id = :id"), {"e": str(error)[:2000], "id": run_id})
+        raise
+    return {"run_id": run_id, "participants": len(found.families), "figures": len(rows)}
+

@@ -1,0 +1,30 @@
+"""The Marburg editor opens "Vergleich" in a real browser (the issue's "done when")."""
+
+from pathlib import Path
+
+from tests.benchmark.conftest import MARBURG, opt_in, run_refresh, staff_identity
+from tests.conftest import sign_in_browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def test_marburg_editor_opens_the_hundesteuer_comparison(app, page, live_server, hessen):
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id)
+    run_refresh(app)
+    sign_in_browser(app, page, live_server.url, staff_identity(app, hessen.marburg, "editor"))
+    failed = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
+
+    page.goto(f"{live_server.url}/t/{MARBURG}/vergleich/")
+    page.get_by_role("link", name="Hundesteuer-Anmeldung").click()
+    assert page.locator("h1").inner_text() == "Vergleich: Hundesteuer-Anmeldung"
+    headers = page.locator("thead th").all_inner_texts()
+    assert headers[2:] == ["Hessen", "Landkreis Marburg-Biedenkopf", "Städte mit 50.000 bis unter 100.000 Einwohnern"]
+    table = page.locator("table.benchmark-table")
+    assert table.get_by_text("Median").first.is_visible()
+    assert table.locator(".suppressed").first.is_visible()  # suppressed cells are marked ...
+    assert "Quartile werden ab 9 teilnehmenden Kommunen gezeigt." in table.inner_text()  # ... and explained
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "vergleich-marburg-hundesteuer.png"), full_page=True)
+    assert failed == []

@@ -1,0 +1,98 @@
+"""Opting in and out, the refresh, and what operators see."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import text
+
+from tests.benchmark.conftest import HUNDESTEUER, MARBURG, opt_in, run_refresh
+
+
+def _snapshot(owner_engine):
+    with owner_engine.connect() as conn:
+        return sorted(conn.execute(text(
+            "SELECT group_key, service_key, month, metric, contributors_band, q1, median, q3, mode_label, suppressed "
+            "FROM benchmark.figures")).all())
+
+
+def _csrf(client, path):
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def test_a_withdrawn_tenant_contributes_nothing_after_the_next_refresh(app, hessen, signed_in, owner_engine):
+    others = [tid for ags, tid in hessen.ids.items() if ags != MARBURG]
+    for tenant_id in others:
+        opt_in(app, tenant_id)
+    run_refresh(app)
+    without_marburg = _snapshot(owner_engine)
+
+    admin = signed_in(hessen.marburg, "admin")
+    path = f"/t/{MARBURG}/vergleich/teilnahme"
+    admin.post(path, data={"csrf_token": _csrf(admin, path), "family": ["usage", "payment"]})
+    run_refresh(app)
+    with_marburg = _snapshot(owner_engine)
+    assert with_marburg != without_marburg  # Marburg's values moved some figure: the test can tell
+
+    response = admin.post(path, data={"csrf_token": _csrf(admin, path)}, follow_redirects=True)
+    notice = "Bis zu dieser Aktualisierung enthalten die Vergleichswerte noch Ihre Werte"
+    assert notice in response.get_data(as_text=True)
+    assert _snapshot(owner_engine) == with_marburg  # nothing changes before the refresh ...
+    page = admin.get(f"/t/{MARBURG}/vergleich/{HUNDESTEUER}").get_data(as_text=True)
+    assert "Sie haben die Teilnahme an diesem Vergleich beendet" in page
+    assert "nimmt an diesem Vergleich nicht teil" in page
+
+    run_refresh(app)
+    assert _snapshot(owner_engine) == without_marburg  # ... and afterwards Marburg is in no figure at all
+
+
+def test_only_admins_change_participation(app, hessen, signed_in):
+    editor = signed_in(hessen.marburg, "editor")
+    assert editor.get(f"/t/{MARBURG}/vergleich/teilnahme").status_code == 403
+    assert editor.post(f"/t/{MARBURG}/vergleich/teilnahme", data={"family": ["usage"]}).status_code in (400, 403)
+
+
+def test_peer_group_is_shown_only_when_large_enough(app, hessen, signed_in):
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id)
+    admin = signed_in(hessen.marburg, "admin")
+    path = f"/t/{MARBURG}/vergleich/vergleichsgruppe"
+    token = _csrf(admin, f"/t/{MARBURG}/vergleich/teilnahme")
+    admin.post(path, data={"csrf_token": token, "peer": ["06531005", "06631009"]})
+    run_refresh(app)
+    small = admin.get(f"/t/{MARBURG}/vergleich/{HUNDESTEUER}.json").get_json()
+    peer = next(g["key"] for g in small["groups"] if g["kind"] == "peer")
+    cell = next(m for m in small["metrics"] if m["metric"] == "completion_rate")["groups"][peer]
+    assert cell["median"] is None and cell["suppressed"]["median"] == "group"
+
+    admin.post(path, data={"csrf_token": token, "peer": list(hessen.ids)[1:12]})
+    run_refresh(app)
+    large = admin.get(f"/t/{MARBURG}/vergleich/{HUNDESTEUER}.json").get_json()
+    cells = [m["groups"][peer] for m in large["metrics"] if m["metric"] != "abandon_step"]
+    assert any(c["median"] is not None for c in cells)
+
+
+def test_operators_see_participants_and_the_last_refresh(app, hessen, operator, signed_in):
+    opt_in(app, hessen.marburg, families=("usage",))
+    run_refresh(app)
+    html = operator.get("/operator/vergleich").get_data(as_text=True)
+    assert "Marburg, Universitätsstadt" in html and "succeeded" in html
+    row = html[html.index("Marburg, Universitätsstadt"):].split("</tr>")[0]
+    assert row.count(">ja ") == 1 and row.count(">nein<") == 3
+    assert signed_in(hessen.marburg, "admin").get("/operator/vergleich").status_code == 403
+
+
+def test_parallel_refresh_publishes_the_same_figures(app, hessen, owner_engine, monkeypatch):
+    """Hessen-wide refreshes read and compute on every core; the figures must not depend on that."""
+    import tenants.benchmark.refresh as refresh_module
+
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id, families=("usage", "payment"))
+    run_refresh(app)
+    sequential = _snapshot(owner_engine)
+    monkeypatch.setattr(refresh_module, "PARALLEL_TENANTS", 1)
+    monkeypatch.setattr(refresh_module, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(refresh_module.os, "cpu_count", lambda: 2)
+    run_refresh(app)
+    assert _snapshot(owner_engine) == sequential
+    assert len(sequential) > 20
