@@ -20,6 +20,7 @@ All statements are composed with ``psycopg.sql`` from names in the settings.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import psycopg
@@ -91,11 +92,33 @@ def bootstrap_superset_metadata(settings: Settings) -> bool:
         attributes = "LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD {}"
         conn.execute(sql.SQL("{} ROLE {} " + attributes).format(
             sql.SQL("ALTER" if exists else "CREATE"), role, sql.Literal(settings.superset_meta_password)))
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        marker = _superset_key_marker(settings)
+        found = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                             (name,)).fetchone()
+        if found and found[0] == marker:
             return False
+        if found:
+            _drop_foreign_superset_metadata(conn, settings, database)
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0").format(database, role))
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(database, sql.Literal(marker)))
         return True
+
+
+def _superset_key_marker(settings: Settings) -> str:
+    """Names the secret key Superset's metadata was written with (a digest, never the key)."""
+    return "egovsad superset metadata, key " + hashlib.sha256(settings.superset_secret_key.encode()).hexdigest()[:16]
+
+
+def _drop_foreign_superset_metadata(conn, settings: Settings, database) -> None:
+    """Superset encrypts connection passwords with its secret key: metadata written under another key
+    answers every API call with "Invalid decryption key". Outside production (a fresh checkout on a
+    machine that ran another one) it is rebuilt; in production that needs a person.
+    """
+    if settings.is_production:
+        raise RuntimeError(f"Superset's metadata database {settings.superset_meta_database} was written with "
+                           "another EGOV_SUPERSET_SECRET_KEY; restore that key (see docs/operations.md).")
+    conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(database))
 
 
 def drop_database(settings: Settings) -> None:

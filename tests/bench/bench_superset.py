@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from tests.bench.common import fresh_database, timed
+from tests.conftest import sign_in
 
 TITLE = "Embedded Superset dashboards"
 LARGEST, OTHER = "06412000", "06534014"
@@ -46,7 +47,9 @@ def _viewer(app, tenant_id: int) -> tuple[str, str]:
         session.add(user)
         session.flush()
         identity = f"u:{tenant_id}:{user.id}"
-    return identity, app.session_interface.get_signing_serializer(app).dumps({"_user_id": identity, "_fresh": True})
+    client = app.test_client()
+    sign_in(client, identity)
+    return identity, client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
 
 
 def _record_requests(portal_url: str, cookie: str, ags: str, keys: list[str]) -> dict[str, list[dict]]:
@@ -117,8 +120,7 @@ def run(settings) -> list[dict]:
             state = load_state(largest)
         identity, cookie = _viewer(app, largest)
         client = app.test_client()
-        with client.session_transaction() as session:
-            session["_user_id"] = identity
+        sign_in(client, identity)
         def mint_one():
             assert client.get(f"/t/{LARGEST}/dashboards/overview/guest-token").status_code == 200
 
