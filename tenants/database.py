@@ -150,3 +150,18 @@ def downgrade(settings: Settings, revision: str) -> None:
     from alembic import command
 
     command.downgrade(alembic_config(settings), revision)
+
+
+def rebuild(settings: Settings) -> None:
+    """A clean database at the current schema with the reference data (tests and benchmarks only)."""
+    from sqlalchemy import create_engine
+
+    from tenants.refdata import load_regions
+
+    drop_database(settings)
+    bootstrap(settings)
+    upgrade(settings)
+    engine = create_engine(settings.sqlalchemy_url(settings.migration_database_url))
+    with engine.begin() as conn:
+        load_regions(conn)
+    engine.dispose()

@@ -32,22 +32,11 @@ def settings():
     return load_settings()
 
 
-def _prepare_database(settings) -> None:
-    from tenants.database import bootstrap, drop_database, upgrade
-    from tenants.refdata import load_regions
-
-    drop_database(settings)
-    bootstrap(settings)
-    upgrade(settings)
-    engine = create_engine(settings.sqlalchemy_url(settings.migration_database_url))
-    with engine.begin() as conn:
-        load_regions(conn)
-    engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def database(settings):
-    _prepare_database(settings)
+    from tenants.database import rebuild
+
+    rebuild(settings)
     return settings
 
 

@@ -11,15 +11,10 @@ from sqlalchemy import create_engine
 
 def fresh_database(settings):
     """Drop, bootstrap and migrate the benchmark database; return (owner engine, app engine)."""
-    from tenants.database import bootstrap, drop_database, upgrade
-    from tenants.refdata import load_regions
+    from tenants.database import rebuild
 
-    drop_database(settings)
-    bootstrap(settings)
-    upgrade(settings)
+    rebuild(settings)
     owner = create_engine(settings.sqlalchemy_url(settings.migration_database_url))
-    with owner.begin() as conn:
-        load_regions(conn)
     return owner, create_engine(settings.sqlalchemy_url())
 
 
