@@ -200,6 +200,18 @@ def sign_in_browser(app, page, base_url: str, identity: str) -> None:
                                "domain": urlsplit(base_url).hostname, "path": "/"}])
 
 
+def add_operator(app, email: str = "op@betrieb.example") -> str:
+    """A platform operator; returns the session identity for :func:`sign_in`."""
+    from tenants.context import tenant_transaction
+    from tenants.models import Operator
+
+    with app.app_context(), tenant_transaction(None) as session:
+        operator = Operator(subject=email, email=email)
+        session.add(operator)
+        session.flush()
+        return f"o:{operator.id}"
+
+
 def client_as(app, identity: str):
     """A new test client signed in as ``identity`` (see :func:`sign_in`)."""
     client = app.test_client()

@@ -5,8 +5,8 @@ from flask import Blueprint
 
 from portal.access import operator_required, role_required
 from tenants.context import tenant_transaction
-from tenants.models import Operator, User
-from tests.conftest import sign_in
+from tenants.models import User
+from tests.conftest import add_operator, sign_in
 
 
 @pytest.fixture
@@ -40,11 +40,7 @@ def people(access_app, two_tenants):
                 session.add(user)
                 session.flush()
                 ids[role] = f"u:{two_tenants.a.id}:{user.id}"
-        with tenant_transaction(None) as session:
-            operator = Operator(subject="op", email="op@betrieb.example")
-            session.add(operator)
-            session.flush()
-            ids["operator"] = f"o:{operator.id}"
+    ids["operator"] = add_operator(access_app)
     return ids
 
 

@@ -13,20 +13,14 @@ from sqlalchemy.exc import IntegrityError
 
 from tenants.context import apply_tenant, tenant_transaction
 from tests.auth.conftest import login
-from tests.conftest import FULDA, MARBURG, sign_in
+from tests.conftest import FULDA, MARBURG, add_operator, sign_in
 from tests.test_isolation_matrix import CATALOGUE, _insert, _ordered, _sample_row
 
 BAD_HOMBURG = "06434001"
 
 
 def _operator(app) -> str:
-    from tenants.models import Operator
-
-    with app.app_context(), tenant_transaction(None) as session:
-        operator = Operator(subject="op", email="op@egovsad.example")
-        session.add(operator)
-        session.flush()
-        return f"o:{operator.id}"
+    return add_operator(app, "op@egovsad.example")
 
 
 def _signup_form(idp, **overrides):

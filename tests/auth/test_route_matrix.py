@@ -21,7 +21,7 @@ import pytest
 
 from portal.principals import ROLE_RANK
 from tenants.context import tenant_transaction
-from tests.conftest import sign_in
+from tests.conftest import add_operator, sign_in
 
 MISSING = object()
 PRINCIPALS = ("anonymous", "viewer", "editor", "admin", "operator")
@@ -72,7 +72,6 @@ def matrix_app(database, redis_conn):
 
 @pytest.fixture
 def world(matrix_app, two_tenants):
-    from tenants.models import Operator
 
     ids = {}
     with matrix_app.app_context():
@@ -81,15 +80,10 @@ def world(matrix_app, two_tenants):
                 ids[key] = {role: _user(session, tenant.id, f"{role}@{domain}", role) for role in ROLE_RANK}
                 ids[key].update(_ingest_objects(session, tenant.id, matrix_app.config["EGOV"]))
                 ids[key]["leika"] = _service(session, tenant.id, {"a": "99102013104000", "b": "99050012104000"}[key])
-        with tenant_transaction(None) as session:
-            operator = Operator(subject="op", email="op@egovsad.example")
-            session.add(operator)
-            session.flush()
-            operator_id = operator.id
         for tenant in (two_tenants.a, two_tenants.b):
             _record_provisioned_dashboard(tenant.id)
     identities = {role: f"u:{two_tenants.a.id}:{ids['a'][role]}" for role in ROLE_RANK}
-    identities["operator"] = f"o:{operator_id}"
+    identities["operator"] = add_operator(matrix_app, "op@egovsad.example")
     return SimpleNamespace(a=two_tenants.a, b=two_tenants.b, ids=ids, identities=identities)
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from tenants.context import apply_tenant, tenant_transaction
-from tenants.models import Operator, User
-from tests.conftest import client_as
+from tenants.models import User
+from tests.conftest import add_operator, client_as
 
 HUNDESTEUER = "99102013104000"
 MARBURG = "06534014"
@@ -117,9 +117,4 @@ def signed_in(app):
 
 @pytest.fixture
 def operator(app, clean_db):
-    with app.app_context(), tenant_transaction(None) as session:
-        op = Operator(subject="op", email="op@betrieb.example")
-        session.add(op)
-        session.flush()
-        identity = f"o:{op.id}"
-    return client_as(app, identity)
+    return client_as(app, add_operator(app))

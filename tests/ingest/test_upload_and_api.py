@@ -6,6 +6,7 @@ import io
 import json
 
 from ingest_workers.worker import run_worker
+from tests.conftest import add_operator
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, add_source, client_for, rows, sign_in
 
 CSV = f"""{EVENT_HEADER}
@@ -212,16 +213,10 @@ def test_errors_of_a_json_batch_count_events_first_then_aggregates(app, two_tena
 
 def test_operators_see_any_tenants_ingest_health_and_can_retry(app, two_tenants, monkeypatch):
     from ingest_workers import loader, runs
-    from tenants.context import tenant_transaction
-    from tenants.models import Operator
 
     with app.app_context():
         source = add_source(two_tenants.a.id, "Formulardienst")
-        with tenant_transaction(None) as session:
-            operator = Operator(subject="ops", email="ops@betrieb.example")
-            session.add(operator)
-            session.flush()
-            identity = f"o:{operator.id}"
+    identity = add_operator(app, "ops@betrieb.example")
     monkeypatch.setattr(loader, "load", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
     monkeypatch.setattr(runs, "RETRIES", 0)
     upload(sign_in(app, two_tenants.a.id, "editor"), two_tenants.a.ags, source, CSV.encode())

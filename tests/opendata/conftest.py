@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from tenants.context import apply_tenant, tenant_transaction
-from tenants.models import Operator, User
-from tests.conftest import sign_in
+from tenants.models import User
+from tests.conftest import add_operator, sign_in
 
 CONTRIBUTOR = "http://dcat-ap.de/def/contributors/eGovSADTest"
 #: Small pages, so a handful of datasets spans several.
@@ -114,12 +114,7 @@ def staff(app, two_tenants):
 
 @pytest.fixture
 def operator_client(app, clean_db):
-    with app.app_context(), tenant_transaction(None) as session:
-        operator = Operator(subject="op", email="op@betrieb.example")
-        session.add(operator)
-        session.flush()
-        identity = f"o:{operator.id}"
-    return _sign_in(app.test_client(), identity)
+    return _sign_in(app.test_client(), add_operator(app))
 
 
 def csrf_token(client, path: str) -> str:
