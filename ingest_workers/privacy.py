@@ -58,10 +58,11 @@ def scrub(textvalue: str | None) -> str | None:
     return textvalue
 
 
-def hash_session(salt: str, session_id: str | None) -> str | None:
+def hash_session(salt: str, session_id: str | None) -> bytes | None:
+    """The stored form of a session id (the loader computes the same in SQL: 32 bytes, never hex text)."""
     if not session_id:
         return None
-    return hashlib.sha256(f"{salt}:{session_id}".encode()).hexdigest()
+    return hashlib.sha256(f"{salt}:{session_id}".encode()).digest()
 
 
 def tenant_salt(session, settings: Settings) -> str:

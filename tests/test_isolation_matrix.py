@@ -45,7 +45,7 @@ COLUMN_VALUES = {
     "role": "viewer",
     "kind": "upload",
     "status": "queued",
-    "session_hash": "a" * 64,
+    "session_hash": b"a" * 32,
     "occurred_at": datetime(2026, 1, 15, 10, tzinfo=UTC),
     "dataset": "usage",
     "licence": "cc-by/4.0",

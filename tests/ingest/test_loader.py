@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from ingest_workers.privacy import hash_session, tenant_salt
 from ingest_workers.runs import load_file
+from tenants.context import tenant_transaction
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows, write
 
 GOOD = f"""{EVENT_HEADER}
@@ -78,6 +82,34 @@ def test_bad_rows_are_rejected_with_row_column_and_reason_and_the_rest_is_loaded
     assert rows(app, a, "SELECT count(*) FROM analytics.process_events WHERE step_name LIKE '%@%'") == [(0,)]
 
 
+# One bad row among good ones, each kind on its own: a batch that casts and passes the table's
+# constraints still has every value checked (the clean-batch path must not let any of these through).
+ONE_BAD_ROW = {
+    "service key": (",2026-03-02T09:00:00+01:00,99123,s9,started,,,web,,,,",
+                    ("service_key", "neither a LeiKa key (14 digits, 99…) nor local:<name>")),
+    "e-mail in a step name": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,step_reached,1,an max@example.org,web,,,,",
+                              ("step_name", "contains an e-mail address")),
+    "giropay in 2025": (f",2025-06-02T09:00:00+01:00,{HUNDESTEUER},s9,payment,3,Bezahlen,web,giropay,epaybl,,",
+                        ("payment_method", "giropay and paydirekt ended on 2024-12-31")),
+    "unknown channel": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,started,,,fax,,,,", ("channel", "unknown value")),
+    "step 1000": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,step_reached,1000,Weiter,web,,,,",
+                  ("step_no", "not a whole number from 0 to 999")),
+    "no event type": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,,,,web,,,,", ("event_type", "required")),
+}
+
+
+@pytest.mark.parametrize("kind", ONE_BAD_ROW)
+def test_a_single_bad_value_in_an_otherwise_clean_batch_is_found(app, sources, two_tenants, tmp_path, kind):
+    line, error = ONE_BAD_ROW[kind]
+    a = two_tenants.a.id
+    with app.app_context():
+        run, _ = load_file(a, sources.a, Path(write(tmp_path / "one.csv", GOOD + line + "\n")))
+    assert (run.rows_accepted, run.rows_rejected) == (7, 1)
+    assert rows(app, a, "SELECT row_no, column_name, reason FROM portal.ingest_errors") == [(9, *error)]
+    assert rows(app, a, "SELECT count(*) FROM analytics.process_events") == [(7,)]
+    assert rows(app, a, "SELECT started, submitted, aborted FROM analytics.rollup_service_daily") == [(2, 1, 1)]
+
+
 def test_the_same_file_twice_changes_nothing(app, sources, two_tenants, tmp_path):
     a = two_tenants.a.id
     path = Path(write(tmp_path / "events.csv", GOOD))
@@ -112,7 +144,10 @@ def test_session_ids_are_stored_only_as_tenant_salted_hashes(app, sources, two_t
                                          "WHERE event_type = 'submitted'")
     hash_b = rows(app, two_tenants.b.id, "SELECT DISTINCT session_hash FROM analytics.process_events "
                                          "WHERE event_type = 'submitted'")
-    assert len(hash_a[0][0]) == 64 and "s1" not in hash_a[0][0]
+    assert len(hash_a[0][0]) == 32 and b"s1" not in hash_a[0][0]
+    with app.app_context(), tenant_transaction(two_tenants.a.id) as session:
+        salt = tenant_salt(session, app.config["EGOV"])
+    assert hash_a[0][0] == hash_session(salt, "s1")  # the documented rule: sha256(salt ":" session_id)
     assert hash_a != hash_b  # the same session id cannot be linked across municipalities
 
 
