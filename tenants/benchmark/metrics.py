@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tenants.benchmark.aggregate import Value
@@ -83,35 +82,53 @@ def since(today: date) -> date:
 _LEIKA = ("CASE WHEN length(r.service_key) = 14 AND left(r.service_key, 2) = '99' THEN r.service_key "
           "ELSE s.leika_key END")
 _JOIN = "LEFT JOIN analytics.services s ON s.tenant_id = r.tenant_id AND s.service_key = r.service_key"
-_WINDOW = "r.tenant_id = :tenant AND r.day >= :since AND r.day < date_trunc('month', CAST(:today AS date))"
+_WINDOW = ("r.tenant_id = %(tenant)s AND r.day >= %(since)s "
+           "AND r.day < date_trunc('month', CAST(%(today)s AS date))")
 _MONTH = "date_trunc('month', r.day)::date"
-# A share within its service and month, and that total (window over the grouped rows).
-_SHARE = ("coalesce(sum({x})::float8 / nullif(sum(sum({x})) OVER (PARTITION BY {leika}, {month}), 0), 0), "
-          "sum(sum({x})) OVER (PARTITION BY {leika}, {month})")
-_PAYMENT_SHARE = _SHARE.format(x="r.payments", leika=_LEIKA, month=_MONTH)
-_AUTH_SHARE = _SHARE.format(x="r.authentications", leika=_LEIKA, month=_MONTH)
+_AUTH = "coalesce(nullif(r.auth_method, ''), 'unknown')"
+_TRUST = "coalesce(nullif(r.trust_level, ''), 'unknown')"
+# A share within its service and month (and kind, for the grouping sets), and that total.
+_SHARE = ("coalesce(sum({x})::float8 / nullif(sum(sum({x})) OVER w, 0), 0), "
+          "(sum(sum({x})) OVER w)::bigint")
 
-# Constant SQL; only bound parameters vary.
+# Constant SQL; only bound parameters vary. Every query but "steps" answers in the same shape,
+# (leika, month, metric key, value, cases it rests on), so that reading a tenant costs one pass
+# over the rows in Python: at Hessen's scale the refresh reads some eight million values.
 _QUERIES = {
-    "usage": f"SELECT {_LEIKA}, {_MONTH}, sum(r.started), sum(r.submitted), sum(r.aborted) "  # noqa: S608 - constant fragments
-             f"FROM analytics.rollup_service_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2",
-    "steps": f"SELECT {_LEIKA}, {_MONTH}, r.step_no, max(r.step_name), sum(r.aborted) "  # noqa: S608 - constant fragments
+    "usage": f"""SELECT u.leika, u.month, m.metric, m.value, m.base FROM (
+        SELECT {_LEIKA} AS leika, {_MONTH} AS month, sum(r.started)::bigint AS started,
+               sum(r.submitted)::bigint AS submitted, sum(r.aborted)::bigint AS aborted
+        FROM analytics.rollup_service_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2) u
+        CROSS JOIN LATERAL (VALUES
+            ('usage_per_1000', CASE WHEN %(population)s > 0
+                                    THEN u.submitted::float8 * 1000 / %(population)s ELSE 0 END, u.submitted),
+            ('completion_rate', coalesce(u.submitted::float8 / nullif(u.started, 0), 0), u.started),
+            ('abandonment_rate', coalesce(u.aborted::float8 / nullif(u.started, 0), 0), u.started)
+        ) m (metric, value, base)
+        WHERE u.leika IS NOT NULL""",  # noqa: S608 - constant fragments
+    "steps": f"SELECT {_LEIKA}, {_MONTH}, r.step_no, max(r.step_name), sum(r.aborted) "  # noqa: S608
              f"FROM analytics.rollup_step_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    # Shares are computed here: (leika, month, category, share, total of the service and month).
-    "payment": f"SELECT {_LEIKA}, {_MONTH}, r.payment_method, {_PAYMENT_SHARE} "  # noqa: S608
-               f"FROM analytics.rollup_payment_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    "auth": f"SELECT {_LEIKA}, {_MONTH}, r.auth_method, {_AUTH_SHARE} "  # noqa: S608
-            f"FROM analytics.rollup_auth_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    "trust": f"SELECT {_LEIKA}, {_MONTH}, coalesce(nullif(r.trust_level, ''), 'unknown'), "  # noqa: S608
-             f"{_AUTH_SHARE} "
-             f"FROM analytics.rollup_auth_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3",
-    "feedback": "SELECT CASE WHEN length(f.service_key) = 14 AND left(f.service_key, 2) = '99' "
-                "THEN f.service_key ELSE s.leika_key END, "
-                "date_trunc('month', f.received_at AT TIME ZONE 'Europe/Berlin')::date, count(*), sum(f.rating) "
-                "FROM analytics.feedback f LEFT JOIN analytics.services s "
-                "ON s.tenant_id = f.tenant_id AND s.service_key = f.service_key "
-                "WHERE f.tenant_id = :tenant AND f.received_at >= :since "
-                "AND f.received_at < date_trunc('month', CAST(:today AS date)) GROUP BY 1, 2",
+    "payment": f"""SELECT {_LEIKA}, {_MONTH}, 'payment:' || coalesce(nullif(r.payment_method, ''), 'unknown'),
+               {_SHARE.format(x="r.payments")}
+        FROM analytics.rollup_payment_daily r {_JOIN} WHERE {_WINDOW} GROUP BY 1, 2, 3
+        WINDOW w AS (PARTITION BY {_LEIKA}, {_MONTH})""",  # noqa: S608
+    # Methods and trust levels from one scan: two grouping sets, each share within its own set.
+    "authentication": f"""SELECT {_LEIKA}, {_MONTH},
+               CASE WHEN GROUPING({_AUTH}) = 0 THEN 'auth:' || {_AUTH} ELSE 'trust:' || {_TRUST} END,
+               {_SHARE.format(x="r.authentications")}
+        FROM analytics.rollup_auth_daily r {_JOIN} WHERE {_WINDOW}
+        GROUP BY GROUPING SETS (({_LEIKA}, {_MONTH}, {_AUTH}), ({_LEIKA}, {_MONTH}, {_TRUST}))
+        WINDOW w AS (PARTITION BY {_LEIKA}, {_MONTH}, GROUPING({_AUTH}))""",  # noqa: S608
+    "satisfaction": """SELECT CASE WHEN length(f.service_key) = 14 AND left(f.service_key, 2) = '99'
+                                   THEN f.service_key ELSE s.leika_key END AS leika,
+               date_trunc('month', f.received_at AT TIME ZONE 'Europe/Berlin')::date, 'satisfaction',
+               sum(f.rating)::float8 / count(*), count(*)
+        FROM analytics.feedback f LEFT JOIN analytics.services s
+             ON s.tenant_id = f.tenant_id AND s.service_key = f.service_key
+        WHERE f.tenant_id = %(tenant)s AND f.received_at >= %(since)s
+          AND f.received_at < date_trunc('month', CAST(%(today)s AS date))
+        GROUP BY 1, 2 HAVING CASE WHEN length(f.service_key) = 14 AND left(f.service_key, 2) = '99'
+                                  THEN f.service_key ELSE s.leika_key END IS NOT NULL""",
 }
 
 
@@ -123,44 +140,41 @@ class TenantValues:
     steps: dict
 
 
-def _ratio(part, whole) -> float:
-    return float(part) / float(whole) if whole else 0.0
+def _worst_steps(rows) -> dict:
+    """(leika, month) -> (label of the step most abandon at, all abandonments of the month)."""
+    worst: dict = {}
+    for leika, month, step_no, step_name, aborted in rows:
+        if not leika:
+            continue
+        total, best = worst.get((leika, month), (0, (-1, 0, "")))
+        candidate = (int(aborted), -int(step_no), f"{step_no}. {step_name}".strip(" ."))
+        worst[(leika, month)] = (total + int(aborted), max(best, candidate))
+    return {key: (best[2], total) for key, (total, best) in worst.items() if best[0] > 0}
 
 
-def _shares(rows, prefix: str, values: dict) -> None:
-    for leika, month, name, share, total in rows:
-        values[(leika, month, f"{prefix}:{name or 'unknown'}")] = Value(share, int(total))
+def read_tenant(session: Session, tenant_id: int, population: int, today: date,
+                families: tuple[str, ...] = FAMILIES) -> tuple[list[tuple], dict]:
+    """One tenant's values as rows (leika, month, metric, value, base), and its worst steps.
+
+    Call inside ``tenant_transaction(tenant_id)``. Reads through the session's own connection
+    (its transaction and tenant binding) with the driver's cursor: plain tuples, no result objects.
+    """
+    params = {"tenant": tenant_id, "since": since(today), "today": today, "population": population}
+    rows: list[tuple] = []
+    steps: dict = {}
+    with session.connection().connection.driver_connection.cursor() as cur:
+        for family in families:
+            cur.execute(_QUERIES[family], params)
+            rows += cur.fetchall()
+            if family == "usage":
+                cur.execute(_QUERIES["steps"], params)
+                steps = _worst_steps(cur.fetchall())
+    return [row for row in rows if row[0]], steps
 
 
 def tenant_values(session: Session, tenant_id: int, population: int, today: date,
                   families: tuple[str, ...] = FAMILIES) -> TenantValues:
     """Compute one tenant's metric values; call inside ``tenant_transaction(tenant_id)``."""
-    params = {"tenant": tenant_id, "since": since(today), "today": today}
-
-    def fetch(name):
-        return [row for row in session.execute(text(_QUERIES[name]), params).all() if row[0]]
-
-    values: dict = {}
-    steps: dict = {}
-    if "usage" in families:
-        for leika, month, started, submitted, aborted in fetch("usage"):
-            started, submitted, aborted = int(started), int(submitted), int(aborted)
-            per_1000 = submitted * 1000 / population if population else 0.0
-            values[(leika, month, "usage_per_1000")] = Value(per_1000, submitted)
-            values[(leika, month, "completion_rate")] = Value(_ratio(submitted, started), started)
-            values[(leika, month, "abandonment_rate")] = Value(_ratio(aborted, started), started)
-        worst: dict = {}
-        for leika, month, step_no, step_name, aborted in fetch("steps"):
-            total, best = worst.get((leika, month), (0, (-1, 0, "")))
-            candidate = (int(aborted), -int(step_no), f"{step_no}. {step_name}".strip(" ."))
-            worst[(leika, month)] = (total + int(aborted), max(best, candidate))
-        steps = {key: (best[2], total) for key, (total, best) in worst.items() if best[0] > 0}
-    if "payment" in families:
-        _shares(fetch("payment"), "payment", values)
-    if "authentication" in families:
-        _shares(fetch("auth"), "auth", values)
-        _shares(fetch("trust"), "trust", values)
-    if "satisfaction" in families:
-        for leika, month, ratings, total in fetch("feedback"):
-            values[(leika, month, "satisfaction")] = Value(_ratio(total, ratings), int(ratings))
-    return TenantValues(values, steps)
+    rows, steps = read_tenant(session, tenant_id, population, today, families)
+    return TenantValues({(leika, month, metric): Value(value, base) for leika, month, metric, value, base in rows},
+                        steps)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import text
 
+from tenants.benchmark import refresh as refresh_module
 from tests.benchmark.conftest import HUNDESTEUER, MARBURG, opt_in, run_refresh
 
 
@@ -96,3 +98,25 @@ def test_parallel_refresh_publishes_the_same_figures(app, hessen, owner_engine, 
     run_refresh(app)
     assert _snapshot(owner_engine) == sequential
     assert len(sequential) > 20
+
+
+def test_a_failed_refresh_keeps_the_published_figures_and_their_key(app, hessen, owner_engine, monkeypatch):
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id)
+    run_refresh(app)
+    published = _snapshot(owner_engine)
+    assert published
+
+    def broken_copy(session, rows):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(refresh_module, "_copy_rows", broken_copy)
+    with pytest.raises(RuntimeError):
+        run_refresh(app)
+    assert _snapshot(owner_engine) == published
+    monkeypatch.undo()
+    run_refresh(app)
+    with owner_engine.connect() as conn:
+        key = conn.execute(text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                "WHERE conrelid = 'benchmark.figures'::regclass AND contype = 'p'")).scalar()
+    assert key == "PRIMARY KEY (service_key, month, group_key, metric)"  # the page's lookups stay indexed
