@@ -24,6 +24,7 @@ from tenants.benchmark.participation import ParticipationError
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
+from tenants.superset.embedding import tenant_dashboards
 
 bp = Blueprint("tenant_benchmark", __name__, url_prefix="/t/<ags>/vergleich")
 operator_bp = Blueprint("operator_benchmark", __name__, url_prefix="/operator")
@@ -36,6 +37,13 @@ def _month(value: str | None) -> date | None:
         year, month = map(int, value.split("-"))
         if 1 <= month <= 12:
             return date(year, month, 1)
+    return None
+
+
+def _dashboard_url(tenant) -> str | None:
+    """The embedded "Vergleich" dashboard, once the tenant's Superset objects are provisioned."""
+    if any(dashboard.key == "benchmark" for dashboard in tenant_dashboards(tenant.id)):
+        return url_for("tenant_dashboards.show", ags=tenant.ags, key="benchmark")
     return None
 
 
@@ -55,7 +63,7 @@ def overview():
     tenant = current_tenant()
     states = participation.families(db.session, tenant.id)
     return render_template("benchmark/overview.html", tenant=tenant, services=services(db.session, tenant.id),
-                           states=states, refreshed_at=last_refresh(db.session))
+                           states=states, refreshed_at=last_refresh(db.session), dashboard_url=_dashboard_url(tenant))
 
 
 @bp.get("/<leika>")
@@ -63,7 +71,8 @@ def overview():
 def service(leika: str):
     tenant, result = _comparison(leika)
     brules = rules_from(current_app.config["EGOV"])
-    return render_template("benchmark/service.html", tenant=tenant, c=result, brules=brules)
+    return render_template("benchmark/service.html", tenant=tenant, c=result, brules=brules,
+                           dashboard_url=_dashboard_url(tenant))
 
 
 @bp.get("/<leika>.json")

@@ -64,6 +64,14 @@ def member_of(session: Session, tenant: Tenant) -> Member:
     return Member(tenant.id, region.ags, region.kind, region.kreis_ags, region.kreis_name, region.population)
 
 
+def shown_groups(session: Session, tenant: Tenant, member: Member | None = None) -> list[tuple[str, str, str]]:
+    """The (kind, key, label) of the groups the tenant's page shows: Hessen, its Landkreis, its size class and,
+    once chosen, its own peer group. The Superset dashboard shows the same groups (tenants/superset/embedding.py).
+    """
+    member = member or member_of(session, tenant)
+    return groups_of(member, bool(participation.peers(session, tenant.id)))
+
+
 def services(session: Session, tenant_id: int) -> list[tuple[str, str]]:
     """The tenant's services that have a LeiKa key: [(leika, name)], by name."""
     rows = session.execute(text(
@@ -103,7 +111,7 @@ def comparison(session: Session, tenant: Tenant, leika: str, month: date | None,
     refreshed_at = last_refresh(session)
     withdrawn_pending = {f for f, s in states.items() if not s["opted_in"] and s["changed_at"] and refreshed_at
                          and datetime.fromisoformat(s["changed_at"]) > refreshed_at}
-    groups = groups_of(member, bool(participation.peers(session, tenant.id)))
+    groups = shown_groups(session, tenant, member)
     published = _figures(session, [key for _, key, _ in groups], leika, month) if month else {}
     keys = {metric for (lk, m, metric) in own.values if lk == leika and m == month}
     if (leika, month) in own.steps or any(metric == ABANDON_STEP.key for _, metric in published):

@@ -46,15 +46,17 @@ ABANDON_STEP = Metric("abandon_step", "usage", "Schritt mit den meisten Abbrüch
 PAYMENT_LABELS = {
     "paypal": "PayPal", "credit_card": "Kreditkarte", "sepa_direct_debit": "SEPA-Lastschrift",
     "giropay": "giropay", "paydirekt": "paydirekt", "wero": "Wero", "invoice": "Rechnung",
-    "cash": "Bar/vor Ort", "free_of_charge": "kostenfrei", "other": "Sonstige",
+    "cash": "Bar/vor Ort", "on_site": "Bar/vor Ort", "free_of_charge": "kostenfrei", "other": "Sonstige",
+    "unknown": "unbekannt",
 }
 AUTH_LABELS = {
     "none": "ohne Anmeldung", "guest": "ohne Anmeldung", "bundid_basis": "BundID Basisregistrierung",
     "bundid_elster": "BundID mit ELSTER-Zertifikat", "bundid_eid": "BundID mit Online-Ausweis",
     "eu_eid": "EU-eID", "muk_elster": "Mein Unternehmenskonto", "other_portal_account": "anderes Servicekonto",
-    "unknown": "unbekannt",
+    "other": "anderes Verfahren", "unknown": "unbekannt",
 }
-TRUST_LABELS = {"none": "keines", "basis": "basis", "substanziell": "substanziell", "hoch": "hoch"}
+TRUST_LABELS = {"none": "keines", "basis": "basis", "substanziell": "substanziell", "hoch": "hoch",
+                "unknown": "unbekannt"}
 
 
 @lru_cache(maxsize=4096)
@@ -71,6 +73,21 @@ def metric_for(key: str) -> Metric:
     if prefix == "trust":
         return Metric(key, "authentication", f"Anteil Vertrauensniveau „{TRUST_LABELS.get(name, name)}“", "rate")
     raise KeyError(key)
+
+
+def published_metrics() -> list[Metric]:
+    """Every metric the refresh can publish, in display order (the Superset dataset labels them from this).
+
+    Share metrics are named after the canonical vocabularies the analytics tables CHECK, plus
+    ``unknown`` for rows without a method or level.
+    """
+    from ingest_workers.canonical import AUTH_METHODS, PAYMENT_METHODS, TRUST_LEVELS
+
+    shares = {"payment": {*PAYMENT_METHODS, *PAYMENT_LABELS}, "auth": {*AUTH_METHODS, *AUTH_LABELS},
+              "trust": {*TRUST_LEVELS, *TRUST_LABELS}}
+    keys = [m.key for m in (*BASE_METRICS, ABANDON_STEP)]
+    keys += [f"{prefix}:{name}" for prefix, names in shares.items() for name in sorted(names | {"unknown"})]
+    return [metric_for(key) for key in keys]
 
 
 def since(today: date) -> date:

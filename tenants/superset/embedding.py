@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tenants.benchmark import participation
+from tenants.benchmark.comparison import shown_groups
 from tenants.db import db
+from tenants.models import Tenant
 from tenants.superset import guest, templates
-from tenants.superset.provision import load_state
+from tenants.superset.provision import BENCHMARK_DATASET, load_state
 
 
 class DashboardNotFound(LookupError):
@@ -39,7 +42,23 @@ def tenant_dashboard(tenant_id: int, key: str) -> EmbeddedDashboard:
     raise DashboardNotFound(key)
 
 
+def benchmark_rules(tenant_id: int) -> list[dict]:
+    """The comparison dataset's rule: the groups and families the tenant's comparison page shows.
+
+    Computed from the tenant's own settings and reference data at every token, so a changed opt-in
+    or peer group reaches the dashboard with the next token. Added to every token, not only the
+    Vergleich dashboard's, so a chart on that dataset anywhere stays within the tenant's groups.
+    """
+    dataset_id = load_state(tenant_id, db.session).get("datasets", {}).get(BENCHMARK_DATASET)
+    if dataset_id is None:
+        return []
+    tenant = db.session.get(Tenant, tenant_id)
+    keys = [key for _, key, _ in shown_groups(db.session, tenant)]
+    return [{"dataset": dataset_id,
+             "clause": guest.benchmark_clause(keys, participation.opted_in(db.session, tenant_id))}]
+
+
 def guest_token(settings, tenant_id: int, key: str, user_label: str) -> str:
-    """A guest token for one of the tenant's own dashboards, with the tenant's RLS clause."""
+    """A guest token for one of the tenant's own dashboards, with the tenant's RLS clauses."""
     dashboard = tenant_dashboard(tenant_id, key)
-    return guest.mint(settings, tenant_id, dashboard.embedded_uuid, user_label)
+    return guest.mint(settings, tenant_id, dashboard.embedded_uuid, user_label, benchmark_rules(tenant_id))

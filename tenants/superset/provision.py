@@ -9,8 +9,9 @@ Per tenant (all idempotent; a second run finds everything and changes nothing):
 2. ``superset_objects``: a Superset database connection with that role,
    the datasets of ``superset_config/dashboards/datasets.json``, the roles
    ``tenant_<AGS>_viewer`` and ``tenant_<AGS>_editor``, a Superset RLS rule
-   (second layer) and the ready-made dashboards cloned from the templates,
-   with embedding allowed for the portal's origin.
+   (second layer), one more on the comparison dataset (the tenant's own
+   comparison groups) and the ready-made dashboards cloned from the
+   templates, with embedding allowed for the portal's origin.
 
 Deprovisioning removes the Superset objects, then the database role.
 """
@@ -26,15 +27,19 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
 from tenants import crypto
+from tenants.benchmark.comparison import member_of
+from tenants.benchmark.groups import groups_of
 from tenants.context import tenant_transaction
 from tenants.models import Tenant, TenantSetting
 from tenants.provisioning import register_step
-from tenants.superset import templates
+from tenants.superset import guest, templates
 from tenants.superset.client import SupersetClient
 from tenants.superset.roles import ensure_base_roles, ensure_tenant_roles, remove_tenant_roles
 
 STATE_KEY = "superset"
 SCHEMA = "analytics"
+#: The dataset of published comparison figures and the tenant's own values ("Vergleich").
+BENCHMARK_DATASET = "egov_benchmark"
 
 
 def _settings():
@@ -156,11 +161,22 @@ def rls_name(ags: str) -> str:
     return f"tenant_{ags}"
 
 
-def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[str, int],
-               role_ids: dict[str, int]) -> None:
-    wanted = {"name": rls_name(ags), "filter_type": "Regular", "tables": sorted(dataset_ids.values()),
-              "roles": sorted(role_ids.values()), "clause": f"tenant_id = {int(tenant_id)}",
-              "group_key": "tenant", "description": "Mandantentrennung (zweite Ebene, zusätzlich zur Datenbankrolle)"}
+def benchmark_rls_name(ags: str) -> str:
+    return f"tenant_{ags}_vergleich"
+
+
+def benchmark_groups(tenant_id: int) -> list[str]:
+    """Every comparison group the tenant can be shown, its peer group included whether chosen yet or not.
+
+    For the staff who open the dashboards in Superset itself; guest tokens narrow this further to
+    what the tenant's page shows right now (tenants/superset/embedding.py).
+    """
+    with tenant_transaction(tenant_id) as session:
+        member = member_of(session, session.get(Tenant, tenant_id))
+    return [key for _, key, _ in groups_of(member, has_peers=True)]
+
+
+def _ensure_rule(api: SupersetClient, wanted: dict[str, Any]) -> None:
     found = api.find_one("rowlevelsecurity", name=wanted["name"])
     if found is None:
         api.post("/api/v1/rowlevelsecurity/", wanted)
@@ -170,6 +186,20 @@ def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[
                "clause": found["clause"], "group_key": found["group_key"], "description": found["description"]}
     if current != wanted:
         api.put(f"/api/v1/rowlevelsecurity/{found['id']}", wanted)
+
+
+def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[str, int],
+               role_ids: dict[str, int]) -> None:
+    roles = sorted(role_ids.values())
+    _ensure_rule(api, {"name": rls_name(ags), "filter_type": "Regular", "tables": sorted(dataset_ids.values()),
+                       "roles": roles, "clause": guest.rls_clause(tenant_id), "group_key": "tenant",
+                       "description": "Mandantentrennung (zweite Ebene, zusätzlich zur Datenbankrolle)"})
+    if BENCHMARK_DATASET in dataset_ids:
+        # Its own group key: Superset ORs the rules of one group key, and this one must narrow the tenant rule.
+        _ensure_rule(api, {"name": benchmark_rls_name(ags), "filter_type": "Regular",
+                           "tables": [dataset_ids[BENCHMARK_DATASET]], "roles": roles,
+                           "clause": guest.benchmark_clause(benchmark_groups(tenant_id)), "group_key": "vergleich",
+                           "description": "Nur die eigenen Vergleichsgruppen"})
 
 
 def provision_objects(tenant_id: int) -> None:
@@ -196,9 +226,10 @@ def deprovision_objects(tenant_id: int) -> None:
     tenant = _tenant(tenant_id)
     api = client()
     remove_dashboards(api, tenant.ags)
-    found = api.find_one("rowlevelsecurity", name=rls_name(tenant.ags))
-    if found:
-        api.delete(f"/api/v1/rowlevelsecurity/{found['id']}")
+    for name in (rls_name(tenant.ags), benchmark_rls_name(tenant.ags)):
+        found = api.find_one("rowlevelsecurity", name=name)
+        if found:
+            api.delete(f"/api/v1/rowlevelsecurity/{found['id']}")
     database = api.find_one("database", database_name=database_name(tenant.ags))
     if database:
         for dataset in api.find("dataset", database=("rel_o_m", database["id"])):

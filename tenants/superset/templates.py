@@ -10,6 +10,11 @@ short forms keep the files readable:
 The fingerprint of a template (its version plus a hash of its content and of
 the datasets) is stored with every tenant's copy, so the roll-out command can
 tell which tenants differ.
+
+A dataset's SQL may name ``{benchmark_metrics}``: it becomes a ``VALUES`` list
+of the comparison metrics (key, family, German label, scale) from
+:func:`tenants.benchmark.metrics.published_metrics`, so the labels have one
+source and a changed label changes the fingerprint like any edit.
 """
 
 from __future__ import annotations
@@ -31,9 +36,26 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def benchmark_metrics_sql() -> str:
+    """The comparison metrics as ``VALUES (key, family, label, scale)``; rates are shown in per cent."""
+    from tenants.benchmark.metrics import published_metrics
+
+    rows = [f"({_sql_text(m.key)}, {_sql_text(m.family)}, "
+            f"{_sql_text(m.label + (' in %' if m.unit == 'rate' else ''))}, "
+            f"{100 if m.unit == 'rate' else 1}::float8)" for m in published_metrics()]
+    return "VALUES " + ",\n  ".join(rows)
+
+
 @lru_cache(maxsize=1)
 def datasets() -> dict[str, dict[str, Any]]:
-    return _read(TEMPLATE_DIR / "datasets.json")["datasets"]
+    found = _read(TEMPLATE_DIR / "datasets.json")["datasets"]
+    for spec in found.values():
+        spec["sql"] = spec["sql"].replace("{benchmark_metrics}", benchmark_metrics_sql())
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -109,11 +131,18 @@ def position(template: dict[str, Any], charts: dict[str, dict[str, Any]]) -> dic
     return layout
 
 
+def _scope(spec: dict[str, Any], template: dict[str, Any]) -> list[str]:
+    """The keys of the charts a filter reaches: those it names, else those whose dataset has its column
+    (the time filter reaches all)."""
+    if "charts" in spec:
+        return spec["charts"]
+    datasets = spec.get("scope_datasets", [spec.get("dataset")])
+    return [c["key"] for c in template["charts"] if spec["type"] == "filter_time" or c["dataset"] in datasets]
+
+
 def _native_filter(spec: dict[str, Any], template: dict[str, Any], charts: dict[str, dict[str, Any]],
                    dataset_ids: dict[str, int]) -> dict[str, Any]:
-    # A filter reaches the charts whose dataset has its column; the time filter reaches all.
-    in_scope = [charts[c["key"]]["id"] for c in template["charts"]
-                if spec["type"] == "filter_time" or c["dataset"] in spec.get("scope_datasets", [spec.get("dataset")])]
+    in_scope = [charts[key]["id"] for key in _scope(spec, template)]
     excluded = [charts[c["key"]]["id"] for c in template["charts"] if charts[c["key"]]["id"] not in in_scope]
     native = {
         "id": f"NATIVE_FILTER-{spec['key']}", "name": spec["name"], "filterType": spec["type"],
@@ -126,10 +155,14 @@ def _native_filter(spec: dict[str, Any], template: dict[str, Any], charts: dict[
     else:
         native.update(
             targets=[{"datasetId": dataset_ids[spec["dataset"]], "column": {"name": spec["column"]}}],
-            controlValues={"enableEmptyFilter": False, "defaultToFirstItem": False, "multiSelect": True,
-                           "searchAllOptions": False, "inverseSelection": False},
+            # "first": one value at a time, the first one preselected (charts that mix values mean nothing).
+            controlValues={"enableEmptyFilter": False, "defaultToFirstItem": bool(spec.get("first")),
+                           "multiSelect": not spec.get("first"), "searchAllOptions": False,
+                           "inverseSelection": False},
             defaultDataMask={"filterState": {}, "extraFormData": {}, "ownState": {}},
         )
+        if spec.get("first"):
+            native["requiredFirst"] = True  # the charts wait for that first value instead of loading without it
     return native
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import sign_in
-from tests.superset.conftest import ARTIFACTS, add_user
+from tests.superset.conftest import ARTIFACTS, SUPERSET_PORT, add_user
 
 
 def session_cookie(app, identity: str) -> dict:
@@ -119,5 +119,5 @@ def test_guest_tokens_only_for_own_dashboards(ss_app, tenants_ab):
     assert client.get(f"/t/{b.ags}/dashboards/overview/guest-token").status_code == 404
     # The page frames Superset and nothing else.
     page = client.get(f"/t/{a.ags}/dashboards/overview")
-    assert "frame-src 'self' http://127.0.0.1:8098" in page.headers["Content-Security-Policy"]
+    assert f"frame-src 'self' http://127.0.0.1:{SUPERSET_PORT}" in page.headers["Content-Security-Policy"]
     assert "frame-src 'self';" in client.get("/").headers["Content-Security-Policy"]

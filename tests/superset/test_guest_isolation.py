@@ -41,9 +41,10 @@ def token_of_a(ctx, rls: bool = True) -> str:
 
 
 def chart_data(ctx, token: str, query: dict, *, state: str = "state_a", chart: str | None = "by_service",
-               dataset: str = "egov_service_daily", result_type: str = "full", result_format: str = "json"):
+               dataset: str = "egov_service_daily", result_type: str = "full", result_format: str = "json",
+               dashboard: str = "overview"):
     st = ctx[state]
-    dashboard = st["dashboards"]["overview"]
+    dashboard = st["dashboards"][dashboard]
     dataset_id = st["datasets"][dataset]
     form_data = {"dashboardId": dashboard["id"], "viz_type": "table", "datasource": f"{dataset_id}__table"}
     if chart:

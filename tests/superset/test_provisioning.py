@@ -31,10 +31,18 @@ def _superset_objects(api, ags: str) -> dict:
         if role:
             perms = api.get(f"/api/v1/security/roles/{role[0]['id']}/permissions/")["result"]
             objects[f"role {level}"] = sorted(p["id"] for p in perms)
-    rls = api.find_one("rowlevelsecurity", name=f"tenant_{ags}")
-    if rls:
-        objects["rls"] = {k: v for k, v in rls.items() if k != "changed_on_delta_humanized"}
+    for name in (f"tenant_{ags}", f"tenant_{ags}_vergleich"):
+        rls = api.find_one("rowlevelsecurity", name=name)
+        if rls:
+            objects[f"rls {name}"] = {k: v for k, v in rls.items() if k != "changed_on_delta_humanized"}
     return objects
+
+
+def _peer_key(app, tenant_id: int) -> str:
+    from tenants.benchmark.groups import peer_key
+
+    with app.app_context():
+        return peer_key(tenant_id)
 
 
 def _login_role(settings, tenant_id: int):
@@ -61,9 +69,13 @@ def test_provisioning_twice_changes_nothing_and_offboarding_leaves_nothing(ss_ap
         api = client()
         first = _superset_objects(api, GIESSEN)
         role = _login_role(superset_settings, giessen.id)
-        # Seven dashboards, one database, the datasets, two roles, an RLS rule.
-        assert sum(k.startswith("dashboard") for k in first) == len(templates.dashboards()) == 7
-        assert "database" in first and "rls" in first and {"role viewer", "role editor"} <= first.keys()
+        # Eight dashboards, one database, the datasets, two roles, two RLS rules (tenant; its comparison groups).
+        assert sum(k.startswith("dashboard") for k in first) == len(templates.dashboards()) == 8
+        assert "database" in first and {"role viewer", "role editor"} <= first.keys()
+        assert {f"rls tenant_{GIESSEN}", f"rls tenant_{GIESSEN}_vergleich"} <= first.keys()
+        assert first[f"rls tenant_{GIESSEN}_vergleich"]["clause"] == (
+            "group_key = 'own' OR (group_key IN ('hessen', 'kreis:06531', "
+            f"'{_peer_key(ss_app, giessen.id)}', 'size:50k-100k'))")
         assert role is not None and role[1:6] == (True, 10, False, False, False)
         assert "statement_timeout=30s" in role[6] and "default_transaction_read_only=on" in role[6]
 

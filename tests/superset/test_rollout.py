@@ -50,3 +50,23 @@ def _check(app):
         return CliRunner().invoke(main, ["superset", "rollout", "--check"])
     finally:
         portal.create_app = original
+
+
+def test_rollout_gives_tenants_provisioned_before_it_the_vergleich_dashboard(ss_app, tenants_ab, monkeypatch):
+    from tenants.superset.provision import load_state, provision_objects
+    from tenants.superset.rollout import differences, rollout
+
+    a = tenants_ab.a
+    current = templates.dashboards()
+    before = {key: template for key, template in current.items() if key != "benchmark"}
+    with ss_app.app_context():
+        monkeypatch.setattr(templates, "dashboards", lambda: before)
+        provision_objects(a.id)  # as provisioned before the template existed: the dashboard goes
+        assert "benchmark" not in load_state(a.id)["dashboards"]
+
+        monkeypatch.setattr(templates, "dashboards", lambda: current)
+        assert [d.split(":")[0] for d in differences(a.id)] == ["benchmark"]
+        assert "benchmark: missing" in _check(ss_app).output
+        assert [r.error for r in rollout([a])] == [None]
+        assert differences(a.id) == []
+        assert load_state(a.id)["dashboards"]["benchmark"]["embedded_uuid"]
