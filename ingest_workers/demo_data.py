@@ -29,13 +29,13 @@ from sqlalchemy import select, text
 
 from ingest_workers import matomo
 from ingest_workers.canonical import EVENT_COLUMNS
+from ingest_workers.catalogue import leika_names
 from ingest_workers.feedback import clean_submission, store_feedback
 from ingest_workers.runs import load_file
 from tenants.context import tenant_transaction
 from tenants.models import DataSource, IngestRun, Tenant
 
 BERLIN = ZoneInfo("Europe/Berlin")
-LEIKA_FILE = Path(__file__).resolve().parents[1] / "tenants" / "data" / "leika_services.csv"
 MARKER_SOURCE = "Formularserver (Push)"
 
 
@@ -104,12 +104,9 @@ COMMENTS = [
 
 
 def services() -> list[Service]:
-    with LEIKA_FILE.open(encoding="utf-8") as fh:
-        leika = list(csv.DictReader(fh))
     result = []
-    for row in leika:
-        key = row["leika_key"]
-        result.append(Service(key, row["name"], RATES[key], STEPS[key], key in FEES, SEASONS.get(key, (1,) * 12),
+    for key, name in leika_names().items():
+        result.append(Service(key, name, RATES[key], STEPS[key], key in FEES, SEASONS.get(key, (1,) * 12),
                               "civento" if key in CIVENTO else "events"))
     for key, name, rate, steps, fee, season in LOCAL:
         result.append(Service(key, name, rate, steps, fee, season or (1,) * 12,

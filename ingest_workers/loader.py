@@ -32,6 +32,7 @@ from psycopg import sql
 from sqlalchemy import text
 
 from ingest_workers import canonical as c
+from ingest_workers.catalogue import leika_names
 from ingest_workers.privacy import personal_data_in
 from tenants.context import apply_tenant
 
@@ -423,12 +424,15 @@ ROLLUPS = {
 }
 
 
-# A service seen for the first time enters the catalogue under its key (dashboards join names);
-# an admin or the catalogue import gives it its proper name later.
+# A service seen for the first time enters the catalogue (dashboards join names): a LeiKa service
+# under its name in the LeiKa list, any other under its key until an admin names it
+# (ingest_workers/catalogue.py, the page "Dienste").
 REGISTER_SERVICES = """
 INSERT INTO analytics.services (tenant_id, service_key, leika_key, name)
-SELECT DISTINCT %(tenant)s, service_key, CASE WHEN service_key LIKE '99%%' THEN service_key END, service_key
-FROM {}
+SELECT %(tenant)s, k.service_key, CASE WHEN k.service_key LIKE '99%%' THEN k.service_key END,
+       coalesce(n.name, k.service_key)
+FROM (SELECT DISTINCT service_key FROM {}) k
+LEFT JOIN unnest(%(leika_keys)s::text[], %(leika_names)s::text[]) AS n (key, name) ON n.key = k.service_key
 ON CONFLICT (tenant_id, service_key) DO NOTHING
 """
 
@@ -638,7 +642,9 @@ def load(sa_connection, batch: Batch, stage: Callable[[object], None], ensure_pa
     else:
         recompute_rollups(cur, batch.tenant_id)
         keys = "affected"
-    cur.execute(sql.SQL(REGISTER_SERVICES).format(sql.Identifier(keys)), {"tenant": batch.tenant_id})
+    names = leika_names()
+    cur.execute(sql.SQL(REGISTER_SERVICES).format(sql.Identifier(keys)),
+                {"tenant": batch.tenant_id, "leika_keys": list(names), "leika_names": list(names.values())})
     cur.execute(sql.SQL("SELECT min(day), max(day) FROM {}").format(sql.Identifier(keys)))
     day_from, day_to = cur.fetchone()
     timings["rollups"] = time.perf_counter() - clock

@@ -16,7 +16,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ingest_workers.profiles import shipped_profiles
 from portal.settings import Settings
@@ -55,15 +55,11 @@ def get_run(session, tenant_id: int, run_id: int) -> IngestRun:
 
 def create_source(session, tenant_id: int, settings: Settings, name: str, kind: str, profile: str = "canonical",
                   matomo: dict[str, str] | None = None, origins: str = "") -> DataSource:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise SourceError("Give the data source a name (at most 100 characters).")
+    name = _check_name(session, name)
     if kind not in KINDS:
         raise SourceError("Unknown kind of data source.")
     if profile not in shipped_profiles():
         raise SourceError("Unknown mapping profile.")
-    if session.scalar(select(DataSource).where(DataSource.name == name)):
-        raise SourceError("A data source with this name exists already.")
     source = DataSource(tenant_id=tenant_id, name=name, kind=kind, mapping_profile=profile, config={})
     if kind == "matomo":
         configure_matomo(source, settings, **(matomo or {}))
@@ -72,6 +68,46 @@ def create_source(session, tenant_id: int, settings: Settings, name: str, kind: 
     session.add(source)
     session.flush()
     return source
+
+
+def _check_name(session, name: str, source_id: int | None = None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise SourceError("Give the data source a name (at most 100 characters).")
+    clash = session.scalar(select(DataSource.id).where(DataSource.name == name))
+    if clash is not None and clash != source_id:
+        raise SourceError("A data source with this name exists already.")
+    return name
+
+
+def update_source(session, source: DataSource, name: str, active: bool) -> None:
+    """Rename a source, or pause it: a paused source refuses uploads, pushes and feedback, and
+    Matomo is not asked; what it delivered stays in every figure."""
+    source.name = _check_name(session, name, source.id)
+    source.active = active
+    session.flush()
+
+
+def delivered_data(session, source: DataSource) -> bool:
+    """Whether anything of the source is stored: a run (files, pushes, Matomo pulls) or feedback."""
+    if session.scalar(select(IngestRun.id).where(IngestRun.data_source_id == source.id).limit(1)) is not None:
+        return True
+    return bool(session.scalar(text("SELECT EXISTS (SELECT 1 FROM analytics.feedback WHERE data_source_id = :id)"),
+                               {"id": source.id}))
+
+
+def delete_source(session, source: DataSource) -> None:
+    """Delete a source that never delivered anything (one created by mistake).
+
+    A source with data is refused, not emptied: its figures would vanish from every dashboard
+    and Open Data publication without a trace. Pausing it keeps them; removing a tenant's data
+    is offboarding's job, with its archive.
+    """
+    if delivered_data(session, source):
+        raise SourceError("This data source has delivered data and cannot be deleted; pause it instead. "
+                          "Everything it delivered stays in the figures.")
+    session.delete(source)
+    session.flush()
 
 
 def configure_matomo(source: DataSource, settings: Settings, url: str = "", site_id: str = "", token: str = "",

@@ -9,15 +9,15 @@ schema and SELECT on those two tables. Both hold group figures only (no
 SQL Lab (docs/benchmark.md). ``benchmark.refresh_runs`` stays closed: it
 tells operators how the nightly job went and is no business of a tenant.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-22
 """
 
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -13,13 +13,14 @@ from flask import Blueprint, Response, abort, current_app, flash, jsonify, redir
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ingest_workers import matomo, runs
+from ingest_workers import catalogue, matomo, runs
 from ingest_workers.health import health_in_session
 from ingest_workers.profiles import shipped_profiles
 from ingest_workers.sources import (
     SourceError,
     SourceNotFound,
     create_source,
+    delete_source,
     errors_csv,
     get_run,
     get_source,
@@ -29,6 +30,7 @@ from ingest_workers.sources import (
     revoke_token,
     run_errors,
     set_mapping,
+    update_source,
 )
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
@@ -148,6 +150,38 @@ def source_page(source_id: int):
                            portal_url=current_app.config["EGOV"].portal_url)
 
 
+@bp.post("/sources/<int:source_id>/settings")
+@role_required("admin")
+def settings(source_id: int):
+    source = _source_or_404(source_id)
+    try:
+        update_source(db.session, source, request.form.get("name", ""), request.form.get("active") == "on")
+    except SourceError as exc:
+        db.session.rollback()
+        flash(_(str(exc)), "danger")
+        return redirect(url_for(".source_page", source_id=source_id))
+    db.session.commit()
+    flash(_("The data source was saved.") if source.active else
+          _("The data source is paused: it accepts nothing until it is switched on again."), "success")
+    return redirect(url_for(".source_page", source_id=source.id))
+
+
+@bp.post("/sources/<int:source_id>/delete")
+@role_required("admin")
+def delete(source_id: int):
+    source = _source_or_404(source_id)
+    name = source.name
+    try:
+        delete_source(db.session, source)
+    except SourceError as exc:
+        db.session.rollback()
+        flash(_(str(exc)), "danger")
+        return redirect(url_for(".source_page", source_id=source_id))
+    db.session.commit()
+    flash(_("Data source %(name)s deleted.", name=name), "success")
+    return redirect(url_for(".index"))
+
+
 @bp.post("/sources/<int:source_id>/token")
 @role_required("admin")
 def new_token(source_id: int):
@@ -199,6 +233,33 @@ def backfill(source_id: int):
     matomo.enqueue_pull(current_tenant().id, source.id, start, end)
     flash(_("The Matomo data of the period is being fetched."), "success")
     return redirect(url_for(".health"))
+
+
+@bp.get("/services")
+@role_required("admin")
+def services():
+    return render_template("ingest/services.html", services=catalogue.list_services(db.session))
+
+
+@bp.post("/services")
+@role_required("admin")
+def save_service():
+    form = request.form
+    if not form.get("service_key"):
+        flash(_("Choose a service."), "danger")
+        return redirect(url_for(".services"))
+    try:
+        service = catalogue.update_service(db.session, form.get("service_key", ""), form.get("name", ""),
+                                           form.get("leika_key", ""))
+    except catalogue.ServiceNotFound:
+        abort(404)
+    except catalogue.ServiceError as exc:
+        db.session.rollback()
+        flash(_(str(exc)), "danger")
+        return redirect(url_for(".services"))
+    db.session.commit()
+    flash(_("Service %(name)s saved.", name=service.name), "success")
+    return redirect(url_for(".services"))
 
 
 @bp.get("/health")

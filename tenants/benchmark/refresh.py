@@ -156,11 +156,20 @@ def collect(today: date) -> Collected:
     _WORK[:] = [found.members, today]
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for part in pool.map(_collect_slice, [ids[i::workers * 2] for i in range(workers * 2)]):
+            for part in _map(pool, _collect_slice, [ids[i::workers * 2] for i in range(workers * 2)]):
                 found.merge(part)
     finally:
         _WORK.clear()
     return found
+
+
+#: A worker that has not answered after this long is taken as lost (a pool never notices a worker
+#: that died or hangs); the refresh then fails with an error instead of waiting for ever.
+POOL_TIMEOUT_S = 1800
+
+
+def _map(pool, func, items: list) -> list:
+    return pool.map_async(func, items).get(timeout=POOL_TIMEOUT_S)
 
 
 #: From this many tenants on, reading runs on every core.
@@ -228,7 +237,7 @@ def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[tuple], dict
         size = -(-len(jobs) // (workers * 4))
         chunks = [(i, min(i + size, len(jobs))) for i in range(0, len(jobs), size)]
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            rows = [row for part in pool.map(_run_chunk, chunks) for row in part]
+            rows = [row for part in _map(pool, _run_chunk, chunks) for row in part]
         return rows, labels
     finally:
         _WORK.clear()
