@@ -120,3 +120,19 @@ def test_a_failed_refresh_keeps_the_published_figures_and_their_key(app, hessen,
         key = conn.execute(text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
                                 "WHERE conrelid = 'benchmark.figures'::regclass AND contype = 'p'")).scalar()
     assert key == "PRIMARY KEY (service_key, month, group_key, metric)"  # the page's lookups stay indexed
+
+
+def test_step_labels_with_tabs_backslashes_and_line_breaks_reach_the_figures_unchanged(app, hessen):
+    """Step names come from source systems; COPY's text format must not split or alter them."""
+    from datetime import date
+
+    from tenants.context import tenant_transaction
+
+    label = "3. Nachweise\thochladen \\ prüfen\nund senden"
+    row = ("hessen", HUNDESTEUER, date(2026, 3, 1), "abandon_step", 10, None, None, None, label, "")
+    with app.app_context(), tenant_transaction(None) as session:
+        session.execute(text("SELECT benchmark.clear_figures()"))
+        refresh_module._copy_rows(session, ["\t".join(map(refresh_module.copy_field, row)) + "\n"])
+        stored = session.execute(text("SELECT mode_label, q1 FROM benchmark.figures")).all()
+        session.rollback()
+    assert [tuple(r) for r in stored] == [(label, None)]
