@@ -55,7 +55,9 @@ def size_class(member: Member) -> tuple[str, str]:
 
 
 def kreis_group(member: Member) -> tuple[str, str] | None:
-    if member.kind == "kreisfreie_stadt":
+    """The Landkreis a municipality belongs to; none for a kreisfreie Stadt or a Landkreis itself
+    (districts are compared with each other in their own size class)."""
+    if member.kind in ("kreisfreie_stadt", "landkreis") or not member.kreis_ags:
         return None
     return f"kreis:{member.kreis_ags}", f"Landkreis {member.kreis_name}"
 
