@@ -490,7 +490,8 @@ def _move(cur, batch: Batch, distinct: dict[str, set], strict: bool, skip_existi
                  .replace("{tz}", TZ).replace("{on_conflict}", "ON CONFLICT DO NOTHING" if skip_existing else ""))
     cur.execute(statement, values)
     accepted = cur.fetchone()[0]
-    staged = _staged_rows(cur)
+    cur.execute("SELECT count(*) FROM stage")
+    staged = cur.fetchone()[0]
     rejected = 0
     if accepted < staged:  # errors, or events stored before: find out which
         cur.execute(RECORD_ERRORS.replace("{error}", error).replace("{parsed}", parsed), values)
@@ -501,11 +502,6 @@ def _move(cur, batch: Batch, distinct: dict[str, set], strict: bool, skip_existi
     cur.execute("SELECT count(DISTINCT row_no) FROM stage")
     total = cur.fetchone()[0]
     return total, total - rejected, rejected
-
-
-def _staged_rows(cur) -> int:
-    cur.execute("SELECT count(*) FROM stage")
-    return cur.fetchone()[0]
 
 
 def _latest() -> datetime:

@@ -7,6 +7,7 @@ translate between HTTP and those functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -150,20 +151,29 @@ def source_page(source_id: int):
                            portal_url=current_app.config["EGOV"].portal_url)
 
 
-@bp.post("/sources/<int:source_id>/settings")
-@role_required("admin")
-def settings(source_id: int):
-    source = _source_or_404(source_id)
+def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
+                   done: str | None = None) -> Response:
+    """Apply a change to a data source: commit and confirm it, or undo it and show the user's error."""
     try:
-        update_source(db.session, source, request.form.get("name", ""), request.form.get("active") == "on")
+        change()
     except SourceError as exc:
         db.session.rollback()
         flash(_(str(exc)), "danger")
         return redirect(url_for(".source_page", source_id=source_id))
     db.session.commit()
-    flash(_("The data source was saved.") if source.active else
-          _("The data source is paused: it accepts nothing until it is switched on again."), "success")
-    return redirect(url_for(".source_page", source_id=source.id))
+    flash(confirm(), "success")
+    return redirect(done or url_for(".source_page", source_id=source_id))
+
+
+@bp.post("/sources/<int:source_id>/settings")
+@role_required("admin")
+def settings(source_id: int):
+    source = _source_or_404(source_id)
+    return _change_source(
+        source_id, lambda: update_source(db.session, source, request.form.get("name", ""),
+                                         request.form.get("active") == "on"),
+        lambda: _("The data source was saved.") if source.active else
+        _("The data source is paused: it accepts nothing until it is switched on again."))
 
 
 @bp.post("/sources/<int:source_id>/delete")
@@ -171,15 +181,8 @@ def settings(source_id: int):
 def delete(source_id: int):
     source = _source_or_404(source_id)
     name = source.name
-    try:
-        delete_source(db.session, source)
-    except SourceError as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return redirect(url_for(".source_page", source_id=source_id))
-    db.session.commit()
-    flash(_("Data source %(name)s deleted.", name=name), "success")
-    return redirect(url_for(".index"))
+    return _change_source(source_id, lambda: delete_source(db.session, source),
+                          lambda: _("Data source %(name)s deleted.", name=name), url_for(".index"))
 
 
 @bp.post("/sources/<int:source_id>/token")
@@ -209,15 +212,8 @@ def revoke(source_id: int):
 @role_required("admin")
 def mapping(source_id: int):
     source = _source_or_404(source_id, UPLOAD_KINDS)
-    try:
-        set_mapping(source, request.form.get("mapping", ""))
-    except SourceError as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return redirect(url_for(".source_page", source_id=source_id))
-    db.session.commit()
-    flash(_("The mapping was saved; it applies to the next file or batch."), "success")
-    return redirect(url_for(".source_page", source_id=source.id))
+    return _change_source(source_id, lambda: set_mapping(source, request.form.get("mapping", "")),
+                          lambda: _("The mapping was saved; it applies to the next file or batch."))
 
 
 @bp.post("/sources/<int:source_id>/backfill")
