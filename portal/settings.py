@@ -67,6 +67,9 @@ class Settings:
     #: EGOV_DATABASE_NAME: the platform database. Default egovsad (test: egovsad_test).
     database_name: str = "egovsad"
     #: EGOV_DB_OWNER_ROLE / EGOV_DB_APP_ROLE: role names (see docs/architecture.md).
+    #: Test mode defaults to ``<database>_owner`` / ``<database>_app`` (and ``<database>_benchmark``):
+    #: roles are cluster-wide and bootstrap sets their passwords, so a test run must not
+    #: share role names with a running ``make up`` or another checkout's tests.
     owner_role: str = "egov_owner"
     app_role: str = "egov_app"
     #: EGOV_DB_OWNER_PASSWORD / EGOV_DB_APP_PASSWORD: generated in development.
@@ -237,8 +240,9 @@ def load_settings(environ=None) -> Settings:
 
     admin_url = _env(environ, "ADMIN_DATABASE_URL", Settings.admin_database_url)
     database = _env(environ, "DATABASE_NAME", "egovsad_test" if env == "test" else "egovsad")
-    owner_role = _env(environ, "DB_OWNER_ROLE", Settings.owner_role)
-    app_role = _env(environ, "DB_APP_ROLE", Settings.app_role)
+    role_default = (lambda suffix, name: f"{database}_{suffix}") if env == "test" else (lambda suffix, name: name)
+    owner_role = _env(environ, "DB_OWNER_ROLE", role_default("owner", Settings.owner_role))
+    app_role = _env(environ, "DB_APP_ROLE", role_default("app", Settings.app_role))
     owner_pw, app_pw = secret("DB_OWNER_PASSWORD"), secret("DB_APP_PASSWORD")
     keys = tuple(k.strip() for k in secret("ENCRYPTION_KEYS").split(",") if k.strip())
     return Settings(
@@ -276,7 +280,7 @@ def load_settings(environ=None) -> Settings:
         superset_oidc_secret=secret("SUPERSET_OIDC_SECRET"),
         superset_meta_password=secret("SUPERSET_META_PASSWORD"),
         oidc_signing_key_file=_env(environ, "OIDC_SIGNING_KEY_FILE", str(var_dir / "oidc-signing-key.pem")),
-        benchmark_role=_env(environ, "DB_BENCHMARK_ROLE", Settings.benchmark_role),
+        benchmark_role=_env(environ, "DB_BENCHMARK_ROLE", role_default("benchmark", Settings.benchmark_role)),
         benchmark_password=secret("DB_BENCHMARK_PASSWORD"),
         benchmark_min_group=int(_env(environ, "BENCHMARK_MIN_GROUP", "5")),
     )

@@ -53,7 +53,9 @@ def test_healthz_green_with_real_services(client):
     response = client.get("/healthz")
     body = response.get_json()
     assert response.status_code == 200 and body["status"] == "ok"
-    assert body["checks"]["database"]["role"] == "egov_app"
+    settings = client.application.config["EGOV"]
+    # The portal connects as the application role, never as the schema owner.
+    assert body["checks"]["database"]["role"] == settings.app_role != settings.owner_role
     assert body["checks"]["database"]["migration"]
     assert set(body["checks"]["queues"]["queues"]) == {"high", "default", "low"}
 

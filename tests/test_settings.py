@@ -37,6 +37,17 @@ def test_development_generates_secrets_once_and_keeps_them_private(tmp_path):
     assert f"egov_app:{first.app_password}@" in first.database_url
 
 
+def test_test_mode_uses_roles_of_its_own_database(tmp_path):
+    """Roles are cluster-wide and bootstrap resets their passwords: a test run beside `make up`
+    (or another checkout's tests) must not touch the roles the running platform signs in with."""
+    test = load_settings({"EGOV_VAR_DIR": str(tmp_path), "EGOV_ENV": "test", "EGOV_DATABASE_NAME": "x_test"})
+    dev = load_settings({"EGOV_VAR_DIR": str(tmp_path)})
+    assert (test.owner_role, test.app_role, test.benchmark_role) == ("x_test_owner", "x_test_app", "x_test_benchmark")
+    assert {test.owner_role, test.app_role, test.benchmark_role}.isdisjoint(
+        {dev.owner_role, dev.app_role, dev.benchmark_role})
+    assert "x_test_app:" in test.database_url
+
+
 def test_unknown_mode_is_refused():
     with pytest.raises(SettingsError, match="staging"):
         load_settings({"EGOV_ENV": "staging"})

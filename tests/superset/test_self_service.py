@@ -111,17 +111,18 @@ def test_sql_lab_sees_only_the_editors_tenant_in_every_analytics_table(editor_a,
         assert [row["tenant_id"] for row in response.json()["data"]] == [tenants_ab.a.id], table
 
 
-@pytest.mark.parametrize("widen", ["SET app.tenant_id = '{b}'", "SET ROLE {group}", "SET ROLE egov_app",
+@pytest.mark.parametrize("widen", ["SET app.tenant_id = '{b}'", "SET ROLE {group}", "SET ROLE {app}",
                                    "SELECT set_config('app.tenant_id', '{b}', false)"])
 def test_sql_lab_cannot_widen_the_tenant(editor_a, superset, tenants_ab, ss_app, superset_settings, widen):
     from tenants.superset.provision import load_state
 
     with ss_app.app_context():
         database_id = load_state(tenants_ab.a.id)["database_id"]
-    statement = widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_ss_readers")
+    statement = widen.format(b=tenants_ab.b.id, group=superset_settings.database_name + "_ss_readers",
+                             app=superset_settings.app_role)
     response = sqllab(editor_a, superset, database_id,
                       f"{statement};\nSELECT DISTINCT tenant_id FROM analytics.rollup_service_daily")
-    if "egov_app" in statement:  # the database refuses: the login role is no member of the app role
+    if "{app}" in widen:  # the database refuses: the login role is no member of the app role
         assert response.status_code == 500 and "permission denied to set role" in response.text
         return
     assert response.status_code == 200, response.text[:300]
@@ -147,7 +148,7 @@ def test_database_role_cannot_widen_itself(ss_app, tenants_ab, superset_settings
         rows = conn.execute("SELECT DISTINCT tenant_id FROM analytics.rollup_service_daily").fetchall()
         assert rows in ([(tenants_ab.a.id,)], [])
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SET ROLE egov_app")
+            conn.execute(f"SET ROLE {superset_settings.app_role}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM portal.users")
 
