@@ -99,9 +99,11 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_provisioning_steps() -> None:
     """Steps of the provisioning job; jobs run inside this app, so they are known there too."""
-    from tenants.superset import provision
+    from tenants.superset import access, provision
 
     provision.register()
+    # Who may act in Superset follows the portal's users and tenant statuses (after each commit).
+    access.watch()
 
 
 def _register_blueprints(app: Flask) -> None:

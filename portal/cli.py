@@ -380,6 +380,22 @@ def worker(burst: bool, queues: tuple[str, ...]) -> None:
     run_worker(app, list(queues) or list(app.config["EGOV"].queues), burst=burst)
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="One round, then exit.")
+def watchdog(once: bool) -> None:
+    """End tenants' Superset sessions over the time limit; keep Superset's users in line with the portal."""
+    import logging
+
+    from ingest_workers.watchdog import run
+    from portal import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    settings = app.config["EGOV"]
+    with app.app_context():
+        run(settings.tenant_query_limit_seconds, settings.watchdog_interval_seconds, rounds=1 if once else None)
+
+
 from tenants.superset.cli import superset  # noqa: E402
 
 main.add_command(superset)

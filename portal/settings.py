@@ -160,6 +160,12 @@ class Settings:
     #: password in production the role cannot log in.
     benchmark_role: str = "egov_benchmark"
     benchmark_password: str = ""
+    #: EGOV_TENANT_QUERY_LIMIT_SECONDS: the watchdog ends a tenant's Superset database session whose
+    #: statement or transaction has run longer than this (the role's own statement_timeout is 30 s,
+    #: but a session can change that). Default 60.
+    tenant_query_limit_seconds: int = 60
+    #: EGOV_WATCHDOG_INTERVAL_SECONDS: how often the watchdog looks. Default 5.
+    watchdog_interval_seconds: float = 5.0
     #: EGOV_BENCHMARK_MIN_GROUP: a comparison group shows its median only with at least this many
     #: contributing tenants (quartiles need three times the contributor threshold). Default 5.
     benchmark_min_group: int = 5
@@ -283,6 +289,8 @@ def load_settings(environ=None) -> Settings:
         benchmark_role=_env(environ, "DB_BENCHMARK_ROLE", role_default("benchmark", Settings.benchmark_role)),
         benchmark_password=secret("DB_BENCHMARK_PASSWORD"),
         benchmark_min_group=int(_env(environ, "BENCHMARK_MIN_GROUP", "5")),
+        tenant_query_limit_seconds=int(_env(environ, "TENANT_QUERY_LIMIT_SECONDS", "60")),
+        watchdog_interval_seconds=float(_env(environ, "WATCHDOG_INTERVAL_SECONDS", "5")),
     )
 
 

@@ -41,6 +41,7 @@ case "${1:-}" in
       --bind "$PORTAL_BIND" --access-logfile - "portal:create_app()"
     start_one worker "$BIN/egov" worker
     start_one scheduler "$BIN/rq" cron --url "$EGOV_REDIS_URL" ingest_workers.cron
+    start_one watchdog "$BIN/egov" watchdog
     # Superset runs from its own venv (.venv-superset); `egov superset serve` execs its gunicorn.
     [ -x "$(pwd)/.venv-superset/bin/gunicorn" ] && start_one superset "$BIN/egov" superset serve
     for _ in $(seq 100); do
@@ -49,10 +50,10 @@ case "${1:-}" in
     done
     ;;
   stop)
-    for name in superset scheduler worker portal idp; do stop_one "$name"; done
+    for name in superset watchdog scheduler worker portal idp; do stop_one "$name"; done
     ;;
   status)
-    for name in portal worker scheduler idp superset; do
+    for name in portal worker scheduler watchdog idp superset; do
       if [ -f "$VAR/run/$name.pid" ] && kill -0 "$(cat "$VAR/run/$name.pid")" 2>/dev/null; then
         echo "$name: running (pid $(cat "$VAR/run/$name.pid"), log var/log/$name.log)"
       else

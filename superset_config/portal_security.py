@@ -1,13 +1,20 @@
-"""Superset's security manager for eGovSAD: users come from the portal (OIDC).
+"""Superset's security manager for eGovSAD: users come from the portal (OIDC), tenants stay apart.
 
 The portal's ID token carries ``tenant`` (the tenant's AGS) and ``roles``
 (``viewer`` or ``editor``). They map to Superset roles that provisioning
 creates per tenant: ``tenant_<AGS>_viewer`` and ``tenant_<AGS>_editor``. Any
 other value maps to nothing, and a user without a role cannot do anything.
+
+Every access check Superset makes is followed by the tenant boundary's
+(superset_config/tenant_boundary.py), so no path of Superset's own (dashboard
+roles, drill-to-detail through a dashboard, ownership) reaches another
+tenant's objects.
 """
 
 import re
 
+import tenant_boundary
+from sqlalchemy import event
 from superset.security import SupersetSecurityManager
 
 AGS = re.compile(r"^06[0-9]{3}([0-9]{3})?$")
@@ -21,9 +28,10 @@ def role_keys(claims: dict) -> list[str]:
     return [f"tenant:{tenant}:{level}" for level in claims.get("roles", []) if level in ACCESS_LEVELS]
 
 
-#: Superset's built-in roles each access level gets beside the tenant's own role:
-#: viewers a read-only copy of Gamma, editors Gamma (charts, dashboards) and SQL Lab.
-BASE_ROLES = {"viewer": ["egov_viewer"], "editor": ["Gamma", "sql_lab"]}
+#: Roles each access level gets beside the tenant's own role (tenants/superset/roles.py builds them):
+#: viewers and editors the permissions listed in tenants/superset/roles.py (Superset's Gamma without
+#: what reaches beyond a tenant), editors SQL Lab as well.
+BASE_ROLES = {"viewer": ["egov_viewer"], "editor": ["egov_editor", "sql_lab"]}
 
 
 def roles_mapping() -> dict[str, list[str]]:
@@ -38,7 +46,36 @@ def roles_mapping() -> dict[str, list[str]]:
     return mapping
 
 
+def guest_token_is_bound(payload: dict) -> bool:
+    """``GUEST_TOKEN_VALIDATOR_HOOK``: a guest token names its tenant and carries a row rule.
+
+    Without the tenant the boundary has nobody to hold the guest to; without a clause the guest
+    would see every row the database role can read. The portal always sends both.
+    """
+    rules = payload.get("rls_rules", payload.get("rls")) or []
+    return (bool(AGS.fullmatch(str(payload.get("tenant", "")))) and bool(rules)
+            and all(rule.get("clause") for rule in rules))
+
+
 class PortalSecurityManager(SupersetSecurityManager):
+    def __init__(self, appbuilder):
+        super().__init__(appbuilder)
+        from superset.extensions import db
+
+        # Writes: nothing a tenant's principal stores may reach another tenant's objects.
+        event.listen(db.session, "before_flush", tenant_boundary.check_flush)
+
+    def parse_jwt_guest_token(self, raw_token: str) -> dict:
+        """Superset checks signature, audience and expiry; the token must also be bound to a tenant."""
+        token = super().parse_jwt_guest_token(raw_token)
+        if not guest_token_is_bound(token):
+            raise ValueError("guest token without tenant or row rule")
+        return token
+
+    def raise_for_access(self, **kwargs) -> None:
+        super().raise_for_access(**kwargs)
+        tenant_boundary.check_access(**kwargs)
+
     def oauth_user_info(self, provider, response=None):
         claims = dict((response or {}).get("userinfo") or {})
         if not claims:

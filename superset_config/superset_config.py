@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
-from portal_security import PortalSecurityManager, roles_mapping  # noqa: E402
+from portal_security import PortalSecurityManager, guest_token_is_bound, roles_mapping  # noqa: E402
+from tenant_boundary import RELATED_FILTERS  # noqa: E402
 
 
 def _env(name: str, default: str | None = None) -> str:
@@ -33,7 +34,9 @@ SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
 FEATURE_FLAGS = {
     "EMBEDDED_SUPERSET": True,
-    "DASHBOARD_RBAC": True,
+    # Off: with it, a dashboard's roles grant its charts' data to whoever holds a role, whatever the
+    # charts are; dashboards reach people through their datasets instead (docs/architecture.md).
+    "DASHBOARD_RBAC": False,
     "RLS_IN_SQLLAB": True,
     "DASHBOARD_NATIVE_FILTERS": True,
     "DRILL_TO_DETAIL": True,
@@ -47,13 +50,11 @@ GUEST_TOKEN_JWT_EXP_SECONDS = 300
 GUEST_TOKEN_JWT_AUDIENCE = "egovsad-portal"
 
 
-def _guest_token_has_tenant_rls(payload: dict) -> bool:
-    # A guest token without a tenant clause would show every row the
-    # database role can read; the portal always sends one.
-    return bool(payload.get("rls")) and all(rule.get("clause") for rule in payload["rls"])
-
-
-GUEST_TOKEN_VALIDATOR_HOOK = _guest_token_has_tenant_rls
+# Tokens minted through Superset's own API; the portal mints its own, checked by
+# PortalSecurityManager.parse_jwt_guest_token with the same rule.
+GUEST_TOKEN_VALIDATOR_HOOK = guest_token_is_bound
+# The "related" lists (owners, created_by, roles) show only the acting tenant's people and roles.
+EXTRA_RELATED_QUERY_FILTERS = RELATED_FILTERS
 
 TALISMAN_ENABLED = True
 TALISMAN_CONFIG = {

@@ -59,6 +59,61 @@ def _ensure_role_admin(cur, settings: Settings) -> None:
     cur.execute(sql.SQL("GRANT {} TO {}").format(name, sql.Identifier(settings.owner_role)))
 
 
+#: Catalogue relations that describe other roles, databases and sessions of the cluster. PUBLIC
+#: may read them by default; a tenant's Superset login role (SQL Lab) must not learn from them
+#: which other tenants exist or what they run. The platform's own roles get them back.
+CATALOGUE_RELATIONS = ("pg_roles", "pg_user", "pg_auth_members", "pg_group", "pg_database", "pg_db_role_setting",
+                       "pg_shdescription", "pg_stat_activity", "pg_stat_database", "pg_locks", "pg_prepared_xacts",
+                       "pg_stat_ssl", "pg_stat_gssapi", "pg_settings", "pg_stat_replication", "pg_replication_slots")
+#: Functions PUBLIC may call by default that let a session lift its own limits (``set_config``
+#: can change ``statement_timeout`` from inside a SELECT), hold locks other tenants' loads and
+#: the nightly jobs wait for (advisory locks, whose keys are guessable), or name other roles.
+SESSION_FUNCTIONS = (
+    "set_config(text, text, boolean)", "pg_get_userbyid(oid)",
+    *(f"{name}({args})" for name in ("pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock",
+                                     "pg_advisory_xact_lock_shared", "pg_try_advisory_lock",
+                                     "pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock",
+                                     "pg_try_advisory_xact_lock_shared", "pg_advisory_unlock",
+                                     "pg_advisory_unlock_shared")
+      for args in ("bigint", "integer, integer")),
+    "pg_advisory_unlock_all()",
+)
+
+
+def _harden_database(settings: Settings) -> None:
+    """Take from PUBLIC, in the platform database, what a tenant's session could use against others.
+
+    Needs the superuser (the catalogue belongs to it); the owner, the application role and the
+    role administrator get everything back. Runs at every bootstrap, so a new PostgreSQL minor
+    release's defaults are revoked again. Tenants' Superset login roles and the benchmark reader
+    are left with what PUBLIC keeps: ``statement_timeout`` and friends can still be changed with
+    ``SET``, which SQL Lab refuses and the watchdog (``portal.superset_end_overrunning``) backs up.
+    """
+    trusted = [sql.Identifier(name) for name in (settings.owner_role, settings.app_role, role_admin(settings))]
+    with psycopg.connect(_admin_url_for(settings), autocommit=True) as conn:
+        for relation in CATALOGUE_RELATIONS:
+            target = sql.SQL("pg_catalog.{}").format(sql.Identifier(relation))
+            conn.execute(sql.SQL("REVOKE SELECT ON {} FROM PUBLIC").format(target))
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(target, sql.SQL(", ").join(trusted)))
+        for function in SESSION_FUNCTIONS:
+            # The signatures are constants of this module, not input.
+            conn.execute(sql.SQL(f"REVOKE EXECUTE ON FUNCTION pg_catalog.{function} FROM PUBLIC"))
+            conn.execute(sql.SQL(f"GRANT EXECUTE ON FUNCTION pg_catalog.{function} TO {{}}").format(
+                sql.SQL(", ").join(trusted)))
+        # The role administrator ends overrunning tenant sessions and locks out suspended tenants
+        # (migration 0010); both need to see and signal other roles' backends.
+        conn.execute(sql.SQL("GRANT pg_signal_backend, pg_read_all_stats TO {}").format(
+            sql.Identifier(role_admin(settings))))
+
+
+def _admin_url_for(settings: Settings) -> str:
+    """The superuser's URL, pointed at the platform database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(settings.admin_database_url)
+    return urlunsplit(parts._replace(path="/" + settings.database_name))
+
+
 def bootstrap(settings: Settings) -> None:
     """Create the roles and the database; safe to run again (it converges)."""
     with psycopg.connect(settings.admin_database_url, autocommit=True) as conn, conn.cursor() as cur:
@@ -81,6 +136,7 @@ def bootstrap(settings: Settings) -> None:
             sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, sql.Identifier(settings.app_role))
         )
         cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(settings.benchmark_role)))
+    _harden_database(settings)
 
 
 def bootstrap_superset_metadata(settings: Settings) -> bool:

@@ -61,4 +61,5 @@ def benchmark_rules(tenant_id: int) -> list[dict]:
 def guest_token(settings, tenant_id: int, key: str, user_label: str) -> str:
     """A guest token for one of the tenant's own dashboards, with the tenant's RLS clauses."""
     dashboard = tenant_dashboard(tenant_id, key)
-    return guest.mint(settings, tenant_id, dashboard.embedded_uuid, user_label, benchmark_rules(tenant_id))
+    ags = db.session.get(Tenant, tenant_id).ags
+    return guest.mint(settings, tenant_id, ags, dashboard.embedded_uuid, user_label, benchmark_rules(tenant_id))

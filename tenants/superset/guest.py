@@ -24,6 +24,7 @@ from portal.settings import Settings
 from tenants.benchmark.groups import DISTRICTS, HESSEN, SIZE_CLASSES
 from tenants.benchmark.metrics import FAMILIES
 
+AGS = re.compile(r"06[0-9]{3}(?:[0-9]{3})?")
 AUDIENCE = "egovsad-portal"  # GUEST_TOKEN_JWT_AUDIENCE in superset_config.py
 LIFETIME_SECONDS = 300  # GUEST_TOKEN_JWT_EXP_SECONDS; the page renews the token before it runs out
 
@@ -62,9 +63,16 @@ def benchmark_clause(group_keys: Iterable[str], families: Iterable[str] | None =
     return f"group_key = '{OWN_VALUES}' OR ({groups})"
 
 
-def mint(settings: Settings, tenant_id: int, embedded_uuid: str, user_label: str,
+def mint(settings: Settings, tenant_id: int, ags: str, embedded_uuid: str, user_label: str,
          dataset_rules: Iterable[dict] = (), now: float | None = None) -> str:
-    """``dataset_rules``: further ``{"dataset": id, "clause": ...}`` rules, ANDed by Superset for that dataset."""
+    """A signed guest token for one dashboard of the tenant (``tenant_id``, ``ags``).
+
+    ``dataset_rules``: further ``{"dataset": id, "clause": ...}`` rules, ANDed by Superset for that
+    dataset. The ``tenant`` claim (the AGS) binds the guest to the tenant's objects in Superset's
+    tenant boundary (superset_config/tenant_boundary.py), which refuses a token without it.
+    """
+    if not AGS.fullmatch(str(ags)):
+        raise ValueError(f"not an AGS: {ags!r}")
     issued = int(now if now is not None else time.time())
     claims = {
         "user": {"username": user_label, "first_name": user_label, "last_name": ""},
@@ -75,5 +83,6 @@ def mint(settings: Settings, tenant_id: int, embedded_uuid: str, user_label: str
         "exp": issued + LIFETIME_SECONDS,
         "aud": AUDIENCE,
         "type": "guest",
+        "tenant": str(ags),
     }
     return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, OctKey.import_key(settings.superset_guest_secret))

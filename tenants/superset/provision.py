@@ -165,6 +165,10 @@ def benchmark_rls_name(ags: str) -> str:
     return f"tenant_{ags}_vergleich"
 
 
+def deny_rls_name(ags: str) -> str:
+    return f"tenant_{ags}_sperre"
+
+
 def benchmark_groups(tenant_id: int) -> list[str]:
     """Every comparison group the tenant can be shown, its peer group included whether chosen yet or not.
 
@@ -190,7 +194,17 @@ def _ensure_rule(api: SupersetClient, wanted: dict[str, Any]) -> None:
 
 def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[str, int],
                role_ids: dict[str, int]) -> None:
+    from tenants.superset.roles import GUEST_ROLE, ensure_role
+
     roles = sorted(role_ids.values())
+    # The deny layer behind the tenant boundary (superset_config/tenant_boundary.py): a "Base" rule
+    # applies to everyone *except* its roles, so anyone but the tenant's own staff and embedded
+    # guests (held to their token's tenant by the boundary and the token's own clause) reads no
+    # row of the tenant's datasets, even if some path of Superset's lets them reach one.
+    _ensure_rule(api, {"name": deny_rls_name(ags), "filter_type": "Base", "tables": sorted(dataset_ids.values()),
+                       "roles": sorted([*roles, ensure_role(api, GUEST_ROLE)]), "clause": "1 = 0",
+                       "group_key": "sperre",
+                       "description": "Sperre für alle außer den eigenen Rollen (dritte Ebene der Mandantentrennung)"})
     _ensure_rule(api, {"name": rls_name(ags), "filter_type": "Regular", "tables": sorted(dataset_ids.values()),
                        "roles": roles, "clause": guest.rls_clause(tenant_id), "group_key": "tenant",
                        "description": "Mandantentrennung (zweite Ebene, zusätzlich zur Datenbankrolle)"})
@@ -226,7 +240,7 @@ def deprovision_objects(tenant_id: int) -> None:
     tenant = _tenant(tenant_id)
     api = client()
     remove_dashboards(api, tenant.ags)
-    for name in (rls_name(tenant.ags), benchmark_rls_name(tenant.ags)):
+    for name in (rls_name(tenant.ags), benchmark_rls_name(tenant.ags), deny_rls_name(tenant.ags)):
         found = api.find_one("rowlevelsecurity", name=name)
         if found:
             api.delete(f"/api/v1/rowlevelsecurity/{found['id']}")

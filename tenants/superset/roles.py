@@ -4,11 +4,17 @@
 * ``EmbedGuest`` (``GUEST_ROLE_NAME``): what a guest token of an embedded
   dashboard may do. Data access comes from the token's dashboard, rows from
   the token's RLS clause and, underneath, the tenant's database role.
-* ``egov_viewer``: Superset's Gamma without anything that writes, for
-  staff who may look but not build.
+* ``egov_editor``: what staff who build their own charts may do, listed
+  one by one (:data:`EDITOR_PERMISSIONS`) rather than copied from Superset's
+  Gamma: Gamma grows with every Superset release and holds things that reach
+  beyond a tenant (reading every tenant's row-level rules, tags and themes
+  shared by all, invalidating any cache, user registrations). A permission a
+  new release adds stays off until it is listed here.
+* ``egov_viewer``: ``egov_editor`` without anything that writes, for staff
+  who may look but not build.
 * ``tenant_<AGS>_viewer`` / ``tenant_<AGS>_editor``: access to the tenant's
   datasets; the editor also to the tenant's database (SQL Lab). Editors get
-  Gamma and sql_lab beside it (see superset_config/portal_security.py).
+  ``egov_editor`` and ``sql_lab`` beside it (superset_config/portal_security.py).
 
 ``POST /roles/<id>/permissions`` replaces a role's whole set, so every role
 is compared first and written only when it differs.
@@ -28,9 +34,40 @@ GUEST_PERMISSIONS = [
     ("can_drill", "Dashboard"), ("can_view_chart_as_table", "Dashboard"), ("can_samples", "Datasource"),
     ("can_csv", "Superset"), ("can_language_pack", "Superset"),
 ]
-#: Gamma permissions a viewer does not get: everything that creates, changes or deletes.
+#: What editors may do besides their tenant's datasets and database (``sql_lab`` adds SQL Lab).
+#: Superset 6.1's Gamma without: ``RowLevelSecurity`` (lists every tenant's rules), tags (one
+#: namespace for all tenants), writing and exporting themes (shared by all), ``CacheRestApi``
+#: (invalidates any tenant's cache), ``UserRegistrationsRestAPI``, ``Task``, screenshots and the
+#: file handler (uploads are off).
+EDITOR_PERMISSIONS = [
+    ("can_csv", "Superset"), ("can_dashboard", "Superset"), ("can_dashboard_permalink", "Superset"),
+    ("can_delete_embedded", "Dashboard"), ("can_drill", "Dashboard"), ("can_explore", "Superset"),
+    ("can_explore_json", "Superset"), ("can_export", "Chart"), ("can_export", "Dashboard"),
+    ("can_export_streaming_csv", "SQLLab"), ("can_external_metadata", "Datasource"),
+    ("can_external_metadata_by_name", "Datasource"), ("can_fetch_datasource_metadata", "Superset"),
+    ("can_get", "Datasource"), ("can_get", "MenuApi"), ("can_get", "OpenApi"), ("can_get_drill_info", "Dataset"),
+    ("can_get_embedded", "Dashboard"), ("can_language_pack", "Superset"), ("can_list", "AsyncEventsRestApi"),
+    ("can_list", "DynamicPlugin"), ("can_list", "SavedQuery"), ("can_log", "Superset"),
+    ("can_put_chart_customizations", "Dashboard"), ("can_query", "Api"), ("can_query_form_data", "Api"),
+    ("can_read", "AdvancedDataType"), ("can_read", "AvailableDomains"), ("can_read", "Chart"),
+    ("can_read", "CssTemplate"), ("can_read", "CurrentUserRestApi"), ("can_read", "Dashboard"),
+    ("can_read", "DashboardFilterStateRestApi"), ("can_read", "DashboardPermalinkRestApi"), ("can_read", "Database"),
+    ("can_read", "Dataset"), ("can_read", "EmbeddedDashboard"), ("can_read", "Explore"),
+    ("can_read", "ExploreFormDataRestApi"), ("can_read", "ExplorePermalinkRestApi"), ("can_read", "Theme"),
+    ("can_read", "SecurityRestApi"),
+    ("can_recent_activity", "Log"), ("can_share_chart", "Superset"), ("can_share_dashboard", "Superset"),
+    ("can_show", "DynamicPlugin"), ("can_slice", "Superset"), ("can_time_range", "Api"),
+    ("can_view_chart_as_table", "Dashboard"), ("can_view_query", "Dashboard"), ("can_write", "Chart"),
+    ("can_write", "CurrentUserRestApi"), ("can_write", "Dashboard"), ("can_write", "DashboardFilterStateRestApi"),
+    ("can_write", "DashboardPermalinkRestApi"), ("can_write", "ExploreFormDataRestApi"),
+    ("can_write", "ExplorePermalinkRestApi"),
+    ("menu_access", "Charts"), ("menu_access", "Dashboards"), ("menu_access", "Data"), ("menu_access", "Databases"),
+    ("menu_access", "Datasets"), ("menu_access", "Home"),
+]
+EDITOR_BASE = "egov_editor"
+#: Editor permissions a viewer does not get: everything that creates, changes or deletes.
 WRITING = ("write", "add", "edit", "delete", "save", "import", "copy", "bulk_create", "tag", "invalidate",
-           "put_chart", "file_handler")
+           "put_chart", "file_handler", "export", "share")
 
 
 def tenant_role(ags: str, level: str) -> str:
@@ -94,10 +131,9 @@ PUBLIC_PERMISSIONS = [("can_language_pack", "Superset")]
 def ensure_base_roles(api: SupersetClient) -> None:
     set_permissions(api, ensure_role(api, GUEST_ROLE), permission_ids(api, GUEST_PERMISSIONS))
     set_permissions(api, ensure_role(api, "Public"), permission_ids(api, PUBLIC_PERMISSIONS))
-    gamma = _role_id(api, "Gamma")
-    reading = {p["id"] for p in role_permissions(api, gamma)
-               if not any(word in p["permission_name"] for word in WRITING)}
-    set_permissions(api, ensure_role(api, VIEWER_BASE), reading)
+    set_permissions(api, ensure_role(api, EDITOR_BASE), permission_ids(api, EDITOR_PERMISSIONS))
+    reading = [(p, r) for p, r in EDITOR_PERMISSIONS if not any(word in p for word in WRITING)]
+    set_permissions(api, ensure_role(api, VIEWER_BASE), permission_ids(api, reading))
 
 
 def dataset_resource(ags: str, dataset: str, dataset_id: int) -> str:

@@ -129,7 +129,7 @@ def run(settings) -> list[dict]:
                      "cold p95 ms": mint["p95_ms"], "cached median ms": "", "cached p95 ms": ""})
         recorded = _record_requests(settings.portal_url, cookie, LARGEST, keys)
         for key in keys:
-            token = guest.mint(settings, largest, state["dashboards"][key]["embedded_uuid"], "bench")
+            token = guest.mint(settings, largest, LARGEST, state["dashboards"][key]["embedded_uuid"], "bench")
             rows.append(_replay(settings.superset_url, token, key, state["dashboards"][key]["title"],
                                 recorded[key]))
     finally:

@@ -153,3 +153,18 @@ def add_user(app, tenant, role: str, subject: str | None = None) -> str:
         session.add(user)
         session.flush()
         return f"u:{tenant.id}:{user.id}"
+
+
+def without_row_rules(settings, token: str) -> str:
+    """The same guest token with its row rules replaced by one that restricts nothing.
+
+    The portal never mints such a token, and Superset refuses one without any rule; this shows
+    what the layers underneath (tenant boundary, database login role) hold on their own.
+    """
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    key = OctKey.import_key(settings.superset_guest_secret)
+    claims = jwt.decode(token, key).claims
+    claims["rls_rules"] = [{"clause": "1 = 1"}]
+    return jwt.encode({"alg": "HS256"}, claims, key)

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from tests.benchmark.conftest import opt_in, run_refresh
 from tests.conftest import sign_in
-from tests.superset.conftest import add_user, create_tenant_with_data, remove_tenant
+from tests.superset.conftest import add_user, create_tenant_with_data, remove_tenant, without_row_rules
 from tests.superset.test_embedding import open_dashboard
 from tests.superset.test_guest_isolation import chart_data
 from tests.superset.test_self_service import sqllab, sso_session
@@ -154,24 +154,13 @@ def test_own_values_are_the_tenants_own_through_every_path(ss_app, compared):
     expected = own_values(ss_app, a, "completion_rate")
     others = set(own_values(ss_app, b, "completion_rate").values())
     for rows in (benchmark_rows(compared, a, token), benchmark_rows(compared, a, token, result_type="samples"),
-                 benchmark_rows(compared, a, without_rules(compared, token))):
+                 benchmark_rows(compared, a, without_row_rules(compared.settings, token))):
         own = {(r["service_key"], _day(r)): r["value"] for r in rows
                if r["group_key"] == "own" and r["metric_key"] == "completion_rate"}
         assert {r["tenant_id"] for r in rows} == {a.id}
         assert own.keys() == expected.keys() and len(own) >= 8
         assert all(math.isclose(own[key], 100 * value) for key, value in expected.items())
         assert not [v for v in own.values() if any(math.isclose(v, 100 * o) for o in others)]
-
-
-def without_rules(compared, token: str) -> str:
-    """The same token without any RLS rule (the portal never mints one): the database role must hold alone."""
-    from joserfc import jwt
-    from joserfc.jwk import OctKey
-
-    key = OctKey.import_key(compared.settings.superset_guest_secret)
-    claims = jwt.decode(token, key).claims
-    claims["rls_rules"] = []
-    return jwt.encode({"alg": "HS256"}, claims, key)
 
 
 def test_marburgs_token_cannot_read_fuldas_comparison_dataset(ss_app, compared):

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tenants.superset import guest
+from tests.superset.conftest import without_row_rules
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +31,9 @@ def ctx(ss_app, tenants_ab, superset_settings):
 def token_of_a(ctx, rls: bool = True) -> str:
     dashboard = ctx["state_a"]["dashboards"]["overview"]
     if rls:
-        return guest.mint(ctx["settings"], ctx["a"].id, dashboard["embedded_uuid"], "test-guest")
-    from joserfc import jwt
-    from joserfc.jwk import OctKey
-
-    claims = jwt.decode(guest.mint(ctx["settings"], ctx["a"].id, dashboard["embedded_uuid"], "test-guest"),
-                        OctKey.import_key(ctx["settings"].superset_guest_secret)).claims
-    claims["rls_rules"] = []
-    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(ctx["settings"].superset_guest_secret))
+        return guest.mint(ctx["settings"], ctx["a"].id, ctx["a"].ags, dashboard["embedded_uuid"], "test-guest")
+    return without_row_rules(ctx["settings"], guest.mint(ctx["settings"], ctx["a"].id, ctx["a"].ags,
+                                                         dashboard["embedded_uuid"], "test-guest"))
 
 
 def chart_data(ctx, token: str, query: dict, *, state: str = "state_a", chart: str | None = "by_service",
