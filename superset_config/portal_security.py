@@ -62,6 +62,8 @@ class PortalSecurityManager(SupersetSecurityManager):
         super().__init__(appbuilder)
         from superset.extensions import db
 
+        # Reads: another tenant's metadata does not exist for a tenant's principal.
+        event.listen(db.session, "do_orm_execute", tenant_boundary.scope_reads)
         # Writes: nothing a tenant's principal stores may reach another tenant's objects.
         event.listen(db.session, "before_flush", tenant_boundary.check_flush)
 

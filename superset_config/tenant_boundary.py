@@ -14,7 +14,13 @@ layer of its own (docs/architecture.md, "Superset's object boundary"):
   their roles, a role by its name;
 * the acting tenant (:func:`acting_tenant`) comes from the user's ``tenant_<AGS>_*`` roles or
   from the ``tenant`` claim of an embedded guest's token;
-* **reads**: :func:`check_access` runs after Superset's own ``raise_for_access`` on everything
+* **what can be loaded at all**: :func:`scope_reads` (a ``do_orm_execute`` hook) adds the tenant to
+  every query Superset makes of its metadata on behalf of a tenant's principal, the way row-level
+  security does in the platform's database: another tenant's databases, datasets, charts,
+  dashboards, saved and SQL Lab queries, tabs, permalinks, people and roles do not exist for it,
+  whatever endpoint, view, filter or relationship asks (a "related" list, ``include_ids``, a
+  copy of a dashboard, a permalink key);
+* **data**: :func:`check_access` runs after Superset's own ``raise_for_access`` on everything
   a request names (dashboard, chart, dataset, database, SQL Lab query, the dashboard and chart
   ids inside a query context) and refuses anything outside the acting tenant;
 * **writes**: :func:`check_flush` runs before every flush of Superset's session and refuses to
@@ -83,13 +89,36 @@ def acting_tenant(user: Any = None) -> str:
     Cached on ``g`` for the request: Superset asks several times per chart request.
     """
     explicit = user is not None
-    user = user if explicit else getattr(g, "user", None)
+    user = user if explicit else _loaded_user()
     if not explicit and "egov_tenant" in g.__dict__ and g.__dict__.get("egov_tenant_user") is user:
         return g.egov_tenant
-    result = _acting_tenant(user)
+    g.egov_resolving = True  # the user's roles load through the ORM: scope_reads must not ask back
+    try:
+        result = _acting_tenant(user)
+    finally:
+        g.egov_resolving = False
     if not explicit:
         g.egov_tenant, g.egov_tenant_user = result, user
     return result
+
+
+def _loaded_user() -> Any:
+    """The signed-in user once Flask-Login has loaded it (or the embedded guest), else None.
+
+    ``g.user`` is a proxy that loads the user on first touch, through the ORM; the read scope runs
+    inside every ORM query, so it must not touch the proxy before the user is there.
+    """
+    from flask import has_request_context
+    from werkzeug.local import LocalProxy
+
+    if not has_request_context():
+        return None
+    user = g.__dict__.get("user")
+    if user is None or type(user) is LocalProxy:
+        # An API token sets g.user to the user itself (Flask-AppBuilder's JWT sign-in); otherwise
+        # it is Flask-Login's proxy, and the user is there once Flask-Login has loaded it.
+        user = g.__dict__.get("_login_user")
+    return None if user is None or getattr(user, "is_anonymous", True) else user
 
 
 def _acting_tenant(user: Any) -> str:
@@ -232,7 +261,84 @@ def belongs_to(obj: Any, tenant: str) -> bool:
     return owners == {tenant}
 
 
-# -- reads ----------------------------------------------------------------------------------------
+# -- what can be loaded at all ---------------------------------------------------------------------
+
+def scope_reads(execute_state) -> None:
+    """``do_orm_execute`` listener: a tenant's principal loads only its own tenant's metadata.
+
+    Nothing is added before anyone is signed in (Flask-AppBuilder loads the user and runs the
+    OpenID Connect sign-in then) and nothing for the portal's service account.
+    """
+    if not execute_state.is_select or _loaded_user() is None or g.__dict__.get("egov_resolving"):
+        return
+    tenant = acting_tenant()
+    if tenant == PLATFORM:
+        return
+    execute_state.statement = execute_state.statement.options(*_criteria(tenant))
+
+
+def _criteria(tenant: str) -> list:
+    """The loader criteria for ``tenant`` (:data:`NOBODY`: only oneself), built once per request."""
+    cached = g.__dict__.get("egov_criteria")
+    if cached is not None and cached[0] == tenant:
+        return cached[1]
+    from sqlalchemy import false, or_, select
+    from sqlalchemy.orm import with_loader_criteria
+    from superset import security_manager
+    from superset.connectors.sqla.models import SqlaTable, SqlMetric, TableColumn
+    from superset.key_value.models import KeyValueEntry
+    from superset.models.core import Database
+    from superset.models.dashboard import Dashboard
+    from superset.models.embedded_dashboard import EmbeddedDashboard
+    from superset.models.slice import Slice
+    from superset.models.sql_lab import Query, SavedQuery, TableSchema, TabState
+
+    user_model, role_model = security_manager.user_model, security_manager.role_model
+    me = getattr(_loaded_user(), "id", None)
+    if tenant == NOBODY:
+        databases = select(Database.id).where(false())
+        people = user_model.id == me
+        roles = role_model.name.in_(SHARED_ROLES)
+        dashboards = select(Dashboard.id).where(false())
+    else:
+        databases = select(Database.id).where(Database.database_name == f"tenant_{tenant}")
+        people = or_(user_model.id == me, user_model.username.like(f"{tenant}:%"))
+        roles = role_model.name.in_([*SHARED_ROLES, f"tenant_{tenant}_viewer", f"tenant_{tenant}_editor"])
+        owners = select(user_model.id).where(user_model.username.like(f"{tenant}:%"))
+        from superset.models.dashboard import dashboard_user
+
+        dashboards = select(Dashboard.id).where(or_(
+            Dashboard.slug.like(f"t{tenant}-%"),
+            Dashboard.id.in_(select(dashboard_user.c.dashboard_id).where(dashboard_user.c.user_id.in_(owners)))))
+    tenant_people = select(user_model.id).where(people)
+    datasets = select(SqlaTable.id).where(SqlaTable.database_id.in_(databases))
+    options = [
+        with_loader_criteria(Database, Database.id.in_(databases)),
+        with_loader_criteria(SqlaTable, SqlaTable.database_id.in_(databases)),
+        with_loader_criteria(TableColumn, TableColumn.table_id.in_(datasets)),
+        with_loader_criteria(SqlMetric, SqlMetric.table_id.in_(datasets)),
+        with_loader_criteria(Slice, (Slice.datasource_type == "table") & Slice.datasource_id.in_(datasets)),
+        with_loader_criteria(Dashboard, Dashboard.id.in_(dashboards)),
+        with_loader_criteria(EmbeddedDashboard, EmbeddedDashboard.dashboard_id.in_(dashboards)),
+        with_loader_criteria(SavedQuery, SavedQuery.db_id.in_(databases)),
+        with_loader_criteria(Query, Query.database_id.in_(databases)),
+        with_loader_criteria(TabState, or_(TabState.database_id.in_(databases),
+                                           TabState.database_id.is_(None) & (TabState.user_id == me))),
+        with_loader_criteria(TableSchema, TableSchema.database_id.in_(databases)),
+        # SQL Lab permalinks carry SQL text and are read without any access check of Superset's
+        # own: only the tenant's people's. (Dashboard and chart permalinks are resolved through
+        # the dashboard or chart, which the criteria above already hide; Superset reuses such an
+        # entry for equal content, so hiding them by maker would break their creation.)
+        with_loader_criteria(KeyValueEntry, (KeyValueEntry.resource != "sqllab_permalink")
+                             | KeyValueEntry.created_by_fk.in_(tenant_people)),
+        with_loader_criteria(user_model, people),
+        with_loader_criteria(role_model, roles),
+    ]
+    g.egov_criteria = (tenant, options)
+    return options
+
+
+# -- data -----------------------------------------------------------------------------------------
 
 def check_access(*, dashboard=None, chart=None, database=None, datasource=None, query=None,
                  query_context=None, table=None, viz=None, sql=None, **_: Any) -> None:
@@ -306,12 +412,12 @@ def check_flush(session, flush_context=None, instances=None) -> None:
     roles are never written by tenant principals except by Superset's own sign-in (which runs
     before anyone acts, with no tenant yet) — an acting tenant that changes them is refused.
     """
+    user = _loaded_user()
+    if user is None:
+        return  # sign-in in progress (FAB creates or updates the user): nobody acts yet
     tenant = acting_tenant()
     if tenant == PLATFORM:
         return
-    user = getattr(g, "user", None)
-    if user is None or getattr(user, "is_anonymous", True):
-        return  # sign-in in progress (FAB creates or updates the user): nobody acts yet
     guarded = _guarded_models()
     personal = _personal_models()
     for obj in [*session.new, *session.dirty, *session.deleted]:
@@ -345,7 +451,7 @@ def related_users(query):
         return query
     user_model, role_model = security_manager.user_model, security_manager.role_model
     if tenant == NOBODY:
-        return query.filter(user_model.id == getattr(getattr(g, "user", None), "id", -1))
+        return query.filter(user_model.id == getattr(_loaded_user(), "id", -1))
     roles = [f"tenant_{tenant}_viewer", f"tenant_{tenant}_editor"]
     return query.filter(user_model.roles.any(role_model.name.in_(roles)))
 

@@ -141,7 +141,8 @@ def _left_or_regained_active(tenant: Tenant) -> bool:
 def _collect(session: Session, flush_context) -> None:
     touched = session.info.setdefault(PENDING, set())
     for obj in [*session.new, *session.dirty, *session.deleted]:
-        if isinstance(obj, User) and (obj in session.deleted or _changed(obj, "role", "active")):
+        if isinstance(obj, User) and obj not in session.new and (obj in session.deleted
+                                                                 or _changed(obj, "role", "active")):
             touched.add(obj.tenant_id)
         elif isinstance(obj, Tenant) and obj not in session.new and _left_or_regained_active(obj):
             touched.add(obj.id)
@@ -168,3 +169,62 @@ def watch(session_class=Session) -> None:
     event.listen(session_class, "after_flush", _collect)
     event.listen(session_class, "after_commit", _enqueue)
     event.listen(session_class, "after_rollback", _forget)
+
+
+#: Superset's tables that hold what a person did (queries with their SQL, tabs, permalinks, logs,
+#: favourites, memberships): removed with the person. Other references to a person (who last
+#: changed a shared object) are set to NULL.
+PERSONAL_TABLES = ("tab_state", "query", "key_value", "logs", "favstar", "user_attribute", "ab_user_role",
+                   "ab_user_group", "sqlatable_user", "slice_user", "dashboard_user", "database_user_oauth2_tokens",
+                   "ab_api_key", "report_schedule_user", "user_favorite_tag", "task_subscribers", "tasks")
+
+
+def remove_people(api: SupersetClient, settings, ags: str) -> int:
+    """Offboarding: the tenant's Superset users and everything they made or left in Superset.
+
+    Charts, dashboards and saved queries they own go through the API (Superset's own clean-up of
+    layouts and permissions); their query history, SQL Lab tabs, permalinks and logs, which the API
+    cannot delete for another user, go straight from Superset's metadata database, followed by the
+    users themselves. Returns the number of users removed.
+    """
+    people = _superset_users(api, ags)
+    for person in people:
+        owned = rison({"filters": [{"col": "owners", "opr": "rel_m_m", "value": person["id"]}], "page_size": 100})
+        for resource in ("dashboard", "chart"):
+            for found in api.get(f"/api/v1/{resource}/", params={"q": owned})["result"]:
+                api.delete(f"/api/v1/{resource}/{found['id']}")
+        made = rison({"filters": [{"col": "created_by", "opr": "rel_o_m", "value": person["id"]}], "page_size": 100})
+        for found in api.get("/api/v1/saved_query/", params={"q": made})["result"]:
+            api.delete(f"/api/v1/saved_query/{found['id']}")
+    if people:
+        _purge_traces(settings, [person["id"] for person in people])
+    return len(people)
+
+
+def _purge_traces(settings, user_ids: list[int]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from tenants.superset.server import meta_url
+
+    with psycopg.connect(meta_url(settings).replace("postgresql+psycopg2://", "postgresql://")) as conn:
+        references = conn.execute("""
+            SELECT c.conrelid::regclass::text, a.attname, NOT a.attnotnull
+            FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+            WHERE c.contype = 'f' AND c.confrelid = 'ab_user'::regclass AND cardinality(c.conkey) = 1""").fetchall()
+        tables = {table for table, _, _ in references}
+        for table in PERSONAL_TABLES:  # the tab's table schemas go with the tab (ON DELETE CASCADE or first)
+            if table == "tab_state" and "table_schema" in tables:
+                conn.execute("DELETE FROM table_schema WHERE tab_state_id IN "
+                             "(SELECT id FROM tab_state WHERE user_id = ANY(%s))", (user_ids,))
+            for ref_table, column, _ in references:
+                if ref_table == table:
+                    conn.execute(sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                        sql.Identifier(ref_table), sql.Identifier(column)), (user_ids,))
+        for ref_table, column, nullable in references:
+            if ref_table not in PERSONAL_TABLES and ref_table != "ab_user" and nullable:
+                conn.execute(sql.SQL("UPDATE {} SET {} = NULL WHERE {} = ANY(%s)").format(
+                    sql.Identifier(ref_table), sql.Identifier(column), sql.Identifier(column)), (user_ids,))
+        conn.execute("UPDATE ab_user SET created_by_fk = NULL WHERE created_by_fk = ANY(%s)", (user_ids,))
+        conn.execute("UPDATE ab_user SET changed_by_fk = NULL WHERE changed_by_fk = ANY(%s)", (user_ids,))
+        conn.execute("DELETE FROM ab_user WHERE id = ANY(%s)", (user_ids,))

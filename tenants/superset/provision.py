@@ -235,10 +235,12 @@ def provision_objects(tenant_id: int) -> None:
 
 
 def deprovision_objects(tenant_id: int) -> None:
+    from tenants.superset.access import remove_people
     from tenants.superset.dashboards import remove_dashboards
 
     tenant = _tenant(tenant_id)
     api = client()
+    remove_people(api, _settings(), tenant.ags)
     remove_dashboards(api, tenant.ags)
     for name in (rls_name(tenant.ags), benchmark_rls_name(tenant.ags), deny_rls_name(tenant.ags)):
         found = api.find_one("rowlevelsecurity", name=name)
@@ -247,6 +249,8 @@ def deprovision_objects(tenant_id: int) -> None:
     database = api.find_one("database", database_name=database_name(tenant.ags))
     if database:
         for dataset in api.find("dataset", database=("rel_o_m", database["id"])):
+            for chart in api.find("chart", datasource_id=dataset["id"]):  # any made in self-service
+                api.delete(f"/api/v1/chart/{chart['id']}")
             api.delete(f"/api/v1/dataset/{dataset['id']}")
         api.delete(f"/api/v1/database/{database['id']}")
     remove_tenant_roles(api, tenant.ags)

@@ -130,6 +130,12 @@ def tenants_ab(ss_app, owner_engine, superset_settings):
         conn.execute(text("TRUNCATE portal.tenants, portal.tenant_settings, portal.users, analytics.services, "
                           "analytics.rollup_service_daily RESTART IDENTITY CASCADE"))
     _drop_stale_login_roles(superset_settings)
+    with ss_app.app_context():  # people (and what they made) of an earlier run against this Superset
+        from tenants.superset.access import remove_people
+        from tenants.superset.provision import client
+
+        for ags in (MARBURG, FULDA):
+            remove_people(client(), superset_settings, ags)
     a = create_tenant_with_data(ss_app, MARBURG, scale=1)
     b = create_tenant_with_data(ss_app, FULDA, scale=100)
     with ss_app.app_context():
