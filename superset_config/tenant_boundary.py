@@ -518,7 +518,10 @@ def check_sql(sql: str, engine: str = "postgresql") -> None:
     try:
         script = SQLScript(sql, engine=engine)
     except Exception:  # noqa: BLE001 - Superset raises several kinds; all mean "cannot check"
-        raise BoundaryViolation(UNREADABLE) from None
+        # Say why when it is plain that a statement is not a query (LOCK, VACUUM, …).
+        words = [line.split(None, 1)[0].lower() for line in re.split(r";", sql) if line.strip()]
+        raise BoundaryViolation(ONLY_READING if any(w not in ("select", "with", "(") for w in words)
+                                else UNREADABLE) from None
     for statement in script.statements:
         parsed = getattr(statement, "_parsed", None)
         if not isinstance(parsed, (exp.Select, exp.SetOperation, exp.Subquery)) or statement.is_mutating():

@@ -87,6 +87,7 @@ def sync_tenant_access(tenant_id: int, api: SupersetClient | None = None) -> dic
         return counts
     api = api or client()
     editor_roles: list[int] | None = None
+    nobody_roles: list[int] | None = None
     for superset_user in _superset_users(api, ags):
         user_id = superset_user["username"].split(":", 1)[1]
         may_act = user_id.isdigit() and allowed.get(int(user_id), False)
@@ -98,10 +99,14 @@ def sync_tenant_access(tenant_id: int, api: SupersetClient | None = None) -> dic
                 continue
             api.put(f"/api/v1/security/users/{superset_user['id']}", {"active": True, "roles": editor_roles})
             counts["reactivated"] += 1
-        elif superset_user["active"] or current:
-            # Inactive and without roles: even a session Superset kept can do nothing.
-            api.put(f"/api/v1/security/users/{superset_user['id']}", {"active": False, "roles": []})
-            counts["deactivated"] += 1
+        else:
+            # Inactive and with nothing but what anonymous visitors have (Flask-AppBuilder refuses an
+            # empty role list): even a session Superset kept can do nothing.
+            if nobody_roles is None:
+                nobody_roles = _role_ids(api, ["Public"])
+            if superset_user["active"] or current != nobody_roles:
+                api.put(f"/api/v1/security/users/{superset_user['id']}", {"active": False, "roles": nobody_roles})
+                counts["deactivated"] += 1
     return counts
 
 

@@ -105,18 +105,14 @@ def create_tenant_with_data(app, ags: str, scale: int, days: int = 120):
 
 
 def remove_tenant(app, owner_engine, tenant) -> None:
+    """Deprovision the tenant and delete all its rows (as offboarding's purge does), then its record."""
+    from tenants.archive import purge
     from tenants.provisioning import deprovision_tenant
 
     with app.app_context():
         deprovision_tenant(tenant.id)
     with owner_engine.begin() as conn:
-        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.id)})
-        for table in ("tenant_settings", "users", "audit_log"):
-            conn.execute(text(f"DELETE FROM portal.{table} WHERE tenant_id = :t"), {"t": tenant.id})  # noqa: S608
-        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'analytics' "
-                                   "AND tablename NOT LIKE 'process_events%'")).scalars().all()
-        for table in tables:
-            conn.execute(text(f"DELETE FROM analytics.{table} WHERE tenant_id = :t"), {"t": tenant.id})  # noqa: S608
+        purge(conn, tenant.id)
         conn.execute(text("SELECT set_config('app.tenant_id', '', true)"))
         conn.execute(text("DELETE FROM portal.tenants WHERE id = :t"), {"t": tenant.id})
 
