@@ -40,7 +40,10 @@ class Principal:
             self.http.headers["Referer"] = base
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.http.request(method, self.base + path, timeout=60, allow_redirects=False, **kwargs)
+        try:
+            return self.http.request(method, self.base + path, timeout=60, allow_redirects=False, **kwargs)
+        except requests.ConnectionError:  # a gunicorn worker recycled under load: ask once more
+            return self.http.request(method, self.base + path, timeout=60, allow_redirects=False, **kwargs)
 
 
 def _ok(response: requests.Response, what: str) -> dict:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
+from sqlalchemy import text
 
 from tests.superset.boundary import MARKER, dashboard_with_chart, leaked, world
 from tests.superset.test_self_service import sqllab
@@ -288,3 +290,57 @@ def test_csv_export_of_ones_own_chart_still_works(w):
     assert response.status_code == 200, response.text[:300]
     assert list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))[1:]
     assert MARKER not in response.text
+
+
+def test_a_cte_named_like_a_table_reads_only_ones_own_rows(w, superset):
+    """Superset 6.1 drops a real table named like a CTE from its checks (#42717); the login role still binds rows."""
+    sql = ("WITH rollup_service_daily AS (SELECT 1 AS tenant_id) "
+           "SELECT DISTINCT r.tenant_id FROM analytics.rollup_service_daily r")
+    response = sqllab(w.editor.http, superset, w.state_a["database_id"], sql)
+    assert response.status_code == 200, response.text[:300]
+    assert [row["tenant_id"] for row in response.json()["data"]] == [w.a.id]
+
+
+def test_an_expired_or_unbound_guest_token_opens_nothing(w, ss_app, superset_settings):
+    from tenants.superset import guest
+
+    dashboard = w.state_a["dashboards"]["overview"]
+    expired = guest.mint(superset_settings, w.a.id, w.a.ags, dashboard["embedded_uuid"], "alt",
+                         now=time.time() - 3600)
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    key = OctKey.import_key(superset_settings.superset_guest_secret)
+    claims = jwt.decode(guest.mint(superset_settings, w.a.id, w.a.ags, dashboard["embedded_uuid"], "x"), key).claims
+    unbound = jwt.encode({"alg": "HS256"}, {k: v for k, v in claims.items() if k != "tenant"}, key)
+    for token in (expired, unbound):
+        response = requests.get(f"{superset_settings.superset_url}/api/v1/dashboard/{dashboard['id']}",
+                                headers={"X-GuestToken": token}, timeout=30)
+        assert response.status_code == 401, response.text[:200]
+
+
+def test_the_watchdog_catches_up_with_a_revocation_whose_job_was_lost(w, ss_app, ss_live_server, superset,
+                                                                       app_engine):
+    """A change made without the portal's commit hook (or a lost job): the watchdog's minute sync ends it."""
+    from ingest_workers.watchdog import run as watchdog
+    from tests.superset.boundary import Principal, editor_session
+
+    http, user_id = editor_session(ss_app, ss_live_server, superset, w.a, "revoke-lost-job")
+    editor = Principal("lost job", superset, http)
+    assert _still_in(editor)
+    with app_engine.begin() as conn:  # straight in the database: no ORM commit, so nothing is queued
+        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(w.a.id)})
+        conn.execute(text("UPDATE portal.users SET active = false WHERE id = :u"), {"u": user_id})
+    with ss_app.app_context():
+        watchdog(limit_seconds=60, interval_seconds=0, sync_every_seconds=0, rounds=1)
+    assert not _still_in(editor)
+
+
+def test_the_deny_rule_alone_keeps_everyone_else_out(w):
+    """Superset's own row rules, on their own: the service account is outside the tenant boundary and may
+    read every dataset by its permissions, yet the tenant's "Base" deny rule leaves it no row."""
+    dataset = w.state_a["datasets"]["egov_service_daily"]
+    response = w.admin.post("/api/v1/chart/data", {
+        "datasource": {"id": dataset, "type": "table"}, "force": True, "result_format": "json",
+        "result_type": "full", "queries": [{"columns": ["tenant_id"], "metrics": [], "row_limit": 10}]})
+    assert [row for result in response["result"] for row in result["data"]] == []
