@@ -252,3 +252,15 @@ def client_as(app, identity: str):
     client = app.test_client()
     sign_in(client, identity)
     return client
+
+
+def scheduled_jobs(redis_conn) -> dict:
+    """The schedule as ``rq cron ingest_workers.cron`` loads it: {"module.function": rq.cron.CronJob}.
+
+    Uses RQ's public loader (``CronScheduler.load_config_from_file``), not its module-level registry.
+    """
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=redis_conn)
+    scheduler.load_config_from_file("ingest_workers.cron")
+    return {job.func_name: job for job in scheduler.get_jobs()}
