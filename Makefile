@@ -10,7 +10,7 @@ KERN := node_modules/@kern-ux/native/dist
 LOAD_ENV := source var/services.env &&
 
 .PHONY: help up down status test lint bench install install-test assets translations services db demo start clean \
-	superset provision rollout
+	superset provision rollout mutation
 
 help:
 	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo (a year of data, ~30 s), start portal + worker + scheduler"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmarks, write docs/benchmarks.md"
 	@echo "make rollout - bring every tenant's Superset dashboards to the current templates"
+	@echo "make mutation - mutation testing of the critical modules (cosmic-ray, about an hour), writes docs/mutation.md"
 
 up: install services db demo superset start provision
 	@echo
@@ -99,6 +100,11 @@ test: install-test services
 	@$(LOAD_ENV) $(VENV)/bin/egov superset install --venv-only
 	@$(LOAD_ENV) $(VENV)/bin/ruff check .
 	@$(LOAD_ENV) $(VENV)/bin/pytest
+
+# Mutation testing of the critical modules (cosmic-ray) on a copy under var/mutation; writes docs/mutation.md.
+# Not part of `make test` (about an hour); `make mutation TARGETS=identity` runs some targets.
+mutation: install-test services
+	@$(LOAD_ENV) $(PY) scripts/mutation.py $(TARGETS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -34,10 +34,33 @@ def settings():
 
 @pytest.fixture(scope="session")
 def database(settings):
+    """The test database, rebuilt from the migrations once per run.
+
+    ``EGOV_TEST_KEEP_DATABASE=1`` keeps a database that is already at the current schema (it is
+    emptied as usual): ``make mutation`` runs the tests once per mutant and rebuilds only once.
+    """
     from tenants.database import rebuild
 
-    rebuild(settings)
+    if not (os.environ.get("EGOV_TEST_KEEP_DATABASE") == "1" and _database_at_head(settings)):
+        rebuild(settings)
     return settings
+
+
+def _database_at_head(settings) -> bool:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from portal.settings import PROJECT_ROOT
+
+    heads = set(ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini"))).get_heads())
+    engine = create_engine(settings.sqlalchemy_url(settings.migration_database_url))
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT version_num FROM public.alembic_version")).scalars()) == heads
+    except Exception:  # no database, no roles, no schema yet: build it
+        return False
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,295 @@
+"""Mutation testing of the critical modules with cosmic-ray; writes docs/mutation.md.
+
+    make mutation                       # every target (about an hour on two cores)
+    make mutation TARGETS="identity"    # some targets (names or parts of names below)
+
+Each target is a few modules (optionally only some of their functions) and the tests that cover
+them. cosmic-ray changes one thing at a time in the source (a comparison, an operator, a constant,
+a ``not``, a loop that runs zero times ...) and runs the target's tests; a mutant the tests do not
+notice "survives". The score is killed / (killed + survived).
+
+It works on a copy of the project under ``var/mutation/tree`` (cosmic-ray edits the files it
+mutates, so the checkout itself is never touched) with a database of its own
+(``<EGOV_DATABASE_NAME or egovsad_test>_mutation``), built once and kept between mutants
+(``EGOV_TEST_KEEP_DATABASE=1``, see tests/conftest.py).
+
+Two choices keep a run to about an hour (docs/mutation.md says which and why):
+
+* per operator site one representative replacement instead of every other operator (``a < b``
+  becomes ``a <= b`` and ``a >= b``, not also ``==``, ``!=``, ``>`` ...; ``a + b`` becomes
+  ``a - b`` only), the usual "sufficient" set for relational and arithmetic operators;
+* in large modules only the functions that carry the rule (``functions`` below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "var" / "mutation"
+TREE = WORK / "tree"
+REPORT = ROOT / "docs" / "mutation.md"
+COPY_EXCLUDES = {".git", ".venv", ".venv-superset", "node_modules", "var", "test-artifacts", "__pycache__",
+                 ".pytest_cache", ".ruff_cache", ".hypothesis"}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    modules: tuple[str, ...]
+    tests: tuple[str, ...]
+    #: module -> function (or ``Class.method``) names to mutate; a module not named here is mutated whole.
+    functions: dict | None = None
+
+
+TARGETS = (
+    Target("tenant context and access", ("tenants/context.py", "portal/access.py", "portal/tenancy.py"),
+           ("tests/test_tenant_context.py", "tests/test_access.py", "tests/test_isolation_matrix.py",
+            "tests/auth/test_route_matrix.py")),
+    Target("confidentiality", ("tenants/confidentiality.py",),
+           ("tests/opendata/test_confidentiality.py", "tests/benchmark/test_contributor_rules.py",
+            "tests/benchmark/test_properties.py")),
+    Target("loader validation", ("ingest_workers/loader.py", "ingest_workers/privacy.py"),
+           ("tests/ingest/test_canonical_and_privacy.py", "tests/ingest/test_loader.py",
+            "tests/ingest/test_day_boundaries.py"),
+           {"ingest_workers/loader.py": ("_day_exists", "_parsed", "_required", "_optional", "_vocabulary",
+                                         "_service_key", "_step_no", "_free_text", "_value_rules", "_error_case",
+                                         "months_of", "_move", "_latest", "_cube_problems")}),
+    Target("identity", ("tenants/identity.py",),
+           ("tests/auth/test_unverified_email.py", "tests/auth/test_oidc_login.py", "tests/auth/test_user_admin.py"),
+           {"tenants/identity.py": ("parse_domains", "email_domain", "_check_url", "_claim_values", "map_role",
+                                    "_checked_email", "admit_user", "_has_admin", "admit_operator")}),
+    Target("push tokens", ("ingest_workers/sources.py", "portal/views/api.py"),
+           ("tests/ingest/test_push_scoping.py", "tests/ingest/test_upload_and_api.py"),
+           {"ingest_workers/sources.py": ("get_source", "get_run", "issue_token", "revoke_token", "token_matches"),
+            "portal/views/api.py": ("_authorised_source", "_json_body", "push_batch", "batch_status")}),
+    Target("Open Data publication", ("tenants/opendata/publication.py", "tenants/opendata/datasets.py"),
+           ("tests/opendata/test_month_boundaries.py", "tests/opendata/test_confidentiality.py",
+            "tests/opendata/test_publication.py"),
+           {"tenants/opendata/publication.py": ("Publication.is_published", "publications", "publish", "withdraw",
+                                                "build_snapshot", "preview", "_public_tenant", "public_snapshot",
+                                                "published_entries", "all_published_entries"),
+            "tenants/opendata/datasets.py": ("_since", "_ratio", "_usage_protection", "_usage_like", "build_usage",
+                                             "build_completion", "_breakdown_protection", "build_breakdown",
+                                             "build_satisfaction", "dataset_rows")}),
+)
+
+#: One replacement per operator site (see the module docstring). Operators not named keep all mutants.
+KEEP_BINARY = {"Add": "Sub", "Sub": "Add", "Mult": "Div", "Div": "Mult", "FloorDiv": "Mult", "Mod": "FloorDiv",
+               "Pow": "Mult", "BitOr": "BitAnd", "BitAnd": "BitOr", "BitXor": "BitOr", "LShift": "RShift",
+               "RShift": "LShift", "MatMult": "Mult"}
+KEEP_COMPARISON = {"Lt": {"LtE", "GtE"}, "LtE": {"Lt", "Gt"}, "Gt": {"GtE", "LtE"}, "GtE": {"Gt", "Lt"},
+                   "Eq": {"NotEq"}, "NotEq": {"Eq"}, "Is": {"IsNot"}, "IsNot": {"Is"}, "In": {"NotIn"},
+                   "NotIn": {"In"}}
+
+
+def representative(operator: str) -> bool:
+    match = re.fullmatch(r"core/Replace(Binary|Comparison)Operator_(\w+?)_(\w+)", operator)
+    if not match:
+        return True
+    kind, old, new = match.groups()
+    if kind == "Binary":
+        return KEEP_BINARY.get(old) == new
+    return new in KEEP_COMPARISON.get(old, set())
+
+
+def function_lines(path: Path, names) -> list[tuple[int, int]]:
+    """Line ranges of the named functions (``name`` or ``Class.method``) of a module."""
+    tree = ast.parse(path.read_text())
+    ranges, found = [], set()
+
+    def visit(node, prefix=""):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                qualified = prefix + child.name
+                if qualified in names:
+                    first = min([child.lineno] + [d.lineno for d in getattr(child, "decorator_list", [])])
+                    ranges.append((first, child.end_lineno))
+                    found.add(qualified)
+                visit(child, qualified + ".")
+
+    visit(tree)
+    missing = set(names) - found
+    if missing:
+        raise SystemExit(f"{path}: no function {', '.join(sorted(missing))} (update scripts/mutation.py)")
+    return ranges
+
+
+def copy_tree() -> None:
+    """The project as it is (committed or not) under var/mutation/tree, without caches and venvs."""
+    if TREE.exists():
+        shutil.rmtree(TREE)
+
+    def ignore(directory, names):
+        return [n for n in names if n in COPY_EXCLUDES or n.endswith((".pyc", ".sqlite"))]
+
+    # Built assets and compiled translations come along (the tests need them).
+    shutil.copytree(ROOT, TREE, ignore=ignore, symlinks=True)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    base = env.get("EGOV_DATABASE_NAME", "egovsad_test")
+    env.update({"EGOV_ENV": "test", "EGOV_DATABASE_NAME": f"{base}_mutation", "EGOV_TEST_KEEP_DATABASE": "1",
+                "PYTHONDONTWRITEBYTECODE": "1", "HYPOTHESIS_STORAGE_DIRECTORY": str(WORK / "hypothesis")})
+    # Redis database 14 (the tests use 15), so a test run beside it flushes nothing of the mutants'.
+    redis = env.get("EGOV_TEST_REDIS_URL") or env.get("EGOV_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    env["EGOV_TEST_REDIS_URL"] = env.get("EGOV_MUTATION_REDIS_URL") or redis.rsplit("/", 1)[0] + "/14"
+    return env
+
+
+def test_command(target: Target) -> str:
+    # -x: the first failing test kills the mutant; -p no:randomly etc. are not installed.
+    return (f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=120 "
+            f"-o addopts='' {' '.join(target.tests)}")
+
+
+def _session(target: Target) -> Path:
+    return WORK / (re.sub(r"\W+", "-", target.name.lower()).strip("-") + ".sqlite")
+
+
+def run_target(target: Target, env: dict[str, str]) -> dict:
+    session = _session(target)
+    config = session.with_suffix(".toml")
+    session.unlink(missing_ok=True)
+    config.write_text(
+        "[cosmic-ray]\n"
+        f"module-path = {json.dumps(list(target.modules))}\n"
+        "timeout = 300.0\n"
+        "excluded-modules = []\n"
+        f"test-command = {json.dumps(test_command(target))}\n"
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n')
+    cosmic = [str(Path(sys.executable).parent / "cosmic-ray")]
+    subprocess.run(cosmic + ["init", str(config), str(session)], cwd=TREE, env=env, check=True)
+    skipped = _skip_outside_scope(target, session)
+    started = time.monotonic()
+    subprocess.run(cosmic + ["exec", str(config), str(session)], cwd=TREE, env=env, check=True)
+    return {"target": target, "session": session, "skipped": skipped, "seconds": time.monotonic() - started}
+
+
+def _skip_outside_scope(target: Target, session: Path) -> int:
+    """Mark the mutants outside the scoped functions, and the non-representative ones, as skipped."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    ranges = {module: function_lines(TREE / module, names) for module, names in (target.functions or {}).items()}
+    skipped = 0
+    with use_db(str(session), mode=WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            mutation = item.mutations[0]
+            module = str(mutation.module_path)
+            line = mutation.start_pos[0]
+            in_scope = module not in ranges or any(a <= line <= b for a, b in ranges[module])
+            if not (in_scope and representative(mutation.operator_name)):
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="outside the scope of scripts/mutation.py"))
+                skipped += 1
+    return skipped
+
+
+def baseline(env: dict[str, str]) -> None:
+    """Build the mutation database once and check that every target's tests pass unmutated."""
+    tests = sorted({t for target in TARGETS for t in target.tests})
+    build = {k: v for k, v in env.items() if k != "EGOV_TEST_KEEP_DATABASE"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                             *tests], cwd=TREE, env=build)
+    if result.returncode != 0:
+        raise SystemExit("The tests fail without any mutation; fix them before mutation testing.")
+
+
+def outcomes(session: Path) -> tuple[list, list, int]:
+    """(killed, survived, incompetent or timed out) work items of a finished session."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    killed, survived, other = [], [], 0
+    with use_db(str(session), mode=WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                continue
+            if (result.worker_outcome != WorkerOutcome.NORMAL or result.test_outcome == TestOutcome.INCOMPETENT
+                    or result.output == "timeout"):
+                other += 1
+            elif result.test_outcome == TestOutcome.KILLED:
+                killed.append(item)
+            else:
+                survived.append((item, result.diff))
+    return killed, survived, other
+
+
+def write_report(results: list[dict], notes: dict[str, str]) -> None:
+    lines = ["# Mutation testing", "",
+             "Written by `make mutation` (`scripts/mutation.py`, cosmic-ray). A mutant is one small change to the",
+             "source; it is *killed* when a test of its target fails, and *survives* when none does. Score =",
+             "killed / (killed + survived); mutants that crash on import or time out count as killed by cosmic-ray's",
+             "rules and are listed apart. Scope and operator choice: see the docstring of `scripts/mutation.py`.",
+             "", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, "
+             f"{sum(r['seconds'] for r in results) / 60:.0f} minutes.", "",
+             "| target | modules | tests | mutants run | killed | survived | crashed/timeout | score |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        killed, survived, other = outcomes(r["session"])
+        total = len(killed) + len(survived)
+        score = f"{100 * len(killed) / total:.0f} %" if total else "-"
+        t = r["target"]
+        lines.append(f"| {t.name} | {', '.join(f'`{m}`' for m in t.modules)} | "
+                     f"{', '.join(f'`{x}`' for x in t.tests)} | {total + other} | {len(killed)} | {len(survived)} | "
+                     f"{other} | {score} |")
+    lines += ["", "## Surviving mutants", "",
+              "Each is either killed by a test added since, or listed with the reason it is harmless.", ""]
+    for r in results:
+        _, survived, _ = outcomes(r["session"])
+        lines += [f"### {r['target'].name}", ""]
+        if not survived:
+            lines += ["None.", ""]
+        for item, diff in survived:
+            mutation = item.mutations[0]
+            where = f"{mutation.module_path}:{mutation.start_pos[0]}"
+            key = f"{where} {mutation.operator_name}"
+            lines += [f"* `{where}` in `{mutation.definition_name}`, {mutation.operator_name.removeprefix('core/')}"
+                      + (f": {notes[key]}" if key in notes else ""), "", "  ```diff"]
+            lines += ["  " + line for line in (diff or "").splitlines() if line.startswith(("+", "-"))
+                      and not line.startswith(("+++", "---"))]
+            lines += ["  ```", ""]
+    REPORT.write_text("\n".join(lines).rstrip() + "\n")
+
+
+#: Reasons for survivors that are harmless, keyed "module:line Operator" (kept in docs by hand as well).
+NOTES_FILE = ROOT / "scripts" / "mutation-notes.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("targets", nargs="*", help="names (or parts of names) of targets; default all")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write docs/mutation.md from the sessions of an earlier run (var/mutation/*.sqlite)")
+    args = parser.parse_args()
+    chosen = [t for t in TARGETS if not args.targets or any(a.lower() in t.name.lower() for a in args.targets)]
+    if not chosen:
+        raise SystemExit("No such target; targets: " + ", ".join(t.name for t in TARGETS))
+    if args.report_only:
+        results = [{"target": t, "session": _session(t), "seconds": 0.0} for t in chosen if _session(t).exists()]
+    else:
+        WORK.mkdir(parents=True, exist_ok=True)
+        copy_tree()
+        env = environment()
+        baseline(env)
+        results = [run_target(target, env) for target in chosen]
+    notes = json.loads(NOTES_FILE.read_text()) if NOTES_FILE.exists() else {}
+    write_report(results, notes)
+    print(f"Wrote {REPORT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
