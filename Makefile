@@ -8,6 +8,7 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 KERN := node_modules/@kern-ux/native/dist
 LOAD_ENV := source var/services.env &&
+MUTATION_JOBS ?= 2
 
 .PHONY: help up down status test lint bench install install-test assets translations services db demo start clean \
 	superset provision rollout mutation
@@ -104,7 +105,7 @@ test: install-test services
 # Mutation testing of the critical modules (cosmic-ray) on a copy under var/mutation; writes docs/mutation.md.
 # Not part of `make test` (about an hour); `make mutation TARGETS=identity` runs some targets.
 mutation: install-test services
-	@$(LOAD_ENV) $(PY) scripts/mutation.py $(TARGETS)
+	@$(LOAD_ENV) $(PY) scripts/mutation.py --jobs $(MUTATION_JOBS) $(TARGETS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

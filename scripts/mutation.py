@@ -2,6 +2,7 @@
 
     make mutation                       # every target (about an hour on two cores)
     make mutation TARGETS="identity"    # some targets (names or parts of names below)
+    python scripts/mutation.py --jobs 2 # targets split over two copies with a database each
 
 Each target is a few modules (optionally only some of their functions) and the tests that cover
 them. cosmic-ray changes one thing at a time in the source (a comparison, an operator, a constant,
@@ -15,9 +16,10 @@ mutates, so the checkout itself is never touched) with a database of its own
 
 Two choices keep a run to about an hour (docs/mutation.md says which and why):
 
-* per operator site one representative replacement instead of every other operator (``a < b``
-  becomes ``a <= b`` and ``a >= b``, not also ``==``, ``!=``, ``>`` ...; ``a + b`` becomes
-  ``a - b`` only), the usual "sufficient" set for relational and arithmetic operators;
+* per operator site one representative replacement instead of every other operator: a comparison
+  is moved across its boundary (``a < b`` becomes ``a <= b``, ``==`` becomes ``!=``, ``in`` becomes
+  ``not in``), ``a + b`` becomes ``a - b`` and so on; a test that notices the off-by-one notices
+  the cruder replacements as well;
 * in large modules only the functions that carry the rule (``functions`` below).
 """
 
@@ -37,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "var" / "mutation"
-TREE = WORK / "tree"
+TREE = WORK / "tree"  # per worker: tree-<n> (see main)
 REPORT = ROOT / "docs" / "mutation.md"
 COPY_EXCLUDES = {".git", ".venv", ".venv-superset", "node_modules", "var", "test-artifacts", "__pycache__",
                  ".pytest_cache", ".ruff_cache", ".hypothesis"}
@@ -88,9 +90,8 @@ TARGETS = (
 KEEP_BINARY = {"Add": "Sub", "Sub": "Add", "Mult": "Div", "Div": "Mult", "FloorDiv": "Mult", "Mod": "FloorDiv",
                "Pow": "Mult", "BitOr": "BitAnd", "BitAnd": "BitOr", "BitXor": "BitOr", "LShift": "RShift",
                "RShift": "LShift", "MatMult": "Mult"}
-KEEP_COMPARISON = {"Lt": {"LtE", "GtE"}, "LtE": {"Lt", "Gt"}, "Gt": {"GtE", "LtE"}, "GtE": {"Gt", "Lt"},
-                   "Eq": {"NotEq"}, "NotEq": {"Eq"}, "Is": {"IsNot"}, "IsNot": {"Is"}, "In": {"NotIn"},
-                   "NotIn": {"In"}}
+KEEP_COMPARISON = {"Lt": {"LtE"}, "LtE": {"Lt"}, "Gt": {"GtE"}, "GtE": {"Gt"}, "Eq": {"NotEq"},
+                   "NotEq": {"Eq"}, "Is": {"IsNot"}, "IsNot": {"Is"}, "In": {"NotIn"}, "NotIn": {"In"}}
 
 
 def representative(operator: str) -> bool:
@@ -137,14 +138,16 @@ def copy_tree() -> None:
     shutil.copytree(ROOT, TREE, ignore=ignore, symlinks=True)
 
 
-def environment() -> dict[str, str]:
+def environment(worker: int = 0) -> dict[str, str]:
     env = dict(os.environ)
     base = env.get("EGOV_DATABASE_NAME", "egovsad_test")
-    env.update({"EGOV_ENV": "test", "EGOV_DATABASE_NAME": f"{base}_mutation", "EGOV_TEST_KEEP_DATABASE": "1",
+    env.update({"EGOV_ENV": "test", "EGOV_DATABASE_NAME": f"{base}_mutation{worker or ''}",
+                "EGOV_TEST_KEEP_DATABASE": "1",
                 "PYTHONDONTWRITEBYTECODE": "1", "HYPOTHESIS_STORAGE_DIRECTORY": str(WORK / "hypothesis")})
     # Redis database 14 (the tests use 15), so a test run beside it flushes nothing of the mutants'.
     redis = env.get("EGOV_TEST_REDIS_URL") or env.get("EGOV_REDIS_URL") or "redis://127.0.0.1:6379/0"
-    env["EGOV_TEST_REDIS_URL"] = env.get("EGOV_MUTATION_REDIS_URL") or redis.rsplit("/", 1)[0] + "/14"
+    redis = env.get("EGOV_MUTATION_REDIS_URL") or redis.rsplit("/", 1)[0] + "/14"
+    env["EGOV_TEST_REDIS_URL"] = redis.rsplit("/", 1)[0] + f"/{int(redis.rsplit('/', 1)[1]) - worker}"
     return env
 
 
@@ -173,9 +176,8 @@ def run_target(target: Target, env: dict[str, str]) -> dict:
     cosmic = [str(Path(sys.executable).parent / "cosmic-ray")]
     subprocess.run(cosmic + ["init", str(config), str(session)], cwd=TREE, env=env, check=True)
     skipped = _skip_outside_scope(target, session)
-    started = time.monotonic()
     subprocess.run(cosmic + ["exec", str(config), str(session)], cwd=TREE, env=env, check=True)
-    return {"target": target, "session": session, "skipped": skipped, "seconds": time.monotonic() - started}
+    return {"target": target, "session": session, "skipped": skipped}
 
 
 def _skip_outside_scope(target: Target, session: Path) -> int:
@@ -198,9 +200,9 @@ def _skip_outside_scope(target: Target, session: Path) -> int:
     return skipped
 
 
-def baseline(env: dict[str, str]) -> None:
-    """Build the mutation database once and check that every target's tests pass unmutated."""
-    tests = sorted({t for target in TARGETS for t in target.tests})
+def baseline(env: dict[str, str], targets) -> None:
+    """Build the mutation database once and check that the targets' tests pass unmutated."""
+    tests = sorted({t for target in targets for t in target.tests})
     build = {k: v for k, v in env.items() if k != "EGOV_TEST_KEEP_DATABASE"}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                              *tests], cwd=TREE, env=build)
@@ -228,14 +230,18 @@ def outcomes(session: Path) -> tuple[list, list, int]:
     return killed, survived, other
 
 
+def _minutes() -> str:
+    path = WORK / "minutes"
+    return path.read_text() if path.exists() else "?"
+
+
 def write_report(results: list[dict], notes: dict[str, str]) -> None:
     lines = ["# Mutation testing", "",
              "Written by `make mutation` (`scripts/mutation.py`, cosmic-ray). A mutant is one small change to the",
              "source; it is *killed* when a test of its target fails, and *survives* when none does. Score =",
              "killed / (killed + survived); mutants that crash on import or time out count as killed by cosmic-ray's",
              "rules and are listed apart. Scope and operator choice: see the docstring of `scripts/mutation.py`.",
-             "", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, "
-             f"{sum(r['seconds'] for r in results) / 60:.0f} minutes.", "",
+             "", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, {_minutes()} minutes.", "",
              "| target | modules | tests | mutants run | killed | survived | crashed/timeout | score |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
@@ -270,22 +276,43 @@ NOTES_FILE = ROOT / "scripts" / "mutation-notes.json"
 
 
 def main() -> None:
+    global TREE
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("targets", nargs="*", help="names (or parts of names) of targets; default all")
     parser.add_argument("--report-only", action="store_true",
                         help="write docs/mutation.md from the sessions of an earlier run (var/mutation/*.sqlite)")
+    parser.add_argument("--jobs", type=int, default=1, help="copies (each with its own database) run side by side")
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     chosen = [t for t in TARGETS if not args.targets or any(a.lower() in t.name.lower() for a in args.targets)]
     if not chosen:
         raise SystemExit("No such target; targets: " + ", ".join(t.name for t in TARGETS))
-    if args.report_only:
-        results = [{"target": t, "session": _session(t), "seconds": 0.0} for t in chosen if _session(t).exists()]
-    else:
-        WORK.mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.worker:  # one of --jobs: its share of the targets, no report
+        TREE = WORK / f"tree-{args.worker}"
+        mine = chosen[args.worker - 1::args.jobs]
         copy_tree()
-        env = environment()
-        baseline(env)
-        results = [run_target(target, env) for target in chosen]
+        env = environment(args.worker)
+        baseline(env, mine)
+        for target in mine:
+            run_target(target, env)
+        return
+    if not args.report_only:
+        started = time.monotonic()
+        if args.jobs > 1:
+            names = [t.name for t in chosen]
+            workers = [subprocess.Popen([sys.executable, __file__, "--jobs", str(args.jobs), "--worker", str(n),
+                                         *names]) for n in range(1, args.jobs + 1)]
+            if any(w.wait() != 0 for w in workers):
+                raise SystemExit("A mutation worker failed; see its output above.")
+        else:
+            copy_tree()
+            env = environment()
+            baseline(env, chosen)
+            for target in chosen:
+                run_target(target, env)
+        (WORK / "minutes").write_text(f"{(time.monotonic() - started) / 60:.0f}")
+    results = [{"target": t, "session": _session(t)} for t in chosen if _session(t).exists()]
     notes = json.loads(NOTES_FILE.read_text()) if NOTES_FILE.exists() else {}
     write_report(results, notes)
     print(f"Wrote {REPORT.relative_to(ROOT)}")
