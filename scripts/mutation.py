@@ -56,7 +56,8 @@ class Target:
 
 TARGETS = (
     Target("tenant context and access", ("tenants/context.py", "portal/access.py", "portal/tenancy.py"),
-           ("tests/test_tenant_context.py", "tests/test_access.py", "tests/test_isolation_matrix.py",
+           ("tests/test_tenant_context.py", "tests/test_tenant_urls.py", "tests/test_access.py",
+            "tests/test_isolation_matrix.py",
             "tests/auth/test_route_matrix.py")),
     Target("confidentiality", ("tenants/confidentiality.py",),
            ("tests/opendata/test_confidentiality.py", "tests/benchmark/test_contributor_rules.py",
@@ -126,6 +127,24 @@ def function_lines(path: Path, names) -> list[tuple[int, int]]:
     return ranges
 
 
+def annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where a module's type annotations are: mutants there change nothing (``from __future__ import
+    annotations`` keeps them as strings), so ``int | None`` -> ``int & None`` is not run."""
+    spans = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        annotations = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            annotations.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            annotations.append(node.returns)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)) for a in annotations]
+    return spans
+
+
+def in_annotation(spans, mutation) -> bool:
+    return any(start <= tuple(mutation.start_pos) and tuple(mutation.end_pos) <= end for start, end in spans)
+
+
 def copy_tree() -> None:
     """The project as it is (committed or not) under var/mutation/tree, without caches and venvs."""
     if TREE.exists():
@@ -186,6 +205,7 @@ def _skip_outside_scope(target: Target, session: Path) -> int:
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
     ranges = {module: function_lines(TREE / module, names) for module, names in (target.functions or {}).items()}
+    annotations = {module: annotation_spans(TREE / module) for module in target.modules}
     skipped = 0
     with use_db(str(session), mode=WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
@@ -193,7 +213,8 @@ def _skip_outside_scope(target: Target, session: Path) -> int:
             module = str(mutation.module_path)
             line = mutation.start_pos[0]
             in_scope = module not in ranges or any(a <= line <= b for a, b in ranges[module])
-            if not (in_scope and representative(mutation.operator_name)):
+            if not (in_scope and representative(mutation.operator_name)) or in_annotation(annotations[module],
+                                                                                           mutation):
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
                                                       output="outside the scope of scripts/mutation.py"))
                 skipped += 1
@@ -216,9 +237,13 @@ def outcomes(session: Path) -> tuple[list, list, int]:
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
     killed, survived, other = [], [], 0
+    spans: dict[str, list] = {}
     with use_db(str(session), mode=WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
-            if result.worker_outcome == WorkerOutcome.SKIPPED:
+            module = str(item.mutations[0].module_path)
+            if module not in spans:
+                spans[module] = annotation_spans(ROOT / module)
+            if result.worker_outcome == WorkerOutcome.SKIPPED or in_annotation(spans[module], item.mutations[0]):
                 continue
             if (result.worker_outcome != WorkerOutcome.NORMAL or result.test_outcome == TestOutcome.INCOMPETENT
                     or result.output == "timeout"):
