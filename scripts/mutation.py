@@ -180,10 +180,11 @@ def _session(target: Target) -> Path:
     return WORK / (re.sub(r"\W+", "-", target.name.lower()).strip("-") + ".sqlite")
 
 
-def run_target(target: Target, env: dict[str, str]) -> dict:
+def run_target(target: Target, env: dict[str, str], sample: int = 0, resume: bool = False) -> dict:
     session = _session(target)
     config = session.with_suffix(".toml")
-    session.unlink(missing_ok=True)
+    if not (resume and session.exists()):
+        session.unlink(missing_ok=True)
     config.write_text(
         "[cosmic-ray]\n"
         f"module-path = {json.dumps(list(target.modules))}\n"
@@ -193,8 +194,11 @@ def run_target(target: Target, env: dict[str, str]) -> dict:
         "[cosmic-ray.distributor]\n"
         'name = "local"\n')
     cosmic = [str(Path(sys.executable).parent / "cosmic-ray")]
-    subprocess.run(cosmic + ["init", str(config), str(session)], cwd=TREE, env=env, check=True)
+    if not session.exists():
+        subprocess.run(cosmic + ["init", str(config), str(session)], cwd=TREE, env=env, check=True)
     skipped = _skip_outside_scope(target, session)
+    if sample:
+        _keep_a_sample(session, sample)
     subprocess.run(cosmic + ["exec", str(config), str(session)], cwd=TREE, env=env, check=True)
     return {"target": target, "session": session, "skipped": skipped}
 
@@ -221,6 +225,24 @@ def _skip_outside_scope(target: Target, session: Path) -> int:
     return skipped
 
 
+SAMPLED_OUT = "not in the sample (--sample)"
+
+
+def _keep_a_sample(session: Path, size: int) -> None:
+    """Leave ``size`` mutants of the target to run (those run already count), chosen at random."""
+    import random
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), mode=WorkDB.Mode.open) as db:
+        done = sum(1 for _, r in db.completed_work_items if r.worker_outcome != WorkerOutcome.SKIPPED)
+        pending = sorted(db.pending_work_items, key=lambda item: item.job_id)
+        random.Random(19).shuffle(pending)
+        for item in pending[max(size - done, 0):]:
+            db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=SAMPLED_OUT))
+
+
 def baseline(env: dict[str, str], targets) -> None:
     """Build the mutation database once and check that the targets' tests pass unmutated."""
     tests = sorted({t for target in targets for t in target.tests})
@@ -229,6 +251,16 @@ def baseline(env: dict[str, str], targets) -> None:
                              *tests], cwd=TREE, env=build)
     if result.returncode != 0:
         raise SystemExit("The tests fail without any mutation; fix them before mutation testing.")
+
+
+def in_scope_count(session: Path) -> int:
+    """Mutants in the target's scope (run or left out of a sample)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome
+
+    with use_db(str(session), mode=WorkDB.Mode.open) as db:
+        return sum(1 for _, r in db.completed_work_items
+                   if r.worker_outcome != WorkerOutcome.SKIPPED or r.output == SAMPLED_OUT)
 
 
 def outcomes(session: Path) -> tuple[list, list, int]:
@@ -267,15 +299,16 @@ def write_report(results: list[dict], notes: dict[str, str]) -> None:
              "killed / (killed + survived); mutants that crash on import or time out count as killed by cosmic-ray's",
              "rules and are listed apart. Scope and operator choice: see the docstring of `scripts/mutation.py`.",
              "", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, {_minutes()} minutes.", "",
-             "| target | modules | tests | mutants run | killed | survived | crashed/timeout | score |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| target | modules | tests | mutants in scope | run | killed | survived | crashed/timeout | score |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         killed, survived, other = outcomes(r["session"])
         total = len(killed) + len(survived)
         score = f"{100 * len(killed) / total:.0f} %" if total else "-"
         t = r["target"]
         lines.append(f"| {t.name} | {', '.join(f'`{m}`' for m in t.modules)} | "
-                     f"{', '.join(f'`{x}`' for x in t.tests)} | {total + other} | {len(killed)} | {len(survived)} | "
+                     f"{', '.join(f'`{x}`' for x in t.tests)} | {in_scope_count(r['session'])} | {total + other} | "
+                     f"{len(killed)} | {len(survived)} | "
                      f"{other} | {score} |")
     lines += ["", "## Surviving mutants", "",
               "Each is either killed by a test added since, or listed with the reason it is harmless.", ""]
@@ -307,6 +340,10 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true",
                         help="write docs/mutation.md from the sessions of an earlier run (var/mutation/*.sqlite)")
     parser.add_argument("--jobs", type=int, default=1, help="copies (each with its own database) run side by side")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="run at most this many mutants per target, chosen at random (default: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with the sessions in var/mutation and the databases there (no baseline)")
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     chosen = [t for t in TARGETS if not args.targets or any(a.lower() in t.name.lower() for a in args.targets)]
@@ -318,24 +355,27 @@ def main() -> None:
         mine = chosen[args.worker - 1::args.jobs]
         copy_tree()
         env = environment(args.worker)
-        baseline(env, mine)
+        if not args.resume:
+            baseline(env, mine)
         for target in mine:
-            run_target(target, env)
+            run_target(target, env, args.sample, args.resume)
         return
     if not args.report_only:
         started = time.monotonic()
         if args.jobs > 1:
             names = [t.name for t in chosen]
+            extra = (["--sample", str(args.sample)] if args.sample else []) + (["--resume"] if args.resume else [])
             workers = [subprocess.Popen([sys.executable, __file__, "--jobs", str(args.jobs), "--worker", str(n),
-                                         *names]) for n in range(1, args.jobs + 1)]
+                                         *extra, *names]) for n in range(1, args.jobs + 1)]
             if any(w.wait() != 0 for w in workers):
                 raise SystemExit("A mutation worker failed; see its output above.")
         else:
             copy_tree()
             env = environment()
-            baseline(env, chosen)
+            if not args.resume:
+                baseline(env, chosen)
             for target in chosen:
-                run_target(target, env)
+                run_target(target, env, args.sample, args.resume)
         (WORK / "minutes").write_text(f"{(time.monotonic() - started) / 60:.0f}")
     results = [{"target": t, "session": _session(t)} for t in chosen if _session(t).exists()]
     notes = json.loads(NOTES_FILE.read_text()) if NOTES_FILE.exists() else {}
