@@ -64,3 +64,13 @@ def test_a_figures_own_cost_replaces_its_value_in_that_choice():
     assert run().suppressed == {"small": "cases", "five": "secondary"}
     assert run(seven=1).suppressed == {"small": "cases", "seven": "secondary"}
     assert run(seven=1).published == {"five": 5, "total": 14}
+
+
+def test_a_total_minus_the_published_cells_leaves_nothing_small():
+    """Two services with 1 case each, two with 10, and the total 22: the two small cells are withheld, but
+    total - 10 - 10 would give their sum 2, below 3: one of the tens is withheld too (hidden remainder)."""
+    atoms = cells({"a": 1, "b": 1, "c": 10, "d": 10})
+    figures = [Figure(k, frozenset([k])) for k in "abcd"] + [Figure("total", frozenset("abcd"))]
+    result = protect(atoms, figures, Rules())
+    assert result.suppressed == {"a": "cases", "b": "cases", "c": "secondary"}
+    assert result.published == {"d": 10, "total": 22}
