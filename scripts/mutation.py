@@ -57,7 +57,7 @@ class Target:
 TARGETS = (
     Target("tenant context and access", ("tenants/context.py", "portal/access.py", "portal/tenancy.py"),
            ("tests/test_tenant_context.py", "tests/test_tenant_urls.py", "tests/test_access.py",
-            "tests/test_isolation_matrix.py",
+            "tests/test_access_scripts.py", "tests/test_isolation_matrix.py",
             "tests/auth/test_route_matrix.py")),
     Target("confidentiality", ("tenants/confidentiality.py",),
            ("tests/test_confidentiality_rules.py", "tests/opendata/test_confidentiality.py",
@@ -70,7 +70,7 @@ TARGETS = (
                                          "months_of", "_move", "_latest", "_cube_problems")}),
     Target("identity", ("tenants/identity.py",),
            ("tests/auth/test_identity_inputs.py", "tests/auth/test_unverified_email.py",
-            "tests/auth/test_oidc_login.py", "tests/auth/test_user_admin.py"),
+            "tests/auth/test_oidc_login.py", "tests/auth/test_user_admin.py", "tests/auth/test_cli_identity.py"),
            {"tenants/identity.py": ("parse_domains", "email_domain", "_check_url", "_claim_values", "map_role",
                                     "_checked_email", "admit_user", "_has_admin", "admit_operator")}),
     Target("push tokens", ("ingest_workers/sources.py", "portal/views/api.py"),

@@ -121,3 +121,18 @@ def test_signed_in_staff_asking_for_another_tenant_get_404(probe_app, two_tenant
     sign_in(client, f"u:{two_tenants.a.id}:1")
     assert client.get(f"/t/{two_tenants.b.ags}/_probe").status_code == 404
     assert client.get(f"/t/{two_tenants.a.ags}/_probe").status_code == 200
+
+
+def test_work_for_one_tenant_inside_a_request_gives_the_tenant_back_afterwards(app, two_tenants):
+    """``working_for`` (control-plane work that touches one tenant's rows, e.g. an operator's action):
+    after the block, the same open transaction runs for the previous tenant (here: none) again."""
+    from tenants.context import working_for
+    from tenants.db import db
+
+    with app.app_context(), tenant_transaction(None) as session:
+        with working_for(two_tenants.a.id):
+            _add_feedback(session.connection(), two_tenants.a.id)
+            assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 1
+        assert db.session().in_transaction()
+        assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 0
+        assert session.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar() in ("", None)
