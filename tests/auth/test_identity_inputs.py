@@ -21,3 +21,15 @@ def test_domains_in_any_separation_with_or_without_at_sign():
 def test_no_domain_or_a_wrong_one_is_refused(text):
     with pytest.raises(IdentityError):
         parse_domains(text)
+
+
+@pytest.mark.parametrize("url", ["ftp://idp.marburg.de/.well-known/openid-configuration",
+                                 "https:///.well-known/openid-configuration"])
+def test_a_provider_address_needs_https_and_a_host(settings, url):
+    import dataclasses
+
+    from tenants.identity import check_provider
+
+    production_like = dataclasses.replace(settings, oidc_allow_http=False, oidc_allow_private_addresses=True)
+    with pytest.raises(IdentityError, match="https://"):
+        check_provider(url, production_like)
