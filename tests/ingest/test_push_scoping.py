@@ -117,3 +117,20 @@ def test_the_same_rows_from_another_source_or_twice_in_one_batch_are_different_e
     assert rows(app, two_tenants.a.id, "SELECT data_source_id, count(*) FROM analytics.process_events "
                                        "GROUP BY 1 ORDER BY 1") == [(x_id, 2), (y_id, 1)]
     assert rows(app, two_tenants.a.id, "SELECT started FROM analytics.rollup_service_daily") == [(3,)]
+
+
+# -- what the API refuses (docs/data-format.md, OpenAPI document) -------------------------------------
+
+def test_tokens_are_256_random_bits_and_bad_requests_are_refused_with_their_status(app, two_tenants):
+    import base64
+
+    admin = sign_in(app, two_tenants.a.id, "admin")
+    source_id, token, _ = _push_source(app, admin, two_tenants.a.ags)
+    assert token.startswith("egov_") and len(base64.urlsafe_b64decode(token[5:] + "=")) == 32
+    client, url, auth = _api(app, two_tenants.a.ags, source_id, token)
+    event = _event("2026-03-02T09:00:00+01:00")
+    for batch_id in ("", 17, None, "x" * 201):
+        answer = client.post(url, json={"batch_id": batch_id, "events": [event]}, headers=auth)
+        assert answer.status_code == 422, (batch_id, answer.get_json())
+    assert client.post(url, data="<batch/>", headers={**auth, "Content-Type": "application/xml"}).status_code == 415
+    assert _stored(app, two_tenants.a.id) == (0, 0)

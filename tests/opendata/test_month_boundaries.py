@@ -75,3 +75,9 @@ def test_the_public_download_holds_the_last_day_of_the_last_complete_month(clien
     published = {r["month"]: r["started"] for r in csv.DictReader(io.StringIO(body))
                  if r["service_key"] == HUNDESTEUER}
     assert published == {f"{last_day:%Y-%m}": "1100"}
+
+
+def test_the_datasets_reach_back_36_complete_months(app, two_tenants, rollups):
+    """On 15 March 2026: from March 2023 on (36 months before the running month), not February 2023."""
+    _days(rollups, two_tenants.a.id, {date(2023, 2, 28): 7, date(2023, 3, 1): 3, date(2026, 2, 28): 5})
+    assert _usage(app, two_tenants.a.id, today=date(2026, 3, 15)) == {"2023-03": 3, "2026-02": 5}
