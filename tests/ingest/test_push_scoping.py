@@ -133,4 +133,11 @@ def test_tokens_are_256_random_bits_and_bad_requests_are_refused_with_their_stat
         answer = client.post(url, json={"batch_id": batch_id, "events": [event]}, headers=auth)
         assert answer.status_code == 422, (batch_id, answer.get_json())
     assert client.post(url, data="<batch/>", headers={**auth, "Content-Type": "application/xml"}).status_code == 415
+    for body in ('{"batch_id": "b", "events": [', '{"batch_id": "b", "events": [1, 2]}', '["b"]',
+                 '{"batch_id": "b", "events": "none"}'):
+        assert client.post(url, data=body, headers={**auth, "Content-Type": "application/json"}).status_code == 422
+    broken = client.post(url, data='{"batch_id": "b"', headers={**auth, "Content-Type": "application/json"})
+    assert broken.get_json()["title"] == "The body is not valid JSON."
+    unknown = client.post(url, json={"batch_id": "b", "events": [event], "sessions": []}, headers=auth)
+    assert unknown.status_code == 422 and "sessions" in unknown.get_json()["title"]
     assert _stored(app, two_tenants.a.id) == (0, 0)

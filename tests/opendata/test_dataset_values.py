@@ -30,5 +30,30 @@ def test_completion_and_abandonment_rates():
 
 def test_satisfaction_averages_per_service_and_for_the_month():
     rows = build_satisfaction([("local:a", "2026-01", 3, 12), ("local:b", "2026-01", 4, 10)], {}, Rules())
-    assert [(r["service_key"], r["ratings"], r["average_rating"]) for r in rows] == [
-        ("local:a", 3, 4.0), ("local:b", 4, 2.5), ("total", 7, 3.14)]
+    assert [(r["month"], r["service_key"], r["ratings"], r["average_rating"]) for r in rows] == [
+        ("2026-01", "local:a", 3, 4.0), ("2026-01", "local:b", 4, 2.5), ("2026-01", "total", 7, 3.14)]
+
+
+def test_publishing_again_after_a_withdrawal_is_a_new_publication(app, two_tenants, monkeypatch):
+    """Withdrawn, then published again: issued anew and no longer withdrawn; publishing an already
+    published dataset again with the same licence changes neither date."""
+    from datetime import UTC, datetime
+
+    from tenants.context import tenant_transaction
+    from tenants.models import Tenant
+    from tenants.opendata import publication
+
+    clock = iter(datetime(2026, 5, day, tzinfo=UTC) for day in range(1, 28))
+    monkeypatch.setattr(publication, "_now", lambda: next(clock))
+    with app.app_context(), tenant_transaction(two_tenants.a.id) as session:
+        tenant = session.get(Tenant, two_tenants.a.id)
+        args = ("dl-by-de/2.0", "opendata@marburg.de", "admin")
+        (pub,) = publication.publish(session, tenant, ["usage"], *args)
+        publication.withdraw(session, tenant, "usage", "admin")
+        withdrawn = pub.withdrawn_at
+        assert withdrawn is not None and not pub.is_published
+        publication.publish(session, tenant, ["usage"], *args)
+        issued = pub.published_at
+        assert pub.is_published and pub.withdrawn_at is None and issued > withdrawn
+        publication.publish(session, tenant, ["usage"], *args)
+        assert pub.published_at == issued
