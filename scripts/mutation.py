@@ -290,6 +290,11 @@ def outcomes(session: Path) -> tuple[list, list, int]:
     return killed, survived, other
 
 
+def _note(notes: dict[str, str], item) -> str:
+    mutation = item.mutations[0]
+    return notes.get(f"{mutation.module_path}:{mutation.start_pos[0]} {mutation.operator_name}", "")
+
+
 def _minutes() -> str:
     path = WORK / "minutes"
     return path.read_text() if path.exists() else "?"
@@ -301,18 +306,24 @@ def write_report(results: list[dict], notes: dict[str, str]) -> None:
              "source; it is *killed* when a test of its target fails, and *survives* when none does. Score =",
              "killed / (killed + survived); mutants that crash on import or time out count as killed by cosmic-ray's",
              "rules and are listed apart. Scope and operator choice: see the docstring of `scripts/mutation.py`.",
-             "", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, {_minutes()} minutes.", "",
-             "| target | modules | tests | mutants in scope | run | killed | survived | crashed/timeout | score |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "", f"Run: {time.strftime('%Y-%m-%d %H:%M')} UTC, {_minutes()} minutes. Where *run* is smaller than "
+             "*in scope*, the mutants run were a random sample (`--sample`) and the score is an estimate.",
+             "*Score now* counts the survivors that a test added after the run kills (their note says so) as killed",
+             "and leaves out the equivalent ones (a change no behaviour can show).", "",
+             "| target | modules | tests (now) | mutants in scope | run | killed | survived | crashed/timeout "
+             "| score | score now |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         killed, survived, other = outcomes(r["session"])
         total = len(killed) + len(survived)
         score = f"{100 * len(killed) / total:.0f} %" if total else "-"
+        later = sum(1 for item, _ in survived if _note(notes, item).startswith("killed"))
+        equivalent = sum(1 for item, _ in survived if _note(notes, item).startswith("equivalent"))
+        now = f"{100 * (len(killed) + later) / (total - equivalent):.0f} %" if total - equivalent else "-"
         t = r["target"]
         lines.append(f"| {t.name} | {', '.join(f'`{m}`' for m in t.modules)} | "
                      f"{', '.join(f'`{x}`' for x in t.tests)} | {in_scope_count(r['session'])} | {total + other} | "
-                     f"{len(killed)} | {len(survived)} | "
-                     f"{other} | {score} |")
+                     f"{len(killed)} | {len(survived)} | {other} | {score} | {now} |")
     lines += ["", "## Surviving mutants", "",
               "Each is either killed by a test added since, or listed with the reason it is harmless.", ""]
     for r in results:
@@ -323,9 +334,9 @@ def write_report(results: list[dict], notes: dict[str, str]) -> None:
         for item, diff in survived:
             mutation = item.mutations[0]
             where = f"{mutation.module_path}:{mutation.start_pos[0]}"
-            key = f"{where} {mutation.operator_name}"
+            note = _note(notes, item)
             lines += [f"* `{where}` in `{mutation.definition_name}`, {mutation.operator_name.removeprefix('core/')}"
-                      + (f": {notes[key]}" if key in notes else ""), "", "  ```diff"]
+                      + (f": {note}" if note else ": not analysed yet"), "", "  ```diff"]
             lines += ["  " + line for line in (diff or "").splitlines() if line.startswith(("+", "-"))
                       and not line.startswith(("+++", "---"))]
             lines += ["  ```", ""]

@@ -141,3 +141,18 @@ def test_tokens_are_256_random_bits_and_bad_requests_are_refused_with_their_stat
     unknown = client.post(url, json={"batch_id": "b", "events": [event], "sessions": []}, headers=auth)
     assert unknown.status_code == 422 and "sessions" in unknown.get_json()["title"]
     assert _stored(app, two_tenants.a.id) == (0, 0)
+
+
+def test_csv_batch_ids_of_up_to_200_characters_and_120_pushes_a_minute(app, two_tenants):
+    from tests.ingest.conftest import EVENT_HEADER
+
+    admin = sign_in(app, two_tenants.a.id, "admin")
+    source_id, token, _ = _push_source(app, admin, two_tenants.a.ags)
+    client, url, auth = _api(app, two_tenants.a.ags, source_id, token)
+    body = f"{EVENT_HEADER}\n,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,web,,,,\n"
+    csv = {**auth, "Content-Type": "text/csv"}
+    assert client.post(url, data=body, headers={**csv, "Batch-Id": "x" * 201}).status_code == 422
+    assert client.post(url, data=body, headers={**csv, "Batch-Id": "x" * 200}).status_code == 202
+    # 120 requests per minute per source and address (two were sent above): the 121st is refused.
+    statuses = [client.post(url, json={}, headers=auth).status_code for _ in range(119)]
+    assert statuses[:118] == [422] * 118 and statuses[118] == 429
