@@ -34,10 +34,33 @@ def settings():
 
 @pytest.fixture(scope="session")
 def database(settings):
+    """The test database, rebuilt from the migrations once per run.
+
+    ``EGOV_TEST_KEEP_DATABASE=1`` keeps a database that is already at the current schema (it is
+    emptied as usual): ``make mutation`` runs the tests once per mutant and rebuilds only once.
+    """
     from tenants.database import rebuild
 
-    rebuild(settings)
+    if not (os.environ.get("EGOV_TEST_KEEP_DATABASE") == "1" and _database_at_head(settings)):
+        rebuild(settings)
     return settings
+
+
+def _database_at_head(settings) -> bool:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from portal.settings import PROJECT_ROOT
+
+    heads = set(ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini"))).get_heads())
+    engine = create_engine(settings.sqlalchemy_url(settings.migration_database_url))
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT version_num FROM public.alembic_version")).scalars()) == heads
+    except Exception:  # no database, no roles, no schema yet: build it
+        return False
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -80,10 +103,8 @@ def client(app, clean_db):
 TRUNCATE_EXCEPT = {"portal.regions"}
 
 
-@pytest.fixture
-def clean_db(owner_engine, redis_conn):
-    """Empty every table after the test (TRUNCATE is not subject to RLS)."""
-    yield
+def empty_all_tables(owner_engine, redis_conn) -> None:
+    """Empty every tenant and control-plane table and the test Redis (TRUNCATE is not subject to RLS)."""
     with owner_engine.begin() as conn:
         tables = conn.execute(text(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
@@ -93,6 +114,43 @@ def clean_db(owner_engine, redis_conn):
         wanted = [t for t in tables if t not in TRUNCATE_EXCEPT]
         conn.execute(text(f"TRUNCATE {', '.join(wanted)} RESTART IDENTITY CASCADE"))
     redis_conn.flushdb()
+
+
+@pytest.fixture
+def clean_db(owner_engine, redis_conn):
+    """Empty every table after the test."""
+    yield
+    empty_all_tables(owner_engine, redis_conn)
+
+
+@pytest.fixture(scope="session")
+def rls_bypass_settings(database):
+    """The settings of a portal whose database connection bypasses row-level security.
+
+    A test-only role ``<database>_rls_bypass`` (LOGIN, BYPASSRLS, member of the application
+    role, so it holds exactly the app's grants) is created here with the superuser URL and
+    dropped afterwards; product code never creates such a role. A portal on it keeps
+    tenants apart only by its own checks, which is what tests/auth/test_route_matrix.py
+    proves in its second run.
+    """
+    import dataclasses
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+
+    from portal.settings import _role_url
+
+    role, password = f"{database.database_name}_rls_bypass", secrets.token_urlsafe(24)
+    with psycopg.connect(database.admin_database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        conn.execute(sql.SQL("{} ROLE {} LOGIN BYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT PASSWORD {}")
+                     .format(sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(password)))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(database.app_role), sql.Identifier(role)))
+    yield dataclasses.replace(
+        database, database_url=_role_url(database.admin_database_url, role, password, database.database_name))
+    with psycopg.connect(database.admin_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 @pytest.fixture
@@ -217,3 +275,15 @@ def client_as(app, identity: str):
     client = app.test_client()
     sign_in(client, identity)
     return client
+
+
+def scheduled_jobs(redis_conn) -> dict:
+    """The schedule as ``rq cron ingest_workers.cron`` loads it: {"module.function": rq.cron.CronJob}.
+
+    Uses RQ's public loader (``CronScheduler.load_config_from_file``), not its module-level registry.
+    """
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=redis_conn)
+    scheduler.load_config_from_file("ingest_workers.cron")
+    return {job.func_name: job for job in scheduler.get_jobs()}

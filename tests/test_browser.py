@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -10,8 +12,8 @@ def test_landing_page_renders_with_kern_styles(page, live_server, two_tenants):
     page.on("requestfailed", lambda request: failed_requests.append(request.url))
     page.on("response", lambda r: failed_requests.append(r.url) if r.status >= 400 else None)
     page.goto(live_server.url + "/")
-    assert page.locator("h1").inner_text() == "eGovernment Service- und Analyse-Dashboard"
-    assert page.get_by_role("cell", name="Marburg, Universitätsstadt").is_visible()
+    expect(page.locator("h1")).to_have_text("eGovernment Service- und Analyse-Dashboard")
+    expect(page.get_by_role("cell", name="Marburg, Universitätsstadt")).to_be_visible()
     # KERN's stylesheet really applied: its font family reaches the body.
     assert "Fira Sans" in page.evaluate("getComputedStyle(document.body).fontFamily")
     assert failed_requests == []

@@ -37,14 +37,11 @@ def test_failed_job_is_reported_with_its_error(app, redis_conn, clean_db):
     assert queue_state(redis_conn, ("low",))["queues"]["low"]["failed"] == 1
 
 
-def test_cron_schedule_registers_its_jobs():
-    from rq import cron
+def test_cron_schedule_registers_its_jobs(redis_conn):
+    from tests.conftest import scheduled_jobs
 
-    import ingest_workers.cron  # noqa: F401 - registering is the import's effect
-
-    names = {f"{d['func'].__module__}.{d['func'].__name__}": d for d in cron._job_data_registry}
-    entry = names["ingest_workers.maintenance.ensure_partitions"]
-    assert entry["cron"] == "15 2 * * *" and entry["job_timeout"] == 300
+    entry = scheduled_jobs(redis_conn)["ingest_workers.maintenance.ensure_partitions"]
+    assert (entry.cron, entry.queue_name, entry.job_options["job_timeout"]) == ("15 2 * * *", "low", 300)
 
 
 def test_positional_and_keyword_arguments_reach_the_job(app, redis_conn, clean_db):

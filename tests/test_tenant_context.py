@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from tenants.context import current_tenant_id, tenant_transaction
+from tenants.context import apply_tenant, current_tenant_id, tenant_transaction
 
 
 def _add_feedback(conn, tenant_id):
@@ -22,19 +22,32 @@ def one_connection_engine(database):
 
 
 def test_pooled_connection_after_tenant_a_sees_nothing_without_tenant(one_connection_engine, two_tenants):
+    """The setting is transaction-local: the next user of the pooled connection finds nothing of A.
+
+    It looks first through a plain connection, which runs no hook and sets no tenant: anything
+    that set the tenant for A (a session-level ``SET``, ``set_config(..., false)``) would still be
+    there. Only then does it go through the ORM, whose hook sets "no tenant" itself.
+    """
     a = two_tenants.a.id
     with Session(one_connection_engine) as session:
         with tenant_transaction(a, session):
             _add_feedback(session.connection(), a)
             pid_a = session.execute(text("SELECT pg_backend_pid()")).scalar()
             assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 1
+    with one_connection_engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid_a
+        assert conn.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar() in ("", None)
+        assert conn.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 0
+    # The same through the ORM, and for a raw connection that set the tenant itself (bulk loads).
     with Session(one_connection_engine) as session:
         with tenant_transaction(None, session):
             assert session.execute(text("SELECT pg_backend_pid()")).scalar() == pid_a
             assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 0
-            assert session.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar() in ("", None)
-    # A plain connection that bypasses the ORM hook fails closed as well.
+    with one_connection_engine.begin() as conn:
+        apply_tenant(conn, a)
+        assert conn.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 1
     with one_connection_engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid_a
         assert conn.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 0
 
 
@@ -108,3 +121,18 @@ def test_signed_in_staff_asking_for_another_tenant_get_404(probe_app, two_tenant
     sign_in(client, f"u:{two_tenants.a.id}:1")
     assert client.get(f"/t/{two_tenants.b.ags}/_probe").status_code == 404
     assert client.get(f"/t/{two_tenants.a.ags}/_probe").status_code == 200
+
+
+def test_work_for_one_tenant_inside_a_request_gives_the_tenant_back_afterwards(app, two_tenants):
+    """``working_for`` (control-plane work that touches one tenant's rows, e.g. an operator's action):
+    after the block, the same open transaction runs for the previous tenant (here: none) again."""
+    from tenants.context import working_for
+    from tenants.db import db
+
+    with app.app_context(), tenant_transaction(None) as session:
+        with working_for(two_tenants.a.id):
+            _add_feedback(session.connection(), two_tenants.a.id)
+            assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 1
+        assert db.session().in_transaction()
+        assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 0
+        assert session.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar() in ("", None)

@@ -1,4 +1,4 @@
-"""Operator commands: demo seed points the demo tenants at the development IdP; secrets rotate."""
+"""Operator commands: secrets rotate, operators deactivate (demo seed: tests/test_demo_seed.py)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,6 @@ from sqlalchemy import text
 
 from portal.cli import main
 from tenants.context import tenant_transaction
-
-
-def test_demo_seed_configures_the_development_idp_once(app, clean_db):
-    runner = CliRunner()
-    first = runner.invoke(main, ["demo", "seed"], catch_exceptions=False)
-    assert first.exit_code == 0 and "9 demo tenant(s) now sign in" in first.output
-    second = runner.invoke(main, ["demo", "seed"], catch_exceptions=False)
-    assert "now sign in" not in second.output  # admins' later changes are not overwritten
-    from tenants.registry import get_tenant_by_ags
-
-    with app.app_context(), tenant_transaction(None) as session:
-        marburg = get_tenant_by_ags("06534014").id
-        domains = session.execute(text("SELECT domain FROM portal.tenant_domains WHERE tenant_id = :t"),
-                                  {"t": marburg}).scalars().all()
-    with app.app_context(), tenant_transaction(marburg) as session:
-        issuer, mapping = session.execute(text("SELECT issuer, role_mapping FROM portal.identity_providers")).one()
-    assert domains == ["marburg.de"] and issuer == "http://127.0.0.1:9400"
-    assert mapping["egovsad-admin"] == "admin"
 
 
 def test_secrets_rotate_command(app, sso_tenants, monkeypatch, settings):

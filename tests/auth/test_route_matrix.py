@@ -58,16 +58,41 @@ VALUES = {
 }
 
 
-@pytest.fixture(scope="module")
-def matrix_app(database, redis_conn):
+@pytest.fixture(scope="module", params=["rls", "without-rls"])
+def matrix_app(request, database, redis_conn):
+    """The portal twice: on the application role (both layers), then on a connection that bypasses
+    row-level security (``rls_bypass_settings``), where only the application's own tenant checks
+    (fetch helpers that answer "not found" for foreign objects) keep tenants apart. Each isolation
+    layer is so proven on its own; the database layer alone is tests/test_isolation_matrix.py.
+    """
     import dataclasses
 
     from portal import create_app
 
+    settings = database if request.param == "rls" else request.getfixturevalue("rls_bypass_settings")
     # Not RATELIMIT_ENABLED=False: Flask-Limiter's one limiter object would keep that for apps created later.
-    return create_app({"TESTING": True, "WTF_CSRF_ENABLED": False},
-                      settings=dataclasses.replace(database, login_rate_limit="10000/minute",
-                                                   signup_rate_limit="10000/minute"))
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False},
+                     settings=dataclasses.replace(settings, login_rate_limit="10000/minute",
+                                                  signup_rate_limit="10000/minute"))
+    app.config["MATRIX_LAYERS"] = request.param
+    yield app
+    from tenants.db import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_the_second_run_really_bypasses_row_security(matrix_app, world):
+    """Guards against a vacuous second run: without RLS, a query with tenant A set sees B's rows too."""
+    from sqlalchemy import text
+
+    with matrix_app.app_context(), tenant_transaction(world.a.id) as session:
+        seen = set(session.execute(text("SELECT DISTINCT tenant_id FROM portal.data_sources")).scalars())
+        bypass = session.execute(text("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user")).scalar()
+    if matrix_app.config["MATRIX_LAYERS"] == "rls":
+        assert (bypass, seen) == (False, {world.a.id})
+    else:
+        assert (bypass, seen) == (True, {world.a.id, world.b.id})
 
 
 @pytest.fixture
@@ -91,8 +116,10 @@ def _ingest_objects(session, tenant_id: int, settings) -> dict:
     from ingest_workers.sources import create_source
     from tenants.models import IngestRun
 
-    push = create_source(session, tenant_id, settings, "Fachverfahren", "push")
-    feedback = create_source(session, tenant_id, settings, "Zufriedenheit", "feedback", origins="https://www.example.de")
+    # Names of their own per tenant: the name check relies on RLS (see test_source_names_are_per_tenant...).
+    push = create_source(session, tenant_id, settings, f"Fachverfahren {tenant_id}", "push")
+    feedback = create_source(session, tenant_id, settings, f"Zufriedenheit {tenant_id}", "feedback",
+                             origins="https://www.example.de")
     run = IngestRun(tenant_id=tenant_id, data_source_id=push.id, batch_key="matrix", status="failed", error="test")
     session.add(run)
     session.flush()
@@ -190,6 +217,39 @@ def _check_isolation(app, world, rule, method, failures) -> None:
             failures.append(f"{method} {mixed} (A's URL, B's object) as admin of A: {status}, expected 404")
 
 
+#: Endpoints whose lookups rely on row-level security alone today; the run without RLS leaves them
+#: to test_known_gaps_without_rls, which fails (strict xfail) as soon as they are fixed.
+KNOWN_GAPS_WITHOUT_RLS = {
+    # ingest_workers.feedback.find_source looks the public key up among all feedback sources (RLS
+    # narrows them to the tenant): without RLS, tenant A's URL with B's key finds B's source.
+    "tenant_feedback.form": "issue 19: feedback key lookup without the tenant",
+    "tenant_feedback.submit": "issue 19: feedback key lookup without the tenant",
+}
+
+
+def _known_gap(app, rule) -> bool:
+    return app.config["MATRIX_LAYERS"] != "rls" and rule.endpoint in KNOWN_GAPS_WITHOUT_RLS
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19: ingest_workers.feedback.find_source relies on RLS alone for the "
+                                       "tenant (remove the entries of KNOWN_GAPS_WITHOUT_RLS when fixed)")
+def test_known_gaps_without_rls(rls_bypass_settings, world_without_rls):
+    app, world = world_without_rls
+    failures: list[str] = []
+    for rule, _required, methods in _routes(app):
+        if rule.endpoint in KNOWN_GAPS_WITHOUT_RLS:
+            for method in methods:
+                _check_isolation(app, world, rule, method, failures)
+    assert failures == []
+
+
+@pytest.fixture
+def world_without_rls(matrix_app, world):
+    if matrix_app.config["MATRIX_LAYERS"] == "rls":
+        pytest.skip("the known gaps concern the run without RLS")
+    return matrix_app, world
+
+
 def test_every_route_keeps_roles_and_tenants_apart(matrix_app, world):
     failures: list[str] = []
     checked = set()
@@ -210,7 +270,7 @@ def test_every_route_keeps_roles_and_tenants_apart(matrix_app, world):
             if required not in (MISSING, None):
                 _check_permissions(matrix_app, world, rule, required, method, failures)
                 checked.add(rule.endpoint)
-            if is_tenant and required != "operator":
+            if is_tenant and required != "operator" and not _known_gap(matrix_app, rule):
                 _check_isolation(matrix_app, world, rule, method, failures)
     assert failures == []
     # Guards against a vacuous matrix: the tenant admin and operator pages were exercised.

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from tests.benchmark.conftest import MARBURG, opt_in, run_refresh, staff_identity
 from tests.conftest import sign_in_browser
 
@@ -18,12 +20,12 @@ def test_marburg_editor_opens_the_hundesteuer_comparison(app, page, live_server,
 
     page.goto(f"{live_server.url}/t/{MARBURG}/vergleich/")
     page.get_by_role("link", name="Hundesteuer-Anmeldung").click()
-    assert page.locator("h1").inner_text() == "Vergleich: Hundesteuer-Anmeldung"
+    expect(page.locator("h1")).to_have_text("Vergleich: Hundesteuer-Anmeldung")
     headers = page.locator("thead th").all_inner_texts()
     assert headers[2:] == ["Hessen", "Landkreis Marburg-Biedenkopf", "Städte mit 50.000 bis unter 100.000 Einwohnern"]
     table = page.locator("table.benchmark-table")
-    assert table.get_by_text("Median").first.is_visible()
-    assert table.locator(".suppressed").first.is_visible()  # suppressed cells are marked ...
+    expect(table.get_by_text("Median").first).to_be_visible()
+    expect(table.locator(".suppressed").first).to_be_visible()  # suppressed cells are marked ...
     assert "Quartile werden ab 9 teilnehmenden Kommunen gezeigt." in table.inner_text()  # ... and explained
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "vergleich-marburg-hundesteuer.png"), full_page=True)

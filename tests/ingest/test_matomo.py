@@ -96,13 +96,10 @@ def test_a_matomo_error_shows_on_the_health_page(app, two_tenants, matomo_stub, 
     assert "requires &#39;view&#39; access" in page
 
 
-def test_the_daily_schedule_pulls_yesterday_for_every_active_source(app, two_tenants, matomo_stub):
-    from rq import cron
+def test_the_daily_schedule_pulls_yesterday_for_every_active_source(app, two_tenants, matomo_stub, redis_conn):
+    from tests.conftest import scheduled_jobs
 
-    import ingest_workers.cron  # noqa: F401 - registering is what is tested
-
-    scheduled = {entry["func"]: entry["cron"] for entry in cron._job_data_registry}
-    assert scheduled[matomo.pull_all_daily] == "30 2 * * *"
+    assert scheduled_jobs(redis_conn)["ingest_workers.matomo.pull_all_daily"].cron == "30 2 * * *"
     _matomo_source(app, two_tenants, matomo_stub)
     with app.app_context():
         assert matomo.pull_all_daily(today=date(2026, 3, 3)) == 1
@@ -115,4 +112,6 @@ def test_the_daily_schedule_pulls_yesterday_for_every_active_source(app, two_ten
 def test_bounce_rates_in_matomo_formats():
     assert matomo._rate("45%") == Decimal("45") and matomo._rate("45,5 %") == Decimal("45.5")
     assert matomo._rate(None) is None
-    json.dumps(matomo.visits_rows({"2026-03-03": []}), default=str)
+    # Matomo answers [] for a day without visits: that day is stored as 0 visits, not left out.
+    assert matomo.visits_rows({"2026-03-03": []}) == [{"day": date(2026, 3, 3), "visits": 0, "unique_visitors": None,
+                                                       "actions": 0, "bounce_rate": None, "avg_time_on_site": None}]

@@ -146,6 +146,10 @@ def test_push_is_refused_for_a_suspended_tenant(app, two_tenants):
         json={"batch_id": "s", "events": [{"occurred_at": "2026-03-02", "service_key": HUNDESTEUER,
                                            "event_type": "started"}]})
     assert response.status_code == 403
+    # Refused means nothing kept: no run to load later, no events.
+    work(app)
+    assert rows(app, two_tenants.a.id, "SELECT count(*) FROM portal.ingest_runs") == [(0,)]
+    assert rows(app, two_tenants.a.id, "SELECT count(*) FROM analytics.process_events") == [(0,)]
 
 
 def test_openapi_document_describes_the_push_api(client):
@@ -190,7 +194,16 @@ def test_health_page_shows_failures_and_retry_loads_the_batch(app, two_tenants, 
     assert report["sources"][0]["status"] == "ok" and report["sources"][0]["rows_per_day"][-1]["accepted"] == 2
     viewer = sign_in(app, two_tenants.a.id, "viewer")
     assert viewer.get(f"/t/{two_tenants.a.ags}/data/health").status_code == 403
-    json.dumps(report, default=str)
+    # Operators read the same report as JSON on the command line.
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    printed = CliRunner().invoke(main, ["ingest", "health", two_tenants.a.ags, "--json"], catch_exceptions=False)
+    as_json = json.loads(printed.output)
+    assert [(s["name"], s["status"], s["rows_per_day"][-1]["accepted"]) for s in as_json["sources"]] == [
+        ("Formulardienst", "ok", 2)]
+    assert as_json["failed_runs"] == []
 
 
 def test_errors_of_a_json_batch_count_events_first_then_aggregates(app, two_tenants):

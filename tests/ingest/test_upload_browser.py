@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import sign_in_browser
 from tests.ingest.conftest import add_source, rows
@@ -44,8 +45,8 @@ def test_upload_progress_errors_and_figures(app, two_tenants, live_server, page,
 
     # The page polls the status and shows the result without a manual reload.
     page.get_by_role("heading", name="Abgewiesene Zeilen").wait_for(timeout=15_000)
-    assert page.locator("[data-field='rows_rejected']").inner_text() == "1"
-    assert "kein Datum (JJJJ-MM-TT)" in page.locator("table").inner_text()
+    expect(page.locator("[data-field='rows_rejected']")).to_have_text("1")
+    expect(page.locator("table")).to_contain_text("kein Datum (JJJJ-MM-TT)")
     with page.expect_download() as download:
         page.get_by_role("link", name="Alle abgewiesenen Zeilen als CSV herunterladen").click()
     content = Path(download.value.path()).read_text(encoding="utf-8-sig")

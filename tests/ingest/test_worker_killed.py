@@ -17,7 +17,7 @@ from tenants.context import tenant_transaction
 from tests.bench.bench_ingest import write_events
 from tests.ingest.conftest import rows
 
-EVENTS = 150_000
+EVENTS = 20_000  # the lock, not the size, keeps the kill inside the load
 
 
 def _children(pid: int) -> list[int]:
@@ -25,15 +25,16 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def _loading(admin, database: str) -> bool:
-    """True while the loader's big statement runs (the horse is inside its transaction).
+def _blocked_inside_its_load(admin) -> bool:
+    """True once the loader waits for the rollup table this test holds locked.
 
+    By then it has staged the batch and inserted its events, uncommitted, in its one transaction;
+    it cannot go on (nor commit) until the lock is released, so the kill lands mid-load every time.
     Asked as the superuser: other roles see no query text of the app role's sessions.
     """
     return bool(admin.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid() "
-        "AND (query LIKE 'COPY stage%%' OR query LIKE '%%INSERT INTO analytics.process_events%%')", (database,)
-    ).fetchone()[0])
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND wait_event_type = 'Lock' AND query LIKE '%%analytics.rollup_service_daily%%'").fetchone()[0])
 
 
 @pytest.mark.slow
@@ -57,21 +58,26 @@ def test_killing_the_work_horse_mid_load_leaves_no_partial_data_and_the_job_is_r
     egov = Path(sys.executable).parent / "egov"
     worker = subprocess.Popen([str(egov), "worker", "--burst", "default"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    admin = psycopg.connect(settings.admin_database_url, autocommit=True)
+    watcher = psycopg.connect(settings.admin_database_url, dbname=settings.database_name, autocommit=True)
+    locker = psycopg.connect(settings.admin_database_url, dbname=settings.database_name)
     try:
-        deadline = time.monotonic() + 60
-        while not _loading(admin, settings.database_name):
+        # Held until the work-horse is dead: the load blocks at its rollups, inside its transaction.
+        locker.execute("LOCK TABLE analytics.rollup_service_daily IN EXCLUSIVE MODE")
+        deadline = time.monotonic() + 120
+        while not _blocked_inside_its_load(watcher):
             assert time.monotonic() < deadline and worker.poll() is None, (
                 worker.stderr.read().decode()[-2000:], rows(app, a, "SELECT status, error FROM portal.ingest_runs"))
             time.sleep(0.05)
         horses = _children(worker.pid)
         assert horses
         os.kill(horses[0], signal.SIGKILL)
-        # Killed mid-transaction: PostgreSQL rolled back, nothing of the batch is visible.
+        # Killed mid-transaction: nothing of the batch is visible.
         assert rows(app, a, "SELECT count(*) FROM analytics.process_events") == [(0,)]
+        locker.rollback()  # the dead load's transaction is rolled back; the retried job may go on
         worker.wait(timeout=120)  # the burst worker picks the retried job up and finishes it
     finally:
-        admin.close()
+        locker.close()
+        watcher.close()
         if worker.poll() is None:
             worker.kill()
     assert rows(app, a, "SELECT status, rows_accepted FROM portal.ingest_runs") == [("succeeded", EVENTS)]

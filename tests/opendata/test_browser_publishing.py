@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from tenants.context import tenant_transaction
 from tenants.models import User
 from tests.conftest import sign_in_browser
@@ -23,11 +25,11 @@ def test_admin_previews_publishes_and_withdraws(app, page, live_server, marburg_
     page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
     _sign_in_browser(app, page, live_server, marburg_data.a)
     page.goto(f"{live_server.url}/t/06534014/opendata/")
-    assert page.locator("h1").inner_text() == "Offene Daten veröffentlichen"
+    expect(page.locator("h1")).to_have_text("Offene Daten veröffentlichen")
 
     page.get_by_role("link", name="Vorschau").first.click()
     assert "Genau diese Zeilen werden öffentlich" in page.content()
-    assert page.get_by_role("cell", name="submitted;aborted").first.is_visible()  # Gewerbe: 2 submissions
+    expect(page.get_by_role("cell", name="submitted;aborted").first).to_be_visible()  # Gewerbe: 2 submissions
     page.go_back()
 
     page.get_by_label("Nutzung der Online-Dienste").check()
@@ -40,7 +42,7 @@ def test_admin_previews_publishes_and_withdraws(app, page, live_server, marburg_
 
     public = page.context.browser.new_context(locale="de-DE").new_page()
     public.goto(f"{live_server.url}/opendata/06534014/")
-    assert public.get_by_role("link", name="Nutzung der Online-Dienste").is_visible()
+    expect(public.get_by_role("link", name="Nutzung der Online-Dienste")).to_be_visible()
     assert "Creative Commons Namensnennung 4.0 International" in public.content()
     public.screenshot(path=str(ARTIFACTS / "opendata-public.png"), full_page=True)
     download = public.request.get(f"{live_server.url}/opendata/06534014/usage.csv")
