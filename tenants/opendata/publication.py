@@ -288,13 +288,31 @@ def refresh_published(tenant_id: int, rules: Rules, today: date | None = None) -
 # --- serialisations -------------------------------------------------------------------
 
 
+#: What makes a spreadsheet program read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text: text starting like a formula gets a leading apostrophe.
+
+    Service names are the tenant's free text and reach the public; ``=HYPERLINK(…)`` must be shown,
+    not run. Numbers are left alone (counts and rates are never negative).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(snapshot: Snapshot) -> bytes:
-    """UTF-8, comma-separated, header row with the documented column names; withheld cells are empty."""
+    """UTF-8, comma-separated, header row with the documented column names; withheld cells are empty,
+    text that would start a formula is prefixed with an apostrophe (:func:`spreadsheet_safe`)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=column_names(snapshot.dataset), lineterminator="\r\n")
     writer.writeheader()
     for row in snapshot.rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
     return buffer.getvalue().encode("utf-8")
 
 
