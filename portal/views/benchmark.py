@@ -24,6 +24,7 @@ from tenants.benchmark.participation import ParticipationError
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
+from tenants.months import berlin_today
 from tenants.superset.embedding import tenant_dashboards
 
 bp = Blueprint("tenant_benchmark", __name__, url_prefix="/t/<ags>/vergleich")
@@ -51,7 +52,7 @@ def _comparison(leika: str):
     if not LEIKA.fullmatch(leika):
         abort(404)
     tenant = current_tenant()
-    result = comparison(db.session, tenant, leika, _month(request.args.get("month")), date.today())
+    result = comparison(db.session, tenant, leika, _month(request.args.get("month")), berlin_today())
     if not result.months and leika not in dict(services(db.session, tenant.id)):
         abort(404)
     return tenant, result

@@ -12,6 +12,7 @@ from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from tenants.db import db
 from tenants.models import AuditEvent, PlatformAuditEvent
+from tenants.months import berlin_today
 from tenants.opendata import zsk
 from tenants.opendata.datasets import DATASETS, column_names
 from tenants.opendata.publication import (
@@ -86,7 +87,7 @@ def withdraw_dataset(dataset: str):
 
 
 def _zsk_window() -> tuple[date, date]:
-    today = date.today()
+    today = berlin_today()
     index = today.year * 12 + today.month - 1 - ZSK_MONTHS
     return date(index // 12, index % 12 + 1, 1), today
 

@@ -142,8 +142,9 @@ _QUERIES = {
                sum(f.rating)::float8 / count(*), count(*)
         FROM analytics.feedback f LEFT JOIN analytics.services s
              ON s.tenant_id = f.tenant_id AND s.service_key = f.service_key
-        WHERE f.tenant_id = %(tenant)s AND f.received_at >= %(since)s
-          AND f.received_at < date_trunc('month', CAST(%(today)s AS date))
+        WHERE f.tenant_id = %(tenant)s
+          AND (f.received_at AT TIME ZONE 'Europe/Berlin') >= CAST(%(since)s AS timestamp)
+          AND (f.received_at AT TIME ZONE 'Europe/Berlin') < date_trunc('month', CAST(%(today)s AS timestamp))
         GROUP BY 1, 2 HAVING CASE WHEN length(f.service_key) = 14 AND left(f.service_key, 2) = '99'
                                   THEN f.service_key ELSE s.leika_key END IS NOT NULL""",
 }

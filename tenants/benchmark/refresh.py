@@ -28,6 +28,7 @@ from tenants.benchmark.metrics import ABANDON_STEP, FAMILIES, metric_for, read_t
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Region, Tenant
+from tenants.months import berlin_today
 
 
 class CellTable:
@@ -278,7 +279,7 @@ def _copy_rows(session, texts: list[str]) -> None:
 
 def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
     """Recompute every benchmark figure. Returns a summary (participants, figures, run id)."""
-    today = today or date.today()
+    today = today or berlin_today()
     with tenant_transaction(None) as session:
         run_id = session.execute(text("INSERT INTO benchmark.refresh_runs DEFAULT VALUES RETURNING id")).scalar()
     seconds = {}

@@ -132,12 +132,15 @@ _QUERIES = {
                          WHERE tenant_id = :tenant AND day >= :since
                            AND day < date_trunc('month', CAST(:today AS date))
                          GROUP BY 1, 2, 3""",
+    # received_at is an instant: compared on the German wall clock, as the month label is (issue 19).
     "satisfaction": """SELECT service_key,
                               to_char(date_trunc('month', received_at AT TIME ZONE 'Europe/Berlin'), 'YYYY-MM'),
                               count(*), sum(rating)
                        FROM analytics.feedback
-                       WHERE tenant_id = :tenant AND received_at >= :since
-                         AND received_at < date_trunc('month', CAST(:today AS date))
+                       WHERE tenant_id = :tenant
+                         AND (received_at AT TIME ZONE 'Europe/Berlin') >= CAST(:since AS timestamp)
+                         AND (received_at AT TIME ZONE 'Europe/Berlin')
+                             < date_trunc('month', CAST(:today AS timestamp))
                        GROUP BY 1, 2""",
 }
 

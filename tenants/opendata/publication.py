@@ -24,6 +24,7 @@ from tenants.confidentiality import Rules
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import AuditEvent, Tenant
+from tenants.months import berlin_today
 from tenants.opendata.datasets import DATASETS, column_names, dataset_rows
 
 
@@ -213,7 +214,7 @@ def preview(session: Session, tenant: Tenant, dataset: str, rules: Rules, today:
     pub = publications(session, tenant.id).get(dataset) or Publication(
         tenant_id=tenant.id, dataset=dataset, licence=DEFAULT_LICENCE, state="draft",
         contact_email=tenant.contact_email or "", attribution=tenant.name)
-    return build_snapshot(session, Publisher.of(tenant), pub, rules, today or date.today())
+    return build_snapshot(session, Publisher.of(tenant), pub, rules, today or berlin_today())
 
 
 def _public_tenant(ags: str) -> Tenant:
@@ -234,7 +235,7 @@ def public_snapshot(ags: str, dataset: str, rules: Rules, today: date | None = N
             raise NotPublished(dataset)
         if not pub.is_published:
             raise Withdrawn(dataset)
-        return build_snapshot(session, tenant, pub, rules, today or date.today())
+        return build_snapshot(session, tenant, pub, rules, today or berlin_today())
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def refresh_published(tenant_id: int, rules: Rules, today: date | None = None) -
     with tenant_transaction(tenant_id) as session:
         pubs = [p for p in publications(session, tenant_id).values() if p.is_published]
         for pub in pubs:
-            build_snapshot(session, tenant, pub, rules, today or date.today())
+            build_snapshot(session, tenant, pub, rules, today or berlin_today())
         return len(pubs)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from tenants.context import apply_tenant, tenant_transaction
 from tenants.models import User
+from tenants.months import berlin_today
 from tests.conftest import add_operator, client_as
 
 HUNDESTEUER = "99102013104000"
@@ -23,7 +24,7 @@ OTHERS = ["06411000", "06414000", "06611000", "06413000", "06533009", "06431002"
 
 
 def last_month(day: int = 10, back: int = 1) -> date:
-    today = date.today()
+    today = berlin_today()  # the code's "today": the running month is the German one
     index = today.year * 12 + today.month - 1 - back
     return date(index // 12, index % 12 + 1, day)
 
