@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +26,9 @@ from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import AuditEvent, Tenant
 from tenants.months import berlin_today
-from tenants.opendata.datasets import DATASETS, column_names, dataset_rows
+from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names, dataset_rows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -276,13 +279,18 @@ def all_published_entries() -> list[PublishedEntry]:
 
 
 def refresh_published(tenant_id: int, rules: Rules, today: date | None = None) -> int:
-    """Recompute the content hash of every published dataset (keeps dct:modified true). Returns the count."""
+    """Recompute the content hash of every published dataset (keeps dct:modified true) and, on the way,
+    protect and audit the months that changed (kept for the downloads). Returns the count."""
     with tenant_transaction(None):
         tenant = Publisher.of(db.session.get(Tenant, tenant_id))
     with tenant_transaction(tenant_id) as session:
         pubs = [p for p in publications(session, tenant_id).values() if p.is_published]
         for pub in pubs:
-            build_snapshot(session, tenant, pub, rules, today or berlin_today())
+            try:
+                build_snapshot(session, tenant, pub, rules, today or berlin_today())
+            except DisclosureRisk as risk:  # not released; the other tenants' datasets still are
+                log.error("Open Data of tenant %s not released, the disclosure audit failed: %s", tenant_id, risk)
+                return 0
         return len(pubs)
 
 
