@@ -82,13 +82,15 @@ TRUNCATE_EXCEPT = {"portal.regions"}
 
 @pytest.fixture
 def clean_db(owner_engine, redis_conn):
-    """Empty every table after the test (TRUNCATE is not subject to RLS)."""
+    """Empty every table after the test (TRUNCATE is not subject to RLS); also the published comparison
+    figures, which a refresh keeps once published."""
     yield
     with owner_engine.begin() as conn:
         tables = conn.execute(text(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname IN ('portal', 'analytics') AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            "WHERE n.nspname IN ('portal', 'analytics', 'benchmark') AND c.relkind IN ('r', 'p') "
+            "AND NOT c.relispartition"
         )).scalars().all()
         wanted = [t for t in tables if t not in TRUNCATE_EXCEPT]
         conn.execute(text(f"TRUNCATE {', '.join(wanted)} RESTART IDENTITY CASCADE"))

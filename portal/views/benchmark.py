@@ -133,11 +133,11 @@ def save_families():
         outcome["joined"], outcome["withdrawn"] = participation.set_families(
             db.session, current_tenant().id, wanted, current_user.get_id())
 
-    response = _change(act, _("Your choice has been saved. It takes effect at the next refresh of the comparisons "
-                               "(daily at 4 a.m.)."))
+    response = _change(act, _("Your choice has been saved. It applies to the months compared from the next refresh "
+                               "on (daily at 4 a.m.)."))
     if outcome.get("withdrawn"):
-        flash(_("Until that refresh the comparison figures still contain your values; afterwards they do not."),
-              "info")
+        flash(_("Months already published keep their comparison figures, with your values; months compared after "
+                "the next refresh no longer contain them."), "info")
     return response
 
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from tenants.benchmark.aggregate import Value
+from tenants.months import month_start
 
 HISTORY_MONTHS = 36
 
@@ -91,8 +92,8 @@ def published_metrics() -> list[Metric]:
 
 
 def since(today: date) -> date:
-    index = today.year * 12 + today.month - 1 - HISTORY_MONTHS
-    return date(index // 12, index % 12 + 1, 1)
+    """The first month compared on ``today``."""
+    return month_start(today, HISTORY_MONTHS)
 
 
 # LeiKa key of a rollup row: the service key itself when it is one, else the catalogue's leika_key.

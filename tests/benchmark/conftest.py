@@ -93,12 +93,26 @@ def opt_in(app, tenant_id: int, families=("usage", "payment"), peers=()):
             participation.set_peers(session, tenant_id, list(peers), "test")
 
 
-def run_refresh(app):
+def settled_today() -> date:
+    """Today, or the first day of this month on which last month is compared (refresh.SETTLE_DAYS)."""
+    from tenants.benchmark.refresh import SETTLE_DAYS
+
+    today = berlin_today()
+    return today if today.day > SETTLE_DAYS else today.replace(day=SETTLE_DAYS + 1)
+
+
+def run_refresh(app, today: date | None = None):
     from tenants.benchmark import rules_from
     from tenants.benchmark.refresh import refresh
 
     with app.app_context():
-        return refresh(rules_from(app.config["EGOV"]))
+        return refresh(rules_from(app.config["EGOV"]), today or settled_today())
+
+
+def forget_published(owner_engine) -> None:
+    """Empty the published figures, so that the next refresh computes every month again (tests only)."""
+    with owner_engine.begin() as conn:
+        conn.execute(text("TRUNCATE benchmark.figures, benchmark.groups"))
 
 
 def staff_identity(app, tenant_id: int, role: str) -> str:
