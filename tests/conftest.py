@@ -80,11 +80,9 @@ def client(app, clean_db):
 TRUNCATE_EXCEPT = {"portal.regions"}
 
 
-@pytest.fixture
-def clean_db(owner_engine, redis_conn):
-    """Empty every table after the test (TRUNCATE is not subject to RLS); also the published comparison
-    figures, which a refresh keeps once published."""
-    yield
+def empty_tables(owner_engine, redis_conn) -> None:
+    """Empty every tenant and control-plane table (TRUNCATE is not subject to RLS), the published comparison
+    figures (a refresh keeps them once published) and the test Redis database."""
     with owner_engine.begin() as conn:
         tables = conn.execute(text(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
@@ -95,6 +93,13 @@ def clean_db(owner_engine, redis_conn):
         wanted = [t for t in tables if t not in TRUNCATE_EXCEPT]
         conn.execute(text(f"TRUNCATE {', '.join(wanted)} RESTART IDENTITY CASCADE"))
     redis_conn.flushdb()
+
+
+@pytest.fixture
+def clean_db(owner_engine, redis_conn):
+    """Empty every table after the test (see :func:`empty_tables`)."""
+    yield
+    empty_tables(owner_engine, redis_conn)
 
 
 @pytest.fixture

@@ -188,6 +188,10 @@ class Auditor:
         found = self._model(quantity.month, rows).check(only=quantity).findings
         return next((f for f in found if f.kind == NARROW), None)
 
+    def range(self, published: Mapping[str, list[dict]], quantity: Quantity) -> tuple[int, int | None]:
+        """The exact range a reader derives for ``quantity`` from ``published`` (high None: unbounded)."""
+        return self._model(quantity.month, _split_rows(published).get(quantity.month, {})).range_of(quantity)
+
     def _model(self, month: str, rows: Mapping[str, list[dict]]) -> _MonthModel:
         model = _MonthModel(month, self.min_cases)
         model.build(self.data_by_month.get(month, TenantData()), rows, self.links)
@@ -485,20 +489,14 @@ class _MonthModel:
     def check(self, only: Quantity | None = None) -> Report:
         """Compute the range of every sensitive quantity (or of ``only``) and report the narrow ones."""
         report = Report(findings=list(self.findings) if only is None else [])
-        fixed = [lo == hi for lo, hi in zip(self.low, self.high, strict=True)]
-        groups = _UnionFind()
-        for coeffs, *_ in self.rows:
-            groups.union([v for v in coeffs if not fixed[v]])
+        fixed, groups = self._groups()
         # Targets in the same connected group share one model, solved once per objective.
         by_group = defaultdict(list)
         for target in self.targets():
             if only is None or target[0] == only:
                 by_group[frozenset(groups.find(v) for v in target[1] if not fixed[v])].append(target)
         for roots, targets in by_group.items():
-            variables = [v for v in range(len(self.truth)) if not fixed[v] and groups.find(v) in roots]
-            chosen = set(variables)
-            rows = [r for r in self.rows if not chosen.isdisjoint(r[0])]
-            program = _Program(self, variables, rows, fixed) if variables else None
+            program, rows = self._program(roots, fixed, groups)
             for quantity, coeffs, value in targets:
                 low, high = self._range(program, coeffs, fixed, value, report)
                 report.checked += 1
@@ -506,6 +504,36 @@ class _MonthModel:
                     continue
                 report.findings.append(Finding(NARROW, quantity, value, low, high, self._bounded_by(rows)))
         return report
+
+    def range_of(self, quantity: Quantity) -> tuple[int, int | None]:
+        """The exact range a reader can derive for any count (published or not); high None: unbounded."""
+        coeffs = self.cells[quantity]
+        fixed, groups = self._groups()
+        program, _ = self._program(frozenset(groups.find(v) for v in coeffs if not fixed[v]), fixed, groups)
+        constant = sum(f * self.low[v] for v, f in coeffs.items() if fixed[v])
+        if program is None:
+            return round(constant), round(constant)
+        report, cost = Report(), program.cost(coeffs)
+        low = round(program.optimum(cost, maximise=False, report=report) + constant)
+        high = program.optimum(cost, maximise=True, report=report)
+        return low, None if high is None else round(high + constant)
+
+    def _groups(self) -> tuple[list[bool], _UnionFind]:
+        """Which variables are fixed by published figures, and how the others hang together."""
+        fixed = [lo == hi for lo, hi in zip(self.low, self.high, strict=True)]
+        groups = _UnionFind()
+        for coeffs, *_ in self.rows:
+            groups.union([v for v in coeffs if not fixed[v]])
+        return fixed, groups
+
+    def _program(self, roots: frozenset, fixed: list[bool], groups: _UnionFind) -> tuple[_Program | None, list]:
+        """The linear program of the connected groups ``roots`` and the constraints it is made of."""
+        variables = [v for v in range(len(self.truth)) if not fixed[v] and groups.find(v) in roots]
+        if not variables:
+            return None, []
+        chosen = set(variables)
+        rows = [r for r in self.rows if not chosen.isdisjoint(r[0])]
+        return _Program(self, variables, rows, fixed), rows
 
     def _bounded_by(self, rows: list) -> tuple[Quantity, ...]:
         near = set()
@@ -589,14 +617,21 @@ class _Program:
                                         np.array([highspy.HighsVarType.kContinuous] * self.size))
 
     def _run(self, report: Report) -> float | None:
-        report.solves += 1
-        self.highs.run()
-        status = self.highs.getModelStatus()
+        status = self._solve(report)
+        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
+            # A warm start from the basis of an unbounded solve can end without a verdict: solve afresh.
+            self.highs.clearSolver()
+            status = self._solve(report)
         if status == highspy.HighsModelStatus.kUnbounded:
             return None
         if status != highspy.HighsModelStatus.kOptimal:
             raise AuditError(f"the reader's constraints could not be solved: {self.highs.modelStatusToString(status)}")
         return float(self.highs.getInfo().objective_function_value)
+
+    def _solve(self, report: Report):
+        report.solves += 1
+        self.highs.run()
+        return self.highs.getModelStatus()
 
 
 def _bound(value: float) -> float:
