@@ -5,9 +5,9 @@ integer program per withheld count, seconds to minutes for a large tenant. The d
 month depend only on that month's counts, the links between tables and the rules, so they are
 kept per tenant and month with a digest of exactly those inputs: a download reuses them while
 the digest matches, and new or late data recompute only the months they touch. ``withheld``
-lists the counts the audit-driven step withheld on top of the primary and secondary suppression
-(which is recomputed: it is cheap and deterministic); ``checked`` is how many sensitive counts
-the audit checked. Only months that passed the audit are kept. Tenant data, RLS.
+lists every withheld count of the month with its reason ({table: [[*figure key, reason]]});
+``checked`` is how many sensitive counts the audit checked. Only months that passed the audit are
+kept. Tenant data, RLS.
 
 Revision ID: 0013
 Revises: 0009

@@ -193,8 +193,8 @@ def tenant_data(session: Session, tenant_id: int, today: date) -> TenantData:
 BREAKDOWN_TABLES = {"payment": ("payment_method", "payments"), "authentication": ("auth_method", "authentications")}
 
 
-def _usage_protection(data, rules: Rules) -> Protection:
-    """Started, submitted and aborted per service and month, with month totals.
+def _usage_figures(data) -> tuple[dict, list[Figure]]:
+    """Started, submitted and aborted per service and month, with month totals: (atoms, figures).
 
     Started equals submitted + aborted + the ones still open, so the three are modelled as one
     relation: a hidden "submitted" must not follow from "started" minus "aborted". An open count
@@ -219,29 +219,47 @@ def _usage_protection(data, rules: Rules) -> Protection:
             months[month][measure] |= members
     for month, measures in months.items():
         figures += [Figure((measure, TOTAL, month), frozenset(members)) for measure, members in measures.items()]
-    return protect(atoms, figures, rules)
+    return atoms, figures
 
 
-def _breakdown_protection(data, rules: Rules) -> Protection:
-    """Counts per service, month and category, with the total of each service and month."""
+def _breakdown_figures(data) -> tuple[dict, list[Figure]]:
+    """Counts per service, month and category, with the total of each service and month: (atoms, figures)."""
     atoms, groups = {}, defaultdict(set)
     for service, month, category, count in data:
         atoms[(service, month, category)] = Atom(int(count))
         groups[(service, month)].add((service, month, category))
     figures = [Figure(key, frozenset([key])) for key in atoms]
     figures += [Figure((service, month, ALL), frozenset(members)) for (service, month), members in groups.items()]
-    return protect(atoms, figures, rules)
+    return atoms, figures
 
 
-def _satisfaction_protection(data, rules: Rules) -> Protection:
-    """Number of ratings per service and month, with month totals."""
+def _satisfaction_figures(data) -> tuple[dict, list[Figure]]:
+    """Number of ratings per service and month, with month totals: (atoms, figures)."""
     atoms = {(s, m): Atom(int(n)) for s, m, n, _ in data}
     months = defaultdict(set)
     for s, m in atoms:
         months[m].add((s, m))
     figures = [Figure(key, frozenset([key])) for key in atoms]
     figures += [Figure((TOTAL, m), frozenset(members)) for m, members in months.items()]
-    return protect(atoms, figures, rules)
+    return atoms, figures
+
+
+def _figures(data: TenantData) -> dict[str, tuple[dict, list[Figure]]]:
+    """The counts every dataset would show, as atoms and figures for :func:`tenants.confidentiality.protect`."""
+    return {"usage": _usage_figures(data.usage),
+            **{table: _breakdown_figures(data.breakdowns.get(table, [])) for table in BREAKDOWN_TABLES},
+            "satisfaction": _satisfaction_figures(data.ratings)}
+
+
+def _kept(atoms: dict, figures: list[Figure], withheld: dict) -> Protection:
+    """The figures with decisions taken before: withheld ones with their reason, the others with their value."""
+    found = Protection()
+    for figure in figures:
+        if figure.key in withheld:
+            found.suppressed[figure.key] = withheld[figure.key]
+        else:
+            found.published[figure.key] = sum(atoms[m].value for m in figure.members)
+    return found
 
 
 def _figure_key(quantity: Quantity) -> tuple[str, tuple]:
@@ -325,15 +343,19 @@ class Release:
         protection.suppressed.pop(key, None)
         protection.published[key] = value
 
-    def published(self, month: str) -> set[Quantity]:
-        """The counts of ``month`` that are published now."""
-        return {_quantity(table, key) for table, protection in self.protections.items()
-                for key in self.month_keys(table, month) if key in protection.published}
+    def withheld(self, month: str) -> dict:
+        """Every withheld count of ``month`` with its reason: table -> {figure key: reason}."""
+        return {table: {key: protection.suppressed[key] for key in self.month_keys(table, month)
+                        if key in protection.suppressed} for table, protection in self.protections.items()}
 
     def withhold_month(self, month: str) -> None:
-        """Withhold every count of ``month`` in every dataset: the last resort of :func:`_widen`."""
+        """Withhold every count of ``month`` in every dataset but the zeros: the last resort of :func:`_widen`.
+
+        With every other count withheld no published figure bounds a count from above, so nothing is
+        narrow; zeros stay, as everywhere ("nobody" discloses nobody, and a reader relies on it).
+        """
         for table, protection in self.protections.items():
-            for key in [k for k in protection.published if _month_of(table, k) == month]:
+            for key in [k for k in self.month_keys(table, month) if protection.published.get(k)]:
                 del protection.published[key]
                 protection.suppressed[key] = REASON_SECONDARY
 
@@ -348,11 +370,11 @@ METHOD_VERSION = 1
 
 @dataclass(frozen=True)
 class StoredMonth:
-    """A month's audited decisions: the digest of their inputs, what the audit-driven step withheld on top
-    of :func:`tenants.confidentiality.protect`, and how many sensitive counts the audit checked."""
+    """A month's audited decisions: the digest of their inputs, every withheld count with its reason
+    (table -> {figure key: reason}), and how many sensitive counts the audit checked."""
 
     digest: str
-    withheld: tuple[Quantity, ...]
+    withheld: dict
     checked: int
 
 
@@ -384,41 +406,42 @@ def protect_release(data: TenantData, services: dict, rules: Rules, store: Month
     2. the audit (tenants/opendata/audit.py) computes what a reader can still narrow down, with
        every table, the totals and the links between tables. For each withheld count a reader could
        pin or bound to within the threshold, further counts are withheld (:func:`_widen`);
-    3. the audit runs once more over the month; :func:`dataset_rows` releases nothing unless every
+    3. the audit runs once more over the month; :func:`released_rows` hands out nothing unless every
        month's final report is clean.
 
     A month whose inputs (its counts, the links of its services, the rules, :data:`METHOD_VERSION`)
-    have the digest kept in ``store`` takes the kept decisions instead of steps 2 and 3: they are the
-    outcome of exactly that computation and its clean audit.
+    have the digest kept in ``store`` takes the kept decisions instead: they are the outcome of exactly
+    that computation and its clean audit.
     """
-    release = Release(data, services, {
-        "usage": _usage_protection(data.usage, rules),
-        **{table: _breakdown_protection(data.breakdowns.get(table, []), rules) for table in BREAKDOWN_TABLES},
-        "satisfaction": _satisfaction_protection(data.ratings, rules),
-    })
     auditor = Auditor(data, rules.min_cases)
-    release.report = Report()
-    months = data.months()
-    for month in sorted(months):
+    protections = {table: Protection() for table in ("usage", *BREAKDOWN_TABLES, "satisfaction")}
+    report, fresh = Report(), {}
+    for month in sorted(data.months()):
         digest = _month_digest(auditor, month, rules)
         stored = store.get(month) if store is not None else None
-        if stored is not None and stored.digest == digest:
-            for quantity in stored.withheld:
-                release.withhold(quantity)
-            release.report.checked += stored.checked
-            continue
-        before = release.published(month)
+        kept = stored is not None and stored.digest == digest
+        for table, (atoms, figures) in _figures(auditor.data_by_month[month]).items():
+            part = _kept(atoms, figures, stored.withheld.get(table, {})) if kept else protect(atoms, figures, rules)
+            protections[table].published.update(part.published)
+            protections[table].suppressed.update(part.suppressed)
+        if kept:
+            report.checked += stored.checked
+        else:
+            fresh[month] = digest
+    release = Release(data, services, protections)
+    for month, digest in fresh.items():
         for finding in auditor.audit(release.tables(month), [month]).findings:
             if finding.kind == PUBLISHED_SMALL:
                 release.withhold(finding.quantity)
             elif finding.kind == NARROW:
                 _widen(release, auditor, finding)
         final = auditor.audit(release.tables(month), [month])
-        release.report.merge(final)
+        report.merge(final)
         if final.ok and store is not None:
-            store.put(month, StoredMonth(digest, tuple(sorted(before - release.published(month))), final.checked))
+            store.put(month, StoredMonth(digest, release.withheld(month), final.checked))
     if store is not None:
-        store.keep_only(months)
+        store.keep_only(set(data.months()))
+    release.report = report
     return release
 
 
@@ -585,7 +608,7 @@ def _satisfaction_rows(release: Release, month: str | None) -> list[dict]:
 
 class DatabaseStore(MonthStore):
     """Audited month decisions in ``portal.open_data_months`` (migration 0013), read and written in the
-    tenant's own transaction (RLS applies)."""
+    tenant's own transaction (RLS applies). ``withheld`` is stored as {table: [[*figure key, reason]]}."""
 
     def __init__(self, session: Session, tenant_id: int):
         super().__init__()
@@ -593,17 +616,21 @@ class DatabaseStore(MonthStore):
         for month, digest, withheld, checked in session.execute(text(
                 "SELECT to_char(month, 'YYYY-MM'), data_digest, withheld, checked FROM portal.open_data_months "
                 "WHERE tenant_id = :tenant"), {"tenant": tenant_id}):
-            self.months[month] = StoredMonth(digest, tuple(Quantity(*q) for q in withheld), checked)
+            decisions = {table: {tuple(entry[:-1]): entry[-1] for entry in entries}
+                         for table, entries in withheld.items()}
+            self.months[month] = StoredMonth(digest, decisions, checked)
 
     def put(self, month: str, stored: StoredMonth) -> None:
         super().put(month, stored)
+        withheld = {table: [[*key, reason] for key, reason in sorted(decisions.items())]
+                    for table, decisions in stored.withheld.items()}
         self.session.execute(text(
             "INSERT INTO portal.open_data_months (tenant_id, month, data_digest, withheld, checked) "
             "VALUES (:tenant, CAST(:month || '-01' AS date), :digest, CAST(:withheld AS jsonb), :checked) "
             "ON CONFLICT (tenant_id, month) DO UPDATE SET data_digest = excluded.data_digest, "
             "withheld = excluded.withheld, checked = excluded.checked, computed_at = now()"),
-            {"tenant": self.tenant_id, "month": month, "digest": stored.digest,
-             "withheld": json.dumps([list(q) for q in stored.withheld]), "checked": stored.checked})
+            {"tenant": self.tenant_id, "month": month, "digest": stored.digest, "withheld": json.dumps(withheld),
+             "checked": stored.checked})
 
     def keep_only(self, months: set[str]) -> None:
         gone = set(self.months) - months

@@ -253,3 +253,16 @@ def test_a_weakened_suppression_is_not_released(monkeypatch, weaken, data):
     assert not release.report.ok  # the final audit inside the suppression notices ...
     with pytest.raises(datasets.DisclosureRisk):  # ... and nothing is handed out
         datasets.released_rows(release, "usage")
+
+
+def test_the_last_resort_withholds_all_but_the_zeros_and_passes(monkeypatch):
+    """When nothing near a narrow count is left to withhold, its whole month goes (zeros stay published)."""
+    monkeypatch.setattr(datasets, "_widen", lambda release, auditor, finding: None)
+    for data in [*_corpus(), SINGLES]:
+        release = protect_release(data, {}, Rules())
+        for month in data.months():
+            release.withhold_month(month)
+        tables = release.tables()
+        assert audit(data, tables, 3).ok
+        usage = [row[m] for row in tables["usage"] for m in MEASURES]
+        assert set(usage) <= {None, 0} and (0 in usage) == any(0 in row[2:] for row in data.usage)
