@@ -136,6 +136,23 @@ def test_a_link_between_tables_counts_only_when_both_are_published():
     assert (findings[small].low, findings[small].high) == (1, 1)
 
 
+def test_a_channel_table_would_be_linked_like_payments_and_logins():
+    """Channels are not published today; the audit links a channel table to usage all the same: here every
+    started process has its channel, so the channel total pins a withheld started count of 2."""
+    truth = TenantData(usage=[("99102013104000", M, 2, 1, 1), ("99115005104000", M, 30, 20, 10)],
+                       breakdowns={"channel": [("99102013104000", M, "web", 2), ("99115005104000", M, "web", 30)]})
+    usage = _usage_rows({("99102013104000", "started"): None, ("99102013104000", "submitted"): None,
+                         ("99102013104000", "aborted"): None, ("99115005104000", "started"): None,
+                         ("99115005104000", "submitted"): None, ("99115005104000", "aborted"): None},
+                        {"started": None, "submitted": None, "aborted": None})
+    channel = [{"month": M, "service_key": "99102013104000", "channel": k, "sessions": n, "share": None}
+               for k, n in (("web", 2), ("total", 2))]
+    started = Quantity("usage", M, "99102013104000", "started")
+    assert started not in {f.quantity for f in audit(truth, {"usage": usage}, 3).findings}
+    found = {f.quantity: f for f in audit(truth, {"usage": usage, "channel": channel}, 3).findings}
+    assert (found[started].low, found[started].high) == (2, 2)
+
+
 def test_a_published_count_below_the_threshold_or_off_the_data_is_reported():
     truth = TenantData(usage=[("99102013104000", M, 5, 2, 3)])
     rows = _usage_rows({("99102013104000", "started"): 5, ("99102013104000", "submitted"): 2,
