@@ -75,6 +75,7 @@ _EPS = 1e-6
 NARROW = "narrow"  # a sensitive withheld quantity's range is narrower than the threshold
 PUBLISHED_SMALL = "published_small"  # a published count between 1 and P-1
 MISMATCH = "mismatch"  # a published figure that disagrees with the data (or refers to none)
+UNSOLVED = "unsolved"  # the solver reached no verdict (set by callers that catch AuditError)
 
 
 class Quantity(NamedTuple):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,13 +31,17 @@ from tenants.months import month_start
 from tenants.opendata.audit import (
     NARROW,
     PUBLISHED_SMALL,
+    UNSOLVED,
     USAGE_MEASURES,
+    AuditError,
     Auditor,
     Finding,
     Quantity,
     Report,
     TenantData,
 )
+
+log = logging.getLogger(__name__)
 
 #: service_key of the rows that add up all services of a month.
 TOTAL = "total"
@@ -430,12 +435,16 @@ def protect_release(data: TenantData, services: dict, rules: Rules, store: Month
             fresh[month] = digest
     release = Release(data, services, protections)
     for month, digest in fresh.items():
-        for finding in auditor.audit(release.tables(month), [month]).findings:
-            if finding.kind == PUBLISHED_SMALL:
-                release.withhold(finding.quantity)
-            elif finding.kind == NARROW:
-                _widen(release, auditor, finding)
-        final = auditor.audit(release.tables(month), [month])
+        try:
+            for finding in auditor.audit(release.tables(month), [month]).findings:
+                if finding.kind == PUBLISHED_SMALL:
+                    release.withhold(finding.quantity)
+                elif finding.kind == NARROW:
+                    _widen(release, auditor, finding)
+            final = auditor.audit(release.tables(month), [month])
+        except AuditError as error:  # the audit could not decide: the month counts as failed
+            log.error("disclosure audit of %s could not be carried out: %s", month, error)
+            final = Report(findings=[Finding(UNSOLVED, Quantity("usage", month, TOTAL, "started"), 0)])
         report.merge(final)
         if final.ok and store is not None:
             store.put(month, StoredMonth(digest, release.withheld(month), final.checked))

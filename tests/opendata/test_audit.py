@@ -283,3 +283,16 @@ def test_the_last_resort_withholds_all_but_the_zeros_and_passes(monkeypatch):
         assert audit(data, tables, 3).ok
         usage = [row[m] for row in tables["usage"] for m in MEASURES]
         assert set(usage) <= {None, 0} and (0 in usage) == any(0 in row[2:] for row in data.usage)
+
+
+def test_a_month_the_solver_cannot_decide_is_not_released(monkeypatch):
+    from tenants.opendata.audit import UNSOLVED, AuditError
+
+    def fails(*args, **kwargs):
+        raise AuditError("no verdict")
+
+    monkeypatch.setattr(datasets.Auditor, "audit", fails)
+    release = protect_release(SINGLES, {}, Rules())
+    assert [f.kind for f in release.report.findings] == [UNSOLVED]
+    with pytest.raises(datasets.DisclosureRisk):
+        datasets.released_rows(release, "payment")

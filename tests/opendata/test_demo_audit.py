@@ -82,3 +82,26 @@ def test_weakened_suppression_pins_counts_of_the_demo_again(app, demo, monkeypat
         tables = protect_release(data, {}, Rules(), MonthStore()).tables()
         pinned = [f for f in audit(data, tables, Rules().min_cases).findings if f.kind == NARROW and f.low == f.high]
         assert pinned, tenant_id
+
+
+def test_downloads_reuse_the_audited_decisions_of_unchanged_months(app, demo, app_engine, monkeypatch):
+    from sqlalchemy import text
+
+    from tenants.context import apply_tenant
+
+    client = app.test_client()
+    fulda = next(ags for ags in DEMO_PUBLISHERS if ags != "06534014")
+    first = client.get(f"/opendata/{fulda}/usage.csv")
+    assert first.status_code == 200, first.data
+    with app_engine.connect() as conn:
+        apply_tenant(conn, demo[fulda])
+        kept = conn.execute(text("SELECT count(*), min(checked) FROM portal.open_data_months WHERE tenant_id = :t"),
+                            {"t": demo[fulda]}).one()
+    assert kept[0] >= 12 and kept[1] >= 0  # a year of complete months, each audited once
+
+    def no_audit(*args, **kwargs):
+        raise AssertionError("an unchanged month was audited again")
+
+    monkeypatch.setattr(datasets.Auditor, "audit", no_audit)
+    again = client.get(f"/opendata/{fulda}/usage.csv")
+    assert again.status_code == 200 and again.data == first.data
