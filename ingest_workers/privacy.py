@@ -12,9 +12,10 @@ characters (``０６４２１``, ``ｍａｘ＠ｅｘａｍｐｌｅ．ｄｅ``)
 stored in that form. Phone numbers are found by ``phonenumbers`` (Google's libphonenumber for
 Python), which knows the German numbering plan and every common way of writing a number
 (``(06421) 123456``, ``06421 / 12 34 56``, ``0171.2345678``, ``+49 (0) 6421 123456``); it accepts a
-match only when it is a valid German or international number, so dates, amounts, postcodes and
-file numbers stay. A number written with an international prefix (+49, 0049) counts even when it
-is one digit short of valid: the writer meant a phone number. E-mail addresses are matched with
+match when it is a valid German or international number, so amounts, postcodes and file numbers
+stay; a number that is only possible (a mobile number one digit short) counts when it is written as
+phone numbers are: with +49/0049 and nine digits or more, or with the leading 0 and eight or more,
+and is not a date. E-mail addresses are matched with
 ``@`` and with the usual disguises: ``(at)``, ``[at]``, ``{at}``, `` at ``, ``(dot)``, ``(punkt)``,
 spaces around the signs, umlauts in the domain. The loader checks step names once per distinct
 value (``ingest_workers.loader``).
@@ -42,8 +43,10 @@ _LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 EMAIL = re.compile(rf"(?<![\w.%+-])[\w.%+-]+{_AT}{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}[^\W\d_]{{2,}}(?![\w-])",
                    re.IGNORECASE)
 IBAN = re.compile(r"(?<![0-9A-Za-z])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,30}")
-#: Digits a number with an international prefix needs to count even when libphonenumber finds it invalid.
+#: Digits a number needs to count as a phone number when libphonenumber finds it possible but not valid.
 _INTERNATIONAL_MIN_DIGITS = 9
+_NATIONAL_MIN_DIGITS = 8
+_DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
 REDACTED = "[…]"
 
 SALT_SETTING = "ingest_salt"
@@ -53,15 +56,22 @@ def _normalised(textvalue: str) -> str:
     return unicodedata.normalize("NFKC", textvalue)
 
 
+def _meant_as_phone(raw: str) -> bool:
+    """A number libphonenumber finds possible but not valid, written the way phone numbers are written:
+    with +49/00 and at least nine digits, or with the trunk 0 and at least eight, and not a date."""
+    digits = sum(ch.isdigit() for ch in raw)
+    if raw.startswith(("+", "00")):
+        return digits >= _INTERNATIONAL_MIN_DIGITS
+    return raw.startswith("0") and digits >= _NATIONAL_MIN_DIGITS and not _DATE.fullmatch(raw)
+
+
 def _phone_spans(textvalue: str) -> list[tuple[int, int]]:
-    """Where phone numbers are in (normalised) text: valid ones, and international ones near enough."""
+    """Where phone numbers are in (normalised) text: valid ones, and ones a writer evidently meant
+    (a mobile number one digit short is still somebody's number)."""
     spans = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
         textvalue, REGION, leniency=phonenumbers.Leniency.VALID)]
     for match in phonenumbers.PhoneNumberMatcher(textvalue, REGION, leniency=phonenumbers.Leniency.POSSIBLE):
-        international = match.raw_string.startswith(("+", "00"))
-        digits = sum(ch.isdigit() for ch in match.raw_string)
-        if international and digits >= _INTERNATIONAL_MIN_DIGITS and not any(
-                start <= match.start < end for start, end in spans):
+        if _meant_as_phone(match.raw_string) and not any(start <= match.start < end for start, end in spans):
             spans.append((match.start, match.end))
     return sorted(spans)
 

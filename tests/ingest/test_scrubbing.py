@@ -24,6 +24,7 @@ PHONES = [
     "+49(6421)123456",
     "0171 / 234 56 78",
     "06421 201-0",
+    "0151 2345678",  # a mobile number one digit short: still somebody's number (the demo writes it)
     "０６４２１ １２３４５６",  # full-width digits
 ]
 EMAILS = [
@@ -39,6 +40,7 @@ EMAILS = [
 ]
 CLEAN = [
     "Antrag am 01.02.2026 gestellt",
+    "Termin 05/03/2026 verschoben",
     "am 12.03.2026 um 14:30 Uhr",
     "Schritt 3 von 5",
     "Gebühr 12,50 Euro",
