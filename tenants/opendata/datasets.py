@@ -276,15 +276,6 @@ def _figure_key(quantity: Quantity) -> tuple[str, tuple]:
     return quantity.table, (quantity.service, quantity.month, quantity.measure)
 
 
-def _quantity(table: str, key: tuple) -> Quantity:
-    """The inverse of :func:`_figure_key`."""
-    if table == "usage":
-        return Quantity(table, key[2], key[1], key[0])
-    if table == "satisfaction":
-        return Quantity(table, key[1], key[0], "ratings")
-    return Quantity(table, key[1], key[0], key[2])
-
-
 def _month_of(table: str, key: tuple) -> str:
     return key[2] if table == "usage" else key[1]
 
