@@ -9,5 +9,5 @@ from tenants.benchmark.refresh import refresh
 
 
 def refresh_benchmarks() -> dict:
-    """Recompute every published comparison figure; withdrawn tenants drop out here."""
+    """Compute the comparison figures of the months not compared yet (published figures stay as they are)."""
     return refresh(rules_from(current_app.config["EGOV"]))

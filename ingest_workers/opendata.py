@@ -1,4 +1,5 @@
-"""Open Data housekeeping: keep each published dataset's dct:modified and ETag true to its content."""
+"""Open Data housekeeping: keep each published dataset's dct:modified and ETag true to its content, and protect
+and audit the months the night's data changed before anyone downloads them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ def refresh_open_data() -> int:
 
     Downloads do this as they go; the daily run catches datasets nobody
     downloaded, so the catalogue's dct:modified moves when new data arrive
-    and harvesters fetch again. Returns the number of datasets checked.
+    and harvesters fetch again. On the way the disclosure audit runs for the
+    months whose data changed (its decisions are kept), so that downloads
+    during the day find them. Returns the number of datasets checked.
     """
     rules = rules_from(current_app.config["EGOV"])
     with tenant_transaction(None):

@@ -104,12 +104,14 @@ TRUNCATE_EXCEPT = {"portal.regions"}
 
 
 def empty_all_tables(owner_engine, redis_conn) -> None:
-    """Empty every tenant and control-plane table and the test Redis (TRUNCATE is not subject to RLS)."""
+    """Empty every tenant and control-plane table (TRUNCATE is not subject to RLS), the published comparison
+    figures (a refresh keeps them once published) and the test Redis database."""
     with owner_engine.begin() as conn:
         tables = conn.execute(text(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname IN ('portal', 'analytics') AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            "WHERE n.nspname IN ('portal', 'analytics', 'benchmark') AND c.relkind IN ('r', 'p') "
+            "AND NOT c.relispartition"
         )).scalars().all()
         wanted = [t for t in tables if t not in TRUNCATE_EXCEPT]
         conn.execute(text(f"TRUNCATE {', '.join(wanted)} RESTART IDENTITY CASCADE"))

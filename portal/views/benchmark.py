@@ -24,6 +24,7 @@ from tenants.benchmark.participation import ParticipationError
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
+from tenants.months import berlin_today
 from tenants.superset.embedding import tenant_dashboards
 
 bp = Blueprint("tenant_benchmark", __name__, url_prefix="/t/<ags>/vergleich")
@@ -51,7 +52,7 @@ def _comparison(leika: str):
     if not LEIKA.fullmatch(leika):
         abort(404)
     tenant = current_tenant()
-    result = comparison(db.session, tenant, leika, _month(request.args.get("month")), date.today())
+    result = comparison(db.session, tenant, leika, _month(request.args.get("month")), berlin_today())
     if not result.months and leika not in dict(services(db.session, tenant.id)):
         abort(404)
     return tenant, result
@@ -132,11 +133,11 @@ def save_families():
         outcome["joined"], outcome["withdrawn"] = participation.set_families(
             db.session, current_tenant().id, wanted, current_user.get_id())
 
-    response = _change(act, _("Your choice has been saved. It takes effect at the next refresh of the comparisons "
-                               "(daily at 4 a.m.)."))
+    response = _change(act, _("Your choice has been saved. It applies to the months compared from the next refresh "
+                               "on (daily at 4 a.m.)."))
     if outcome.get("withdrawn"):
-        flash(_("Until that refresh the comparison figures still contain your values; afterwards they do not."),
-              "info")
+        flash(_("Months already published keep their comparison figures, with your values; months compared after "
+                "the next refresh no longer contain them."), "info")
     return response
 
 

@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
 
 from portal.extensions import limiter
 from tenants.db import db
 from tenants.opendata import catalogue
-from tenants.opendata.datasets import DATASETS
+from tenants.opendata.datasets import DATASETS, DisclosureRisk
 from tenants.opendata.publication import (
     LICENCES,
     NotPublished,
@@ -55,7 +56,13 @@ def _snapshot(key: str, dataset: str):
         abort(410)
     except NotPublished:
         abort(404)
-    db.session.commit()
+    except DisclosureRisk as risk:
+        # The audit before publication found a count a reader could narrow down: nothing is served.
+        current_app.logger.error("Open Data of %s not released, the disclosure audit failed: %s", key, risk)
+        abort(Response(_("This dataset is not available at the moment: the confidentiality check before "
+                         "publication did not pass. The operators have been notified."), 503,
+                       mimetype="text/plain", headers={"Retry-After": "3600"}))
+    db.session.commit()  # keeps the audited decisions of new months (and the content hash)
     return snapshot
 
 

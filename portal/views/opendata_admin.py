@@ -12,8 +12,9 @@ from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from tenants.db import db
 from tenants.models import AuditEvent, PlatformAuditEvent
+from tenants.months import berlin_today
 from tenants.opendata import zsk
-from tenants.opendata.datasets import DATASETS, column_names
+from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names
 from tenants.opendata.publication import (
     DEFAULT_LICENCE,
     LICENCES,
@@ -49,8 +50,17 @@ def overview():
 def preview_dataset(dataset: str):
     if dataset not in DATASETS:
         abort(404)
-    snapshot = preview(db.session, current_tenant(), dataset, rules_from(current_app.config["EGOV"]))
-    db.session.rollback()  # a preview changes nothing
+    try:
+        snapshot = preview(db.session, current_tenant(), dataset, rules_from(current_app.config["EGOV"]))
+    except DisclosureRisk as risk:
+        db.session.rollback()
+        current_app.logger.error("Open Data preview of tenant %s blocked by the disclosure audit: %s",
+                                 current_tenant().id, risk)
+        return render_template("opendata/preview.html", snapshot=None, blocked=True, spec=DATASETS[dataset],
+                               columns=column_names(dataset))
+    # Keeps the audited decisions of the months just computed, so publishing and downloading need not
+    # compute them again; a draft publication is never added to the session, so it is not stored.
+    db.session.commit()
     return render_template("opendata/preview.html", snapshot=snapshot, spec=DATASETS[dataset],
                            columns=column_names(dataset))
 
@@ -86,7 +96,7 @@ def withdraw_dataset(dataset: str):
 
 
 def _zsk_window() -> tuple[date, date]:
-    today = date.today()
+    today = berlin_today()
     index = today.year * 12 + today.month - 1 - ZSK_MONTHS
     return date(index // 12, index % 12 + 1, 1), today
 

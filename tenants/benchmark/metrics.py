@@ -18,6 +18,7 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from tenants.benchmark.aggregate import Value
+from tenants.months import month_start
 
 HISTORY_MONTHS = 36
 
@@ -91,8 +92,8 @@ def published_metrics() -> list[Metric]:
 
 
 def since(today: date) -> date:
-    index = today.year * 12 + today.month - 1 - HISTORY_MONTHS
-    return date(index // 12, index % 12 + 1, 1)
+    """The first month compared on ``today``."""
+    return month_start(today, HISTORY_MONTHS)
 
 
 # LeiKa key of a rollup row: the service key itself when it is one, else the catalogue's leika_key.
@@ -142,8 +143,9 @@ _QUERIES = {
                sum(f.rating)::float8 / count(*), count(*)
         FROM analytics.feedback f LEFT JOIN analytics.services s
              ON s.tenant_id = f.tenant_id AND s.service_key = f.service_key
-        WHERE f.tenant_id = %(tenant)s AND f.received_at >= %(since)s
-          AND f.received_at < date_trunc('month', CAST(%(today)s AS date))
+        WHERE f.tenant_id = %(tenant)s
+          AND (f.received_at AT TIME ZONE 'Europe/Berlin') >= CAST(%(since)s AS timestamp)
+          AND (f.received_at AT TIME ZONE 'Europe/Berlin') < date_trunc('month', CAST(%(today)s AS timestamp))
         GROUP BY 1, 2 HAVING CASE WHEN length(f.service_key) = 14 AND left(f.service_key, 2) = '99'
                                   THEN f.service_key ELSE s.leika_key END IS NOT NULL""",
 }

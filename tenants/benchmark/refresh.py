@@ -1,12 +1,21 @@
-"""The refresh: read every participant's values, compute the protected group figures, replace the schema.
+"""The refresh: read every participant's values, compute the protected group figures, add them to the schema.
 
 Reading goes one tenant at a time through ``tenant_transaction(tenant_id)``,
 so RLS stays the only way into tenant data and no role can read across
 tenants. The values live only in this process's memory; what is written to
 the ``benchmark`` schema are group figures that passed
-:func:`tenants.benchmark.aggregate.quartile_figures`. The write replaces the
-previous state in one transaction, so readers see either the old or the new
-figures, and a withdrawn tenant is gone from every figure after the run.
+:func:`tenants.benchmark.aggregate.quartile_figures`.
+
+**Published once, never recomputed** (issue 14). A figure of a closed month is
+computed at the first refresh after the month has settled (:data:`SETTLE_DAYS`
+days into the next month) and then kept as it is: every cell (service, month,
+metric) already in ``benchmark.figures`` is skipped by later refreshes. So no
+participant can learn another's value by changing its own data of a past month
+between refreshes (late events, a new peer group, withdrawing and rejoining):
+a second refresh publishes nothing new about that month. Changes of data and
+participation take effect for the months compared from then on. Figures older
+than the 36 months compared are deleted. The write is one transaction: readers
+see the figures before or after the refresh, never a part of it.
 """
 
 from __future__ import annotations
@@ -24,10 +33,11 @@ from sqlalchemy import select, text
 from tenants.benchmark import participation
 from tenants.benchmark.aggregate import QUARTILES, BenchmarkRules, Grouping, Value, mode_figures, quartile_figures
 from tenants.benchmark.groups import Member, build_groups
-from tenants.benchmark.metrics import ABANDON_STEP, FAMILIES, metric_for, read_tenant
+from tenants.benchmark.metrics import ABANDON_STEP, FAMILIES, metric_for, read_tenant, since
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Region, Tenant
+from tenants.months import berlin_today, month_start
 
 
 class CellTable:
@@ -223,8 +233,9 @@ def _run_chunk(bounds: tuple[int, int]) -> tuple[int, str]:
     return len(lines), "".join(lines)
 
 
-def _jobs(found: Collected) -> tuple[list, dict]:
-    """One job per family and (service, month, metric): the cell's rows and the family's groups."""
+def _jobs(found: Collected, wanted=lambda key: True) -> tuple[list, dict]:
+    """One job per family and (service, month, metric) that ``wanted`` accepts: the cell's rows and the
+    family's groups."""
     jobs, labels = [], {}
     for family in FAMILIES:
         participants = {t for t, fams in found.families.items() if family in fams}
@@ -235,22 +246,26 @@ def _jobs(found: Collected) -> tuple[list, dict]:
         grouping = Grouping(groups)
         table = found.tables[family]
         for rows in table.segments():
-            jobs.append(("quartiles", grouping, table, table.keys[table.cell[int(rows[0])]], rows, None))
+            key = table.keys[table.cell[int(rows[0])]]
+            if wanted(key):
+                jobs.append(("quartiles", grouping, table, key, rows, None))
         if family == ABANDON_STEP.family:
             steps = found.steps
             for rows in steps.segments():
-                jobs.append(("mode", grouping, steps, steps.keys[steps.cell[int(rows[0])]], rows,
-                             found.step_labels))
+                key = steps.keys[steps.cell[int(rows[0])]]
+                if wanted(key):
+                    jobs.append(("mode", grouping, steps, key, rows, found.step_labels))
     return jobs, labels
 
 
-def compute(found: Collected, brules: BenchmarkRules) -> tuple[list[str], int, dict]:
-    """All figure rows as COPY text chunks, their number, and the group labels.
+def compute(found: Collected, brules: BenchmarkRules, wanted=lambda key: True) -> tuple[list[str], int, dict]:
+    """The figure rows of the cells ``wanted`` accepts (all by default) as COPY text chunks, their number,
+    and the group labels.
 
     A row is (group, leika, month, metric, band, q1, median, q3, mode, why). Cells are independent,
     so a large refresh splits them over forked worker processes (one per core).
     """
-    jobs, labels = _jobs(found)
+    jobs, labels = _jobs(found, wanted)
     workers = os.cpu_count() or 1
     _WORK[:] = [jobs, brules]
     try:
@@ -276,26 +291,40 @@ def _copy_rows(session, texts: list[str]) -> None:
             copy.write(text_chunk)
 
 
+#: Days into the next month before a month is compared (and from then on kept as published): late
+#: deliveries of the last days (a push source that lags, an export uploaded on the 2nd) get in first.
+SETTLE_DAYS = 3
+
+
+def comparable(month: date, today: date) -> bool:
+    """Whether ``month`` (its first day) is closed and settled on ``today`` (German date)."""
+    return month < month_start(today) and (month < month_start(today, 1) or today.day > SETTLE_DAYS)
+
+
+def _published_cells(session) -> set[tuple]:
+    """The cells (service, month, metric) already published: kept as they are, never computed again."""
+    return {(leika.strip(), month, metric) for leika, month, metric in session.execute(text(
+        "SELECT DISTINCT service_key, month, metric FROM benchmark.figures"))}
+
+
 def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
-    """Recompute every benchmark figure. Returns a summary (participants, figures, run id)."""
-    today = today or date.today()
+    """Compute the figures of every cell not published yet whose month is comparable; keep the others.
+
+    Returns a summary (participants, new figures, run id, seconds per phase).
+    """
+    today = today or berlin_today()
     with tenant_transaction(None) as session:
         run_id = session.execute(text("INSERT INTO benchmark.refresh_runs DEFAULT VALUES RETURNING id")).scalar()
+        published = _published_cells(session)
     seconds = {}
     try:
         clock = time.perf_counter()
         found = collect(today)
         seconds["read"], clock = time.perf_counter() - clock, time.perf_counter()
-        texts, figures, labels = compute(found, brules)
+        texts, figures, labels = compute(found, brules, lambda key: key not in published and comparable(key[1], today))
         seconds["compute"], clock = time.perf_counter() - clock, time.perf_counter()
         with tenant_transaction(None) as session:
-            # The key is dropped and rebuilt around the COPY (migration 0008): a third of the time.
-            session.execute(text("SELECT benchmark.clear_figures()"))
-            if labels:
-                session.execute(text("INSERT INTO benchmark.groups (group_key, kind, label) VALUES (:k, :kind, :l)"),
-                                [{"k": k, "kind": kind, "l": label} for k, (kind, label) in labels.items()])
-            _copy_rows(session, texts)
-            session.execute(text("SELECT benchmark.index_figures()"))
+            _write(session, texts, labels, bool(published), since(today))
             session.execute(text("UPDATE benchmark.refresh_runs SET status = 'succeeded', finished_at = now(), "
                                  "participants = :p, figures = :f WHERE id = :id"),
                             {"p": len(found.families), "f": figures, "id": run_id})
@@ -308,3 +337,22 @@ def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
     seconds["write"] = time.perf_counter() - clock
     return {"run_id": run_id, "participants": len(found.families), "figures": figures, "seconds": seconds}
 
+
+def _write(session, texts: list[str], labels: dict, incremental: bool, oldest: date) -> None:
+    """Add the new figures and the group labels; drop figures older than the months compared.
+
+    The first refresh (nothing published yet) loads in bulk: the key is dropped and rebuilt around the
+    COPY (migration 0008), a third of the time at Hessen's scale. Later refreshes add a month's figures
+    with the key in place.
+    """
+    if incremental:
+        session.execute(text("DELETE FROM benchmark.figures WHERE month < :oldest"), {"oldest": oldest})
+    else:
+        session.execute(text("SELECT benchmark.clear_figures()"))
+    if labels:
+        session.execute(text("INSERT INTO benchmark.groups (group_key, kind, label) VALUES (:k, :kind, :l) "
+                             "ON CONFLICT (group_key) DO UPDATE SET kind = excluded.kind, label = excluded.label"),
+                        [{"k": k, "kind": kind, "l": label} for k, (kind, label) in labels.items()])
+    _copy_rows(session, texts)
+    if not incremental:
+        session.execute(text("SELECT benchmark.index_figures()"))

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -24,7 +25,10 @@ from tenants.confidentiality import Rules
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import AuditEvent, Tenant
-from tenants.opendata.datasets import DATASETS, column_names, dataset_rows
+from tenants.months import berlin_today
+from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names, dataset_rows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def preview(session: Session, tenant: Tenant, dataset: str, rules: Rules, today:
     pub = publications(session, tenant.id).get(dataset) or Publication(
         tenant_id=tenant.id, dataset=dataset, licence=DEFAULT_LICENCE, state="draft",
         contact_email=tenant.contact_email or "", attribution=tenant.name)
-    return build_snapshot(session, Publisher.of(tenant), pub, rules, today or date.today())
+    return build_snapshot(session, Publisher.of(tenant), pub, rules, today or berlin_today())
 
 
 def _public_tenant(ags: str) -> Tenant:
@@ -234,7 +238,7 @@ def public_snapshot(ags: str, dataset: str, rules: Rules, today: date | None = N
             raise NotPublished(dataset)
         if not pub.is_published:
             raise Withdrawn(dataset)
-        return build_snapshot(session, tenant, pub, rules, today or date.today())
+        return build_snapshot(session, tenant, pub, rules, today or berlin_today())
 
 
 @dataclass(frozen=True)
@@ -275,26 +279,49 @@ def all_published_entries() -> list[PublishedEntry]:
 
 
 def refresh_published(tenant_id: int, rules: Rules, today: date | None = None) -> int:
-    """Recompute the content hash of every published dataset (keeps dct:modified true). Returns the count."""
+    """Recompute the content hash of every published dataset (keeps dct:modified true) and, on the way,
+    protect and audit the months that changed (kept for the downloads). Returns the count."""
     with tenant_transaction(None):
         tenant = Publisher.of(db.session.get(Tenant, tenant_id))
     with tenant_transaction(tenant_id) as session:
         pubs = [p for p in publications(session, tenant_id).values() if p.is_published]
         for pub in pubs:
-            build_snapshot(session, tenant, pub, rules, today or date.today())
+            try:
+                build_snapshot(session, tenant, pub, rules, today or berlin_today())
+            except DisclosureRisk as risk:  # not released; the other tenants' datasets still are
+                log.error("Open Data of tenant %s not released, the disclosure audit failed: %s", tenant_id, risk)
+                return 0
         return len(pubs)
 
 
 # --- serialisations -------------------------------------------------------------------
 
 
+#: What makes a spreadsheet program read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text: text starting like a formula gets a leading apostrophe.
+
+    Service names are the tenant's free text and reach the public; ``=HYPERLINK(…)`` must be shown,
+    not run. Numbers are left alone (counts and rates are never negative).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(snapshot: Snapshot) -> bytes:
-    """UTF-8, comma-separated, header row with the documented column names; withheld cells are empty."""
+    """UTF-8, comma-separated, header row with the documented column names; withheld cells are empty,
+    text that would start a formula is prefixed with an apostrophe (:func:`spreadsheet_safe`)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=column_names(snapshot.dataset), lineterminator="\r\n")
     writer.writeheader()
     for row in snapshot.rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
     return buffer.getvalue().encode("utf-8")
 
 

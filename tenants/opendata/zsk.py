@@ -32,6 +32,7 @@ from sqlalchemy import select, text
 from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
+from tenants.opendata.publication import spreadsheet_safe
 
 COLUMNS = ("berichtsmonat", "leistungsschluessel", "leistungsname", "ars", "gebiet", "transaktionen")
 
@@ -74,9 +75,10 @@ def operator_rows(since: date, today: date) -> list[dict]:
 
 
 def to_csv(rows: list[dict]) -> bytes:
-    """Semicolon-separated UTF-8 with header, as German statistics offices exchange CSV."""
+    """Semicolon-separated UTF-8 with header, as German statistics offices exchange CSV; text that would
+    start a spreadsheet formula is prefixed with an apostrophe, as in the public CSV."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, delimiter=";", lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue().encode("utf-8")

@@ -1,8 +1,10 @@
 """Open Data at Hessen's scale. Suppression: one tenant's usage table of 50 services × 36 months (5,400
-counts, 108 monthly totals) through `tenants/confidentiality.py`, in memory. Download: the same from
-PostgreSQL as the public CSV is built (query, suppression, rows). Catalogue: all 443 possible tenants
-active, each publishing all five datasets (2,215 datasets); the platform catalogue's first page of 100 in
-Turtle, including one tenant transaction per tenant to read the publication state.
+counts, 108 monthly totals) through `tenants/confidentiality.py` and the disclosure audit, in memory:
+the first computation (every month audited) and a repeated one (the audited decisions kept). Download:
+the same from PostgreSQL as the public CSV is built (query, suppression with the kept decisions, rows).
+Catalogue: all 443 possible tenants active, each publishing all five datasets (2,215 datasets); the
+platform catalogue's first page of 100 in Turtle, including one tenant transaction per tenant to read
+the publication state.
 """
 
 from __future__ import annotations
@@ -60,13 +62,18 @@ def run(settings) -> list[dict]:
     from tenants.confidentiality import Rules
     from tenants.context import tenant_transaction
     from tenants.opendata import catalogue
-    from tenants.opendata.datasets import build_usage, dataset_rows
+    from tenants.opendata.audit import TenantData
+    from tenants.opendata.datasets import MonthStore, dataset_rows, protect_release
     from tenants.opendata.publication import all_published_entries
 
     rng = random.Random(7)
-    data = _usage_data(rng)
-    results = [{"what": f"suppression, usage table {SERVICES} services × {MONTHS} months",
-                **timed(lambda: build_usage(data, {}, Rules()), runs=5)}]
+    data = TenantData(usage=_usage_data(rng))
+    results = [{"what": f"suppression and audit, usage table {SERVICES} services × {MONTHS} months, first time",
+                **timed(lambda: protect_release(data, {}, Rules()), runs=1, warmup=0)}]
+    store = MonthStore()
+    protect_release(data, {}, Rules(), store)
+    results.append({"what": "the same with the audited decisions kept", **timed(
+        lambda: protect_release(data, {}, Rules(), store), runs=5)})
 
     owner, app_engine = fresh_database(settings)
     first = _seed(owner, app_engine, rng)

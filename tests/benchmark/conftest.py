@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from tenants.context import apply_tenant, tenant_transaction
 from tenants.models import User
+from tenants.months import berlin_today
 from tests.conftest import add_operator, client_as
 
 HUNDESTEUER = "99102013104000"
@@ -23,7 +24,7 @@ OTHERS = ["06411000", "06414000", "06611000", "06413000", "06533009", "06431002"
 
 
 def last_month(day: int = 10, back: int = 1) -> date:
-    today = date.today()
+    today = berlin_today()  # the code's "today": the running month is the German one
     index = today.year * 12 + today.month - 1 - back
     return date(index // 12, index % 12 + 1, day)
 
@@ -92,12 +93,26 @@ def opt_in(app, tenant_id: int, families=("usage", "payment"), peers=()):
             participation.set_peers(session, tenant_id, list(peers), "test")
 
 
-def run_refresh(app):
+def settled_today() -> date:
+    """Today, or the first day of this month on which last month is compared (refresh.SETTLE_DAYS)."""
+    from tenants.benchmark.refresh import SETTLE_DAYS
+
+    today = berlin_today()
+    return today if today.day > SETTLE_DAYS else today.replace(day=SETTLE_DAYS + 1)
+
+
+def run_refresh(app, today: date | None = None):
     from tenants.benchmark import rules_from
     from tenants.benchmark.refresh import refresh
 
     with app.app_context():
-        return refresh(rules_from(app.config["EGOV"]))
+        return refresh(rules_from(app.config["EGOV"]), today or settled_today())
+
+
+def forget_published(owner_engine) -> None:
+    """Empty the published figures, so that the next refresh computes every month again (tests only)."""
+    with owner_engine.begin() as conn:
+        conn.execute(text("TRUNCATE benchmark.figures, benchmark.groups"))
 
 
 def staff_identity(app, tenant_id: int, role: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import re
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from tenants.benchmark import refresh as refresh_module
-from tests.benchmark.conftest import HUNDESTEUER, MARBURG, opt_in, run_refresh
+from tests.benchmark.conftest import HUNDESTEUER, MARBURG, forget_published, last_month, opt_in, run_refresh
 
 
 def _snapshot(owner_engine):
@@ -22,30 +24,53 @@ def _csrf(client, path):
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
 
 
-def test_a_withdrawn_tenant_contributes_nothing_after_the_next_refresh(app, hessen, signed_in, owner_engine):
+def _month_figures(owner_engine, month) -> list:
+    return [row for row in _snapshot(owner_engine) if row[2] == month]
+
+
+def _settled_in(month) -> date:
+    """A day on which ``month`` (its first day) is the last month compared."""
+    return (month + timedelta(days=40)).replace(day=refresh_module.SETTLE_DAYS + 1)
+
+
+def test_participation_changes_take_effect_for_the_months_compared_from_then_on(app, hessen, signed_in,
+                                                                                 owner_engine, insert_rows):
+    """A month is compared once and kept as published (issue 14): joining or withdrawing changes the
+    months compared afterwards, never the figures already out."""
+    rng = random.Random(3)
+    months = [last_month(1, back) for back in (3, 2, 1)]  # A, B, C: first days
+    for tenant_id in hessen.ids.values():  # the fixture has C; A and B as well
+        insert_rows(tenant_id, "rollup_service_daily", [
+            {"service_key": HUNDESTEUER, "day": month.replace(day=12), "started": (st := rng.randint(20, 300)),
+             "submitted": (su := rng.randint(st // 3, st)), "aborted": st - su} for month in months[:2]])
     others = [tid for ags, tid in hessen.ids.items() if ags != MARBURG]
     for tenant_id in others:
         opt_in(app, tenant_id)
-    run_refresh(app)
-    without_marburg = _snapshot(owner_engine)
+    run_refresh(app, _settled_in(months[2]))
+    without = {month: _month_figures(owner_engine, month) for month in months}
+    assert all(without.values())
+    forget_published(owner_engine)  # the same world again, now with Marburg taking part
 
     admin = signed_in(hessen.marburg, "admin")
     path = f"/t/{MARBURG}/vergleich/teilnahme"
     admin.post(path, data={"csrf_token": _csrf(admin, path), "family": ["usage", "payment"]})
-    run_refresh(app)
-    with_marburg = _snapshot(owner_engine)
-    assert with_marburg != without_marburg  # Marburg's values moved some figure: the test can tell
+    run_refresh(app, _settled_in(months[1]))  # A and B are compared, C is not closed yet
+    with_marburg = {month: _month_figures(owner_engine, month) for month in months[:2]}
+    assert with_marburg[months[1]] != without[months[1]]  # Marburg's values moved some figure: the test can tell
+    assert _month_figures(owner_engine, months[2]) == []
 
     response = admin.post(path, data={"csrf_token": _csrf(admin, path)}, follow_redirects=True)
-    notice = "Bis zu dieser Aktualisierung enthalten die Vergleichswerte noch Ihre Werte"
+    notice = "Bereits veröffentlichte Monate behalten ihre Vergleichswerte"
     assert notice in response.get_data(as_text=True)
-    assert _snapshot(owner_engine) == with_marburg  # nothing changes before the refresh ...
     page = admin.get(f"/t/{MARBURG}/vergleich/{HUNDESTEUER}").get_data(as_text=True)
     assert "Sie haben die Teilnahme an diesem Vergleich beendet" in page
     assert "nimmt an diesem Vergleich nicht teil" in page
 
-    run_refresh(app)
-    assert _snapshot(owner_engine) == without_marburg  # ... and afterwards Marburg is in no figure at all
+    run_refresh(app, _settled_in(months[2]))
+    # The months already compared stay exactly as published ...
+    assert {month: _month_figures(owner_engine, month) for month in months[:2]} == with_marburg
+    # ... and the month compared after the withdrawal has Marburg in no figure at all.
+    assert _month_figures(owner_engine, months[2]) == without[months[2]]
 
 
 def test_only_admins_change_participation(app, hessen, signed_in):
@@ -54,7 +79,7 @@ def test_only_admins_change_participation(app, hessen, signed_in):
     assert editor.post(f"/t/{MARBURG}/vergleich/teilnahme", data={"family": ["usage"]}).status_code in (400, 403)
 
 
-def test_peer_group_is_shown_only_when_large_enough(app, hessen, signed_in):
+def test_peer_group_is_shown_only_when_large_enough(app, hessen, signed_in, owner_engine):
     for tenant_id in hessen.ids.values():
         opt_in(app, tenant_id)
     admin = signed_in(hessen.marburg, "admin")
@@ -68,6 +93,7 @@ def test_peer_group_is_shown_only_when_large_enough(app, hessen, signed_in):
     assert cell["median"] is None and cell["suppressed"]["median"] == "group"
 
     admin.post(path, data={"csrf_token": token, "peer": list(hessen.ids)[1:12]})
+    forget_published(owner_engine)  # last month again, as if first compared with the larger peer group
     run_refresh(app)
     large = admin.get(f"/t/{MARBURG}/vergleich/{HUNDESTEUER}.json").get_json()
     cells = [m["groups"][peer] for m in large["metrics"] if m["metric"] != "abandon_step"]
@@ -92,6 +118,7 @@ def test_parallel_refresh_publishes_the_same_figures(app, hessen, owner_engine, 
         opt_in(app, tenant_id, families=("usage", "payment"))
     run_refresh(app)
     sequential = _snapshot(owner_engine)
+    forget_published(owner_engine)
     monkeypatch.setattr(refresh_module, "PARALLEL_TENANTS", 1)
     monkeypatch.setattr(refresh_module, "PARALLEL_FROM", 1)
     monkeypatch.setattr(refresh_module.os, "cpu_count", lambda: 2)

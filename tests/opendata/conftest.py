@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from tenants.context import apply_tenant, tenant_transaction
 from tenants.models import User
+from tenants.months import berlin_today
 from tests.conftest import add_operator, sign_in
 
 CONTRIBUTOR = "http://dcat-ap.de/def/contributors/eGovSADTest"
@@ -48,7 +49,7 @@ def rollups(app_engine):
 
 
 def month_day(months_ago: int, day: int = 10) -> date:
-    today = date.today()
+    today = berlin_today()  # the code's "today": the running month is the German one
     index = today.year * 12 + today.month - 1 - months_ago
     return date(index // 12, index % 12 + 1, day)
 

@@ -71,3 +71,11 @@ def test_exports_are_audited(app, marburg_data, staff, operator_client):
             assert list(session.scalars(select(AuditEvent.action))) == ["zsk.export"]
         with tenant_transaction(None) as session:
             assert list(session.scalars(select(PlatformAuditEvent.action))) == ["zsk.export"]
+
+
+def test_a_service_name_that_looks_like_a_formula_is_exported_as_text(two_tenants, staff, rollups):
+    rollups(two_tenants.a.id, "services", [{"service_key": HUNDESTEUER, "name": "=1+1 Hundesteuer"}])
+    rollups(two_tenants.a.id, "rollup_service_daily", [
+        {"service_key": HUNDESTEUER, "day": month_day(1), "started": 5, "submitted": 4, "aborted": 1}])
+    rows = parse(staff(two_tenants.a).get(f"/t/{two_tenants.a.ags}/zsk.csv"))
+    assert [r["leistungsname"] for r in rows] == ["'=1+1 Hundesteuer"]
