@@ -67,8 +67,8 @@ def test_backfill_stores_visits_and_service_pages(app, two_tenants, matomo_stub)
     assert rows(app, a, "SELECT day::text, visits, unique_visitors, actions, bounce_rate, avg_time_on_site "
                         "FROM analytics.web_visits_daily ORDER BY day") == [
         ("2026-03-01", 1034, 812, 3120, Decimal("45.00"), 146),
-        ("2026-03-02", 1577, 1290, 5012, Decimal("37.00"), 165),
-        ("2026-03-03", 0, None, 0, None, None)]
+        ("2026-03-02", 1577, 1290, 5012, Decimal("37.00"), 165)]
+    # Matomo answered [] for 3 March (not archived yet): no figures, so nothing is stored for it.
     # Only the configured service pages, query strings (here with an e-mail address) cut off.
     assert rows(app, a, "SELECT day::text, page_url, service_key, hits, visits FROM analytics.web_pages_daily "
                         "ORDER BY day, page_url") == [

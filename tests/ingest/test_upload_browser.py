@@ -45,9 +45,9 @@ def test_upload_progress_errors_and_figures(app, two_tenants, live_server, page,
     # The page polls the status and shows the result without a manual reload.
     page.get_by_role("heading", name="Abgewiesene Zeilen").wait_for(timeout=15_000)
     assert page.locator("[data-field='rows_rejected']").inner_text() == "1"
-    assert "kein Datum (JJJJ-MM-TT)" in page.locator("table").inner_text()
+    assert "dieses Datum gibt es nicht" in page.locator("table").inner_text()
     with page.expect_download() as download:
         page.get_by_role("link", name="Alle abgewiesenen Zeilen als CSV herunterladen").click()
     content = Path(download.value.path()).read_text(encoding="utf-8-sig")
-    assert content.splitlines()[0] == "Zeile;Spalte;Grund" and content.splitlines()[1].startswith("4;day;")
+    assert content.splitlines()[0] == "Zeile;Spalte;Grund" and content.splitlines()[1].startswith("4;Datum;")
     assert rows(app, a.id, "SELECT sum(started) FROM analytics.rollup_service_daily") == [(1216,)]
