@@ -536,20 +536,23 @@ def load_file(tenant_id: int, source_id: int, path: Path, requested_by: str = "c
 
 # -- settling runs nobody works on ----------------------------------------------------------------
 
-def _job_will_run(job_id: str | None) -> bool | None:
-    """True when RQ holds the job waiting or working, False when it is gone or ended, None if unsure."""
+def _job_state(job_id: str | None) -> str | None:
+    """RQ's status of a job ("queued", "scheduled", "started", "failed", …), "gone" without one, None if unsure."""
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
     if not job_id:
-        return False
+        return "gone"
     try:
         status = Job.fetch(job_id, connection=_redis()).get_status(refresh=True)
     except NoSuchJobError:
-        return False
+        return "gone"
     except Exception:  # noqa: BLE001 - Redis away: do not judge runs on no evidence
         return None
-    return str(getattr(status, "value", status)) in ("queued", "scheduled", "deferred", "started")
+    return str(getattr(status, "value", status))
+
+
+WAITING = ("queued", "scheduled", "deferred")
 
 
 def _worked_on(session, run: IngestRun, wait_ms: int) -> bool:
@@ -572,8 +575,9 @@ def settle_runs(session, runs: list[IngestRun], wait_ms: int = 0) -> list[int]:
     """Give each of ``runs`` that nobody works on its due state; returns the ids to enqueue after commit.
 
     * running, but no attempt holds its lock (the worker, its connection or the backend died): if
-      RQ has its job waiting (a retry after a killed work-horse), queued; otherwise queued again
-      with a new job while attempts remain, else failed with the reason;
+      RQ has its job waiting (a retry after a killed work-horse), queued; otherwise (no job, or
+      one a dead worker left "started") queued again with a new job while attempts remain, else
+      failed with the reason;
     * queued, but RQ has no job that will run it (lost between commit and enqueue, Redis flushed,
       the job failed without a word): the same.
 
@@ -585,14 +589,15 @@ def settle_runs(session, runs: list[IngestRun], wait_ms: int = 0) -> list[int]:
             continue
         if run.status == "running" and _worked_on(session, run, wait_ms):
             continue
-        will_run = _job_will_run(run.job_id)
-        if will_run is None or (will_run and run.status == "queued"):
+        state = _job_state(run.job_id)
+        # A queued run's job may have just started; a running run's "started" job is a dead one
+        # (nobody holds the lock): its worker was killed as a whole.
+        if state is None or (run.status == "queued" and state in (*WAITING, "started")):
             continue
-        max_attempts = _max_attempts(run)
-        if will_run:  # RQ retries a killed work-horse's job by itself
-            run.status, run.error, run.error_args = "queued", INTERRUPTED, {"detail": WORKER_GONE}
-        elif run.attempts >= max_attempts:
+        if run.attempts >= _max_attempts(run):
             _fail(run, GAVE_UP, attempts=run.attempts, detail=WORKER_GONE)
+        elif state in WAITING:  # RQ retries a killed work-horse's job by itself
+            run.status, run.error, run.error_args = "queued", INTERRUPTED, {"detail": WORKER_GONE}
         else:
             _requeue(run)
             run.error, run.error_args = INTERRUPTED, {"detail": WORKER_GONE}
