@@ -55,9 +55,9 @@ class MatomoError(RuntimeError):
     ``message`` is an English message id, ``args_dict`` its values (Matomo's own text among them).
     """
 
-    def __init__(self, message: str = "Matomo: %(message)s", **args: Any):
-        super().__init__(message % args if args else message)
-        self.message, self.args_dict = message, args
+    def __init__(self, msgid: str = "Matomo: %(message)s", **args: Any):
+        super().__init__(msgid % args if args else msgid)
+        self.message, self.args_dict = msgid, args
 
 
 def check_range(start: date, end: date) -> None:
@@ -283,7 +283,7 @@ def enqueue_run(tenant_id: int, run_id: int, job_id: str | None = None) -> str:
     from ingest_workers.jobs import enqueue, redis_connection
 
     job = enqueue(pull_run, tenant_id, run_id, queue="low", timeout=600, retries=RETRIES,
-                  job_id=job_id or f"matomo-{tenant_id}-{run_id}-0",
+                  retry_delays=runs.RETRY_DELAYS, job_id=job_id or f"matomo-{tenant_id}-{run_id}-0",
                   connection=redis_connection(current_app.config["EGOV"].redis_url))
     return job.id
 
