@@ -547,6 +547,15 @@ def column_letter(index: int) -> str:
     return letters
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (a lone surrogate from a JSON ``\\ud800`` is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _problem(column: str, reason: str, args: dict | None = None) -> str:
     return SEP.join((column, reason, json.dumps(args) if args else ""))
 
@@ -594,12 +603,17 @@ class Mapper:
         return text, None
 
     def _checked(self, column: str, value: Any) -> tuple[str, str | None]:
+        """The cell's canonical text, and its problem: nothing PostgreSQL cannot store gets through."""
+        if isinstance(value, list | dict):  # a pushed JSON value that is no single value
+            return "", _problem(column, "not a single value")
         try:
             text, problem = self._convert(column, value)
         except Exception:  # noqa: BLE001 - a cell must never break the batch; it rejects its row
             text, problem = "", ("cannot be read", None)
         if problem is None and "\x00" in text:
             text, problem = "", ("contains a NUL character", None)
+        if problem is None and not _encodable(text):
+            text, problem = "", ("contains an invalid character", None)
         return text, _problem(column, *problem) if problem else None
 
     def rows(self, row: list[Any]) -> Iterator[tuple[Any, ...]]:

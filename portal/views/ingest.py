@@ -83,7 +83,9 @@ def upload():
     source = _source_or_404(source_id, UPLOAD_KINDS)
     path, key = runs.spool_bytes(tenant.id, iter(lambda: file.stream.read(1 << 20), b""), suffix)
     try:
-        run, new = runs.accept_batch(db.session, tenant, source, key, path, SUFFIXES[suffix], file.filename,
+        # The name is shown and stored as text: no control characters, valid Unicode.
+        filename = "".join(ch for ch in file.filename if ch.isprintable())[:255]
+        run, new = runs.accept_batch(db.session, tenant, source, key, path, SUFFIXES[suffix], filename,
                                      current_user.get_id())
     except runs.IngestRefused as exc:
         path.unlink(missing_ok=True)
