@@ -4,8 +4,8 @@
 ``aggregates``) or a CSV body (``Content-Type: text/csv``, with a ``Batch-Id`` header or else
 identified by its SHA-256) in the source's mapping profile, stores it and answers 202 with a
 status URL; the batch is loaded by a worker. The same batch id again answers 200 with the first
-run and changes nothing. The API is described at ``/api/v1/openapi.json``. No cookies, hence no CSRF token: the API is exempt
-from CSRF and authenticates with the token alone.
+run and changes nothing. The API is described at ``/api/v1/openapi.json``. No cookies, hence no
+CSRF token: the API is exempt from CSRF and authenticates with the token alone.
 """
 
 from __future__ import annotations
