@@ -538,6 +538,13 @@ def _move(cur, batch: Batch, distinct: dict[str, set], strict: bool, skip_existi
     staged, total = cur.fetchone()
     rejected = 0
     if inserted < staged:  # errors, or events stored before: find out which
+        # A line of only delimiters is no row (as the row-by-row reader skips it); COPY staged it.
+        # Such a line fails the required columns, so it can only be among the rows left out.
+        columns = ", ".join(c.PAYLOADS[batch.payload])
+        cur.execute(f"DELETE FROM stage WHERE _problem IS NULL AND num_nonnulls({columns}) = 0")
+        if cur.rowcount:
+            cur.execute("SELECT count(DISTINCT row_no) FROM stage")
+            total = cur.fetchone()[0]
         cur.execute(RECORD_ERRORS.replace("{error}", error).replace("{parsed}", parsed), values)
         rejected = cur.rowcount
     # Counted in source rows: a wide export's row becomes several aggregates but is one row to its

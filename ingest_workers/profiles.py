@@ -573,7 +573,8 @@ class Mapper:
     def __init__(self, profile: Profile, header: list[str]):
         self.profile = profile
         self.columns = profile.canonical_columns
-        self.width = len(header)
+        #: positions of the columns the header names (the others must stay empty)
+        self.named = {i for i, name in enumerate(header) if header_key(name)}
         position: dict[str, int] = {}
         for i, name in enumerate(header):
             if header_key(name):
@@ -622,9 +623,11 @@ class Mapper:
         for column, index in self.picks.items():
             base[column], found = self._checked(column, row[index] if index < len(row) else None)
             problem = problem or found
-        extra = next((i for i in range(self.width, len(row)) if _plain(row[i])), None)
-        if extra is not None and problem is None:
-            problem = _problem(column_letter(extra), "more cells than the header has columns")
+        # A value where the header names no column (beyond it, or under an empty header cell) is
+        # most often a row shifted by a delimiter inside a cell: the row is rejected, not guessed.
+        stray = next((i for i in range(len(row)) if i not in self.named and _plain(row[i])), None)
+        if stray is not None and problem is None:
+            problem = _problem(column_letter(stray), "a value in a column without a header")
         if not self.measure_picks:
             yield (*[base.get(c, "") for c in self.columns], None, problem, 0)
             return

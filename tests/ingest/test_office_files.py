@@ -118,9 +118,9 @@ def test_a_short_or_overlong_line_in_a_canonical_file_is_one_rejected_row(app, s
     path.write_bytes(body.encode("utf-8"))
     run, outcome = _load(app, two_tenants.a.id, sources.a, path)
     assert outcome["status"] == "succeeded", run.error
-    # A line with fewer cells means "not given"; one with more cells than the header has names is rejected.
+    # A line with fewer cells means "not given"; a value in a column the header does not name is rejected.
     assert (run.rows_total, run.rows_accepted, run.rows_rejected) == (4, 3, 1)
-    assert _errors(app, two_tenants.a.id) == [(4, "N", "more cells than the header has columns")]
+    assert _errors(app, two_tenants.a.id) == [(4, "N", "a value in a column without a header")]
 
 
 def test_rejected_rows_name_the_files_own_columns_and_the_profiles_format(app, sources, two_tenants, tmp_path):
