@@ -229,7 +229,7 @@ class LoadResult:
     rows_rejected: int = 0
     day_from: object = None
     day_to: object = None
-    #: seconds per phase (stage, validate+insert, rollups), for the benchmark and the logs
+    #: seconds per phase (stage, partitions, validate+insert, rollups), for the benchmark and the logs
     timings: dict = field(default_factory=dict)
 
 
@@ -733,6 +733,7 @@ def load(sa_connection, batch: Batch, stage: Callable[[object], None], ensure_pa
     if missing:
         distinct = distinct_values(cur, batch.payload)
         ensure_partitions(accepted_months(cur, batch, distinct, missing))
+    timings["partitions"], clock = time.perf_counter() - clock, time.perf_counter()
     cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NAMESPACE, batch.tenant_id))
     cur.execute("CREATE TEMP TABLE affected (service_key text, day date) ON COMMIT DROP")
     cur.execute(CUBE_TABLE)
