@@ -413,15 +413,16 @@ def _stager(profile: Profile, payload_format: str, path: Path, payload: str, rec
     back and the file is staged row by row, where each such row is rejected on its own.
     """
     if payload_format == "json":
+        # The API refused unknown fields; a missing one is "required" for each object that lacks it.
         records, first_row = records or ([], 1)
         table = json_rows(records, first_row)
     else:
         table = read_table(path, payload_format, profile)
-    try:
-        check_header(profile, table)
-    except ProfileError:
-        table.close()
-        raise
+        try:
+            check_header(profile, table)
+        except ProfileError:
+            table.close()
+            raise
     headers = _file_headers(profile, table.header)
     columns = _copy_columns(profile, table)
     if columns is None:

@@ -80,6 +80,17 @@ def test_a_bad_event_is_rejected_on_its_own_after_the_202(app, two_tenants, push
         (4, "channel", "contains an invalid character"), (5, "step_no", "not a whole number from 0 to 999")]
 
 
+def test_events_that_all_lack_a_field_are_rejected_one_by_one(app, two_tenants, push):
+    batch = {"batch_id": "no-time", "events": [{"service_key": HUNDESTEUER, "event_type": "started"}] * 2}
+    assert app.test_client().post(push.url, json=batch, headers=push.auth).status_code == 202
+    work(app)
+    assert rows(app, two_tenants.a.id, "SELECT status, rows_total, rows_rejected FROM portal.ingest_runs") == [
+        ("succeeded", 2, 2)]
+    assert rows(app, two_tenants.a.id, "SELECT row_no, column_name, reason FROM portal.ingest_errors "
+                                       "ORDER BY row_no") == [(1, "occurred_at", "required"),
+                                                              (2, "occurred_at", "required")]
+
+
 def test_an_unusable_batch_id_is_refused_not_a_server_error(app, two_tenants, push):
     api = app.test_client()
     for batch_id in ("a\u0000b", "x\ud800"):
