@@ -184,9 +184,20 @@ def _stored_counts(app, tenant_id, source_id) -> dict[tuple, int]:
                         "WHERE data_source_id = :s", s=source_id)}
 
 
-def _rejected_rows(app, tenant_id, run_id) -> list[int]:
-    return [r[0] for r in rows(app, tenant_id, "SELECT row_no FROM portal.ingest_errors WHERE run_id = :r "
-                                               "ORDER BY row_no", r=run_id)]
+def _loaded_and_accounted(app, tenant_id, source, path, dialect: Dialect, table: list, before: dict) -> bool:
+    """Load the file; check that every row is accepted or rejected, and exactly the bad ones are (by
+    their spreadsheet row number). False for the very same file again (then nothing may change)."""
+    with app.app_context():
+        run, outcome = load_file(tenant_id, source, path)
+    if outcome["status"] == "duplicate":
+        assert _stored_service_days(app, tenant_id) == before
+        return False
+    assert outcome["status"] == "succeeded", (run.error, run.error_args)
+    bad = [dialect.first_data_row + i for i, row in enumerate(table) if row.bad]
+    assert (run.rows_total, run.rows_accepted, run.rows_rejected) == (len(table), len(table) - len(bad), len(bad))
+    assert [r[0] for r in rows(app, tenant_id, "SELECT row_no FROM portal.ingest_errors WHERE run_id = :r "
+                                               "ORDER BY row_no", r=run.id)] == bad
+    return True
 
 
 def test_every_row_of_a_wide_export_is_accounted_for_and_only_accepted_rows_change_figures(
@@ -203,15 +214,8 @@ def test_every_row_of_a_wide_export_is_accounted_for_and_only_accepted_rows_chan
         before, sent_before = _stored_service_days(app, a), _stored_counts(app, a, source)
         body = [row.cells(dialect.workbook) for row in table]
         path = write_table(folder / f"export-{next(serial)}", dialect, CIVENTO_HEADER, body)
-        with app.app_context():
-            run, outcome = load_file(a, source, path)
-        if outcome["status"] == "duplicate":  # the very same file again: nothing may change
-            assert _stored_service_days(app, a) == before
+        if not _loaded_and_accounted(app, a, source, path, dialect, table, before):
             return
-        assert outcome["status"] == "succeeded", (run.error, run.error_args)
-        bad = [dialect.first_data_row + i for i, row in enumerate(table) if row.bad]
-        assert (run.rows_total, run.rows_accepted, run.rows_rejected) == (len(table), len(table) - len(bad), len(bad))
-        assert _rejected_rows(app, a, run.id) == bad
         batch: Counter = Counter()
         for row in table:
             if not row.bad:
@@ -293,15 +297,8 @@ def test_every_row_of_an_event_file_is_accounted_for_and_only_accepted_rows_chan
         body = [[row.values().get(column, "") for column in header] + (["Notiz"] if row.bad and row.bad[0] == "extra"
                                                                         else []) for row in table]
         path = write_table(folder / f"events-{file_no}", dialect, header, body)
-        with app.app_context():
-            run, outcome = load_file(a, source, path)
-        if outcome["status"] == "duplicate":
-            assert _stored_service_days(app, a) == before
+        if not _loaded_and_accounted(app, a, source, path, dialect, table, before):
             return
-        assert outcome["status"] == "succeeded", (run.error, run.error_args)
-        bad = [dialect.first_data_row + i for i, row in enumerate(table) if row.bad]
-        assert (run.rows_total, run.rows_accepted, run.rows_rejected) == (len(table), len(table) - len(bad), len(bad))
-        assert _rejected_rows(app, a, run.id) == bad
         expected = dict(before)
         for row in table:
             if not row.bad and row.event_type in MEASURES:
