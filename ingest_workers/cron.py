@@ -7,8 +7,13 @@ and timeout. The scheduler only enqueues; workers run the jobs.
 from rq import cron
 
 from ingest_workers.maintenance import ensure_partitions
-from ingest_workers.matomo import pull_all_daily
+from ingest_workers.matomo import pull_all_daily, refetch_pending
 from ingest_workers.opendata import refresh_open_data
+from ingest_workers.runs import settle_all
+
+# Every five minutes: every ingest run nobody works on (its worker or connection died) gets its
+# due state, queued again or failed with the reason (ingest_workers/runs.py, "Runs always end").
+cron.register(settle_all, "high", cron="*/5 * * * *", job_timeout=120)
 
 # Daily at 02:15; cheap and idempotent, so a missed run costs nothing.
 cron.register(ensure_partitions, "low", cron="15 2 * * *", job_timeout=300)
@@ -17,6 +22,9 @@ cron.register(ensure_partitions, "low", cron="15 2 * * *", job_timeout=300)
 # night's data: queue yesterday's pull of every active Matomo source (one job each; a pull
 # replaces the day's figures, so a repeated or retried pull is harmless).
 cron.register(pull_all_daily, "low", cron="30 2 * * *", job_timeout=600)
+
+# Hourly: the recent days Matomo answered empty (not archived yet) are fetched again until it has them.
+cron.register(refetch_pending, "low", cron="45 * * * *", job_timeout=600)
 
 # Daily at 03:30, after the night's ingest: dct:modified follows the published content.
 cron.register(refresh_open_data, "low", cron="30 3 * * *", job_timeout=1800)

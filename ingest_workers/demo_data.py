@@ -318,9 +318,10 @@ def seed_tenant(tenant_id: int, today: date | None = None, days: int = 365) -> d
             submission = clean_submission(item)
             store_feedback(session, tenant_id, ids["feedback"], submission, received_at=item["received_at"])
         visits = matomo.visits_rows(data["web"])
-        pages = matomo.page_rows(_pages(random.Random(ags), data["web"], ids["base_url"]),
-                                 session.get(DataSource, (tenant_id, ids["matomo"])).config["pages"])
-        count = matomo.store(session, tenant_id, ids["matomo"], visits, pages, (period[0], period[-1]))
+        pages_report = _pages(random.Random(ags), data["web"], ids["base_url"])
+        pages = matomo.page_rows(pages_report, session.get(DataSource, (tenant_id, ids["matomo"])).config["pages"])
+        count = matomo.store(session, tenant_id, ids["matomo"], visits, pages,
+                             matomo.complete_days(data["web"], pages_report))
         run = matomo.create_pull_run(session, tenant_id, ids["matomo"], period[0], period[-1], "demo")
         run.status, run.rows_total, run.rows_accepted, run.finished_at = "succeeded", count, count, datetime.now(UTC)
     loaded["feedback"], loaded["web_days"] = len(data["feedback"]), len(visits)

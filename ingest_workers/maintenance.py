@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import text
 
@@ -18,9 +18,11 @@ def ensure_partitions(months_ahead: int = 2, today: date | None = None) -> list[
     """Make sure process_events has partitions for this month and the next ones.
 
     Loaders create partitions on demand as well; running this daily means the
-    common case (events of this month) never waits for DDL.
+    common case (events of this month) never waits for DDL. Partitions are bounded in UTC
+    (migration 0011), so "this month" is UTC's; the months of German time's first hours of a
+    month lie in the UTC month before, which exists already.
     """
-    today = today or date.today()
+    today = today or datetime.now(UTC).date()
     names = []
     with tenant_transaction(None) as session:
         for offset in range(months_ahead + 1):

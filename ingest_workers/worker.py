@@ -9,9 +9,13 @@ the inherited pool before it starts.
 
 from __future__ import annotations
 
+import logging
+
 from rq import Worker
 
 from tenants.db import db
+
+log = logging.getLogger(__name__)
 
 
 class AppWorker(Worker):
@@ -22,6 +26,18 @@ class AppWorker(Worker):
             db.engine.dispose(close=False)
             return super().main_work_horse(job, queue)
 
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None):
+        """After RQ handled a failed job (a retry or the failed registry): if the job was an ingest
+        run whose work-horse died without a word, give the run its due state now."""
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+        if exc_string.startswith("Work-horse terminated"):
+            from ingest_workers.runs import settle_job
+
+            try:
+                settle_job(job.id)
+            except Exception:  # noqa: BLE001 - the scheduled settling catches up; the worker goes on
+                log.exception("settling the run of job %s failed", job.id)
+
 
 def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:
     from ingest_workers.jobs import redis_connection
@@ -30,4 +46,15 @@ def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool
     connection = redis_connection(app.config["EGOV"].redis_url)
     worker = AppWorker(queues, connection=connection)
     with app.app_context():
+        _settle_on_start()
         return worker.work(burst=burst, with_scheduler=with_scheduler)
+
+
+def _settle_on_start() -> None:
+    """Runs left behind by a worker that was killed as a whole get their due state at once."""
+    from ingest_workers.runs import settle_all
+
+    try:
+        settle_all()
+    except Exception:  # noqa: BLE001 - the scheduled settling catches up
+        log.exception("settling unfinished ingest runs at start failed")

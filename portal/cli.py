@@ -327,7 +327,7 @@ def ingest() -> None:
 @with_app
 def ingest_load(ags: str, source_id: int, path: Path) -> None:
     """Load the file PATH into data source SOURCE_ID of the tenant AGS, now, in this process."""
-    from ingest_workers.runs import load_file
+    from ingest_workers.runs import error_text, load_file
     from tenants.context import tenant_transaction
     from tenants.registry import TenantError, get_tenant_by_ags
 
@@ -338,7 +338,7 @@ def ingest_load(ags: str, source_id: int, path: Path) -> None:
         _fail(str(exc))
     run, outcome = load_file(tenant_id, source_id, path, requested_by="cli")
     click.echo(f"Run {run.id}: {run.status}; {run.rows_accepted} accepted, {run.rows_rejected} rejected"
-               + (f"; {run.error}" if run.error else ""))
+               + (f"; {error_text(run.error, run.error_args)}" if run.error else ""))
 
 
 @ingest.command("health")
@@ -346,7 +346,7 @@ def ingest_load(ags: str, source_id: int, path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_app
 def ingest_health_command(ags: str, as_json: bool) -> None:
-    """Ingest health of one tenant: last success and error per source, failed runs."""
+    """Ingest health of one tenant: last success and error per source, unfinished runs."""
     from ingest_workers.health import ingest_health
     from tenants.context import tenant_transaction
     from tenants.registry import TenantError, get_tenant_by_ags
@@ -363,7 +363,7 @@ def ingest_health_command(ags: str, as_json: bool) -> None:
     for source in report["sources"]:
         click.echo(f"{source['name']:<28} {source['status']:<8} last success {source['last_success'] or '-'}"
                    + (f"  last error {source['last_failure']}: {source['last_error']}" if source["last_error"] else ""))
-    click.echo(f"{len(report['failed_runs'])} failed run(s).")
+    click.echo(f"{len(report['unfinished_runs'])} unfinished run(s) (failed, queued for a retry or running).")
 
 
 # -- processes --------------------------------------------------------------

@@ -172,7 +172,11 @@ class IngestRun(db.Model):
     rows_total: Mapped[int] = mapped_column(Integer, default=0)
     rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
     rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    #: an English message id with ``%(name)s`` placeholders; its values in ``error_args``
     error: Mapped[str | None] = mapped_column(Text)
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: how often a worker started loading it (ingest_workers/runs.py)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -193,7 +197,9 @@ class IngestError(db.Model):
     run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     column_name: Mapped[str] = mapped_column(Text)
+    #: an English message id; its ``%(name)s`` values in ``args``
     reason: Mapped[str] = mapped_column(Text)
+    args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class AuditEvent(db.Model):

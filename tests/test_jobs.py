@@ -10,16 +10,16 @@ from ingest_workers.worker import run_worker
 
 
 def test_worker_runs_partition_job_in_app_context(app, owner_engine, redis_conn, clean_db):
-    job = enqueue(ensure_partitions, months_ahead=1, today=date(2031, 5, 20), queue="low", timeout=60,
+    job = enqueue(ensure_partitions, months_ahead=1, today=date(2025, 5, 20), queue="low", timeout=60,
                   connection=redis_conn)
     assert queue_state(redis_conn, ("low",))["queues"]["low"]["queued"] == 1
     run_worker(app, ["low"], burst=True, with_scheduler=False)
     job.refresh()
     assert job.get_status() == "finished", job.latest_result().exc_string if job.latest_result() else None
-    assert job.return_value() == ["process_events_2031_05", "process_events_2031_06"]
+    assert job.return_value() == ["process_events_2025_05", "process_events_2025_06"]
     with owner_engine.connect() as conn:
         forced = conn.execute(text(
-            "SELECT relforcerowsecurity FROM pg_class WHERE relname = 'process_events_2031_06'"
+            "SELECT relforcerowsecurity FROM pg_class WHERE relname = 'process_events_2025_06'"
         )).scalar()
     assert forced is True
 
@@ -45,7 +45,7 @@ def test_cron_schedule_registers_its_jobs(redis_conn):
 
 
 def test_positional_and_keyword_arguments_reach_the_job(app, redis_conn, clean_db):
-    job = enqueue(ensure_partitions, 0, today=date(2031, 8, 20), queue="low", timeout=60, connection=redis_conn)
+    job = enqueue(ensure_partitions, 0, today=date(2025, 8, 20), queue="low", timeout=60, connection=redis_conn)
     run_worker(app, ["low"], burst=True, with_scheduler=False)
     job.refresh()
-    assert job.return_value() == ["process_events_2031_08"]
+    assert job.return_value() == ["process_events_2025_08"]

@@ -19,7 +19,7 @@ from alembic import op
 from migrations.rls import grant_app, protect_tenant_table
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,22 +1,26 @@
 """The push API: source systems send batches with their data source's bearer token.
 
 ``POST /api/v1/t/<ags>/sources/<id>/batches`` takes a JSON body (``batch_id``, ``events``,
-``aggregates``) or a CSV body (``Content-Type: text/csv`` plus a ``Batch-Id`` header) in the
-source's mapping profile, stores it and answers 202 with a status URL; the batch is loaded by a
-worker. The same batch id again answers 200 with the first run and changes nothing. The API
-is described at ``/api/v1/openapi.json``. No cookies, hence no CSRF token: the API is exempt
-from CSRF and authenticates with the token alone.
+``aggregates``) or a CSV body (``Content-Type: text/csv``, with a ``Batch-Id`` header or else
+identified by its SHA-256) in the source's mapping profile, stores it and answers 202 with a
+status URL; the batch is loaded by a worker. The same batch id again answers 200 with the first
+run and changes nothing. The API is described at ``/api/v1/openapi.json``. No cookies, hence no
+CSRF token: the API is exempt from CSRF and authenticates with the token alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from ingest_workers import runs
 from ingest_workers.canonical import PAYLOADS
 from ingest_workers.sources import SourceNotFound, get_run, get_source, token_matches
+from portal import inputs
 from portal.access import public
 from portal.extensions import csrf, limiter
 from portal.openapi import openapi_document
@@ -43,6 +47,30 @@ def _problem(status: int, title: str, **extra):
     return response
 
 
+def _http_problem(exc: HTTPException):
+    """Every error of the API as a problem document (an unknown AGS, a route's 404, 413, 429 …)."""
+    titles = {404: "Not found.", 405: "Method not allowed.", 413: "The batch is too large.",
+              429: "Too many requests."}
+    extra = {"max_bytes": MAX_BYTES} if exc.code == 413 else {}
+    response = _problem(exc.code or 500, titles.get(exc.code, exc.name), **extra)
+    for header, value in exc.get_headers():
+        if header.lower() == "retry-after":
+            response.headers[header] = value
+    return response
+
+
+def _unrouted_problem(exc: HTTPException):
+    """A URL under /api/ that matches no route (an id beyond the database's integers, a typo) answers
+    as the API does; anywhere else the portal's usual page."""
+    return _http_problem(exc) if request.path.startswith("/api/") else exc
+
+
+bp.register_error_handler(HTTPException, _http_problem)
+public_bp.register_error_handler(HTTPException, _http_problem)
+public_bp.app_errorhandler(404)(_unrouted_problem)
+public_bp.app_errorhandler(405)(_unrouted_problem)
+
+
 def _rate_key() -> str:
     return f"push:{request.view_args.get('source_id')}:{request.remote_addr}"
 
@@ -58,17 +86,28 @@ def _authorised_source(source_id: int):
     return source if source.kind == "push" and token_matches(source, token) else None
 
 
+#: What a batch id may be (also in the OpenAPI document): it is stored as the run's key, so no
+#: control characters (PostgreSQL refuses NUL) and valid Unicode (no lone surrogates).
+BATCH_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,200}")
+
+
+def _check_batch_id(batch_id) -> str:
+    if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
+        raise ValueError("batch_id is required: text of 1 to 200 characters without control characters.")
+    return batch_id
+
+
 def _json_body() -> tuple[str, bytes]:
+    """(batch id, the batch as JSON). The batch's structure is checked here (422 as a whole); the
+    values of each event and aggregate are checked by the loader, which rejects row by row."""
     try:
-        body = json.loads(request.get_data(cache=False))
+        body = inputs.loads(request.get_data(cache=False))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError("The body is not valid JSON.") from exc
     if not isinstance(body, dict):
         raise ValueError("The body must be a JSON object.")
-    batch_id = body.get("batch_id")
+    batch_id = _check_batch_id(body.get("batch_id"))
     payload = {key: body.get(key) or [] for key in PAYLOADS}
-    if not isinstance(batch_id, str) or not batch_id or len(batch_id) > MAX_BATCH_ID:
-        raise ValueError("batch_id is required (a string of at most 200 characters).")
     if set(body) - {"batch_id", *PAYLOADS}:
         raise ValueError("Unknown keys: " + ", ".join(sorted(set(body) - {"batch_id", *PAYLOADS})))
     for key, records in payload.items():
@@ -85,9 +124,8 @@ def _json_body() -> tuple[str, bytes]:
 @bp.post("/sources/<int:source_id>/batches")
 @public  # machines with the source's bearer token, no session
 @limiter.limit("120/minute", key_func=_rate_key)
+@inputs.body_limit(MAX_BYTES)
 def push_batch(source_id: int):
-    if (request.content_length or 0) > MAX_BYTES:
-        return _problem(413, "The batch is too large.", max_bytes=MAX_BYTES)
     source = _authorised_source(source_id)
     if source is None:
         return _problem(401, "Missing or invalid token for this data source.")
@@ -97,9 +135,14 @@ def push_batch(source_id: int):
         if request.mimetype == "application/json":
             batch_id, data, fmt = *_json_body(), "json"
         elif request.mimetype in ("text/csv", "text/plain"):
-            batch_id, data, fmt = request.headers.get("Batch-Id", ""), request.get_data(cache=False), "csv"
-            if not batch_id or len(batch_id) > MAX_BATCH_ID:
-                raise ValueError("The Batch-Id header is required for CSV bodies.")
+            data, fmt = request.get_data(cache=False), "csv"
+            # Without a Batch-Id the body's SHA-256 identifies it, as for an uploaded file.
+            batch_id = request.headers.get("Batch-Id") or "sha256:" + hashlib.sha256(data).hexdigest()
+            try:
+                _check_batch_id(batch_id)
+            except ValueError as exc:
+                raise ValueError("The Batch-Id header must be text of 1 to 200 characters without control "
+                                 "characters.") from exc
         else:
             return _problem(415, "Send application/json or text/csv.")
     except runs.IngestRefused as exc:
@@ -107,7 +150,12 @@ def push_batch(source_id: int):
     except ValueError as exc:
         return _problem(422, str(exc))
     path, _ = runs.spool_bytes(tenant.id, [data], "." + fmt)
-    run, new = runs.accept_batch(db.session, tenant, source, f"push:{batch_id}", path, fmt, None, f"push:{source.id}")
+    try:
+        run, new = runs.accept_batch(db.session, tenant, source, f"push:{batch_id}", path, fmt, None,
+                                     f"push:{source.id}")
+    except runs.IngestRefused as exc:
+        path.unlink(missing_ok=True)
+        return _problem(403, str(exc))
     run_id = run.id
     db.session.commit()
     if new:

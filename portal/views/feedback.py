@@ -26,11 +26,14 @@ from ingest_workers.feedback import (
 )
 from portal.access import public
 from portal.extensions import csrf, limiter
+from portal.inputs import body_limit
 from portal.tenancy import current_tenant
 from tenants.db import db
 
 bp = Blueprint("tenant_feedback", __name__, url_prefix="/api/v1/t/<ags>/feedback")
 csrf.exempt(bp)
+#: A rating, a comment of at most 1,000 characters, a service key and a form token fit easily.
+MAX_BODY = 8192
 
 
 def _key_limit() -> str:
@@ -85,11 +88,12 @@ def form(public_key: str):
 @public
 @limiter.limit("10/minute;100/day")
 @limiter.limit("300/hour", key_func=_key_limit)
+@body_limit(MAX_BODY)
 def submit(public_key: str):
     source, origin = _source_and_origin(public_key)
     if origin is None:
         return _cors(jsonify({"error": "origin not allowed"}), None), 403
-    body = request.get_json(silent=True) if (request.content_length or 0) <= 8192 else None
+    body = request.get_json(silent=True)  # None for anything but JSON (also JSON nested too deeply)
     if not isinstance(body, dict):
         return _cors(jsonify({"error": _("Invalid form.")}), origin), 400
     try:

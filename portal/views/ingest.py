@@ -83,34 +83,49 @@ def upload():
     source = _source_or_404(source_id, UPLOAD_KINDS)
     path, key = runs.spool_bytes(tenant.id, iter(lambda: file.stream.read(1 << 20), b""), suffix)
     try:
-        run, new = runs.accept_batch(db.session, tenant, source, key, path, SUFFIXES[suffix], file.filename,
+        # The name is shown and stored as text: no control characters, valid Unicode.
+        filename = "".join(ch for ch in file.filename if ch.isprintable())[:255]
+        run, new = runs.accept_batch(db.session, tenant, source, key, path, SUFFIXES[suffix], filename,
                                      current_user.get_id())
     except runs.IngestRefused as exc:
         path.unlink(missing_ok=True)
         flash(_(str(exc)), "danger")
         return redirect(url_for(".index"))
-    run_id = run.id
+    run_id, status = run.id, run.status
     db.session.commit()
     if new:
         runs.enqueue_run(tenant.id, run_id)
-    else:
+    elif status == "succeeded":
         flash(_("This file was loaded before; nothing was changed."), "info")
+    else:
+        flash(_("This file is being loaded already; this page shows how far it is."), "info")
     return redirect(url_for(".run_page", run_id=run_id))
+
+
+def _settled_run_or_404(run_id: int):
+    """The run, settled first when nobody works on it any more (its page then shows the truth)."""
+    run = _run_or_404(run_id)
+    due = runs.settle_runs(db.session, [run])
+    if due:
+        db.session.commit()
+        runs.enqueue_run(current_tenant().id, run_id)
+    return run
 
 
 @bp.get("/runs/<int:run_id>")
 @role_required("editor")
 def run_page(run_id: int):
-    run = _run_or_404(run_id)
+    run = _settled_run_or_404(run_id)
     source = _source_or_404(run.data_source_id)
-    return render_template("ingest/run.html", run=run, source=source, errors=run_errors(db.session, run.id, 100))
+    errors = [(e.row_no, e.column_name, runs.error_text(e.reason, e.args)) for e in run_errors(db.session, run.id, 100)]
+    return render_template("ingest/run.html", run=run, source=source, errors=errors,
+                           error=runs.error_text(run.error, run.error_args))
 
 
 @bp.get("/runs/<int:run_id>/status")
 @role_required("editor")
 def run_status(run_id: int):
-    run = _run_or_404(run_id)
-    return jsonify(runs.run_status(run))
+    return jsonify(runs.run_status(_settled_run_or_404(run_id)))
 
 
 @bp.get("/runs/<int:run_id>/errors.csv")
@@ -118,7 +133,7 @@ def run_status(run_id: int):
 def run_errors_csv(run_id: int):
     run = _run_or_404(run_id)
     header = [_("Row"), _("Column"), _("Reason")]
-    lines = [(e.row_no, e.column_name, _(e.reason)) for e in run_errors(db.session, run.id)]
+    lines = [(e.row_no, e.column_name, runs.error_text(e.reason, e.args)) for e in run_errors(db.session, run.id)]
     return Response(errors_csv(header, lines), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=fehler-lauf-{run.id}.csv"})
 
@@ -258,17 +273,23 @@ def save_service():
     return redirect(url_for(".services"))
 
 
+def _health_page(retry_endpoint: str, back_url: str | None):
+    """The health report; runs it settled are committed and queued before the page is shown."""
+    report = health_in_session(db.session)
+    db.session.commit()
+    for run_id in report.pop("due"):
+        runs.enqueue_run(current_tenant().id, run_id)
+    return render_template("ingest/health.html", report=report, retry_endpoint=retry_endpoint, back_url=back_url)
+
+
 @bp.get("/health")
 @role_required("admin")
 def health():
-    return render_template("ingest/health.html", report=health_in_session(db.session),
-                           retry_endpoint="tenant_ingest.retry", back_url=url_for(".index"))
+    return _health_page("tenant_ingest.retry", url_for(".index"))
 
 
 def _retry(run_id: int):
     run = _run_or_404(run_id)
-    if run.status != "failed":
-        abort(409)
     try:
         runs.retry_run(db.session, run)
     except runs.IngestRefused as exc:
@@ -276,6 +297,7 @@ def _retry(run_id: int):
         flash(_(str(exc)), "danger")
         return
     db.session.commit()
+    runs.enqueue_run(current_tenant().id, run_id)
     flash(_("The run was queued again."), "success")
 
 
@@ -294,8 +316,7 @@ ops = Blueprint("tenant_ops_ingest", __name__, url_prefix="/ops/t/<ags>/ingest")
 @ops.get("/")
 @operator_required
 def ops_health():
-    return render_template("ingest/health.html", report=health_in_session(db.session),
-                           retry_endpoint="tenant_ops_ingest.ops_retry", back_url=None)
+    return _health_page("tenant_ops_ingest.ops_retry", None)
 
 
 @ops.post("/runs/<int:run_id>/retry")

@@ -27,8 +27,10 @@ def test_civento_export_in_windows_1252_with_german_numbers_and_dates(app, sourc
                         "ORDER BY day") == [("2026-03-01", 1204, 987, 217), ("2026-03-02", 12, 9, 3)]
     assert rows(app, a, "SELECT channel, started FROM analytics.rollup_channel_daily ORDER BY channel") == [
         ("ios", 12), ("web", 1204)]
-    # 31.02. does not exist: its three measures are one rejected source row (row 4 of the file).
-    assert rows(app, a, "SELECT row_no, column_name FROM portal.ingest_errors") == [(4, "day")]
+    # 31.02. does not exist: its three measures are one rejected source row (row 4 of the file),
+    # named as the file names the column.
+    assert rows(app, a, "SELECT row_no, column_name, reason FROM portal.ingest_errors") == [
+        (4, "Datum", "no such date")]
 
 
 def test_civento_export_as_utf8_with_bom(app, sources, two_tenants, tmp_path):
@@ -78,7 +80,7 @@ def test_excel_file(app, sources, two_tenants, tmp_path):
     with app.app_context():
         run, _ = load_file(two_tenants.a.id, sources.maengel, Path(path))
     assert (run.rows_accepted, run.rows_rejected) == (2, 1)
-    assert rows(app, two_tenants.a.id, "SELECT row_no, column_name FROM portal.ingest_errors") == [(4, "occurred_at")]
+    assert rows(app, two_tenants.a.id, "SELECT row_no, column_name FROM portal.ingest_errors") == [(4, "Zeitpunkt")]
 
 
 def test_a_file_missing_a_column_fails_as_a_whole_with_a_message(app, sources, two_tenants, tmp_path):
@@ -86,7 +88,9 @@ def test_a_file_missing_a_column_fails_as_a_whole_with_a_message(app, sources, t
     path.write_text("Datum;Onlinedienst\n01.03.2026;Hund\n", encoding="utf-8")
     with app.app_context():
         run, outcome = load_file(two_tenants.a.id, sources.civento, path)
-    assert run.status == "failed" and "Missing columns" in run.error
+    assert run.status == "failed" and run.error.startswith("Columns are missing")
+    assert run.error_args["missing"] == ("Leistungsschlüssel, Anträge gestartet, Anträge abgeschickt, "
+                                         "Anträge abgebrochen")
     assert rows(app, two_tenants.a.id, "SELECT count(*) FROM analytics.daily_aggregates") == [(0,)]
 
 

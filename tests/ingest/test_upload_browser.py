@@ -46,9 +46,9 @@ def test_upload_progress_errors_and_figures(app, two_tenants, live_server, page,
     # The page polls the status and shows the result without a manual reload.
     page.get_by_role("heading", name="Abgewiesene Zeilen").wait_for(timeout=15_000)
     expect(page.locator("[data-field='rows_rejected']")).to_have_text("1")
-    expect(page.locator("table")).to_contain_text("kein Datum (JJJJ-MM-TT)")
+    expect(page.locator("table")).to_contain_text("dieses Datum gibt es nicht")
     with page.expect_download() as download:
         page.get_by_role("link", name="Alle abgewiesenen Zeilen als CSV herunterladen").click()
     content = Path(download.value.path()).read_text(encoding="utf-8-sig")
-    assert content.splitlines()[0] == "Zeile;Spalte;Grund" and content.splitlines()[1].startswith("4;day;")
+    assert content.splitlines()[0] == "Zeile;Spalte;Grund" and content.splitlines()[1].startswith("4;Datum;")
     assert rows(app, a.id, "SELECT sum(started) FROM analytics.rollup_service_daily") == [(1216,)]
