@@ -10,7 +10,7 @@ lists every withheld count of the month with its reason ({table: [[*figure key, 
 kept. Tenant data, RLS.
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-29
 """
 
