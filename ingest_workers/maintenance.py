@@ -14,6 +14,11 @@ def _add_months(day: date, months: int) -> date:
     return date(total // 12, total % 12 + 1, 1)
 
 
+def months_to_prepare(today: date, months_ahead: int = 2) -> list[date]:
+    """The first days of ``today``'s month and of the ``months_ahead`` months after it."""
+    return [_add_months(today, offset) for offset in range(months_ahead + 1)]
+
+
 def ensure_partitions(months_ahead: int = 2, today: date | None = None) -> list[str]:
     """Make sure process_events has partitions for this month and the next ones.
 
@@ -25,7 +30,6 @@ def ensure_partitions(months_ahead: int = 2, today: date | None = None) -> list[
     today = today or datetime.now(UTC).date()
     names = []
     with tenant_transaction(None) as session:
-        for offset in range(months_ahead + 1):
-            month = _add_months(today, offset)
+        for month in months_to_prepare(today, months_ahead):
             names.append(session.execute(text("SELECT analytics.ensure_event_partition(:m)"), {"m": month}).scalar())
     return names

@@ -170,16 +170,33 @@ def _partitions(owner_engine) -> set[str]:
             "WHERE i.inhparent = 'analytics.process_events'::regclass")).scalars())
 
 
-@pytest.mark.parametrize("today, next_months", [
-    (date(2030, 12, 31), ("process_events_2030_12", "process_events_2031_01")),
-    (date(2032, 2, 29), ("process_events_2032_02", "process_events_2032_03")),
-    (date(2033, 2, 28), ("process_events_2033_02", "process_events_2033_03")),
-    (date(2034, 10, 31), ("process_events_2034_10", "process_events_2034_11")),
+@pytest.mark.parametrize("today, months", [
+    (date(2030, 12, 31), (date(2030, 12, 1), date(2031, 1, 1))),
+    (date(2032, 2, 29), (date(2032, 2, 1), date(2032, 3, 1))),
+    (date(2033, 2, 28), (date(2033, 2, 1), date(2033, 3, 1))),
+    (date(2034, 10, 31), (date(2034, 10, 1), date(2034, 11, 1))),
 ])
-def test_the_nightly_job_creates_next_months_partition_in_advance(app, owner_engine, clean_db, today, next_months):
-    """The scheduled job as cron runs it (no arguments but the day): this month and the next exist after it."""
-    from ingest_workers.maintenance import ensure_partitions
+def test_the_nightly_job_prepares_this_and_next_month(today, months):
+    """On the last day of a month (31 December, end of February, the night summer time ends) the job
+    already prepares the month that starts tomorrow."""
+    from ingest_workers.maintenance import months_to_prepare
 
+    assert set(months) <= set(months_to_prepare(today))
+
+
+def test_the_nightly_job_creates_next_months_partition_in_advance(app, owner_engine, clean_db):
+    """The scheduled job as cron runs it (no arguments): next month's partition exists after it, even when
+    it did not before (the database refuses partitions for months that are not yet plausible, so the
+    job runs on the real date here; the boundary days are the test above)."""
+    from datetime import UTC, datetime
+
+    from ingest_workers.maintenance import ensure_partitions, months_to_prepare
+
+    following = months_to_prepare(datetime.now(UTC).date())[1]
+    name = f"process_events_{following:%Y_%m}"
+    with owner_engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS analytics.{name}"))  # noqa: S608 - a name built from a date
+    assert name not in _partitions(owner_engine)
     with app.app_context():
-        ensure_partitions(today=today)
-    assert set(next_months) <= _partitions(owner_engine)
+        ensure_partitions()
+    assert name in _partitions(owner_engine)
