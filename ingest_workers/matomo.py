@@ -27,6 +27,7 @@ import requests
 from flask import current_app
 from sqlalchemy import select, text
 
+from tenants import outbound
 from tenants.context import tenant_transaction
 from tenants.crypto import decrypt
 from tenants.db import db
@@ -35,6 +36,8 @@ from tenants.models import DataSource, IngestRun, Tenant
 log = logging.getLogger(__name__)
 
 TIMEOUT = 60
+#: The largest answer taken: a year of ``Actions.getPageUrls`` for a big city's portal is a few MB.
+MAX_BYTES = 64 * 1024 * 1024
 MAX_DAYS = 366
 RETRIES = 2
 
@@ -53,8 +56,13 @@ def call(base_url: str, token: str, method: str, site_id: int, start: date, end:
     """One Reporting API request for a range of days; returns ``{"YYYY-MM-DD": report}``."""
     data = {"module": "API", "method": method, "idSite": site_id, "period": "day",
             "date": f"{start.isoformat()},{end.isoformat()}", "format": "JSON", "token_auth": token, **extra}
-    response = requests.post(f"{base_url}/index.php", data=data, timeout=TIMEOUT)
-    response.raise_for_status()
+    try:  # tenants/outbound.py: the address checked once and connected to, no redirect, time and size capped
+        response = outbound.fetch(f"{base_url}/index.php", current_app.config["EGOV"], method="POST", data=data,
+                                  timeout=TIMEOUT, max_bytes=MAX_BYTES)
+    except outbound.OutboundError as exc:
+        raise MatomoError(f"Matomo: {exc}") from exc
+    if response.status >= 400:
+        raise MatomoError(f"Matomo answered HTTP {response.status} to {method}")
     body = response.json()
     if isinstance(body, dict) and body.get("result") == "error":
         raise MatomoError(f"Matomo: {body.get('message', 'error')}")

@@ -139,7 +139,7 @@ def test_production_refuses_private_and_loopback_addresses(strict, public, inter
     assert outbound.fetch(public.url + "/json", strict).status == 200  # the allowed network
     before = len(internal.seen)
     for url in (internal.url + "/json", "http://10.20.30.40/x", "http://[::1]:80/x", "http://169.254.169.254/latest",
-                "http://localhost:%d/json" % internal.port):
+                "http://[::ffff:127.0.0.2]:%d/json" % internal.port, "http://0.0.0.0:%d/json" % internal.port):
         assert _reason(lambda url=url: outbound.fetch(url, strict)) == "address", url
     assert len(internal.seen) == before
 

@@ -239,7 +239,7 @@ def test_production_refuses_providers_on_private_addresses(sso_app, idp):
 
     from tenants.identity import IdentityError, check_provider
 
-    strict = dataclasses.replace(sso_app.config["EGOV"], oidc_allow_http=True, oidc_allow_private_addresses=False)
+    strict = dataclasses.replace(sso_app.config["EGOV"], oidc_allow_http=True, outbound_allow_private_addresses=False)
     for url in (idp.discovery, "http://10.1.2.3/.well-known/openid-configuration"):
         try:
             check_provider(url, strict)
