@@ -43,7 +43,8 @@ def test_a_token_no_published_key_verifies_is_still_refused(sso_app, sso_client,
     response = login(sso_client, f"/t/{a.ags}/login", "u-erika")
     assert response.status_code == 403
     entry = _refused_entries(sso_app, a.id)[-1]
-    assert entry.details["attempted"] == "u-erika" and entry.details["verified"] is False
+    assert entry.details["attempted"] == "erika@marburg.de" and entry.details["subject"] == "u-erika"
+    assert entry.details["verified"] is False  # read from a token that was refused
 
 
 def test_refused_sign_ins_record_who_tried(sso_app, sso_client, two_tenants, shaped_idp):
