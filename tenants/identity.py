@@ -386,13 +386,13 @@ def save_identity_provider(tenant_id: int, wanted: ProviderSettings, settings: S
         provider.role_claim, provider.email_claim = wanted.role_claim, wanted.email_claim
         provider.role_mapping, provider.default_role = wanted.role_mapping, wanted.default_role
         provider.scopes, provider.issuer = wanted.scopes, issuer
-        provider.config_version = _next_version(tenant_id, provider.config_version)
+        provider.config_version = next_version(tenant_id, provider.config_version)
         db.session.flush()
         record_version(provider, saved_by, note)
     return provider
 
 
-def _next_version(tenant_id: int, current: int | None) -> int:
+def next_version(tenant_id: int, current: int | None) -> int:
     latest = db.session.scalar(select(func.max(IdentityProviderVersion.version))
                                .where(IdentityProviderVersion.tenant_id == tenant_id))
     return max(current or 0, latest or 0) + 1

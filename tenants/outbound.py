@@ -275,7 +275,7 @@ def fetch(url: str, settings, *, method: str = "GET", data: dict[str, Any] | Non
             history.append(url)
             url = urljoin(url, location)
         raise OutboundError("redirect", _l("%(host)s redirects too often.", host=urlsplit(history[0]).hostname))
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         raise OutboundError("timeout", _l("%(host)s did not answer within %(seconds)s seconds.",
                                           host=urlsplit(url).hostname, seconds=f"{seconds:g}")) from exc
     except OSError as exc:
