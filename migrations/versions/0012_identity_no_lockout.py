@@ -60,7 +60,7 @@ def upgrade() -> None:
             PRIMARY KEY (tenant_id, version)
         )""")
     protect_tenant_table(VERSIONS)
-    grant_app(VERSIONS, "SELECT, INSERT, DELETE")
+    grant_app(VERSIONS)  # UPDATE: egov secrets rotate re-encrypts the stored secrets
     op.execute(f"COMMENT ON TABLE {VERSIONS} IS 'Every saved version of a tenant''s identity-provider settings "
                "(break-glass restore by operators).'")
     op.execute("""

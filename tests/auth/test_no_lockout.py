@@ -14,7 +14,7 @@ from tenants.context import tenant_transaction
 from tests.auth.conftest import configure_provider, configure_shaped, login
 from tests.conftest import add_operator, client_as
 
-FORM = {"domains": "marburg.de", "client_id": "client-a", "client_secret": "", "role_claim": "roles",
+FORM = {"domains": "marburg.de", "client_secret": "", "role_claim": "roles",
         "email_claim": "email", "extra_scopes": "", "default_role": "", "action": "save"}
 ADMIN_LINES = "egovsad-admin = admin\negovsad-editor = editor\negovsad-viewer = viewer"
 
@@ -48,7 +48,8 @@ def _signed_in_admin(sso_client, tenants):
 
 
 def _save(client, tenants, idp, **changes):
-    data = {**FORM, "discovery_url": idp.discovery, "role_mapping": ADMIN_LINES, **changes}
+    data = {**FORM, "discovery_url": idp.discovery, "client_id": f"client-{tenants.a.id}", "role_mapping": ADMIN_LINES,
+            **changes}
     return client.post(f"/t/{tenants.a.ags}/admin/identity-provider", data=data, follow_redirects=True)
 
 
@@ -240,3 +241,14 @@ def test_cli_restores_an_admin_and_identity_settings(sso_app, sso_client, sso_te
     assert ("cli", "break_glass.identity_restored") in actions and ("cli", "break_glass.admin_granted") in actions
     assert {e.action for e in _platform_audit(sso_app)} >= {"break_glass.identity_restored",
                                                             "break_glass.admin_granted"}
+
+
+def test_moving_to_another_provider_keeps_the_acting_admin(sso_app, sso_client, sso_tenants, idp, other_idp):
+    """Subjects differ at another provider: she is found again by her address, with her role fixed."""
+    client = _signed_in_admin(sso_client, sso_tenants)
+    page = _save(client, sso_tenants, other_idp, client_id="new-client",
+                 role_mapping="egovsad-viewer = viewer").get_data(as_text=True)
+    assert "gespeichert" in page
+    assert login(sso_client, f"/t/{sso_tenants.a.ags}/login", "admin@marburg.de").status_code == 302
+    assert _users(sso_app, sso_tenants.a.id) == {"admin@marburg.de": ("admin", True)}
+    assert client.get(f"/t/{sso_tenants.a.ags}/admin/users").status_code == 200
