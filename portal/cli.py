@@ -246,7 +246,8 @@ def tenants_identity(ags: str, version: int | None, reason: str | None) -> None:
                 click.echo(f"{mark} v{saved.version:<4} {saved.saved_at:%Y-%m-%d %H:%M} {saved.saved_by}"
                            f"{f' ({saved.note})' if saved.note else ''}\n"
                            f"         {saved.issuer or saved.discovery_url} client {saved.client_id}, "
-                           f"e-mail claim {saved.email_claim}, scopes {saved.scopes}, domains {', '.join(saved.domains)}\n"
+                           f"e-mail claim {saved.email_claim}, scopes {saved.scopes}, "
+                           f"domains {', '.join(saved.domains)}\n"
                            f"         role claim {saved.role_claim}: {mapping or '-'}"
                            f"{f'; default {saved.default_role}' if saved.default_role else ''}")
     except (TenantError, IdentityError) as exc:

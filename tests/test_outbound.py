@@ -139,14 +139,14 @@ def test_production_refuses_private_and_loopback_addresses(strict, public, inter
     assert outbound.fetch(public.url + "/json", strict).status == 200  # the allowed network
     before = len(internal.seen)
     for url in (internal.url + "/json", "http://10.20.30.40/x", "http://[::1]:80/x", "http://169.254.169.254/latest",
-                "http://[::ffff:127.0.0.2]:%d/json" % internal.port, "http://0.0.0.0:%d/json" % internal.port):
+                f"http://[::ffff:127.0.0.2]:{internal.port}/json", f"http://0.0.0.0:{internal.port}/json"):
         assert _reason(lambda url=url: outbound.fetch(url, strict)) == "address", url
     assert len(internal.seen) == before
 
 
 def test_no_redirect_to_an_address_production_refuses(strict, public, internal):
     before = len(internal.seen)
-    for target in (internal.url + "/json", "http://10.20.30.40/metadata", "http://127.0.0.2:%d/json" % internal.port):
+    for target in (internal.url + "/json", "http://10.20.30.40/metadata", f"http://127.0.0.2:{internal.port}/json"):
         assert _reason(lambda t=target: outbound.fetch(f"{public.url}/to/{t}", strict)) == "address"
     assert len(internal.seen) == before
 

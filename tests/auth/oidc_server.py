@@ -21,19 +21,20 @@ Sign-in works like the development IdP: POST ``sub`` to the authorization URL.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector, current_token
-from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, abort, jsonify, request
 from joserfc.jwk import RSAKey
+
+from portal.oidc import Grant, SupersetClient
 
 CLIENT_ID = "egovsad"
 CLIENT_SECRET = "municipal-secret"
@@ -41,17 +42,12 @@ STANDARD = {"email": ("email", "email_verified"),
             "profile": ("name", "preferred_username", "given_name", "family_name")}
 
 
-@dataclass
-class _Client(ClientMixin):
-    client_id: str
-    secret: str
-    auth_methods: tuple[str, ...]
+class _Client(SupersetClient):
+    """The portal's own provider's client (portal/oidc.py), with any redirect URI and scope and chosen auth methods."""
 
-    def get_client_id(self):
-        return self.client_id
-
-    def get_default_redirect_uri(self):
-        return None
+    def __init__(self, client_id: str, secret: str, auth_methods: tuple[str, ...]):
+        super().__init__(client_id, secret, "")
+        self.auth_methods = auth_methods
 
     def get_allowed_scope(self, scope):
         return scope
@@ -59,48 +55,8 @@ class _Client(ClientMixin):
     def check_redirect_uri(self, redirect_uri):
         return True
 
-    def check_client_secret(self, client_secret):
-        return hmac.compare_digest(client_secret or "", self.secret)
-
     def check_endpoint_auth_method(self, method, endpoint):
         return endpoint != "token" or method in self.auth_methods
-
-    def check_response_type(self, response_type):
-        return response_type == "code"
-
-    def check_grant_type(self, grant_type):
-        return grant_type == "authorization_code"
-
-
-@dataclass
-class _Code:
-    code: str
-    client_id: str
-    redirect_uri: str
-    scope: str
-    nonce: str | None
-    code_challenge: str | None
-    code_challenge_method: str | None
-    subject: str
-    auth_time: int = field(default_factory=lambda: int(time.time()))
-
-    def get_redirect_uri(self):
-        return self.redirect_uri
-
-    def get_scope(self):
-        return self.scope
-
-    def get_nonce(self):
-        return self.nonce
-
-    def get_auth_time(self):
-        return self.auth_time
-
-    def get_acr(self):
-        return None
-
-    def get_amr(self):
-        return None
 
 
 @dataclass
@@ -138,7 +94,7 @@ class OidcServer:
         self.kid = kid
         self.claims_in_id_token = claims_in_id_token
         self.scope_claims = scope_claims or {}
-        self.codes: dict[str, _Code] = {}
+        self.codes: dict[str, Grant] = {}
         self.tokens: dict[str, _Token] = {}
         self.jwks_reads = 0
         self.token_requests: list[dict[str, str]] = []
@@ -172,9 +128,8 @@ class OidcServer:
 
     # -- the app ------------------------------------------------------------------------------
 
-    def wsgi(self) -> Flask:
-        app = Flask(__name__)
-        app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"authorization_code": 600}
+    def _authorization_server(self, app: Flask) -> AuthorizationServer:
+        """Authlib's server with the code grant, PKCE and ID tokens, storing in this object."""
         provider = self
 
         class CodeGrant(grants.AuthorizationCodeGrant):
@@ -182,19 +137,18 @@ class OidcServer:
 
             def save_authorization_code(self, code, req):
                 data = req.payload.data
-                provider.codes[code] = _Code(code, req.client.client_id, req.payload.redirect_uri,
-                                             req.payload.scope, data.get("nonce"), data.get("code_challenge"),
-                                             data.get("code_challenge_method"), req.user)
+                provider.codes[code] = Grant(code, req.payload.redirect_uri, req.payload.scope, data.get("nonce"),
+                                             data.get("code_challenge"), data.get("code_challenge_method"),
+                                             {"sub": req.user}, int(time.time()))
 
             def query_authorization_code(self, code, client):
-                found = provider.codes.get(code)
-                return found if found and found.client_id == client.client_id else None
+                return provider.codes.get(code)  # one client only
 
             def delete_authorization_code(self, authorization_code):
                 provider.codes.pop(authorization_code.code, None)
 
             def authenticate_user(self, authorization_code):
-                return authorization_code.subject
+                return authorization_code.claims["sub"]
 
         class IdToken(OpenIDCode):
             def exists_nonce(self, nonce, req):
@@ -225,6 +179,12 @@ class OidcServer:
         server = AuthorizationServer(app, query_client=lambda cid: provider.client if cid == provider.client.client_id
                                      else None, save_token=save_token)
         server.register_grant(CodeGrant, [CodeChallenge(required=False), IdToken(require_nonce=True)])
+        return server
+
+    def wsgi(self) -> Flask:
+        app = Flask(__name__)
+        app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"authorization_code": 600}
+        provider, server = self, self._authorization_server(app)
 
         class Validator(BearerTokenValidator):
             def authenticate_token(self, token_string):
