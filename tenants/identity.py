@@ -485,6 +485,23 @@ def ensure_an_admin_remains(tenant_id: int, current: IdentityProvider, wanted: P
         "an administrators' group, or fix an administrator's role under Users first.", who=lost))
 
 
+def another_admin_remains(tenant_id: int, user_id: int) -> bool:
+    """Could someone other than ``user_id`` still sign in as administrator under the current settings?
+
+    The users page asks this before an admin is demoted or deactivated: an admin in the database
+    whose claims would make them a viewer at their next sign-in does not count.
+    """
+    provider = get_identity_provider(tenant_id)
+    others = [u for u in db.session.scalars(select(User).where(User.tenant_id == tenant_id, User.active.is_(True)))
+              if u.id != user_id]
+    if provider is None:
+        return any(u.role == "admin" for u in others)
+    current = ProviderSettings(provider.discovery_url, provider.client_id, None, provider.role_claim,
+                               provider.role_mapping, provider.default_role, provider.scopes, provider.email_claim)
+    domains = tenant_domains(tenant_id)
+    return any(_next_sign_in(u, current, provider.binding, provider.binding, domains).role == "admin" for u in others)
+
+
 # -- who may sign in -------------------------------------------------------------
 
 

@@ -252,3 +252,18 @@ def test_moving_to_another_provider_keeps_the_acting_admin(sso_app, sso_client, 
     assert login(sso_client, f"/t/{sso_tenants.a.ags}/login", "admin@marburg.de").status_code == 302
     assert _users(sso_app, sso_tenants.a.id) == {"admin@marburg.de": ("admin", True)}
     assert client.get(f"/t/{sso_tenants.a.ags}/admin/users").status_code == 200
+
+
+def test_an_admin_cannot_step_down_for_one_whose_claims_no_longer_make_them_admin(sso_app, sso_client, sso_tenants):
+    """Another admin row counts only if that person would still be admin at their next sign-in."""
+    a = sso_tenants.a
+    client = _signed_in_admin(sso_client, sso_tenants)
+    assert login(sso_app.test_client(), f"/t/{a.ags}/login", "editor@marburg.de").status_code == 302
+    with sso_app.app_context(), tenant_transaction(a.id) as session:
+        # An admin in the database whose provider says editor: the next sign-in makes them an editor.
+        session.execute(text("UPDATE portal.users SET role = 'admin' WHERE email = 'editor@marburg.de'"))
+        own = session.execute(text("SELECT id FROM portal.users WHERE email = 'admin@marburg.de'")).scalar()
+    page = client.post(f"/t/{a.ags}/admin/users/{own}", data={"action": "role", "role": "viewer"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "mindestens eine aktive Administration" in page
+    assert _users(sso_app, a.id)["admin@marburg.de"] == ("admin", False)
