@@ -18,6 +18,7 @@ from tenants.context import working_for
 from tenants.db import db
 from tenants.identity import (
     IdentityError,
+    bind_unbound_users,
     email_domain,
     get_identity_provider,
     next_version,
@@ -99,6 +100,8 @@ def restore_identity(tenant: Tenant, version: int, *, actor: str, reason: str,
         if provider is None:
             provider = IdentityProvider(tenant_id=tenant.id, config_version=0)
             db.session.add(provider)
+        elif f"{saved.issuer} {saved.client_id}" != provider.binding:
+            bind_unbound_users(tenant.id, provider.binding)
         for name in ("discovery_url", "client_id", "client_secret_encrypted", "scopes", "role_claim", "email_claim",
                      "default_role", "issuer"):
             setattr(provider, name, getattr(saved, name))

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from flask_babel import lazy_gettext as _l
 from joserfc.jwk import KeySet
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from portal.settings import Settings
 from tenants import claims, crypto, outbound
@@ -372,10 +372,12 @@ def save_identity_provider(tenant_id: int, wanted: ProviderSettings, settings: S
             raise IdentityError(_l("Enter the client secret."))
         issuer = trusted_issuer or check_provider(wanted.discovery_url, settings, client_id=wanted.client_id,
                                                   client_secret=secret, redirect_uri=redirect_uri).issuer
-        if keep_an_admin and provider is not None:
-            binding = f"{issuer} {wanted.client_id}"
-            if acting_user_id is not None and binding != provider.binding:
+        binding = f"{issuer} {wanted.client_id}"
+        if provider is not None and binding != provider.binding:
+            bind_unbound_users(tenant_id, provider.binding)
+            if keep_an_admin and acting_user_id is not None:
                 _fix_role(tenant_id, acting_user_id)
+        if keep_an_admin and provider is not None:
             ensure_an_admin_remains(tenant_id, provider, wanted, binding, tenant_domains(tenant_id))
         if provider is None:
             provider = IdentityProvider(tenant_id=tenant_id, config_version=0)
@@ -409,6 +411,16 @@ def record_version(provider: IdentityProvider, saved_by: str, note: str | None =
     db.session.add(version)
     db.session.flush()
     return version
+
+
+def bind_unbound_users(tenant_id: int, binding: str) -> None:
+    """Record the outgoing provider for members who have not signed in since ``bound_to`` exists.
+
+    Called when the tenant moves to another provider or client: from then on these members are
+    found again by their address at the first sign-in through the new one.
+    """
+    db.session.execute(update(User).where(User.tenant_id == tenant_id, User.bound_to.is_(None),
+                                          User.subject.is_not(None)).values(bound_to=binding))
 
 
 def _fix_role(tenant_id: int, user_id: int) -> None:
@@ -557,8 +569,9 @@ def _find_user(tenant: Tenant, provider: IdentityProvider, subject: str, email: 
     user = db.session.scalar(select(User).where(User.tenant_id == tenant.id, User.subject == subject))
     if user is not None:
         return user
+    elsewhere = User.bound_to.is_not(None) & (User.bound_to != provider.binding)
     query = select(User).where(User.tenant_id == tenant.id, func.lower(User.email) == email,
-                               (User.subject.is_(None)) | (User.bound_to.is_distinct_from(provider.binding)))
+                               User.subject.is_(None) | elsewhere)
     return db.session.scalars(query.order_by(User.subject.is_(None).desc(), User.id)).first()
 
 

@@ -15,8 +15,9 @@
   encrypted, so ``egov secrets rotate`` finds it by its column name), for the operators'
   restore of a working version.
 
-Existing members are bound to their tenant's current provider, tenant by tenant under each
-tenant's own row-level security (the owner is not BYPASSRLS).
+Existing members have no ``bound_to`` yet: it is written at their next sign-in, or, for all of a
+tenant's members at once, when the tenant moves to another provider (``tenants.identity``), so no
+data migration has to set the tenant (only ``tenants/context.py`` does).
 
 Revision ID: 0012
 Revises: 0009
@@ -63,17 +64,6 @@ def upgrade() -> None:
     grant_app(VERSIONS)  # UPDATE: egov secrets rotate re-encrypts the stored secrets
     op.execute(f"COMMENT ON TABLE {VERSIONS} IS 'Every saved version of a tenant''s identity-provider settings "
                "(break-glass restore by operators).'")
-    op.execute("""
-        DO $$
-        DECLARE t integer;
-        BEGIN
-          FOR t IN SELECT id FROM portal.tenants LOOP
-            PERFORM set_config('app.tenant_id', t::text, true);
-            UPDATE portal.users u SET bound_to = p.issuer || ' ' || p.client_id
-              FROM portal.identity_providers p WHERE p.tenant_id = u.tenant_id AND p.issuer IS NOT NULL;
-          END LOOP;
-          PERFORM set_config('app.tenant_id', '', true);
-        END $$""")
 
 
 def downgrade() -> None:
