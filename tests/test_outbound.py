@@ -246,3 +246,14 @@ def test_matomo_pulls_go_through_the_helper(app, strict, public, internal):
         finally:
             app.config["EGOV"] = saved
     assert len(internal.seen) == before and "internal" not in str(caught.value)
+
+
+def test_the_connection_test_reads_discovery_through_the_helper(settings, public):
+    """The 30 MB discovery answer and the slow one of the issue: refused with a message, not downloaded or waited for."""
+    from tenants.identity import IdentityError, check_provider
+
+    # Outside a request the message ids (English) show; the pages show them in German.
+    for path, fragment in (("/huge", "larger than 512 kB"), ("/silent", "did not answer within 1 seconds")):
+        with pytest.raises(IdentityError) as caught:
+            check_provider(public.url + path, dataclasses.replace(settings, oidc_timeout=1.0))
+        assert fragment in str(caught.value)

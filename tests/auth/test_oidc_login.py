@@ -247,3 +247,15 @@ def test_production_refuses_providers_on_private_addresses(sso_app, idp):
             assert "öffentlich" in str(exc) or "public" in str(exc)
             continue
         raise AssertionError(f"{url} was accepted")
+
+
+def test_sign_in_requests_follow_the_outbound_rules(sso_settings, redis_conn, sso_tenants):
+    """Authlib's requests to the provider go through tenants/outbound.py: production refuses a loopback provider."""
+    import dataclasses
+
+    from portal import create_app
+
+    strict = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False},
+                        settings=dataclasses.replace(sso_settings, outbound_allow_private_addresses=False))
+    response = strict.test_client().get(f"/t/{sso_tenants.a.ags}/login")
+    assert _refused(response, "nicht öffentliche Adresse")
