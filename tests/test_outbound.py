@@ -249,7 +249,7 @@ def test_matomo_pulls_go_through_the_helper(app, strict, public, internal):
 
 
 def test_the_connection_test_reads_discovery_through_the_helper(settings, public):
-    """The 30 MB discovery answer and the slow one of the issue: refused with a message, not downloaded or waited for."""
+    """The 30 MB and the silent discovery answers of the issue: refused with a message, not downloaded or waited for."""
     from tenants.identity import IdentityError, check_provider
 
     # Outside a request the message ids (English) show; the pages show them in German.
