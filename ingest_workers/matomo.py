@@ -29,12 +29,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from flask import current_app
 from sqlalchemy import select, text
 
 from ingest_workers import runs
 from ingest_workers.loader import berlin_today
+from tenants import outbound
 from tenants.context import tenant_transaction
 from tenants.crypto import decrypt
 from tenants.db import db
@@ -43,6 +43,8 @@ from tenants.models import DataSource, IngestRun, Tenant
 log = logging.getLogger(__name__)
 
 TIMEOUT = 60
+#: The largest answer taken: a year of ``Actions.getPageUrls`` for a big city's portal is a few MB.
+MAX_BYTES = 64 * 1024 * 1024
 MAX_DAYS = 366
 RETRIES = 2
 #: Days Matomo answered empty are fetched again while they are at most this old.
@@ -65,54 +67,64 @@ def check_range(start: date, end: date) -> None:
         raise ValueError("invalid period")
 
 
+#: Why an outbound request failed that may well work in a while (tenants/outbound.py reasons).
+TRANSIENT_OUTBOUND = {"connect", "timeout", "protocol", "resolve"}
+
+
 def call(base_url: str, token: str, method: str, site_id: int, start: date, end: date,
-         **extra: Any) -> dict[str, Any]:
-    """One Reporting API request for a range of days; returns ``{"YYYY-MM-DD": report}``."""
+         **extra: Any) -> outbound.Answer:
+    """One Reporting API request for a range of days, as the raw answer.
+
+    Through tenants/outbound.py, like every URL a tenant gives: the address is checked once and
+    connected to, redirects are not followed for a POST, time and size are capped.
+    """
     data = {"module": "API", "method": method, "idSite": site_id, "period": "day",
             "date": f"{start.isoformat()},{end.isoformat()}", "format": "JSON", "token_auth": token, **extra}
-    response = requests.post(f"{base_url}/index.php", data=data, timeout=TIMEOUT)
-    response.raise_for_status()
-    body = response.json()
+    return outbound.fetch(f"{base_url}/index.php", current_app.config["EGOV"], method="POST", data=data,
+                          timeout=TIMEOUT, max_bytes=MAX_BYTES)
+
+
+def report(base_url: str, token: str, method: str, site_id: int, start: date, end: date,
+           **extra: Any) -> dict[str, Any]:
+    """:func:`call`'s answer as ``{"YYYY-MM-DD": report}``, with Matomo's failures told apart and in
+    Matomo's own words.
+
+    :raise runs.TransientError: Matomo is away or overloaded (no connection, a timeout, HTTP 5xx,
+        429); the job is tried again.
+    :raise MatomoError: anything else (a refused token, an unknown site, an address that is not
+        Matomo or that the platform may not call); trying again would not help.
+    """
+    try:
+        answer = call(base_url, token, method, site_id, start, end, **extra)
+    except outbound.OutboundError as exc:
+        if exc.reason in TRANSIENT_OUTBOUND:
+            raise runs.TransientError(f"Matomo: {exc}") from exc
+        raise MatomoError(message=str(exc)) from exc
+    if answer.status >= 400:
+        said = _matomo_message(answer)
+        if answer.status >= 500 or answer.status == 429:
+            raise runs.TransientError(f"Matomo answered HTTP {answer.status}" + (f": {said}" if said else ""))
+        if said:
+            raise MatomoError(message=said)
+        raise MatomoError("Matomo answered HTTP %(status)s.", status=answer.status)
+    try:
+        body = answer.json()
+    except ValueError as exc:
+        raise MatomoError("The address does not answer like Matomo's Reporting API; it sent: %(snippet)s",
+                          snippet=_snippet(answer.body.decode("utf-8", "replace"))) from exc
     if isinstance(body, dict) and body.get("result") == "error":
-        raise MatomoError(message=body.get("message", "error"))
+        raise MatomoError(message=str(body.get("message", "error"))[:500])
     if not isinstance(body, dict):
         raise MatomoError("Matomo returned an unexpected answer to %(method)s", method=method)
     return body
 
 
-def report(base_url: str, token: str, method: str, site_id: int, start: date, end: date,
-           **extra: Any) -> dict[str, Any]:
-    """:func:`call`, with Matomo's failures told apart and in Matomo's own words.
-
-    :raise runs.TransientError: Matomo is away or overloaded (no connection, HTTP 5xx, 429);
-        the job is tried again.
-    :raise MatomoError: anything else (a refused token, an unknown site, an address that is
-        not Matomo); trying again would not help.
-    """
-    try:
-        return call(base_url, token, method, site_id, start, end, **extra)
-    except requests.HTTPError as exc:
-        response = exc.response
-        status = response.status_code if response is not None else 0
-        said = _matomo_message(response)
-        if status >= 500 or status == 429:
-            raise runs.TransientError(f"Matomo answered HTTP {status}" + (f": {said}" if said else "")) from exc
-        if said:
-            raise MatomoError(message=said) from exc
-        raise MatomoError("Matomo answered HTTP %(status)s.", status=status) from exc
-    except requests.JSONDecodeError as exc:
-        raise MatomoError("The address does not answer like Matomo's Reporting API; it sent: %(snippet)s",
-                          snippet=_snippet(exc.doc)) from exc
-
-
-def _matomo_message(response) -> str | None:
+def _matomo_message(answer: outbound.Answer) -> str | None:
     """Matomo's error text in an error answer (``{"result": "error", "message": …}``), if it sent one."""
-    if response is None:
-        return None
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
-        return _snippet(response.text) or None
+        return _snippet(answer.body.decode("utf-8", "replace")) or None
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])[:500]
     return None

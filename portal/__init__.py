@@ -60,8 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
 
 def _select_locale() -> str:
-    from flask import current_app, session
+    from flask import current_app, has_request_context, session
 
+    if not has_request_context():  # a worker or the CLI (e.g. an outbound error message in a job)
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     wanted = request.args.get("lang")
     languages = current_app.config["LANGUAGES"]
     if wanted in languages:

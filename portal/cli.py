@@ -8,6 +8,8 @@ Examples::
     egov tenants create 06534014 --active
     egov tenants list
     egov tenants show 06534014
+    egov tenants grant-admin 06534014 it@marburg.de --reason "Ticket 4711"   # break-glass
+    egov tenants identity 06534014 [--restore 3 --reason "Ticket 4711"]      # break-glass
     egov operators list | deactivate EMAIL [--reactivate]
     egov secrets rotate          # re-encrypt stored secrets with the newest key
     egov demo seed               # demo tenants and a year of demo data
@@ -194,6 +196,62 @@ def tenants_show(ags: str) -> None:
         _fail(str(exc))
     for key, value in row.items():
         click.echo(f"{key:<13} {value}")
+
+
+@tenants.command("grant-admin")
+@click.argument("ags")
+@click.argument("email")
+@click.option("--reason", required=True, help="Why (ticket number); recorded in the tenant's and the platform's log.")
+@with_app
+def tenants_grant_admin(ags: str, email: str, reason: str) -> None:
+    """Break-glass: make EMAIL an administrator of the tenant (fixed role; at first sign-in if new)."""
+    from tenants.break_glass import grant_admin
+    from tenants.context import tenant_transaction
+    from tenants.identity import IdentityError
+    from tenants.registry import TenantError, get_tenant_by_ags
+
+    try:
+        with tenant_transaction(None):
+            tenant = get_tenant_by_ags(ags)
+            user = grant_admin(tenant, email, actor="cli", reason=reason)
+            click.echo(f"{user.email} is an administrator of {tenant.name} now"
+                       f"{'' if user.subject else ' (from the first sign-in on)'}.")
+    except (TenantError, IdentityError) as exc:
+        _fail(str(exc))
+
+
+@tenants.command("identity")
+@click.argument("ags")
+@click.option("--restore", "version", type=int, help="Break-glass: bring back this saved version of the settings.")
+@click.option("--reason", help="Why (needed with --restore); recorded in the tenant's and the platform's log.")
+@with_app
+def tenants_identity(ags: str, version: int | None, reason: str | None) -> None:
+    """Show the tenant's identity-provider settings and every saved version; restore one with --restore."""
+    from tenants.break_glass import restore_identity, versions
+    from tenants.context import tenant_transaction
+    from tenants.identity import IdentityError, format_role_mapping, get_identity_provider
+    from tenants.registry import TenantError, get_tenant_by_ags
+
+    try:
+        with tenant_transaction(None):
+            tenant = get_tenant_by_ags(ags)
+            if version is not None:
+                provider = restore_identity(tenant, version, actor="cli", reason=reason or "")
+                click.echo(f"Version {version} restored as version {provider.config_version}.")
+            provider = get_identity_provider(tenant.id)
+            current = provider.config_version if provider else None
+            for saved in versions(tenant.id):
+                mark = "*" if saved.version == current else " "
+                mapping = format_role_mapping(saved.role_mapping).replace("\n", "; ")
+                click.echo(f"{mark} v{saved.version:<4} {saved.saved_at:%Y-%m-%d %H:%M} {saved.saved_by}"
+                           f"{f' ({saved.note})' if saved.note else ''}\n"
+                           f"         {saved.issuer or saved.discovery_url} client {saved.client_id}, "
+                           f"e-mail claim {saved.email_claim}, scopes {saved.scopes}, "
+                           f"domains {', '.join(saved.domains)}\n"
+                           f"         role claim {saved.role_claim}: {mapping or '-'}"
+                           f"{f'; default {saved.default_role}' if saved.default_role else ''}")
+    except (TenantError, IdentityError) as exc:
+        _fail(str(exc))
 
 
 # -- demo -------------------------------------------------------------------

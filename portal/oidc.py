@@ -1,7 +1,8 @@
 """The portal as OpenID Connect provider for Superset ("Eigene Auswertungen erstellen").
 
-Authorization code flow with PKCE (S256, required here even for this
-confidential client: Authlib enforces it only for public clients) and a
+Authorization code flow with PKCE (S256 only, required here even for this
+confidential client: Authlib enforces it only for public clients, and accepts
+``plain`` unless told otherwise) and a
 required nonce; ID tokens are RS256. The only client is Superset, configured
 from the settings (``EGOV_SUPERSET_OIDC_SECRET``, redirect
 ``<superset>/oauth-authorized/portal``). Codes and access tokens are
@@ -144,10 +145,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def validate_authorization_request(self):
-        if not self.request.payload.data.get("code_challenge"):
-            from authlib.oauth2.rfc6749.errors import InvalidRequestError
+        from authlib.oauth2.rfc6749.errors import InvalidRequestError
 
+        data = self.request.payload.data
+        if not data.get("code_challenge"):
             raise InvalidRequestError("PKCE is required: missing 'code_challenge'")
+        # RFC 7636 4.3: no method means "plain". The discovery document advertises S256 only, and
+        # plain would let whoever sees the authorization request redeem the code.
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("PKCE must use code_challenge_method=S256")
         return super().validate_authorization_request()
 
     def save_authorization_code(self, code, request):
@@ -169,6 +175,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         return authorization_code.claims
+
+
+class S256Only(CodeChallenge):
+    """PKCE with SHA-256 only, also when the code is redeemed (a stored ``plain`` challenge cannot verify)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
 
 
 class PortalOpenIDCode(OpenIDCode):
@@ -217,4 +230,4 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", True)
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": TOKEN_TTL})
     server.init_app(app, query_client=query_client, save_token=save_token)
-    server.register_grant(AuthorizationCodeGrant, [CodeChallenge(required=True), PortalOpenIDCode(require_nonce=True)])
+    server.register_grant(AuthorizationCodeGrant, [S256Only(required=True), PortalOpenIDCode(require_nonce=True)])

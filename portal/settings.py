@@ -20,6 +20,7 @@ Modes (``EGOV_ENV``):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -115,12 +116,24 @@ class Settings:
     #: EGOV_OIDC_ALLOW_HTTP: accept identity providers on plain http (loopback
     #: development IdP). Default: off in production, on otherwise.
     oidc_allow_http: bool = False
-    #: EGOV_OIDC_ALLOW_PRIVATE_ADDRESSES: accept identity providers on loopback
-    #: or private networks. Default: off in production (the sign-up is public and
-    #: makes the portal fetch the given URL), on otherwise.
-    oidc_allow_private_addresses: bool = False
-    #: EGOV_OIDC_TIMEOUT: seconds for requests to identity providers.
+    #: EGOV_OIDC_TIMEOUT: seconds one request to an identity provider may take in all
+    #: (connecting, TLS, every redirect, reading the answer), not per read.
     oidc_timeout: float = 5.0
+    #: EGOV_CONNECTION_TEST_RATE_LIMIT: "Verbindung testen" per client address (sign-up and
+    #: the identity-provider page), counted apart from the sign-up's own limit.
+    connection_test_rate_limit: str = "20/hour"
+    #: EGOV_OUTBOUND_ALLOW_PRIVATE_ADDRESSES: let the portal and the workers fetch URLs a
+    #: tenant gives (identity provider, Matomo) on loopback, private, link-local or other
+    #: non-public addresses. Default: off in production (anyone may sign up and make the
+    #: portal fetch a URL), on otherwise. The former name EGOV_OIDC_ALLOW_PRIVATE_ADDRESSES
+    #: is still read.
+    outbound_allow_private_addresses: bool = False
+    #: EGOV_OUTBOUND_ALLOWED_NETWORKS: comma-separated networks (CIDR) allowed even when
+    #: private addresses are not, e.g. a municipal network reached through the operator's VPN.
+    outbound_allowed_networks: tuple[str, ...] = ()
+    #: EGOV_OUTBOUND_CA_FILE: a PEM file of further certificate authorities to trust for
+    #: those URLs (an administration's own PKI), besides the system's.
+    outbound_ca_file: str = ""
     #: The platform identity provider operators sign in through (they belong to
     #: no tenant). EGOV_OPERATOR_OIDC_DISCOVERY_URL, _CLIENT_ID, _CLIENT_SECRET.
     #: Development defaults to the development IdP (``make up``); production and
@@ -298,13 +311,24 @@ def _identity_settings(environ, env: str) -> dict:
     """Sessions, rate limits and identity providers."""
     dev_idp = _env(environ, "DEV_IDP_URL", Settings.dev_idp_url).rstrip("/")
     dev = env == "development"
+    networks = tuple(n.strip() for n in (_env(environ, "OUTBOUND_ALLOWED_NETWORKS", "") or "").split(",") if n.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}OUTBOUND_ALLOWED_NETWORKS: {network!r} is not a network (CIDR)") from exc
     return {
         "session_idle_minutes": int(_env(environ, "SESSION_IDLE_MINUTES", "30")),
         "login_rate_limit": _env(environ, "LOGIN_RATE_LIMIT", Settings.login_rate_limit),
         "signup_rate_limit": _env(environ, "SIGNUP_RATE_LIMIT", Settings.signup_rate_limit),
         "oidc_allow_http": _bool(_env(environ, "OIDC_ALLOW_HTTP"), env != "production"),
-        "oidc_allow_private_addresses": _bool(_env(environ, "OIDC_ALLOW_PRIVATE_ADDRESSES"), env != "production"),
         "oidc_timeout": float(_env(environ, "OIDC_TIMEOUT", "5")),
+        "connection_test_rate_limit": _env(environ, "CONNECTION_TEST_RATE_LIMIT", Settings.connection_test_rate_limit),
+        "outbound_allow_private_addresses": _bool(
+            _env(environ, "OUTBOUND_ALLOW_PRIVATE_ADDRESSES", _env(environ, "OIDC_ALLOW_PRIVATE_ADDRESSES")),
+            env != "production"),
+        "outbound_allowed_networks": networks,
+        "outbound_ca_file": _env(environ, "OUTBOUND_CA_FILE", ""),
         "operator_oidc_discovery_url": _env(
             environ, "OPERATOR_OIDC_DISCOVERY_URL", f"{dev_idp}/.well-known/openid-configuration" if dev else ""),
         "operator_oidc_client_id": _env(environ, "OPERATOR_OIDC_CLIENT_ID", "egovsad-operators" if dev else ""),

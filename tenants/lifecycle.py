@@ -55,7 +55,7 @@ class SignUp:
     provider: ProviderSettings
 
 
-def sign_up(form: SignUp, settings: Settings, *, remote_addr: str | None) -> Tenant:
+def sign_up(form: SignUp, settings: Settings, *, remote_addr: str | None, redirect_uri: str | None = None) -> Tenant:
     """Register a municipality as a pending tenant with its domains and identity provider.
 
     :raise TenantError: unknown AGS, or the AGS has signed up already.
@@ -77,7 +77,8 @@ def sign_up(form: SignUp, settings: Settings, *, remote_addr: str | None) -> Ten
         tenant.status, tenant.status_reason = "pending", None
         tenant.contact_name, tenant.contact_email = form.contact_name.strip(), contact_email
     set_domains(tenant.id, domains)
-    save_identity_provider(tenant.id, form.provider, settings)
+    save_identity_provider(tenant.id, form.provider, settings, redirect_uri=redirect_uri,
+                           saved_by=f"contact {contact_email}", note="sign-up")
     audit.record("tenant.signed_up", actor=f"contact {contact_email}", tenant_id=tenant.id, target=tenant.ags,
                  details={"domains": domains}, remote_addr=remote_addr)
     audit.record("tenant.signed_up", actor=f"contact {contact_email}", target=tenant.ags,

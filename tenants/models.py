@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Identity, Integer, String, Text, func
-from sqlalchemy.dialects.postgresql import INET, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants.db import db
@@ -111,7 +111,8 @@ class User(db.Model):
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    subject: Mapped[str] = mapped_column(Text)
+    #: The provider's subject; None for an address an operator made admin before its first sign-in.
+    subject: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str] = mapped_column(Text, default="")
     role: Mapped[str] = mapped_column(Text, default="viewer")
@@ -120,6 +121,10 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_login_at: Mapped[datetime | None]
+    #: The claims of the last sign-in (without the token's own fields): settings changes are simulated on them.
+    last_claims: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: "<issuer> <client id>" the subject belongs to (subjects of another provider or client differ).
+    bound_to: Mapped[str | None] = mapped_column(Text)
 
 
 class IdentityProvider(db.Model):
@@ -131,7 +136,10 @@ class IdentityProvider(db.Model):
     client_id: Mapped[str] = mapped_column(Text)
     client_secret_encrypted: Mapped[str] = mapped_column(Text)
     scopes: Mapped[str] = mapped_column(Text, default="openid email profile")
+    #: Where the role or groups are in the claims: a name, a dotted path or a JMESPath expression.
     role_claim: Mapped[str] = mapped_column(Text, default="roles")
+    #: Where the e-mail address (or user name in the tenant's domains) is, same notation.
+    email_claim: Mapped[str] = mapped_column(Text, default="email")
     role_mapping: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     #: The issuer seen by the connection test when the settings were saved.
@@ -139,6 +147,34 @@ class IdentityProvider(db.Model):
     #: Role for users whose claims map to none; None refuses them.
     default_role: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    @property
+    def binding(self) -> str:
+        """Whose subjects the tenant's users carry: ``<issuer> <client id>``."""
+        return f"{self.issuer} {self.client_id}"
+
+
+class IdentityProviderVersion(db.Model):
+    """A saved version of a tenant's identity-provider settings (operators restore one in an emergency)."""
+
+    __tablename__ = "identity_provider_versions"
+    __table_args__ = PORTAL
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    saved_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    saved_by: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    discovery_url: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(Text)
+    client_secret_encrypted: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text)
+    role_claim: Mapped[str] = mapped_column(Text)
+    email_claim: Mapped[str] = mapped_column(Text)
+    role_mapping: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    default_role: Mapped[str | None] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    domains: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
 
 
 class DataSource(db.Model):

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from tenants.db import db
-from tenants.identity import IdentityError
+from tenants.identity import IdentityError, another_admin_remains
 from tenants.models import USER_ROLES, User
 
 
@@ -33,9 +33,8 @@ def get_user_for_tenant(tenant_id: int, user_id: int) -> User:
 
 
 def _would_leave_no_admin(user: User) -> bool:
-    others = select(User.id).where(User.tenant_id == user.tenant_id, User.role == "admin",
-                                   User.active.is_(True), User.id != user.id)
-    return user.role == "admin" and user.active and db.session.scalar(others.limit(1)) is None
+    """Is ``user`` an active admin without whom nobody could sign in as admin (``another_admin_remains``)?"""
+    return user.role == "admin" and user.active and not another_admin_remains(user.tenant_id, user.id)
 
 
 def change_role(user: User, role: str) -> None:

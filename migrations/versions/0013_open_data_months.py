@@ -10,7 +10,7 @@ lists every withheld count of the month with its reason ({table: [[*figure key, 
 kept. Tenant data, RLS.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-29
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from migrations.rls import grant_app, protect_tenant_table
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -36,9 +36,15 @@ def _login_limit() -> str:
 
 
 def refused(reason, *, tenant_id: int | None = None, status: int = 403):
-    """The clear page for a refused sign-in; the refusal is audited."""
+    """The clear page for a refused sign-in; the refusal is audited with who tried, where known.
+
+    ``attempted`` is an address (or the subject) from the validated claims (``verified``) or,
+    when the token itself was refused, read from it unverified, so the admin sees who failed.
+    """
     db.session.rollback()
-    audit.record("login.refused", actor="anonymous", tenant_id=tenant_id, details={"reason": str(reason)},
+    attempted = getattr(reason, "attempted", None) or {}
+    actor = f"attempt {attempted['attempted']}" if attempted.get("attempted") else "anonymous"
+    audit.record("login.refused", actor=actor, tenant_id=tenant_id, details={"reason": str(reason), **attempted},
                  remote_addr=request.remote_addr)
     db.session.commit()
     return render_template("auth/refused.html", reason=reason), status
@@ -156,7 +162,7 @@ def callback():
         return refused(_("%(name)s has no identity provider yet.", name=tenant.name), tenant_id=tenant.id)
     try:
         claims, id_token = sso.finish(sso.tenant_client(provider), provider.issuer,
-                                      needed=("email", provider.role_claim))
+                                      needed=(provider.email_claim, provider.role_claim))
         user = admit_user(tenant, provider, claims)
     except IdentityError as exc:
         return refused(exc, tenant_id=tenant.id)

@@ -16,9 +16,9 @@ from flask_login import current_user
 
 from portal.access import operator_required
 from portal.tenancy import current_tenant
-from tenants import archive, audit
+from tenants import archive, audit, break_glass
 from tenants.db import db
-from tenants.identity import get_identity_provider, tenant_domains
+from tenants.identity import IdentityError, format_role_mapping, get_identity_provider, tenant_domains
 from tenants.lifecycle import (
     NEEDS_REASON,
     TRANSITIONS,
@@ -30,6 +30,7 @@ from tenants.lifecycle import (
     start_provisioning,
 )
 from tenants.registry import list_tenants
+from tenants.staff import list_users
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
@@ -147,6 +148,53 @@ def purge():
     db.session.commit()
     return _back(_("%(rows)s rows of %(name)s were deleted.", rows=sum(deleted.values()), name=tenant.name),
                  "success")
+
+
+@bp.get("/tenants/<ags>/access")
+@operator_required
+def access():
+    """Break-glass: the tenant's accounts and saved identity settings, to restore an admin or a working version."""
+    tenant = current_tenant()
+    return render_template("operator/access.html", tenant=tenant, users=list_users(tenant.id),
+                           provider=get_identity_provider(tenant.id), domains=tenant_domains(tenant.id),
+                           versions=break_glass.versions(tenant.id), format_role_mapping=format_role_mapping)
+
+
+def _back_to_access(message: str, category: str):
+    flash(message, category)
+    return redirect(url_for("operator.access", ags=current_tenant().ags))
+
+
+@bp.post("/tenants/<ags>/access/admin")
+@operator_required
+def grant_admin():
+    tenant = current_tenant()
+    email = request.form.get("email", "")
+    try:
+        user = break_glass.grant_admin(tenant, email, actor=_actor(), reason=request.form.get("reason", ""),
+                                       remote_addr=request.remote_addr)
+    except IdentityError as exc:
+        db.session.rollback()
+        return _back_to_access(str(exc), "danger")
+    db.session.commit()
+    return _back_to_access(_("%(email)s is an administrator of %(name)s now (role fixed in the portal).",
+                             email=user.email, name=tenant.name), "success")
+
+
+@bp.post("/tenants/<ags>/access/restore")
+@operator_required
+def restore_identity():
+    tenant = current_tenant()
+    try:
+        version = int(request.form.get("version", ""))
+        provider = break_glass.restore_identity(tenant, version, actor=_actor(), reason=request.form.get("reason", ""),
+                                                remote_addr=request.remote_addr)
+    except ValueError as exc:  # IdentityError included
+        db.session.rollback()
+        return _back_to_access(str(exc) if isinstance(exc, IdentityError) else _("Choose a version."), "danger")
+    db.session.commit()
+    return _back_to_access(_("Version %(version)s is restored as version %(new)s and applies to the next sign-in.",
+                             version=version, new=provider.config_version), "success")
 
 
 @bp.get("/audit")

@@ -13,18 +13,22 @@ from flask_login import current_user
 
 from portal.access import role_required
 from portal.tenancy import current_tenant
+from portal.views.signup import connection_test_limited, setup_values
 from tenants import audit
 from tenants.db import db
 from tenants.identity import (
     IdentityError,
     ProviderSettings,
     check_provider,
+    extra_scopes,
     format_role_mapping,
     get_identity_provider,
     parse_domains,
     parse_role_mapping,
     save_identity_provider,
+    scopes_with,
     set_domains,
+    stored_secret,
     tenant_domains,
 )
 from tenants.staff import NotFound, change_role, get_user_for_tenant, list_users, set_active
@@ -89,45 +93,71 @@ def _provider_form(form) -> tuple[ProviderSettings, str]:
         discovery_url=form.get("discovery_url", "").strip(), client_id=form.get("client_id", ""),
         client_secret=form.get("client_secret") or None, role_claim=form.get("role_claim", "roles"),
         role_mapping=parse_role_mapping(form.get("role_mapping", "")), default_role=role,
+        scopes=scopes_with(form.get("extra_scopes", "")), email_claim=form.get("email_claim") or "email",
     )
     return wanted, form.get("domains", "")
 
 
+def _identity_page(form, check=None, status=200):
+    tenant = current_tenant()
+    return render_template("tenant/identity_provider.html", tenant=tenant, form=form, check=check,
+                           has_secret=get_identity_provider(tenant.id) is not None,
+                           setup=setup_values(tenant.ags, form)), status
+
+
 @admin_bp.route("/identity-provider", methods=["GET", "POST"])
 @role_required("admin")
+@connection_test_limited
 def identity_provider():
-    """The tenant's identity provider and e-mail domains, with "Verbindung testen"."""
+    """The tenant's identity provider and e-mail domains, with "Verbindung testen".
+
+    Saving refuses settings under which no administrator could sign in any more
+    (``tenants.identity.ensure_an_admin_remains``) and says who would lose it and why.
+    """
     tenant = current_tenant()
     settings = current_app.config["EGOV"]
-    provider = get_identity_provider(tenant.id)
-    form = request.form if request.method == "POST" else _current_values(provider, tenant.id)
+    if request.method == "GET":
+        return _identity_page(_current_values(get_identity_provider(tenant.id), tenant.id))
+    redirect_uri = url_for("tenant_auth.callback", _external=True)
     check = None
-    if request.method == "POST":
-        try:
-            wanted, domains = _provider_form(request.form)
-            if request.form.get("action") == "test":
-                check = check_provider(wanted.discovery_url, settings)
-            else:
-                set_domains(tenant.id, parse_domains(domains))
-                save_identity_provider(tenant.id, wanted, settings)
-                _audit("identity_provider.saved", wanted.discovery_url, client_id=wanted.client_id,
-                       secret_changed=bool(wanted.client_secret))
-                db.session.commit()
-                flash(_("The identity provider settings are saved and apply to the next sign-in."), "success")
-                return redirect(url_for("tenant_admin.identity_provider"))
-        except IdentityError as exc:
-            db.session.rollback()
-            flash(str(exc), "danger")
-    return render_template("tenant/identity_provider.html", tenant=tenant, form=form, check=check,
-                           has_secret=provider is not None)
+    try:
+        wanted, domains = _provider_form(request.form)
+        if request.form.get("action") == "test":
+            secret = wanted.client_secret or stored_secret(tenant.id, settings)
+            check = check_provider(wanted.discovery_url, settings, client_id=wanted.client_id.strip(),
+                                   client_secret=secret, redirect_uri=redirect_uri)
+        else:
+            set_domains(tenant.id, parse_domains(domains))
+            save_identity_provider(tenant.id, wanted, settings, redirect_uri=redirect_uri, keep_an_admin=True,
+                                   acting_user_id=current_user.user.id, saved_by=audit.actor_of(current_user))
+            _audit("identity_provider.saved", wanted.discovery_url, client_id=wanted.client_id,
+                   secret_changed=bool(wanted.client_secret), role_claim=wanted.role_claim,
+                   email_claim=wanted.email_claim, scopes=wanted.scopes)
+            db.session.commit()
+            flash(_("The identity provider settings are saved and apply to the next sign-in."), "success")
+            return redirect(url_for("tenant_admin.identity_provider"))
+    except IdentityError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    return _identity_page(request.form, check)
+
+
+@admin_bp.errorhandler(429)
+def too_many(exc):
+    """Over the connection tests' limit: the form comes back as it was filled in."""
+    if request.endpoint != "tenant_admin.identity_provider":
+        return exc
+    flash(_("Too many connection tests from your address. Your entries are kept; try again later."), "danger")
+    return _identity_page(request.form, status=429)
 
 
 def _current_values(provider, tenant_id: int) -> dict:
-    values = {"domains": ", ".join(tenant_domains(tenant_id)), "role_claim": "roles"}
+    values = {"domains": ", ".join(tenant_domains(tenant_id)), "role_claim": "roles", "email_claim": "email"}
     if provider is not None:
         values.update(discovery_url=provider.discovery_url, client_id=provider.client_id,
                       role_claim=provider.role_claim, role_mapping=format_role_mapping(provider.role_mapping or {}),
-                      default_role=provider.default_role or "")
+                      default_role=provider.default_role or "", email_claim=provider.email_claim,
+                      extra_scopes=extra_scopes(provider.scopes))
     return values
 
 

@@ -145,3 +145,29 @@ def _without_superset_steps(monkeypatch):
 
     monkeypatch.setattr(provisioning, "_STEPS",
                         {name: step for name, step in provisioning._STEPS.items() if not name.startswith("superset_")})
+
+
+@pytest.fixture
+def shaped_idp(serve):
+    """Start a provider shaped like a real one (tests/auth/oidc_server.py); returns its description.
+
+    ``shaped_idp(people, kid=False, scope_claims={"groups": ["groups"]}, ...)``; ``.server`` is the
+    :class:`OidcServer` (rotate its key, read what it was asked).
+    """
+    from tests.auth.oidc_server import OidcServer
+
+    def start(people: dict, **options) -> SimpleNamespace:
+        server = OidcServer(people, **options)
+        provider = _provider(serve(server.wsgi()))
+        provider.server = server
+        return provider
+
+    return start
+
+
+def configure_shaped(app, tenant_id: int, provider, domains: list[str], **overrides) -> None:
+    """Like :func:`configure_provider`, with the client registered at a shaped provider."""
+    from tests.auth.oidc_server import CLIENT_ID, CLIENT_SECRET
+
+    configure_provider(app, tenant_id, provider, domains,
+                       **{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, **overrides})

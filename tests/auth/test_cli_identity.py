@@ -18,7 +18,8 @@ def test_secrets_rotate_command(app, sso_tenants, monkeypatch, settings):
     new_key = Fernet.generate_key().decode()
     monkeypatch.setenv("EGOV_ENCRYPTION_KEYS", ",".join((new_key, *settings.encryption_keys)))
     result = CliRunner().invoke(main, ["secrets", "rotate"], catch_exceptions=False)
-    assert result.exit_code == 0 and "2 secret(s) re-encrypted" in result.output
+    # two client secrets and their saved versions (portal.identity_provider_versions)
+    assert result.exit_code == 0 and "4 secret(s) re-encrypted" in result.output
     with app.app_context(), tenant_transaction(sso_tenants.a.id) as session:
         stored = session.execute(text("SELECT client_secret_encrypted FROM portal.identity_providers")).scalar()
     assert decrypt(dataclasses.replace(settings, encryption_keys=(new_key,)), stored) == f"secret-{sso_tenants.a.id}"

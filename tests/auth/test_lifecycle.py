@@ -254,7 +254,8 @@ def test_key_rotation_re_encrypts_every_stored_secret(sso_app, sso_tenants, app_
     rotating = dataclasses.replace(old, encryption_keys=(new_key, *old.encryption_keys))
     only_new = dataclasses.replace(old, encryption_keys=(new_key,))
     with sso_app.app_context():
-        assert rotate_stored_secrets(rotating) == 3  # two client secrets, one data-source token
+        # two client secrets, their two saved versions (portal.identity_provider_versions), one data-source token
+        assert rotate_stored_secrets(rotating) == 5
 
     def secrets(settings):
         values = []

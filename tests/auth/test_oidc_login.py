@@ -239,7 +239,7 @@ def test_production_refuses_providers_on_private_addresses(sso_app, idp):
 
     from tenants.identity import IdentityError, check_provider
 
-    strict = dataclasses.replace(sso_app.config["EGOV"], oidc_allow_http=True, oidc_allow_private_addresses=False)
+    strict = dataclasses.replace(sso_app.config["EGOV"], oidc_allow_http=True, outbound_allow_private_addresses=False)
     for url in (idp.discovery, "http://10.1.2.3/.well-known/openid-configuration"):
         try:
             check_provider(url, strict)
@@ -247,3 +247,15 @@ def test_production_refuses_providers_on_private_addresses(sso_app, idp):
             assert "öffentlich" in str(exc) or "public" in str(exc)
             continue
         raise AssertionError(f"{url} was accepted")
+
+
+def test_sign_in_requests_follow_the_outbound_rules(sso_settings, redis_conn, sso_tenants):
+    """Authlib's requests to the provider go through tenants/outbound.py: production refuses a loopback provider."""
+    import dataclasses
+
+    from portal import create_app
+
+    strict = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False},
+                        settings=dataclasses.replace(sso_settings, outbound_allow_private_addresses=False))
+    response = strict.test_client().get(f"/t/{sso_tenants.a.ags}/login")
+    assert _refused(response, "nicht öffentliche Adresse")

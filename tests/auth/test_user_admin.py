@@ -75,7 +75,7 @@ def test_identity_provider_settings_are_tested_encrypted_versioned_and_audited(s
     # An address that is no OpenID provider is refused by the connection test.
     broken = admin.post(f"/t/{a.ags}/admin/identity-provider",
                         data={**form, "discovery_url": other_idp.url + "/nope", "action": "save"})
-    assert "antwortet nicht mit JSON" in broken.get_data(as_text=True)
+    assert "antwortet mit HTTP 404" in broken.get_data(as_text=True)
     assert _rows(sso_app, a.id, "SELECT client_id, config_version FROM portal.identity_providers") == [
         (f"client-{a.id}", 1)]
 

@@ -96,3 +96,15 @@ def test_anonymous_users_are_sent_to_sign_in(app, two_tenants):
     # Superset sends a person who is not signed in to the portal's sign-in, which brings them back here.
     assert response.status_code == 302
     assert "/login" in response.headers["Location"] and "oauth%2Fauthorize" in response.headers["Location"]
+
+
+def test_only_s256_is_accepted_for_pkce(app, editor):
+    """The discovery document advertises S256 only; ``plain`` (or no method, which means plain) is refused."""
+    client = _client(app, editor)
+    verifier = secrets.token_urlsafe(48)
+    for method in ("plain", None):
+        refused, _ = _authorize(client, app, code_challenge=verifier, code_challenge_method=method)
+        location = refused.headers.get("Location", "")
+        assert "code=" not in location and (refused.status_code == 400 or "error=invalid_request" in location), method
+    assert app.test_client().get("/.well-known/openid-configuration").get_json()[
+        "code_challenge_methods_supported"] == ["S256"]
