@@ -30,6 +30,6 @@ def test_a_provider_address_needs_https_and_a_host(settings, url):
 
     from tenants.identity import check_provider
 
-    production_like = dataclasses.replace(settings, oidc_allow_http=False, oidc_allow_private_addresses=True)
+    production_like = dataclasses.replace(settings, oidc_allow_http=False, outbound_allow_private_addresses=True)
     with pytest.raises(IdentityError, match="https://"):
         check_provider(url, production_like)

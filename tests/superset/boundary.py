@@ -152,22 +152,23 @@ def world(ss_app, ss_live_server, tenants_ab, superset: str, app_engine) -> Simp
     with ss_app.app_context():
         state_a, state_b = load_state(a.id), load_state(b.id)
         admin = client()
-    b_http, b_user = editor_session(ss_app, ss_live_server, superset, b, f"editor-{MARKER.lower()}")
+    run = secrets.token_hex(3)  # subjects of their own: both boundary modules build a world per session
+    b_http, b_user = editor_session(ss_app, ss_live_server, superset, b, f"editor-{MARKER.lower()}-{run}")
     b_editor = Principal("B editor", superset, b_http)
     b_objects = make_objects_of(b_editor, state_b)
-    a_http, a_user = editor_session(ss_app, ss_live_server, superset, a, "editor-matrix-a")
+    a_http, a_user = editor_session(ss_app, ss_live_server, superset, a, f"editor-matrix-a-{run}")
     editor = Principal("editor", superset, a_http)
     a_objects = make_objects_of(editor, state_a, marker="EIGENES-MARBURG")
     # A viewer in Superset: the portal never sends viewers there, so make one from a signed-in
     # editor whose roles the service account lowers to the viewer's (roles are read per request).
-    v_http, v_user = editor_session(ss_app, ss_live_server, superset, a, "viewer-matrix-a")
+    v_http, v_user = editor_session(ss_app, ss_live_server, superset, a, f"viewer-matrix-a-{run}")
     viewer_roles = [admin.get("/api/v1/security/roles/search/", params={"q": (
         f"(filters:!((col:name,opr:eq,value:{name})))")})["result"][0]["id"]
         for name in ("egov_viewer", f"tenant_{a.ags}_viewer")]
     admin.put(f"/api/v1/security/users/{superset_user_id(admin, a.ags, v_user)}", {"roles": viewer_roles})
     viewer = Principal("viewer", superset, v_http)
     portal = ss_app.test_client()  # the token the portal's dashboards page fetches for A's viewers
-    sign_in(portal, add_user(ss_app, a, "viewer", subject="guest-matrix-a"))
+    sign_in(portal, add_user(ss_app, a, "viewer", subject=f"guest-matrix-a-{run}"))
     token = portal.get(f"/t/{a.ags}/dashboards/overview/guest-token").get_json()["token"]
     guest = Principal("guest", superset, guest_token=token)
     b_superset_user = superset_user_id(admin, b.ags, b_user)
