@@ -31,9 +31,15 @@ class FeedbackRejected(ValueError):
     """The submission is refused; the message is safe to show (it reveals nothing)."""
 
 
-def find_source(session, public_key: str) -> DataSource | None:
-    """The active feedback source with this public key, in the request's tenant (RLS)."""
-    for source in session.scalars(select(DataSource).where(DataSource.kind == "feedback", DataSource.active)):
+def find_source(session, tenant_id: int, public_key: str) -> DataSource | None:
+    """The tenant's active feedback source with this public key; None for a key of another tenant.
+
+    Filters on the tenant itself, not only through row-level security underneath: the two layers
+    are tested apart (tests/auth/test_route_matrix.py runs once on a connection without RLS).
+    """
+    query = select(DataSource).where(DataSource.tenant_id == tenant_id, DataSource.kind == "feedback",
+                                     DataSource.active)
+    for source in session.scalars(query):
         if source.config.get("public_key") == public_key:
             return source
     return None

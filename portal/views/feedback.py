@@ -42,7 +42,7 @@ def _key_limit() -> str:
 
 def _source_and_origin(key: str):
     tenant = current_tenant()
-    source = find_source(db.session, key) if tenant.status == "active" else None
+    source = find_source(db.session, tenant.id, key) if tenant.status == "active" else None
     if source is None:
         abort(404)
     origin = request.headers.get("Origin")

@@ -217,39 +217,6 @@ def _check_isolation(app, world, rule, method, failures) -> None:
             failures.append(f"{method} {mixed} (A's URL, B's object) as admin of A: {status}, expected 404")
 
 
-#: Endpoints whose lookups rely on row-level security alone today; the run without RLS leaves them
-#: to test_known_gaps_without_rls, which fails (strict xfail) as soon as they are fixed.
-KNOWN_GAPS_WITHOUT_RLS = {
-    # ingest_workers.feedback.find_source looks the public key up among all feedback sources (RLS
-    # narrows them to the tenant): without RLS, tenant A's URL with B's key finds B's source.
-    "tenant_feedback.form": "issue 19: feedback key lookup without the tenant",
-    "tenant_feedback.submit": "issue 19: feedback key lookup without the tenant",
-}
-
-
-def _known_gap(app, rule) -> bool:
-    return app.config["MATRIX_LAYERS"] != "rls" and rule.endpoint in KNOWN_GAPS_WITHOUT_RLS
-
-
-@pytest.mark.xfail(strict=True, reason="issue 19: ingest_workers.feedback.find_source relies on RLS alone for the "
-                                       "tenant (remove the entries of KNOWN_GAPS_WITHOUT_RLS when fixed)")
-def test_known_gaps_without_rls(rls_bypass_settings, world_without_rls):
-    app, world = world_without_rls
-    failures: list[str] = []
-    for rule, _required, methods in _routes(app):
-        if rule.endpoint in KNOWN_GAPS_WITHOUT_RLS:
-            for method in methods:
-                _check_isolation(app, world, rule, method, failures)
-    assert failures == []
-
-
-@pytest.fixture
-def world_without_rls(matrix_app, world):
-    if matrix_app.config["MATRIX_LAYERS"] == "rls":
-        pytest.skip("the known gaps concern the run without RLS")
-    return matrix_app, world
-
-
 def test_every_route_keeps_roles_and_tenants_apart(matrix_app, world):
     failures: list[str] = []
     checked = set()
@@ -270,7 +237,7 @@ def test_every_route_keeps_roles_and_tenants_apart(matrix_app, world):
             if required not in (MISSING, None):
                 _check_permissions(matrix_app, world, rule, required, method, failures)
                 checked.add(rule.endpoint)
-            if is_tenant and required != "operator" and not _known_gap(matrix_app, rule):
+            if is_tenant and required != "operator":
                 _check_isolation(matrix_app, world, rule, method, failures)
     assert failures == []
     # Guards against a vacuous matrix: the tenant admin and operator pages were exercised.
