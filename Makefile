@@ -28,7 +28,7 @@ up: install services db demo superset start provision
 	@echo "eGovSAD is running:"
 	@echo "  Portal      http://127.0.0.1:5000   (health: http://127.0.0.1:5000/healthz)"
 	@echo "  Worker      egov worker  (queues high, default, low)   log: var/log/worker.log"
-	@echo "  Scheduler   rq cron ingest_workers.cron                log: var/log/scheduler.log"
+	@echo "  Scheduler   egov scheduler (rq cron ingest_workers.cron) log: var/log/scheduler.log"
 	@echo "  Dev IdP     http://127.0.0.1:9400 (demo people: README, 'Signing in')  log: var/log/idp.log"
 	@echo "  Superset    http://127.0.0.1:8088 (dashboards: /t/<AGS>/dashboards/)  log: var/log/superset.log"
 	@$(LOAD_ENV) echo "  PostgreSQL  $$EGOV_ADMIN_DATABASE_URL (database egovsad)" && echo "  Redis       $$EGOV_REDIS_URL"

@@ -42,6 +42,9 @@ def run(limit_seconds: int, interval_seconds: float, sync_every_seconds: float =
         try:
             ended = end_overrunning(limit_seconds)
             if ended:
+                from tenants.metrics import WATCHDOG_ENDED
+
+                WATCHDOG_ENDED.inc(ended)
                 log.warning("ended %s tenant Superset session(s) running longer than %s s", ended, limit_seconds)
         except Exception:  # noqa: BLE001 - the next round tries again
             log.exception("watchdog: could not end overrunning sessions")

@@ -10,6 +10,7 @@ the inherited pool before it starts.
 from __future__ import annotations
 
 import logging
+import time
 
 from rq import Worker
 
@@ -20,6 +21,18 @@ log = logging.getLogger(__name__)
 
 class AppWorker(Worker):
     app = None  # set by run_worker
+
+    def execute_job(self, job, queue):
+        """Run the job in a work-horse, then record its figures here (``tenants/metrics.py``):
+        the horse's own process ends with the job, and its memory with it."""
+        started = time.monotonic()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            try:
+                record_job(job, time.monotonic() - started)
+            except Exception:  # noqa: BLE001 - a figure lost must not stop the worker
+                log.exception("recording the metrics of job %s failed", job.id)
 
     def main_work_horse(self, job, queue):
         with self.app.app_context():
@@ -37,6 +50,34 @@ class AppWorker(Worker):
                 settle_job(job.id)
             except Exception:  # noqa: BLE001 - the scheduled settling catches up; the worker goes on
                 log.exception("settling the run of job %s failed", job.id)
+
+
+def record_job(job, seconds: float) -> None:
+    """Count an ended job by its function's name and status; an ingest run also by its rows and outcome."""
+    from rq.job import JobStatus
+
+    from tenants import metrics
+
+    status = job.get_status(refresh=True)
+    status = str(getattr(status, "value", status))
+    if status in (JobStatus.SCHEDULED.value, JobStatus.QUEUED.value):  # failed, tried again (later)
+        status = "retried"
+    name = (job.func_name or "unknown").rsplit(".", 1)[-1]
+    metrics.JOBS.labels(name, status).inc()
+    metrics.JOB_SECONDS.labels(name, status).observe(seconds)
+    result = job.latest_result()
+    value = result.return_value if result is not None and status == "finished" else None
+    if not job.id.startswith(("ingest-", "matomo-")):
+        return
+    outcome = value.get("status") if isinstance(value, dict) else "failed" if status == "failed" else None
+    if outcome not in ("succeeded", "failed"):  # nothing to do (a duplicate job), or to be retried
+        return
+    metrics.INGEST_RUNS.labels(outcome).inc()
+    metrics.INGEST_RUN_SECONDS.labels(outcome).observe(seconds)
+    if outcome == "succeeded":
+        accepted = value.get("rows_accepted", value.get("rows", 0))
+        metrics.INGEST_ROWS.labels("accepted").inc(accepted)
+        metrics.INGEST_ROWS.labels("rejected").inc(value.get("rows_rejected", 0))
 
 
 def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:

@@ -430,25 +430,50 @@ def ingest_health_command(ags: str, as_json: bool) -> None:
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
 @click.argument("queues", nargs=-1)
 def worker(burst: bool, queues: tuple[str, ...]) -> None:
-    """Run an RQ worker (all queues by default, highest priority first)."""
+    """Run an RQ worker (all queues by default, highest priority first); metrics on EGOV_METRICS_PORT (9101)."""
     from ingest_workers.worker import run_worker
+
+    app = _process_app("worker", metrics=not burst)  # nobody scrapes a worker that ends when the queue is empty
+    run_worker(app, list(queues) or list(app.config["EGOV"].queues), burst=burst)
+
+
+def _process_app(role: str, metrics: bool = True):
+    """The app of a background process (``worker``, ``scheduler``, ``watchdog``), with its logs and metrics server."""
     from portal import create_app
+    from tenants.logs import configure_logging
+    from tenants.metrics import serve
 
     app = create_app()
-    run_worker(app, list(queues) or list(app.config["EGOV"].queues), burst=burst)
+    configure_logging(app.config["EGOV"], role)
+    if metrics:
+        serve(app.config["EGOV"], role)
+    return app
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the rq cron scheduler of ``ingest_workers/cron.py``; metrics (queues, last success per data
+    source) on EGOV_METRICS_PORT (9102)."""
+    from prometheus_client import REGISTRY
+    from rq.cron import CronScheduler
+
+    from ingest_workers.jobs import redis_connection
+    from tenants.metrics import StateCollector
+
+    app = _process_app("scheduler")
+    REGISTRY.register(StateCollector(app))
+    cron = CronScheduler(connection=redis_connection(app.config["EGOV"].redis_url))
+    cron.load_config_from_file("ingest_workers.cron")
+    cron.start()
 
 
 @main.command()
 @click.option("--once", is_flag=True, help="One round, then exit.")
 def watchdog(once: bool) -> None:
     """End tenants' Superset sessions over the time limit; keep Superset's users in line with the portal."""
-    import logging
-
     from ingest_workers.watchdog import run
-    from portal import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app()
+    app = _process_app("watchdog")
     settings = app.config["EGOV"]
     with app.app_context():
         run(settings.tenant_query_limit_seconds, settings.watchdog_interval_seconds, rounds=1 if once else None)

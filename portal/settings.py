@@ -182,6 +182,30 @@ class Settings:
     #: EGOV_BENCHMARK_MIN_GROUP: a comparison group shows its median only with at least this many
     #: contributing tenants (quartiles need three times the contributor threshold). Default 5.
     benchmark_min_group: int = 5
+    #: EGOV_LOG_FORMAT: ``json`` (one JSON object a line, with request and job ids; default) or ``text``.
+    log_format: str = "json"
+    #: EGOV_LOG_LEVEL: the lowest level written (DEBUG, INFO, WARNING, ERROR). Default INFO.
+    log_level: str = "INFO"
+    #: EGOV_METRICS_PORT: the HTTP port where a background process (worker, scheduler, watchdog) serves
+    #: its Prometheus metrics; 0 switches it off. Default: worker 9101, scheduler 9102, watchdog 9103
+    #: (``METRICS_PORTS``). The portal serves its metrics at ``/metrics`` on its own port.
+    metrics_port: int | None = None
+    #: EGOV_METRICS_BIND: the address those servers listen on. Default 127.0.0.1; in containers the
+    #: internal network's address (or 0.0.0.0 without publishing the port).
+    metrics_bind: str = "127.0.0.1"
+    #: EGOV_METRICS_TOKEN: a bearer token that lets a scraper in from any address
+    #: (``Authorization: Bearer <token>``). Empty: only the allowed networks.
+    metrics_token: str = ""
+    #: EGOV_METRICS_ALLOWED_NETWORKS: comma-separated networks (CIDR) whose clients may read the metrics
+    #: without a token. Default loopback only. Behind a reverse proxy (EGOV_PROXY_COUNT) the client is
+    #: the forwarded one, so the public cannot read them through the proxy.
+    metrics_allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    #: EGOV_METRICS_DIR: where the portal's gunicorn processes keep their metric files (Prometheus
+    #: multiprocess mode; emptied when gunicorn starts). Default <var>/metrics/portal.
+    metrics_dir: str = ""
+    #: EGOV_ARCHIVE_DIR: where the offboarding job writes a tenant's archive (ZIP); portal and workers must
+    #: share it, like the spool. Default <var>/archives. The purge deletes the tenant's archive too.
+    archive_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -304,19 +328,52 @@ def load_settings(environ=None) -> Settings:
         benchmark_min_group=int(_env(environ, "BENCHMARK_MIN_GROUP", "5")),
         tenant_query_limit_seconds=int(_env(environ, "TENANT_QUERY_LIMIT_SECONDS", "60")),
         watchdog_interval_seconds=float(_env(environ, "WATCHDOG_INTERVAL_SECONDS", "5")),
+        archive_dir=_env(environ, "ARCHIVE_DIR", str(var_dir / "archives")),
+        **_observability_settings(environ, var_dir),
     )
+
+
+#: The default metrics port of each background process (EGOV_METRICS_PORT overrides it).
+METRICS_PORTS = {"worker": 9101, "scheduler": 9102, "watchdog": 9103}
+
+
+def _networks(environ, name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated list of networks (CIDR), each checked.
+
+    :raise SettingsError: an entry is not a network.
+    """
+    networks = tuple(n.strip() for n in (_env(environ, name, default) or "").split(",") if n.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}{name}: {network!r} is not a network (CIDR)") from exc
+    return networks
+
+
+def _observability_settings(environ, var_dir: Path) -> dict:
+    """Logs and metrics."""
+    log_format = _env(environ, "LOG_FORMAT", Settings.log_format)
+    if log_format not in ("json", "text"):
+        raise SettingsError(f"{PREFIX}LOG_FORMAT must be json or text, not {log_format!r}")
+    port = _env(environ, "METRICS_PORT")
+    return {
+        "log_format": log_format,
+        "log_level": _env(environ, "LOG_LEVEL", Settings.log_level).upper(),
+        "metrics_port": int(port) if port is not None else None,
+        "metrics_bind": _env(environ, "METRICS_BIND", Settings.metrics_bind),
+        "metrics_token": _env(environ, "METRICS_TOKEN", ""),
+        "metrics_allowed_networks": _networks(environ, "METRICS_ALLOWED_NETWORKS",
+                                              ",".join(Settings.metrics_allowed_networks)),
+        "metrics_dir": _env(environ, "METRICS_DIR", str(var_dir / "metrics" / "portal")),
+    }
 
 
 def _identity_settings(environ, env: str) -> dict:
     """Sessions, rate limits and identity providers."""
     dev_idp = _env(environ, "DEV_IDP_URL", Settings.dev_idp_url).rstrip("/")
     dev = env == "development"
-    networks = tuple(n.strip() for n in (_env(environ, "OUTBOUND_ALLOWED_NETWORKS", "") or "").split(",") if n.strip())
-    for network in networks:
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError as exc:
-            raise SettingsError(f"{PREFIX}OUTBOUND_ALLOWED_NETWORKS: {network!r} is not a network (CIDR)") from exc
+    networks = _networks(environ, "OUTBOUND_ALLOWED_NETWORKS", "")
     return {
         "session_idle_minutes": int(_env(environ, "SESSION_IDLE_MINUTES", "30")),
         "login_rate_limit": _env(environ, "LOGIN_RATE_LIMIT", Settings.login_rate_limit),

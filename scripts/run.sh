@@ -37,10 +37,12 @@ case "${1:-}" in
     if [ "${EGOV_ENV:-development}" != production ]; then
       start_one idp "$BIN/python" -m portal.dev_idp --host "${IDP_HOSTPORT%:*}" --port "${IDP_HOSTPORT##*:}"
     fi
-    start_one portal "$BIN/gunicorn" --workers 2 --threads 4 --worker-class gthread --timeout 120 \
-      --bind "$PORTAL_BIND" --access-logfile - "portal:create_app()"
+    # Logs are JSON lines (EGOV_LOG_FORMAT); metrics: portal /metrics, worker :9101, scheduler :9102,
+    # watchdog :9103 (docs/operations.md, "Metrics and alerts").
+    start_one portal "$BIN/gunicorn" -c python:portal.gunicorn_conf --workers 2 --threads 4 --worker-class gthread \
+      --timeout 120 --bind "$PORTAL_BIND" "portal:create_app()"
     start_one worker "$BIN/egov" worker
-    start_one scheduler "$BIN/rq" cron --url "$EGOV_REDIS_URL" ingest_workers.cron
+    start_one scheduler "$BIN/egov" scheduler
     start_one watchdog "$BIN/egov" watchdog
     # Superset runs from its own venv (.venv-superset); `egov superset serve` execs its gunicorn.
     [ -x "$(pwd)/.venv-superset/bin/gunicorn" ] && start_one superset "$BIN/egov" superset serve

@@ -15,7 +15,7 @@ from portal.access import public
 from portal.extensions import limiter
 from portal.principals import OperatorPrincipal, StaffPrincipal
 from portal.tenancy import current_tenant
-from tenants import audit
+from tenants import audit, metrics
 from tenants.db import db
 from tenants.identity import (
     IdentityError,
@@ -35,12 +35,16 @@ def _login_limit() -> str:
     return current_app.config["EGOV"].login_rate_limit
 
 
-def refused(reason, *, tenant_id: int | None = None, status: int = 403):
-    """The clear page for a refused sign-in; the refusal is audited with who tried, where known.
+def refused(reason, *, why: str, kind: str = "tenant", tenant_id: int | None = None, status: int = 403):
+    """The clear page for a refused sign-in; the refusal is audited with who tried, where known, and counted.
 
     ``attempted`` is an address (or the subject) from the validated claims (``verified``) or,
     when the token itself was refused, read from it unverified, so the admin sees who failed.
+
+    :param why: the reason's metric label (``tenants.metrics.SIGN_IN_REASONS``).
+    :param kind: ``tenant`` or ``operator``.
     """
+    metrics.sign_in(kind, why)
     db.session.rollback()
     attempted = getattr(reason, "attempted", None) or {}
     actor = f"attempt {attempted['attempted']}" if attempted.get("attempted") else "anonymous"
@@ -110,7 +114,7 @@ def operator_login():
     try:
         return sso.begin(client, url_for("auth.operator_callback", _external=True), None)
     except IdentityError as exc:
-        return refused(exc, status=503)
+        return refused(exc, why="provider_unreachable", kind="operator", status=503)
 
 
 @bp.get("/operator/auth/callback")
@@ -121,11 +125,14 @@ def operator_callback():
     if client is None:
         abort(404)
     settings = current_app.config["EGOV"]
+    why = "token_refused"
     try:
         claims, id_token = sso.finish(client, None, needed=("email", settings.operator_role_claim))
+        why = "not_admitted"
         operator = admit_operator(claims, settings)
     except IdentityError as exc:
-        return refused(exc)
+        return refused(exc, why=why, kind="operator")
+    metrics.sign_in("operator")
     audit.record("login", actor=f"operator:{operator.id} {operator.email}", remote_addr=request.remote_addr)
     db.session.commit()
     sessions.start_session(OperatorPrincipal(operator), id_token=id_token)
@@ -139,16 +146,18 @@ def login_tenant():
     """Start the sign-in at the tenant's own identity provider."""
     tenant = current_tenant()
     if tenant.status != "active":
-        return refused(_("%(name)s cannot sign in at the moment.", name=tenant.name), tenant_id=tenant.id)
+        return refused(_("%(name)s cannot sign in at the moment.", name=tenant.name), why="tenant_inactive",
+                       tenant_id=tenant.id)
     provider = get_identity_provider(tenant.id)
     if provider is None:
-        return refused(_("%(name)s has no identity provider yet.", name=tenant.name), tenant_id=tenant.id)
+        return refused(_("%(name)s has no identity provider yet.", name=tenant.name), why="no_provider",
+                       tenant_id=tenant.id)
     hint = request.args.get("login_hint", "")[:254]
     try:
         return sso.begin(sso.tenant_client(provider), url_for("tenant_auth.callback", _external=True),
                          provider.issuer, **({"login_hint": hint} if hint else {}))
     except IdentityError as exc:
-        return refused(exc, tenant_id=tenant.id)
+        return refused(exc, why="provider_unreachable", tenant_id=tenant.id)
 
 
 @tenant_bp.get("/auth/callback")
@@ -159,13 +168,17 @@ def callback():
     tenant = current_tenant()
     provider = get_identity_provider(tenant.id)
     if provider is None:
-        return refused(_("%(name)s has no identity provider yet.", name=tenant.name), tenant_id=tenant.id)
+        return refused(_("%(name)s has no identity provider yet.", name=tenant.name), why="no_provider",
+                       tenant_id=tenant.id)
+    why = "token_refused"
     try:
         claims, id_token = sso.finish(sso.tenant_client(provider), provider.issuer,
                                       needed=(provider.email_claim, provider.role_claim))
+        why = "not_admitted"
         user = admit_user(tenant, provider, claims)
     except IdentityError as exc:
-        return refused(exc, tenant_id=tenant.id)
+        return refused(exc, why=why, tenant_id=tenant.id)
+    metrics.sign_in("tenant")
     audit.record("login", actor=f"user:{user.id} {user.email}", tenant_id=tenant.id,
                  details={"role": user.role}, remote_addr=request.remote_addr)
     db.session.commit()

@@ -11,6 +11,7 @@ from flask_login import current_user
 from portal.access import role_required
 from portal.extensions import limiter
 from portal.tenancy import current_tenant
+from tenants import metrics
 from tenants.superset import embedding
 from tenants.superset.server import answers
 
@@ -56,7 +57,12 @@ def guest_token(key: str):
         token = embedding.guest_token(current_app.config["EGOV"], tenant.id, key,
                                       user_label=f"portal-{tenant.ags}-{current_user.user.id}")
     except embedding.DashboardNotFound:
+        metrics.GUEST_TOKENS.labels("not_found").inc()
         abort(404)
+    except Exception:
+        metrics.GUEST_TOKENS.labels("failed").inc()
+        raise
+    metrics.GUEST_TOKENS.labels("issued").inc()
     response = jsonify(token=token)
     response.headers["Cache-Control"] = "no-store"
     return response
