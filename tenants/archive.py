@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
@@ -80,7 +81,12 @@ def row_counts(conn: Connection, tenant_id: int) -> dict[str, int]:
     return counts
 
 
-def write_archive(conn: Connection, tenant_id: int, ags: str, out: IO[bytes]) -> dict[str, int]:
+#: ``progress(tables done, tables in all)``, called before the first table and after each.
+Progress = Callable[[int, int], None]
+
+
+def write_archive(conn: Connection, tenant_id: int, ags: str, out: IO[bytes],
+                  progress: Progress | None = None) -> dict[str, int]:
     """Write the ZIP to ``out``: one ``<schema>.<table>.csv`` per table plus ``manifest.json``.
 
     :return: rows written per table.
@@ -88,8 +94,11 @@ def write_archive(conn: Connection, tenant_id: int, ags: str, out: IO[bytes]) ->
     apply_tenant(conn, tenant_id)
     raw = conn.connection.dbapi_connection
     counts: dict[str, int] = {}
+    tables = tenant_tables(conn)
+    progress = progress or (lambda done, total: None)
+    progress(0, len(tables))
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive, raw.cursor() as cur:
-        for schema, table in tenant_tables(conn):
+        for done, (schema, table) in enumerate(tables, start=1):
             name = f"{schema}.{table}"
             statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(
                 _select(schema, table, tenant_id))
@@ -98,13 +107,14 @@ def write_archive(conn: Connection, tenant_id: int, ags: str, out: IO[bytes]) ->
                     member.write(bytes(chunk))
             cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS t").format(_select(schema, table, tenant_id)))
             counts[name] = cur.fetchone()[0]
+            progress(done, len(tables))
         manifest = {"ags": ags, "tenant_id": tenant_id, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "format": "CSV (RFC 4180) with a header line, UTF-8", "rows": counts}
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     return counts
 
 
-def purge(conn: Connection, tenant_id: int) -> dict[str, int]:
+def purge(conn: Connection, tenant_id: int, progress: Progress | None = None) -> dict[str, int]:
     """Delete every row of the tenant, referencing tables first. Other tenants are not touched.
 
     :return: rows deleted per table.
@@ -112,9 +122,13 @@ def purge(conn: Connection, tenant_id: int) -> dict[str, int]:
     apply_tenant(conn, tenant_id)
     raw = conn.connection.dbapi_connection
     deleted = {}
+    tables = list(reversed(tenant_tables(conn)))
+    progress = progress or (lambda done, total: None)
+    progress(0, len(tables))
     with raw.cursor() as cur:
-        for schema, table in reversed(tenant_tables(conn)):
+        for done, (schema, table) in enumerate(tables, start=1):
             cur.execute(sql.SQL("DELETE FROM {}.{} WHERE tenant_id = {}").format(
                 sql.Identifier(schema), sql.Identifier(table), sql.Literal(int(tenant_id))))
             deleted[f"{schema}.{table}"] = cur.rowcount
+            progress(done, len(tables))
     return deleted

@@ -8,8 +8,8 @@
 
 * ``suspended``: nobody signs in, ingest is paused (``registry.is_ingest_allowed``),
   all data is kept.
-* ``offboarded``: nobody signs in; the operator downloads the archive
-  (``tenants/archive.py``) and then purges the data, confirming with the AGS.
+* ``offboarded``: nobody signs in; a job writes the archive, the operator downloads it and then
+  purges the data, confirming with the AGS; the purge is a job too (``tenants/offboarding.py``).
 
 Each function changes the state in the caller's transaction and writes the
 audit entry with it; the caller commits (and then starts provisioning after an
@@ -151,32 +151,3 @@ def provisioning_job_error(tenant_id: int) -> str | None:
         return None
     trace = job.latest_result().exc_string if job.latest_result() else ""
     return (trace or "").strip().splitlines()[-1] if trace else None
-
-
-def purge_data(tenant: Tenant, confirmation: str, *, actor: str, remote_addr: str | None = None) -> dict[str, int]:
-    """Delete all of an offboarded tenant's rows; the operator confirms by typing its AGS.
-
-    Provisioning is undone first, in its own transactions (its steps remove
-    what they created outside these tables), so the caller's transaction is
-    committed before. The tenant row stays, as the record that the tenant
-    existed and was purged; the purge goes to the platform audit log, because
-    the tenant's own audit log is purged with the rest. The caller commits.
-
-    :raise LifecycleError: not offboarded, or the confirmation does not match.
-    """
-    from tenants import archive
-    from tenants.provisioning import deprovision_tenant
-
-    if tenant.status != "offboarded":
-        raise LifecycleError(_l("Only an offboarded tenant's data can be purged."))
-    if (confirmation or "").strip() != tenant.ags:
-        raise LifecycleError(_l("Type the AGS %(ags)s to confirm.", ags=tenant.ags))
-    tenant_id, ags = tenant.id, tenant.ags
-    db.session.commit()
-    deprovision_tenant(tenant_id)
-    deleted = archive.purge(db.session.connection(), tenant_id)
-    audit.record("tenant.purged", actor=actor, target=ags,
-                 details={"rows": sum(deleted.values()), "tables": {k: v for k, v in deleted.items() if v}},
-                 remote_addr=remote_addr)
-    return deleted
-

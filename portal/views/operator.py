@@ -8,15 +8,13 @@ row-level security.
 
 from __future__ import annotations
 
-import tempfile
-
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import operator_required
 from portal.tenancy import current_tenant
-from tenants import archive, audit, break_glass
+from tenants import archive, audit, break_glass, offboarding
 from tenants.db import db
 from tenants.identity import IdentityError, format_role_mapping, get_identity_provider, tenant_domains
 from tenants.lifecycle import (
@@ -26,7 +24,6 @@ from tenants.lifecycle import (
     change_status,
     provisioning_job_error,
     provisioning_progress,
-    purge_data,
     start_provisioning,
 )
 from tenants.registry import list_tenants
@@ -85,6 +82,7 @@ def tenant():
         provider=get_identity_provider(tenant.id), domains=tenant_domains(tenant.id),
         progress=provisioning_progress(tenant.id), job_error=provisioning_job_error(tenant.id),
         events=audit.recent_events(tenant.id, limit=50), counts=counts,
+        offboarding=offboarding.offboarding_state(tenant) if tenant.status == "offboarded" else None,
     )
 
 
@@ -102,6 +100,8 @@ def change():
     db.session.commit()
     if tenant.status == "active":
         start_provisioning(tenant.id)
+    elif tenant.status == "offboarded":
+        offboarding.start_archive(tenant.id, _actor())
     return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
 
 
@@ -120,33 +120,55 @@ def provision():
 @bp.get("/tenants/<ags>/archive.zip")
 @operator_required
 def download_archive():
-    """Every row of an offboarded tenant, as CSV files in a ZIP."""
+    """The archive the offboarding job wrote: every row of the tenant, as CSV files in a ZIP."""
+    tenant = current_tenant()
+    path = offboarding.archive_path(tenant.id, tenant.ags)
+    if tenant.status != "offboarded" or not path.exists():
+        abort(409)
+    state = offboarding.offboarding_state(tenant)
+    _audit("tenant.archive_downloaded", rows=state["archive"]["rows"])
+    db.session.commit()
+    return send_file(path, mimetype="application/zip", as_attachment=True, download_name=path.name)
+
+
+@bp.post("/tenants/<ags>/archive")
+@operator_required
+def make_archive():
+    """Write the archive (again): a job; its progress shows on the tenant's page."""
     tenant = current_tenant()
     if tenant.status != "offboarded":
         abort(409)
-    # On disk beyond 32 MiB: a large tenant's archive does not sit in memory.
-    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    counts = archive.write_archive(db.session.connection(), tenant.id, tenant.ags, out)
-    _audit("tenant.archive_downloaded", rows=sum(counts.values()))
-    db.session.commit()
-    out.seek(0)
-    return send_file(out, mimetype="application/zip", as_attachment=True,
-                     download_name=f"egovsad-{tenant.ags}-archiv.zip")
+    offboarding.start_archive(tenant.id, _actor())
+    return _back(_("The archive is being written; this page shows its progress."), "success")
+
+
+@bp.get("/tenants/<ags>/offboarding")
+@operator_required
+def offboarding_status():
+    """The archive's and the purge's state as JSON, polled by the tenant's page while a job works."""
+    tenant = current_tenant()
+    if tenant.status != "offboarded":
+        abort(409)
+    state = offboarding.offboarding_state(tenant)
+    response = jsonify(state)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/tenants/<ags>/purge")
 @operator_required
 def purge():
-    """Delete the offboarded tenant's data after the second confirmation (its AGS typed in)."""
+    """Queue the purge of the offboarded tenant's data after the second confirmation (its AGS typed in)."""
     tenant = current_tenant()
     try:
-        deleted = purge_data(tenant, request.form.get("confirmation", ""), actor=_actor(),
-                             remote_addr=request.remote_addr)
+        offboarding.request_purge(tenant, request.form.get("confirmation", ""), actor=_actor(),
+                                  remote_addr=request.remote_addr)
     except LifecycleError as exc:
         db.session.rollback()
         return _back(str(exc), "danger")
     db.session.commit()
-    return _back(_("%(rows)s rows of %(name)s were deleted.", rows=sum(deleted.values()), name=tenant.name),
+    offboarding.start_purge(tenant.id, _actor(), request.remote_addr)
+    return _back(_("The data of %(name)s is being deleted; this page shows the progress.", name=tenant.name),
                  "success")
 
 

@@ -19,6 +19,15 @@ from tests.test_isolation_matrix import CATALOGUE, _insert, _ordered, _sample_ro
 BAD_HOMBURG = "06434001"
 
 
+def _work(app) -> None:
+    """The queued jobs (offboarding's archive and purge), on a real worker, until the queue is empty.
+
+    Without the worker's start-up settling: the fixture's made-up ingest runs would be loaded."""
+    from ingest_workers.worker import run_worker
+
+    run_worker(app, ["default"], burst=True, with_scheduler=False, settle=False)
+
+
 def _operator(app) -> str:
     return add_operator(app, "op@egovsad.example")
 
@@ -208,6 +217,10 @@ def test_offboarding_archive_holds_every_row_and_purge_removes_only_that_tenant(
     assert operator.get(f"/operator/tenants/{MARBURG}/archive.zip").status_code == 409  # still active
     operator.post(f"/operator/tenants/{MARBURG}/status", data={"action": "offboard", "reason": "Vertrag beendet"})
     before_a = _counts(app_engine, a.id, tenant_tables)  # the audit log gained the offboarding
+    # The offboarding queued the archive job; the page says so until a worker has written it.
+    assert operator.get(f"/operator/tenants/{MARBURG}/archive.zip").status_code == 409
+    assert 'id="archive-progress"' in operator.get(f"/operator/tenants/{MARBURG}").get_data(as_text=True)
+    _work(sso_app)
     response = operator.get(f"/operator/tenants/{MARBURG}/archive.zip")
     assert response.status_code == 200 and response.mimetype == "application/zip"
 
@@ -221,8 +234,10 @@ def test_offboarding_archive_holds_every_row_and_purge_removes_only_that_tenant(
     # The second confirmation must name the AGS.
     before_a = _counts(app_engine, a.id, tenant_tables)  # the download is in the audit log as well
     operator.post(f"/operator/tenants/{MARBURG}/purge", data={"confirmation": FULDA})
+    _work(sso_app)
     assert _counts(app_engine, a.id, tenant_tables) == before_a
     operator.post(f"/operator/tenants/{MARBURG}/purge", data={"confirmation": MARBURG})
+    _work(sso_app)
     assert set(_counts(app_engine, a.id, tenant_tables).values()) == {0}
     assert _counts(app_engine, b.id, tenant_tables) == before_b
     page = operator.get(f"/operator/tenants/{MARBURG}").get_data(as_text=True)
@@ -234,6 +249,7 @@ def test_purge_is_refused_unless_offboarded(sso_app, app_engine, full_tenants, t
     operator = sso_app.test_client()
     sign_in(operator, _operator(sso_app))
     operator.post(f"/operator/tenants/{MARBURG}/purge", data={"confirmation": MARBURG})
+    _work(sso_app)
     assert _counts(app_engine, full_tenants.a.id, tenant_tables) == before
 
 
