@@ -193,7 +193,7 @@ def offboarding_state(tenant: Tenant) -> dict[str, Any]:
     ready = None
     if path.exists():
         stat = path.stat()
-        ready = {"created_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+        ready = {"created_at": datetime.fromtimestamp(stat.st_mtime, UTC),
                  "bytes": stat.st_size, "rows": _manifest_rows(path)}
     jobs = {kind: _job_state(kind, tenant.id) for kind in (ARCHIVE, PURGE)}
     busy = any(j is not None and j["status"] in ("queued", "started", "scheduled", "deferred")
