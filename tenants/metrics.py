@@ -39,6 +39,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -46,6 +47,9 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
 log = logging.getLogger(__name__)
+
+# The *_created series double the count and tell Prometheus nothing it needs here.
+disable_created_metrics()
 
 # Seconds: a page answers in milliseconds, an export or a guest token may take seconds.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
