@@ -19,6 +19,13 @@ from tests.test_isolation_matrix import CATALOGUE, _insert, _ordered, _sample_ro
 BAD_HOMBURG = "06434001"
 
 
+@pytest.fixture(autouse=True)
+def _archives_of_this_test(sso_app, tmp_path, monkeypatch):
+    """Offboarding archives under the test's own directory (tenant ids start at 1 in every test)."""
+    monkeypatch.setitem(sso_app.config, "EGOV", dataclasses.replace(sso_app.config["EGOV"],
+                                                                   archive_dir=str(tmp_path / "archives")))
+
+
 def _work(app) -> None:
     """The queued jobs (offboarding's archive and purge), on a real worker, until the queue is empty.
 
@@ -251,6 +258,76 @@ def test_purge_is_refused_unless_offboarded(sso_app, app_engine, full_tenants, t
     operator.post(f"/operator/tenants/{MARBURG}/purge", data={"confirmation": MARBURG})
     _work(sso_app)
     assert _counts(app_engine, full_tenants.a.id, tenant_tables) == before
+
+
+def test_offboarding_jobs_show_progress_and_a_failed_purge_can_be_started_again(
+        sso_app, app_engine, full_tenants, tenant_tables, monkeypatch):
+    from tenants import offboarding
+
+    a, b = full_tenants.a, full_tenants.b
+    before_b = _counts(app_engine, b.id, tenant_tables)
+    operator = sso_app.test_client()
+    sign_in(operator, _operator(sso_app))
+    page_url, status_url = f"/operator/tenants/{MARBURG}", f"/operator/tenants/{MARBURG}/offboarding"
+    answer = operator.post(f"{page_url}/status", data={"action": "offboard", "reason": "Vertrag beendet"})
+    assert answer.status_code == 302  # at once: the archive is a job
+    state = operator.get(status_url).get_json()
+    assert state["busy"] and state["jobs"]["archive"]["status"] == "queued" and state["archive"] is None
+    page = operator.get(page_url).get_data(as_text=True)
+    assert "Archiv wird geschrieben" in page and "wartet auf einen Worker" in page and 'data-busy="yes"' in page
+
+    _work(sso_app)
+    state = operator.get(status_url).get_json()
+    tables = len(tenant_tables)
+    assert not state["busy"] and state["jobs"]["archive"]["progress"] == {"phase": "archive", "done": tables,
+                                                                          "total": tables}
+    rows_before = _counts(app_engine, a.id, tenant_tables)
+    assert state["archive"]["rows"] == sum(rows_before.values()) - 1  # the archive's own audit entry came after
+    assert "Archiv herunterladen" in operator.get(page_url).get_data(as_text=True)
+
+    # A purge that fails half-way (here: at its last statement) deletes no data (provisioning was undone
+    # first, in its own transactions, and recorded its progress in the tenant's settings); the page says so.
+    monkeypatch.setattr(offboarding, "RETRIES", 0)
+    real_record = offboarding.audit.record
+
+    def fail_at_the_end(action, **kwargs):
+        if action == "tenant.purged":
+            raise RuntimeError("Verbindung verloren")
+        return real_record(action, **kwargs)
+
+    monkeypatch.setattr(offboarding.audit, "record", fail_at_the_end)
+    operator.post(f"{page_url}/purge", data={"confirmation": MARBURG})
+    assert _counts(app_engine, a.id, tenant_tables) == rows_before  # the request only queued it
+    assert "Daten werden gelöscht" in operator.get(page_url).get_data(as_text=True)
+    _work(sso_app)
+    after_failure = _counts(app_engine, a.id, tenant_tables)
+    assert {t: n for t, n in after_failure.items() if t != "portal.tenant_settings"} == \
+        {t: n for t, n in rows_before.items() if t != "portal.tenant_settings"}
+    page = operator.get(page_url).get_data(as_text=True)
+    assert 'id="purge-failed"' in page and "Verbindung verloren" in page
+
+    # Started again, it runs through; a third time finds nothing left and changes nothing else.
+    monkeypatch.setattr(offboarding.audit, "record", real_record)
+    for _ in range(2):
+        operator.post(f"{page_url}/purge", data={"confirmation": MARBURG})
+        _work(sso_app)
+        assert set(_counts(app_engine, a.id, tenant_tables).values()) == {0}
+    assert _counts(app_engine, b.id, tenant_tables) == before_b
+    assert not offboarding_archive(sso_app, a.id).exists()  # the purge removed the archive too
+    page = operator.get(page_url).get_data(as_text=True)
+    assert 'id="purge-done"' in page and ">0 Datensätze sind noch gespeichert" in page
+    with sso_app.app_context(), tenant_transaction(None) as session:
+        purged = session.execute(text("SELECT details->>'rows' FROM portal.platform_audit_log "
+                                      "WHERE action = 'tenant.purged' ORDER BY id")).scalars().all()
+    # (the second found only what undoing provisioning again had recorded)
+    assert len(purged) == 2 and int(purged[0]) > int(purged[1])
+
+
+def offboarding_archive(app, tenant_id):
+    from tenants.offboarding import archive_path
+
+    with app.app_context():
+        return archive_path(tenant_id, MARBURG)
 
 
 def test_key_rotation_re_encrypts_every_stored_secret(sso_app, sso_tenants, app_engine, sso_client):
