@@ -25,10 +25,14 @@ class AppWorker(Worker):
     def execute_job(self, job, queue):
         """Run the job in a work-horse, then record its figures here (``tenants/metrics.py``):
         the horse's own process ends with the job, and its memory with it."""
+        from tenants.logs import current_job_id
+
         started = time.monotonic()
+        token = current_job_id.set(job.id)  # the work-horse is forked inside and keeps it
         try:
             return super().execute_job(job, queue)
         finally:
+            current_job_id.reset(token)
             try:
                 record_job(job, time.monotonic() - started)
             except Exception:  # noqa: BLE001 - a figure lost must not stop the worker
@@ -90,7 +94,8 @@ def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool
 
     AppWorker.app = app
     connection = redis_connection(app.config["EGOV"].redis_url)
-    worker = AppWorker(queues, connection=connection)
+    # Job descriptions hold the job's arguments (an operator's address, for one): the log names the job id only.
+    worker = AppWorker(queues, connection=connection, log_job_description=False)
     with app.app_context():
         if settle:
             _settle_on_start()

@@ -16,10 +16,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(ids)s]: %(message)s"
+
+#: The job a worker is busy with (set by ``ingest_workers/worker.py`` around the whole job, so RQ's own
+#: lines before and after the job function carry its id as well).
+current_job_id: ContextVar[str | None] = ContextVar("current_job_id", default=None)
 
 
 class ContextFilter(logging.Filter):
@@ -39,6 +45,8 @@ def _request_id() -> str | None:
 
 
 def _job_id() -> str | None:
+    if current_job_id.get() is not None:
+        return current_job_id.get()
     from rq import get_current_job
 
     try:
@@ -52,7 +60,8 @@ class _Json(JsonFormatter):
     def __init__(self, role: str):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s",
                          rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                         static_fields={"process": role}, timestamp=False)
+                         static_fields={"process": role}, timestamp=False,
+                         reserved_attrs=[*RESERVED_ATTRS, "ids"])  # "ids" is the text format's
 
     def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's name
         # ISO 8601 with the offset: log collectors across containers sort on it.

@@ -91,6 +91,14 @@ def test_every_log_line_of_a_job_carries_its_id(app, sources, two_tenants, log_f
     upload(client, two_tenants.a.ags, sources.a, CSV.encode())
     work(app)
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
-    in_job = [line for line in lines if line["message"].startswith("ingest run ")]
-    assert in_job and all(line["job_id"].startswith(f"ingest-{two_tenants.a.id}-") for line in in_job)
+    job_ids = {line["job_id"] for line in lines if line["message"].startswith("ingest run ")}
+    assert len(job_ids) == 1 and next(iter(job_ids)).startswith(f"ingest-{two_tenants.a.id}-")
+    job_id = job_ids.pop()
+    # RQ's own lines about the job too, before and after its function ran (the line that announces the
+    # dequeued job names it in its text, and without the job's arguments).
+    about_the_job = [line for line in lines if line["logger"].startswith("rq.") and "(ingest-" in line["message"]]
+    assert len(about_the_job) >= 1 and all(line["job_id"] and line["job_id"] in line["message"]
+                                           for line in about_the_job)
+    announced = [line for line in lines if line["logger"] == "rq.worker" and line["message"].endswith(f": {job_id}")]
+    assert announced and "process_run" not in announced[0]["message"]
     assert all(line["process"] == "worker" and line["level"] and line["time"] for line in lines)
