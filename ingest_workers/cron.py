@@ -1,4 +1,4 @@
-"""The schedule for ``rq cron`` (started by ``make up``: ``rq cron ingest_workers.cron``).
+"""The schedule for ``rq cron``: ``egov scheduler`` (started by ``make up``) loads it, as ``rq cron`` would.
 
 One list, read top to bottom in the order the jobs run at night; each entry names its queue
 and timeout. The scheduler only enqueues; workers run the jobs.

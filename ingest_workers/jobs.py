@@ -62,6 +62,26 @@ def enqueue(func: Callable[..., Any], *args: Any, queue: str = "default", timeou
     )
 
 
+def job_state(job_id: str, connection: Redis | None = None) -> dict[str, Any] | None:
+    """What a page shows about a job, while RQ still has it (else None).
+
+    :return: ``{"status": "queued" | "started" | "scheduled" | "finished" | "failed" | …,
+        "progress": meta["progress"] or None, "error": the last line of a failed job's traceback or None,
+        "result": a finished job's return value or None}``.
+    """
+    try:
+        job = Job.fetch(job_id, connection=connection or redis_connection())
+    except NoSuchJobError:
+        return None
+    status = job.get_status(refresh=True)
+    status = str(getattr(status, "value", status))
+    result = job.latest_result()
+    trace = (result.exc_string or "").strip() if result is not None and status == "failed" else ""
+    return {"status": status, "progress": job.get_meta(refresh=True).get("progress"),
+            "error": trace.splitlines()[-1] if trace else None,
+            "result": result.return_value if result is not None and status == "finished" else None}
+
+
 def queue_state(connection: Redis, queue_names: tuple[str, ...]) -> dict[str, Any]:
     """What operators and /healthz need to know about the queues."""
     from rq.cron import CronScheduler

@@ -435,7 +435,9 @@ def _stager(profile: Profile, payload_format: str, path: Path, payload: str, rec
         try:
             loader.copy_csv_file(cur, path, columns, table.encoding, table.delimiter, table.data_offset, progress)
         except psycopg.errors.DataError as exc:
-            log.info("%s: COPY cannot read the file as it is (%s); staging it row by row", path.name, exc)
+            # The error's type only: its text quotes the offending cell, and logs carry no data of the file.
+            log.info("%s: COPY cannot read the file as it is (%s %s); staging it row by row", path.name,
+                     type(exc).__name__, exc.sqlstate)
             cur.execute("ROLLBACK TO SAVEPOINT copy_file")
             again = read_table(path, payload_format, profile)
             loader.copy_rows(cur, payload, _mapped(Mapper(profile, again.header), again.rows), progress)

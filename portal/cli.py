@@ -15,7 +15,8 @@ Examples::
     egov demo seed               # demo tenants and a year of demo data
     egov ingest load 06534014 3 export.csv
     egov ingest health 06534014
-    egov worker                  # an RQ worker for all queues
+    egov worker                  # an RQ worker for all queues (metrics on :9101)
+    egov scheduler               # rq cron with ingest_workers/cron.py (metrics on :9102)
 """
 
 from __future__ import annotations

@@ -138,16 +138,7 @@ def provisioning_progress(tenant_id: int) -> dict | None:
 
 def provisioning_job_error(tenant_id: int) -> str | None:
     """The last line of a failed provisioning job's traceback, if RQ still has it."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
+    from ingest_workers.jobs import job_state
 
-    from ingest_workers.jobs import redis_connection
-
-    try:
-        job = Job.fetch(f"provision-tenant-{tenant_id}", connection=redis_connection())
-    except NoSuchJobError:
-        return None
-    if job.get_status() != "failed":
-        return None
-    trace = job.latest_result().exc_string if job.latest_result() else ""
-    return (trace or "").strip().splitlines()[-1] if trace else None
+    state = job_state(f"provision-tenant-{tenant_id}")
+    return state["error"] if state is not None else None

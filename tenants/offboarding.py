@@ -163,27 +163,6 @@ def _remove_archive(tenant_id: int, ags: str) -> None:
 
 # -- what the operator's page shows ---------------------------------------------------------------
 
-def _job_state(kind: str, tenant_id: int) -> dict[str, Any] | None:
-    """``{"status", "progress", "error", "result"}`` of the tenant's last job of ``kind``, if RQ still has it."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
-    from ingest_workers.jobs import redis_connection
-
-    try:
-        job = Job.fetch(job_id(kind, tenant_id), connection=redis_connection(current_app.config["EGOV"].redis_url))
-    except NoSuchJobError:
-        return None
-    status = job.get_status(refresh=True)
-    status = str(getattr(status, "value", status))
-    result = job.latest_result()
-    error = None
-    if status == "failed" and result is not None and result.exc_string:
-        error = result.exc_string.strip().splitlines()[-1]
-    return {"status": status, "progress": job.get_meta(refresh=True).get("progress"), "error": error,
-            "result": result.return_value if result is not None and status == "finished" else None}
-
-
 def offboarding_state(tenant: Tenant) -> dict[str, Any]:
     """The archive (ready or not, when written, size, rows) and both jobs' states, for the page and its polling.
 
@@ -195,7 +174,10 @@ def offboarding_state(tenant: Tenant) -> dict[str, Any]:
         stat = path.stat()
         ready = {"created_at": datetime.fromtimestamp(stat.st_mtime, UTC),
                  "bytes": stat.st_size, "rows": _manifest_rows(path)}
-    jobs = {kind: _job_state(kind, tenant.id) for kind in (ARCHIVE, PURGE)}
+    from ingest_workers.jobs import job_state, redis_connection
+
+    redis = redis_connection(current_app.config["EGOV"].redis_url)
+    jobs = {kind: job_state(job_id(kind, tenant.id), redis) for kind in (ARCHIVE, PURGE)}
     busy = any(j is not None and j["status"] in ("queued", "started", "scheduled", "deferred")
                for j in jobs.values())
     return {"archive": ready, "jobs": jobs, "busy": busy}
