@@ -259,3 +259,25 @@ def test_sign_in_requests_follow_the_outbound_rules(sso_settings, redis_conn, ss
                         settings=dataclasses.replace(sso_settings, outbound_allow_private_addresses=False))
     response = strict.test_client().get(f"/t/{sso_tenants.a.ags}/login")
     assert _refused(response, "nicht öffentliche Adresse")
+
+
+def test_sign_ins_are_counted_by_outcome_and_reason(sso_app, sso_tenants):
+    """What the operator's Prometheus reads at /metrics: a sign-in, and a forged answer refused."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def counts(client) -> dict:
+        text_format = client.get("/metrics").get_data(as_text=True)
+        return {tuple(sorted(s.labels.items())): s.value for family in text_string_to_metric_families(text_format)
+                for s in family.samples if s.name == "egov_sign_ins_total"}
+
+    succeeded = (("kind", "tenant"), ("outcome", "succeeded"), ("reason", ""))
+    forged = (("kind", "tenant"), ("outcome", "refused"), ("reason", "token_refused"))
+    client = sso_app.test_client()
+    before = counts(client)
+    assert login(client, f"/t/{sso_tenants.a.ags}/login", "viewer@marburg.de").status_code == 302
+    other = sso_app.test_client()
+    callback = authorize(start_login(other, f"/t/{sso_tenants.a.ags}/login"), "admin@marburg.de")
+    assert _refused(other.get(callback.replace("state=", "state=forged-")))
+    after = counts(client)
+    assert after[succeeded] - before.get(succeeded, 0) == 1
+    assert after[forged] - before.get(forged, 0) == 1
