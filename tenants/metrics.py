@@ -155,16 +155,17 @@ class StateCollector:
             tenants = conn.execute(text("SELECT id, ags FROM portal.tenants WHERE status = 'active' ORDER BY ags"))
             for tenant_id, ags in tenants.all():
                 apply_tenant(conn, tenant_id)
-                for source_id, kind, when in conn.execute(LAST_SUCCESS):
-                    rows.append((ags, source_id, kind, when.timestamp()))
+                rows += [(ags, source_id, kind, when.timestamp())
+                         for source_id, kind, when in conn.execute(LAST_SUCCESS) if when is not None]
         return rows
 
 
+# One index probe per source (migration 0014's partial index), under the tenant's row-level security.
 LAST_SUCCESS = text("""
-SELECT s.id, s.kind, max(r.finished_at)
-FROM portal.data_sources s JOIN portal.ingest_runs r ON r.tenant_id = s.tenant_id AND r.data_source_id = s.id
-WHERE s.active AND r.status = 'succeeded'
-GROUP BY s.id, s.kind
+SELECT s.id, s.kind, (SELECT max(r.finished_at) FROM portal.ingest_runs r
+                      WHERE r.tenant_id = s.tenant_id AND r.data_source_id = s.id AND r.status = 'succeeded')
+FROM portal.data_sources s
+WHERE s.active
 """)
 
 
