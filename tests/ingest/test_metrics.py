@@ -85,6 +85,13 @@ def test_an_upload_shows_in_the_metrics(app, sources, two_tenants, worker_metric
     assert {dict(labels)["tenant"] for name, labels in state if name == last[0]} == {two_tenants.a.ags}
     assert state[("egov_queue_up", ())] == 1
 
+    # A file that cannot be read at all is a failed run, and the source's last success stays.
+    failed = ("egov_ingest_runs_total", (("outcome", "failed"),))
+    upload(client, two_tenants.a.ags, sources.a, b"Ereignis;Datum\nkeine Spalten, die passen\n", "kaputt.csv")
+    work(app)
+    assert scrape(worker_metrics)[failed] - after.get(failed, 0) == 1
+    assert scrape(scheduler_metrics)[last] == state[last]
+
 
 def test_every_log_line_of_a_job_carries_its_id(app, sources, two_tenants, log_file):
     client = sign_in(app, two_tenants.a.id, "editor")
