@@ -111,10 +111,17 @@ class StateCollector:
 
     def collect(self):
         yield from self._queues()
+        database = GaugeMetricFamily("egov_database_up", "1 when the database answered the last reading, else 0.")
         with self._lock:
             if self._cached is None or time.monotonic() - self._cached[0] > self.max_age:
-                self._cached = (time.monotonic(), self._last_successes())
-            rows = self._cached[1]
+                try:
+                    self._cached = (time.monotonic(), self._last_successes())
+                except Exception:  # noqa: BLE001 - a scrape must answer; the database being away is the figure
+                    log.warning("metrics: the database did not answer")
+                    self._cached = None
+            rows = self._cached[1] if self._cached is not None else []
+        database.add_metric([], 1 if self._cached is not None else 0)
+        yield database
         gauge = GaugeMetricFamily(
             "egov_ingest_last_success_timestamp_seconds",
             "When a data source of an active tenant last loaded successfully (Unix time); absent: never.",

@@ -114,3 +114,17 @@ def test_settings_refuse_a_wrong_network_or_log_format():
     with pytest.raises(SettingsError, match="LOG_FORMAT"):
         load_settings({"EGOV_ENV": "test", "EGOV_LOG_FORMAT": "xml"})
     assert load_settings({"EGOV_ENV": "test", "EGOV_METRICS_PORT": "0"}).metrics_port == 0
+
+
+def test_the_scheduler_scrape_answers_while_redis_and_the_database_are_away(database):
+    """Prometheus must learn that they are away, not lose the scheduler's figures with them."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from portal import create_app
+
+    nowhere = dataclasses.replace(database, redis_url="redis://127.0.0.1:1/0",
+                                  database_url="postgresql://nobody:x@127.0.0.1:1/nothing")
+    registry = CollectorRegistry()
+    registry.register(metrics.StateCollector(create_app({"TESTING": True}, settings=nowhere), max_age=0))
+    samples = _samples(generate_latest(registry).decode())
+    assert samples[("egov_queue_up", ())] == 0 and samples[("egov_database_up", ())] == 0

@@ -83,7 +83,7 @@ def test_an_upload_shows_in_the_metrics(app, sources, two_tenants, worker_metric
     assert state[last] == pytest.approx(datetime.fromisoformat(finished).timestamp(), abs=1)
     # The other tenant's source never loaded: no figure for it, and no other tenant's label at all.
     assert {dict(labels)["tenant"] for name, labels in state if name == last[0]} == {two_tenants.a.ags}
-    assert state[("egov_queue_up", ())] == 1
+    assert state[("egov_queue_up", ())] == 1 and state[("egov_database_up", ())] == 1
 
     # A file that cannot be read at all is a failed run, and the source's last success stays.
     failed = ("egov_ingest_runs_total", (("outcome", "failed"),))
