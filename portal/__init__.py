@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from portal.settings import Settings, load_settings
+from tenants.settings import Settings, load_settings
 
 
 def create_app(test_config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import click
 
-from portal.settings import SettingsError, load_settings
+from tenants.settings import SettingsError, load_settings
 
 
 def _fail(message: str) -> None:
@@ -268,9 +268,9 @@ def demo_seed(no_data: bool) -> None:
     """Create the demo tenants and load a year of demo data through the ingest paths (idempotent)."""
     import time
 
-    from ingest_workers.demo_data import seed_tenant
+    from demo.data import seed_tenant
+    from demo.tenants import seed_demo_identity, seed_demo_tenants
     from tenants.context import tenant_transaction
-    from tenants.demo import seed_demo_identity, seed_demo_tenants
 
     settings = load_settings()
     with tenant_transaction(None):
@@ -290,10 +290,10 @@ def demo_seed(no_data: bool) -> None:
             click.echo(f"  {name}: {loaded['events'] + loaded['maengelmelder']:,} events, {loaded['civento']:,} "
                        f"civento rows, {loaded['feedback']} ratings, {loaded['web_days']} days of web visits "
                        f"({time.perf_counter() - started:.1f} s)")
-    from tenants.opendata.demo import publish_demo_datasets
+    from demo.opendata import publish_demo_datasets
 
     click.echo(f"Open Data published by: {', '.join(publish_demo_datasets()) or 'nobody new'}")
-    from tenants.benchmark.demo import seed_comparison_demo
+    from demo.comparison import seed_comparison_demo
 
     started = time.perf_counter()
     outcome = seed_comparison_demo(generate=seed_tenant)
@@ -385,8 +385,8 @@ def ingest() -> None:
 @with_app
 def ingest_load(ags: str, source_id: int, path: Path) -> None:
     """Load the file PATH into data source SOURCE_ID of the tenant AGS, now, in this process."""
-    from ingest_workers.runs import error_text, load_file
     from tenants.context import tenant_transaction
+    from tenants.ingest.runs import error_text, load_file
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
@@ -405,8 +405,8 @@ def ingest_load(ags: str, source_id: int, path: Path) -> None:
 @with_app
 def ingest_health_command(ags: str, as_json: bool) -> None:
     """Ingest health of one tenant: last success and error per source, unfinished runs."""
-    from ingest_workers.health import ingest_health
     from tenants.context import tenant_transaction
+    from tenants.ingest.health import ingest_health
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
@@ -454,6 +454,6 @@ def watchdog(once: bool) -> None:
         run(settings.tenant_query_limit_seconds, settings.watchdog_interval_seconds, rounds=1 if once else None)
 
 
-from tenants.superset.cli import superset  # noqa: E402
+from portal.superset_cli import superset  # noqa: E402
 
 main.add_command(superset)

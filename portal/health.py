@@ -37,7 +37,7 @@ def _database() -> dict[str, Any]:
 
 
 def _redis_connection():
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     return redis_connection(current_app.config["EGOV"].redis_url)
 
@@ -48,7 +48,7 @@ def _redis() -> dict[str, Any]:
 
 
 def _queues() -> dict[str, Any]:
-    from ingest_workers.jobs import queue_state
+    from tenants.jobs import queue_state
 
     return queue_state(_redis_connection(), current_app.config["EGOV"].queues)
 

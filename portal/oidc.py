@@ -39,7 +39,7 @@ server = AuthorizationServer()
 
 
 def _redis():
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     return redis_connection(current_app.config["EGOV"].redis_url)
 

@@ -23,7 +23,7 @@ import secrets
 from flask import Flask, current_app, g, session
 from flask_login import login_user, logout_user
 
-from ingest_workers.jobs import redis_connection
+from tenants.jobs import redis_connection
 
 SID = "sid"
 KEY = "egov:session:{}"

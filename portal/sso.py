@@ -42,10 +42,10 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from portal.settings import Settings
 from tenants import claims, crypto, outbound
 from tenants.identity import IdentityError, attempted_identity, token_auth_method
 from tenants.models import IdentityProvider
+from tenants.settings import Settings
 
 #: Seconds after which a provider's discovery document (and key set) is fetched again.
 METADATA_TTL = 3600

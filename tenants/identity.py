@@ -19,7 +19,6 @@ from flask_babel import lazy_gettext as _l
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, func, select, update
 
-from portal.settings import Settings
 from tenants import claims, crypto, outbound
 from tenants.context import working_for
 from tenants.db import db
@@ -32,6 +31,7 @@ from tenants.models import (
     TenantDomain,
     User,
 )
+from tenants.settings import Settings
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
 DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
-from portal.settings import Settings
 from tenants import audit
 from tenants.context import working_for
 from tenants.db import db
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
 from tenants.models import Tenant, TenantDomain, TenantSetting
 from tenants.registry import create_tenant, normalise_ags
+from tenants.settings import Settings
 
 TRANSITIONS = {
     "approve": ({"pending"}, "active"),
@@ -120,7 +120,7 @@ def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",
 
 def start_provisioning(tenant_id: int):
     """Queue the provisioning job (after the approval has been committed)."""
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
     from tenants.provisioning import provision_tenant
 
     return enqueue(provision_tenant, tenant_id, queue="high", timeout=1800, retries=2,
@@ -141,7 +141,7 @@ def provisioning_job_error(tenant_id: int) -> str | None:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     try:
         job = Job.fetch(f"provision-tenant-{tenant_id}", connection=redis_connection())

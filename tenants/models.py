@@ -211,7 +211,7 @@ class IngestRun(db.Model):
     #: an English message id with ``%(name)s`` placeholders; its values in ``error_args``
     error: Mapped[str | None] = mapped_column(Text)
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    #: how often a worker started loading it (ingest_workers/runs.py)
+    #: how often a worker started loading it (tenants/ingest/runs.py)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]

@@ -12,10 +12,10 @@ from __future__ import annotations
 from psycopg import sql
 from sqlalchemy import select, text
 
-from portal.settings import Settings
 from tenants import crypto
 from tenants.context import tenant_transaction
 from tenants.models import Tenant
+from tenants.settings import Settings
 
 ENCRYPTED_COLUMNS = text(
     """

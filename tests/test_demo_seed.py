@@ -27,7 +27,7 @@ DEMO_DAYS = 3
 
 @pytest.fixture(scope="module")
 def seeded_twice(app, owner_engine, redis_conn):
-    from ingest_workers import demo_data
+    from demo import data as demo_data
     from tenants.models import Tenant
     from tenants.opendata.publication import withdraw
     from tenants.registry import get_tenant_by_ags
@@ -48,7 +48,7 @@ def seeded_twice(app, owner_engine, redis_conn):
 
 
 def test_both_runs_succeed_and_create_the_demo_tenants_once(seeded_twice):
-    from tenants.benchmark.demo import COMPARISON_MEMBERS
+    from demo.comparison import COMPARISON_MEMBERS
 
     assert (seeded_twice.first.exit_code, seeded_twice.second.exit_code) == (0, 0)
     listed = json.loads(CliRunner().invoke(main, ["tenants", "list", "--json"], catch_exceptions=False).output)

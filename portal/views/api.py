@@ -17,15 +17,15 @@ import re
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ingest_workers import runs
-from ingest_workers.canonical import PAYLOADS
-from ingest_workers.sources import SourceNotFound, get_run, get_source, token_matches
 from portal import inputs
 from portal.access import public
 from portal.extensions import csrf, limiter
 from portal.openapi import openapi_document
 from portal.tenancy import current_tenant
+from tenants.canonical import PAYLOADS
 from tenants.db import db
+from tenants.ingest import runs
+from tenants.ingest.sources import SourceNotFound, get_run, get_source, token_matches
 
 bp = Blueprint("tenant_api", __name__, url_prefix="/api/v1/t/<ags>")
 public_bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -14,10 +14,13 @@ from flask import Blueprint, Response, abort, current_app, flash, jsonify, redir
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ingest_workers import catalogue, matomo, runs
-from ingest_workers.health import health_in_session
-from ingest_workers.profiles import shipped_profiles
-from ingest_workers.sources import (
+from portal.access import operator_required, role_required
+from portal.tenancy import current_tenant
+from tenants.db import db
+from tenants.ingest import catalogue, matomo, runs
+from tenants.ingest.health import health_in_session
+from tenants.ingest.profiles import shipped_profiles
+from tenants.ingest.sources import (
     SourceError,
     SourceNotFound,
     create_source,
@@ -33,9 +36,6 @@ from ingest_workers.sources import (
     set_mapping,
     update_source,
 )
-from portal.access import operator_required, role_required
-from portal.tenancy import current_tenant
-from tenants.db import db
 
 bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 

@@ -154,7 +154,7 @@ def _collect(session: Session, flush_context) -> None:
 
 
 def _enqueue(session: Session) -> None:
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
 
     for tenant_id in sorted(session.info.pop(PENDING, set())):
         try:

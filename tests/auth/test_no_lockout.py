@@ -8,8 +8,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from demo.dev_idp import DEMO_ROLE_MAPPING
 from portal.cli import main
-from portal.dev_idp import DEMO_ROLE_MAPPING
 from tenants.context import tenant_transaction
 from tests.auth.conftest import configure_provider, configure_shaped, login
 from tests.conftest import add_operator, client_as

@@ -113,7 +113,7 @@ def world(matrix_app, two_tenants):
 
 
 def _ingest_objects(session, tenant_id: int, settings) -> dict:
-    from ingest_workers.sources import create_source
+    from tenants.ingest.sources import create_source
     from tenants.models import IngestRun
 
     # Names of their own per tenant: the name check relies on RLS (see test_source_names_are_per_tenant...).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from portal.dev_idp import build_app, person
+from demo.dev_idp import build_app, person
 from tenants.context import tenant_transaction
 from tests.auth.conftest import _provider, configure_provider, login
 

@@ -50,8 +50,8 @@ def _load(settings, ids) -> None:
 
 
 def _sign_in_times(settings, tenant_id: int) -> dict:
+    from demo.dev_idp import DEMO_ROLE_MAPPING, build_app, person
     from portal import create_app
-    from portal.dev_idp import DEMO_ROLE_MAPPING, build_app, person
     from tenants.context import tenant_transaction
     from tenants.identity import ProviderSettings, save_identity_provider, set_domains
     from tests.auth.conftest import login

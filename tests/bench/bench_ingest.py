@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from ingest_workers.canonical import EVENT_COLUMNS
+from tenants.canonical import EVENT_COLUMNS
 from tests.bench.common import fresh_database
 
 TITLE = "Ingest: 1,000,000 process events from CSV to rollups"
@@ -62,9 +62,9 @@ def _psql_copy(settings, path: Path) -> float:
 
 
 def run(settings) -> list[dict]:
-    from ingest_workers.runs import load_file
     from portal import create_app
     from tenants.context import tenant_transaction
+    from tenants.ingest.runs import load_file
     from tenants.models import DataSource
     from tenants.registry import create_tenant
 

@@ -25,9 +25,9 @@ SUPERSET_PORT, PORTAL_PORT = 5058, 5057
 
 
 def _tenant(app, ags: str, scale: int):
+    from demo.superset import seed_rollups
     from tenants.context import tenant_transaction
     from tenants.registry import create_tenant
-    from tenants.superset.demo import seed_rollups
 
     with app.app_context():
         with tenant_transaction(None):
@@ -85,8 +85,8 @@ def run(settings) -> list[dict]:
     from werkzeug.serving import make_server
 
     from portal import create_app
-    from portal.settings import load_settings
     from tenants.provisioning import provision_tenant
+    from tenants.settings import load_settings
     from tenants.superset import server
 
     # A database of its own: the other benchmarks drop and recreate theirs.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from demo.comparison import COMPARISON_MEMBERS, seed_comparison_demo
 from tenants.benchmark import participation
-from tenants.benchmark.demo import COMPARISON_MEMBERS, seed_comparison_demo
 from tenants.benchmark.groups import Member, size_class
 from tenants.context import tenant_transaction
 from tenants.models import Region

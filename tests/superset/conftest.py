@@ -91,9 +91,9 @@ def _drop_stale_login_roles(settings) -> None:
 
 
 def create_tenant_with_data(app, ags: str, scale: int, days: int = 120):
+    from demo.superset import seed_rollups
     from tenants.context import tenant_transaction
     from tenants.registry import create_tenant
-    from tenants.superset.demo import seed_rollups
 
     with app.app_context():
         with tenant_transaction(None):

@@ -16,7 +16,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from portal.settings import load_settings
+from tenants.settings import load_settings
 
 #: Results are read by the page that started the job, shortly after.
 RESULT_TTL = 24 * 3600

@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from demo.tenants import GODONU_MEMBERS
 from tenants.benchmark import participation
 from tenants.benchmark.metrics import FAMILIES
 from tenants.context import tenant_transaction
 from tenants.db import db
-from tenants.demo import GODONU_MEMBERS
 from tenants.models import Tenant
 from tenants.registry import create_tenant
 

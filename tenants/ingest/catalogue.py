@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-LEIKA_FILE = Path(__file__).resolve().parents[1] / "tenants" / "data" / "leika_services.csv"
+LEIKA_FILE = Path(__file__).resolve().parents[1] / "data" / "leika_services.csv"
 LEIKA_KEY = re.compile(r"99[0-9]{12}")
 MAX_NAME = 200
 

@@ -45,8 +45,8 @@ WHERE r.status IN ('failed', 'queued', 'running') ORDER BY coalesce(r.finished_a
 
 def health_in_session(session, today: date | None = None) -> dict[str, Any]:
     """The report; settles the tenant's unfinished runs first (enqueue the ids in ``due`` after commit)."""
-    from ingest_workers.loader import berlin_today
-    from ingest_workers.runs import error_text, settle_runs
+    from tenants.ingest.loader import berlin_today
+    from tenants.ingest.runs import error_text, settle_runs
     from tenants.models import IngestRun
 
     unfinished = list(session.scalars(select(IngestRun).where(IngestRun.status.in_(("queued", "running")))))
@@ -82,7 +82,7 @@ def _status(last_ok, last_failed) -> str:
 
 def ingest_health(tenant_id: int, today: date | None = None) -> dict[str, Any]:
     """The health report of one tenant (for operators and the CLI); needs an app context."""
-    from ingest_workers.runs import enqueue_run
+    from tenants.ingest.runs import enqueue_run
 
     with tenant_transaction(tenant_id) as session:
         report = health_in_session(session, today)

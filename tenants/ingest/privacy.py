@@ -18,7 +18,7 @@ phone numbers are: with +49/0049 and nine digits or more, or with the leading 0 
 and is not a date. E-mail addresses are matched with
 ``@`` and with the usual disguises: ``(at)``, ``[at]``, ``{at}``, `` at ``, ``(dot)``, ``(punkt)``,
 spaces around the signs, umlauts in the domain. The loader checks step names once per distinct
-value (``ingest_workers.loader``).
+value (``tenants.ingest.loader``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import unicodedata
 import phonenumbers
 from sqlalchemy import select
 
-from portal.settings import Settings
 from tenants.crypto import decrypt, encrypt
 from tenants.models import TenantSetting
+from tenants.settings import Settings
 
 REGION = "DE"
 _OPEN, _CLOSE = r"[(\[{<]\s*", r"\s*[)\]}>]"

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from portal.settings import load_settings
+from tenants.settings import load_settings
 
 
 @click.group("superset")

@@ -53,7 +53,7 @@ def seed_demo_identity(settings) -> int:
     the processes), so its issuer is pinned from the configured address.
     Tenants whose admin changed the settings keep them.
     """
-    from portal.dev_idp import DEMO_ROLE_MAPPING
+    from demo.dev_idp import DEMO_ROLE_MAPPING
     from tenants.context import working_for
     from tenants.identity import ProviderSettings, get_identity_provider, save_identity_provider, set_domains
 

@@ -43,9 +43,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest_workers import loader
-from ingest_workers.privacy import tenant_salt
-from ingest_workers.profiles import (
+from tenants.context import tenant_transaction
+from tenants.db import db
+from tenants.ingest import loader
+from tenants.ingest.privacy import tenant_salt
+from tenants.ingest.profiles import (
     Mapper,
     Profile,
     ProfileError,
@@ -56,8 +58,6 @@ from ingest_workers.profiles import (
     profile_for,
     read_table,
 )
-from tenants.context import tenant_transaction
-from tenants.db import db
 from tenants.models import DataSource, IngestRun, Tenant
 
 log = logging.getLogger(__name__)
@@ -165,14 +165,14 @@ def job_id_for(run: IngestRun) -> str:
 
 def enqueue_run(tenant_id: int, run_id: int) -> str:
     """Queue the load of a run; call after the run's transaction has committed."""
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
 
     # A session of its own: the caller's (a web request's) may have begun its next transaction.
     with Session(db.engine) as own, tenant_transaction(tenant_id, own) as session:
         run = session.get(IngestRun, (tenant_id, run_id))
         job_id, matomo = run.job_id or job_id_for(run), run.payload_format == "matomo"
     if matomo:
-        from ingest_workers import matomo as pull
+        from tenants.ingest import matomo as pull
 
         return pull.enqueue_run(tenant_id, run_id, job_id)
     job = enqueue(process_run, tenant_id, run_id, queue=QUEUE, timeout=TIMEOUT, retries=RETRIES,
@@ -181,7 +181,7 @@ def enqueue_run(tenant_id: int, run_id: int) -> str:
 
 
 def _redis():
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     return redis_connection(current_app.config["EGOV"].redis_url)
 
@@ -609,7 +609,7 @@ def settle_runs(session, runs: list[IngestRun], wait_ms: int = 0) -> list[int]:
 
 def _max_attempts(run: IngestRun) -> int:
     if run.payload_format == "matomo":
-        from ingest_workers import matomo
+        from tenants.ingest import matomo
 
         return matomo.RETRIES + 1
     return RETRIES + 1
