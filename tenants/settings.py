@@ -235,6 +235,26 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
     return stored
 
 
+def get_settings() -> Settings:
+    """The settings of the running process; the one accessor for code that runs in the app or a job.
+
+    Inside a Flask app context: the app's own (``create_app(settings)``; tests build apps with settings of their
+    own). Elsewhere (the CLI before an app exists, a job run outside the worker): the environment's, read once per
+    process. Flask is imported here only when asked, so the settings module stays importable without it.
+    """
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app.config["EGOV"]
+    global _PROCESS_SETTINGS
+    if _PROCESS_SETTINGS is None:
+        _PROCESS_SETTINGS = load_settings()
+    return _PROCESS_SETTINGS
+
+
+_PROCESS_SETTINGS: Settings | None = None
+
+
 def load_settings(environ=None) -> Settings:
     """Read the settings from the environment (``os.environ`` by default).
 

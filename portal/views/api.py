@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from portal import inputs
@@ -26,6 +26,7 @@ from tenants.canonical import PAYLOADS
 from tenants.db import db
 from tenants.ingest import runs
 from tenants.ingest.sources import SourceNotFound, get_run, get_source, token_matches
+from tenants.settings import get_settings
 
 bp = Blueprint("tenant_api", __name__, url_prefix="/api/v1/t/<ags>")
 public_bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -186,4 +187,4 @@ def batch_status(source_id: int, run_id: int):
 @public_bp.get("/openapi.json")
 @public
 def openapi():
-    return jsonify(openapi_document(current_app.config["EGOV"].portal_url))
+    return jsonify(openapi_document(get_settings().portal_url))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
@@ -25,6 +25,7 @@ from tenants.context import tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
 from tenants.months import berlin_today
+from tenants.settings import get_settings
 from tenants.superset.embedding import tenant_dashboards
 
 bp = Blueprint("tenant_benchmark", __name__, url_prefix="/t/<ags>/vergleich")
@@ -71,7 +72,7 @@ def overview():
 @role_required("viewer")
 def service(leika: str):
     tenant, result = _comparison(leika)
-    brules = rules_from(current_app.config["EGOV"])
+    brules = rules_from(get_settings())
     return render_template("benchmark/service.html", tenant=tenant, c=result, brules=brules,
                            dashboard_url=_dashboard_url(tenant))
 

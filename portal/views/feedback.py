@@ -64,7 +64,7 @@ def _once(nonce: str) -> bool:
     """True the first time a form token is used (Redis remembers it as long as it is valid)."""
     from tenants.jobs import redis_connection
 
-    redis = redis_connection(current_app.config["EGOV"].redis_url)
+    redis = redis_connection()
     return bool(redis.set(f"feedback:nonce:{nonce}", 1, nx=True, ex=MAX_SECONDS))
 
 

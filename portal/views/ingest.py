@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -36,6 +36,7 @@ from tenants.ingest.sources import (
     set_mapping,
     update_source,
 )
+from tenants.settings import get_settings
 
 bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 
@@ -145,7 +146,7 @@ def run_errors_csv(run_id: int):
 def create():
     form = request.form
     try:
-        source = create_source(db.session, current_tenant().id, current_app.config["EGOV"], form.get("name", ""),
+        source = create_source(db.session, current_tenant().id, get_settings(), form.get("name", ""),
                                form.get("kind", ""), form.get("profile", "canonical"),
                                matomo={k: form.get(k, "") for k in ("url", "site_id", "token", "pages")},
                                origins=form.get("origins", ""))
@@ -163,7 +164,7 @@ def create():
 def source_page(source_id: int):
     source = _source_or_404(source_id)
     return render_template("ingest/source.html", source=source, token=None,
-                           portal_url=current_app.config["EGOV"].portal_url)
+                           portal_url=get_settings().portal_url)
 
 
 def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
@@ -208,7 +209,7 @@ def new_token(source_id: int):
     db.session.commit()
     # Shown once, in this response only; it is not stored in clear anywhere.
     response = Response(render_template("ingest/source.html", source=source, token=token,
-                                        portal_url=current_app.config["EGOV"].portal_url))
+                                        portal_url=get_settings().portal_url))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -25,6 +25,7 @@ from tenants.opendata.publication import (
     rules_from,
     withdraw,
 )
+from tenants.settings import get_settings
 
 bp = Blueprint("tenant_opendata", __name__, url_prefix="/t/<ags>")
 operator_bp = Blueprint("operator_opendata", __name__, url_prefix="/operator")
@@ -51,7 +52,7 @@ def preview_dataset(dataset: str):
     if dataset not in DATASETS:
         abort(404)
     try:
-        snapshot = preview(db.session, current_tenant(), dataset, rules_from(current_app.config["EGOV"]))
+        snapshot = preview(db.session, current_tenant(), dataset, rules_from(get_settings()))
     except DisclosureRisk as risk:
         db.session.rollback()
         current_app.logger.error("Open Data preview of tenant %s blocked by the disclosure audit: %s",

@@ -29,7 +29,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import current_app
 from sqlalchemy import text
 
 from tenants import outbound
@@ -39,6 +38,7 @@ from tenants.db import db
 from tenants.ingest import runs
 from tenants.ingest.loader import berlin_today
 from tenants.models import DataSource, IngestRun
+from tenants.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def call(base_url: str, token: str, method: str, site_id: int, start: date, end:
     """
     data = {"module": "API", "method": method, "idSite": site_id, "period": "day",
             "date": f"{start.isoformat()},{end.isoformat()}", "format": "JSON", "token_auth": token, **extra}
-    return outbound.fetch(f"{base_url}/index.php", current_app.config["EGOV"], method="POST", data=data,
+    return outbound.fetch(f"{base_url}/index.php", get_settings(), method="POST", data=data,
                           timeout=TIMEOUT, max_bytes=MAX_BYTES)
 
 
@@ -292,11 +292,10 @@ def create_pull_run(session, tenant_id: int, source_id: int, start: date, end: d
 
 
 def enqueue_run(tenant_id: int, run_id: int, job_id: str | None = None) -> str:
-    from tenants.jobs import enqueue, redis_connection
+    from tenants.jobs import enqueue
 
     job = enqueue(pull_run, tenant_id, run_id, queue="low", timeout=600, retries=RETRIES,
-                  retry_delays=runs.RETRY_DELAYS, job_id=job_id or f"matomo-{tenant_id}-{run_id}-0",
-                  connection=redis_connection(current_app.config["EGOV"].redis_url))
+                  retry_delays=runs.RETRY_DELAYS, job_id=job_id or f"matomo-{tenant_id}-{run_id}-0")
     return job.id
 
 
@@ -315,7 +314,7 @@ REFETCHING = "Matomo had no figures yet for %(days)s; they are fetched again unt
 
 def pull_run(tenant_id: int, run_id: int) -> dict[str, Any]:
     """The RQ job: fetch the run's days from Matomo and store the complete ones."""
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     with runs.attempt(tenant_id, run_id) as (_, session):
         run = runs.claim(session, tenant_id, run_id, RETRIES + 1)
         if run is None:

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -58,7 +57,9 @@ from tenants.ingest.profiles import (
     profile_for,
     read_table,
 )
+from tenants.jobs import redis_connection
 from tenants.models import DataSource, IngestRun, Tenant
+from tenants.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class TransientError(RuntimeError):
 # -- accepting a batch ----------------------------------------------------------------------------
 
 def spool_dir(tenant_id: int) -> Path:
-    path = Path(current_app.config["EGOV"].var_dir) / "spool" / str(int(tenant_id))
+    path = Path(get_settings().var_dir) / "spool" / str(int(tenant_id))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -176,14 +177,9 @@ def enqueue_run(tenant_id: int, run_id: int) -> str:
 
         return pull.enqueue_run(tenant_id, run_id, job_id)
     job = enqueue(process_run, tenant_id, run_id, queue=QUEUE, timeout=TIMEOUT, retries=RETRIES,
-                  retry_delays=RETRY_DELAYS, job_id=job_id, connection=_redis())
+                  retry_delays=RETRY_DELAYS, job_id=job_id)
     return job.id
 
-
-def _redis():
-    from tenants.jobs import redis_connection
-
-    return redis_connection(current_app.config["EGOV"].redis_url)
 
 
 def _discard(path: str | None) -> None:
@@ -313,7 +309,7 @@ def _clock(session) -> datetime:
 
 def process_run(tenant_id: int, run_id: int) -> dict[str, Any]:
     """Load one run (the RQ job). Returns the counters."""
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     progress = _progress_reporter()
     with attempt(tenant_id, run_id) as (conn, session):
         run = claim(session, tenant_id, run_id, RETRIES + 1)
@@ -545,7 +541,7 @@ def _job_state(job_id: str | None) -> str | None:
     if not job_id:
         return "gone"
     try:
-        status = Job.fetch(job_id, connection=_redis()).get_status(refresh=True)
+        status = Job.fetch(job_id, connection=redis_connection()).get_status(refresh=True)
     except NoSuchJobError:
         return "gone"
     except Exception:  # noqa: BLE001 - Redis away: do not judge runs on no evidence
@@ -665,7 +661,7 @@ def run_status(run: IngestRun) -> dict[str, Any]:
         from rq.job import Job
 
         try:
-            job = Job.fetch(run.job_id, connection=_redis())
+            job = Job.fetch(run.job_id, connection=redis_connection())
             status["progress"] = job.get_meta(refresh=True).get("progress")
         except NoSuchJobError:
             pass

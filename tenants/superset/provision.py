@@ -22,7 +22,6 @@ import secrets
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
@@ -32,6 +31,7 @@ from tenants.benchmark.groups import groups_of
 from tenants.context import tenant_transaction
 from tenants.models import Tenant, TenantSetting
 from tenants.provisioning import register_step
+from tenants.settings import get_settings
 from tenants.superset import guest, templates
 from tenants.superset.client import SupersetClient
 from tenants.superset.roles import ensure_base_roles, ensure_tenant_roles, remove_tenant_roles
@@ -43,7 +43,7 @@ BENCHMARK_DATASET = "egov_benchmark"
 
 
 def _settings():
-    return current_app.config["EGOV"]
+    return get_settings()
 
 
 def client() -> SupersetClient:
