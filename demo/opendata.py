@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
 from tenants.opendata.publication import DEFAULT_LICENCE, publications, publish
@@ -16,7 +16,7 @@ def publish_demo_datasets() -> list[str]:
     """Publish the demo datasets of tenants that never decided yet; a withdrawal is respected."""
     done = []
     for ags, datasets in DEMO_PUBLISHERS.items():
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
             tenant_id = tenant.id if tenant is not None and tenant.is_active else None
         if tenant_id is None:

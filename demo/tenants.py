@@ -54,13 +54,13 @@ def seed_demo_identity(settings) -> int:
     Tenants whose admin changed the settings keep them.
     """
     from demo.dev_idp import DEMO_ROLE_MAPPING
-    from tenants.context import working_for
+    from tenants.context import platform_acting_for
     from tenants.identity import ProviderSettings, get_identity_provider, save_identity_provider, set_domains
 
     count = 0
     for ags, domain in DEMO_DOMAINS.items():
         tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
-        with working_for(tenant.id):
+        with platform_acting_for(tenant.id):
             if get_identity_provider(tenant.id) is not None:
                 continue
             set_domains(tenant.id, [domain])

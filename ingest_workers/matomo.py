@@ -10,14 +10,14 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.ingest.loader import berlin_today
 from tenants.ingest.matomo import REFETCH_DAYS, create_pull_run, enqueue_run
 from tenants.models import DataSource, Tenant
 
 
 def _active_sources() -> list[tuple[int, DataSource]]:
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         tenant_ids = list(session.scalars(select(Tenant.id).where(Tenant.status == "active")))
     found = []
     for tenant_id in tenant_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction
 from tenants.db import db
 from tenants.models import Tenant
 from tenants.opendata.publication import refresh_published, rules_from
@@ -22,6 +22,6 @@ def refresh_open_data() -> int:
     during the day find them. Returns the number of datasets checked.
     """
     rules = rules_from(get_settings())
-    with tenant_transaction(None):
+    with platform_transaction():
         tenant_ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active")))
     return sum(refresh_published(tenant_id, rules) for tenant_id in tenant_ids)

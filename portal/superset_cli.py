@@ -65,10 +65,10 @@ def _wait_for_superset(url: str, seconds: int = 120) -> None:
 
 
 def _tenants(ags_list: tuple[str, ...]):
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import get_tenant_by_ags, list_tenants
 
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         found = [get_tenant_by_ags(ags) for ags in ags_list] if ags_list else list_tenants(status="active")
         for tenant in found:
             session.expunge(tenant)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tenants.context import working_for
+from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.models import AuditEvent, PlatformAuditEvent
 
@@ -36,7 +36,7 @@ def record(action: str, *, actor: str, tenant_id: int | None = None, target: str
         db.session.add(PlatformAuditEvent(**values))
         db.session.flush()
         return
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         db.session.add(AuditEvent(tenant_id=tenant_id, **values))
         db.session.flush()
 

@@ -20,7 +20,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import delete, func, select, update
 
 from tenants import claims, crypto, outbound
-from tenants.context import working_for
+from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.models import (
     USER_ROLES,
@@ -322,7 +322,7 @@ def stored_secret(tenant_id: int | None, settings: Settings) -> str | None:
     """The tenant's stored client secret (to test with when the form leaves the field empty)."""
     if tenant_id is None:
         return None
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         provider = get_identity_provider(tenant_id)
         return crypto.decrypt(settings, provider.client_secret_encrypted) if provider is not None else None
 
@@ -364,7 +364,7 @@ def save_identity_provider(tenant_id: int, wanted: ProviderSettings, settings: S
     :raise IdentityError: the test fails, a field is missing or wrong, or no admin would remain.
     """
     wanted = _validated(wanted)
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         provider = get_identity_provider(tenant_id)
         secret = wanted.client_secret or (crypto.decrypt(settings, provider.client_secret_encrypted)
                                           if provider is not None else None)

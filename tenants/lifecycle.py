@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
 from tenants import audit
-from tenants.context import working_for
+from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
 from tenants.models import Tenant, TenantDomain, TenantSetting
@@ -131,7 +131,7 @@ def provisioning_progress(tenant_id: int) -> dict | None:
     """The recorded progress of the last provisioning run, read in the current transaction."""
     from tenants.provisioning import STATE_KEY
 
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         setting = db.session.get(TenantSetting, (tenant_id, STATE_KEY))
         return dict(setting.value) if setting else None
 

@@ -158,10 +158,10 @@ def rls_bypass_settings(database):
 @pytest.fixture
 def two_tenants(app, clean_db):
     """Marburg (a) and Fulda (b), both active."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import create_tenant
 
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         a = create_tenant(MARBURG, status="active")
         b = create_tenant(FULDA, status="active")
         return SimpleNamespace(a=SimpleNamespace(id=a.id, ags=a.ags), b=SimpleNamespace(id=b.id, ags=b.ags))
@@ -262,10 +262,10 @@ def sign_in_browser(app, page, base_url: str, identity: str) -> None:
 
 def add_operator(app, email: str = "op@betrieb.example") -> str:
     """A platform operator; returns the session identity for :func:`sign_in`."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.models import Operator
 
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         operator = Operator(subject=email, email=email)
         session.add(operator)
         session.flush()

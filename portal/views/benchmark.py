@@ -21,7 +21,7 @@ from tenants.benchmark.comparison import comparison, last_refresh, services
 from tenants.benchmark.groups import SIZE_CLASSES
 from tenants.benchmark.metrics import FAMILIES
 from tenants.benchmark.participation import ParticipationError
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
 from tenants.months import berlin_today
@@ -155,7 +155,7 @@ def save_peers():
 def operator_overview():
     """Which tenants take part in which family, and when the figures were last refreshed."""
     db.session.commit()  # end the sign-in's transaction; each tenant is read in its own below
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         tenants = session.query(Tenant.id, Tenant.ags, Tenant.name).filter(Tenant.status == "active") \
             .order_by(Tenant.name).all()
         runs = session.execute(text("SELECT started_at, finished_at, status, participants, figures, error "

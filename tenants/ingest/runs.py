@@ -42,7 +42,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.ingest import loader
 from tenants.ingest.privacy import tenant_salt
@@ -630,7 +630,7 @@ def settle_tenant(tenant_id: int, wait_ms: int = 0) -> int:
 
 def settle_all() -> int:
     """The scheduled job (and a worker's start): settle the unfinished runs of every tenant."""
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         tenant_ids = list(session.scalars(select(Tenant.id)))
     return sum(settle_tenant(tenant_id) for tenant_id in tenant_ids)
 

@@ -22,7 +22,7 @@ from sqlalchemy import DateTime, ForeignKey, Integer, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tenants.confidentiality import Rules
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.models import AuditEvent, Tenant
 from tenants.months import berlin_today
@@ -263,13 +263,13 @@ def published_entries(tenant: Publisher) -> list[PublishedEntry]:
 
 def public_tenant(ags: str) -> Publisher:
     """An active tenant by AGS for the public pages. :raise NotPublished: none such."""
-    with tenant_transaction(None):
+    with platform_transaction():
         return Publisher.of(_public_tenant(ags))
 
 
 def all_published_entries() -> list[PublishedEntry]:
     """Every published dataset of every active tenant, one tenant transaction each, in AGS order."""
-    with tenant_transaction(None):
+    with platform_transaction():
         tenants = [Publisher.of(t) for t in
                    db.session.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.ags))]
     entries = []
@@ -281,7 +281,7 @@ def all_published_entries() -> list[PublishedEntry]:
 def refresh_published(tenant_id: int, rules: Rules, today: date | None = None) -> int:
     """Recompute the content hash of every published dataset (keeps dct:modified true) and, on the way,
     protect and audit the months that changed (kept for the downloads). Returns the count."""
-    with tenant_transaction(None):
+    with platform_transaction():
         tenant = Publisher.of(db.session.get(Tenant, tenant_id))
     with tenant_transaction(tenant_id) as session:
         pubs = [p for p in publications(session, tenant_id).values() if p.is_published]

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.models import Tenant, User
 from tenants.superset.client import SupersetClient, rison
 
@@ -114,7 +114,7 @@ def sync_all() -> dict[int, dict[str, int]]:
     """Every tenant that was ever provisioned (the watchdog's minute-by-minute catch-up)."""
     from tenants.superset.provision import client
 
-    with tenant_transaction(None) as session:  # the registry itself has no tenant
+    with platform_transaction() as session:  # the registry itself has no tenant
         tenant_ids = session.scalars(select(Tenant.id).where(Tenant.status != "pending")).all()
     api = client()
     results = {}

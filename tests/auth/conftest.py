@@ -95,14 +95,14 @@ def sso_client(sso_app, clean_db):
 
 def configure_provider(app, tenant_id: int, provider, domains: list[str], **overrides) -> None:
     """Store a tenant's domains and identity provider as the admin form would (with the connection test)."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.identity import ProviderSettings, save_identity_provider, set_domains
 
     wanted = ProviderSettings(discovery_url=provider.discovery, client_id=f"client-{tenant_id}",
                               client_secret=f"secret-{tenant_id}", role_claim="roles",
                               role_mapping=DEMO_ROLE_MAPPING)
     wanted = dataclasses.replace(wanted, **overrides)
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         set_domains(tenant_id, domains)
         save_identity_provider(tenant_id, wanted, app.config["EGOV"])
 

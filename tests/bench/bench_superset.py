@@ -26,11 +26,11 @@ SUPERSET_PORT, PORTAL_PORT = 5058, 5057
 
 def _tenant(app, ags: str, scale: int):
     from demo.superset import seed_rollups
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction, tenant_transaction
     from tenants.registry import create_tenant
 
     with app.app_context():
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant_id = create_tenant(ags, status="active").id
         with tenant_transaction(tenant_id) as session:
             seed_rollups(session, tenant_id, days=365, scale=scale, seed=tenant_id)

@@ -137,11 +137,11 @@ def test_push_api_refuses_wrong_revoked_and_foreign_tokens_and_bad_bodies(app, t
 def test_push_is_refused_for_a_suspended_tenant(app, two_tenants):
     from sqlalchemy import text
 
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
 
     admin = sign_in(app, two_tenants.a.id, "admin")
     source_id, token, _ = _push_source(app, admin, two_tenants.a.ags)
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         session.execute(text("UPDATE portal.tenants SET status = 'suspended' WHERE id = :t"), {"t": two_tenants.a.id})
     response = app.test_client().post(
         f"/api/v1/t/{two_tenants.a.ags}/sources/{source_id}/batches", headers={"Authorization": f"Bearer {token}"},

@@ -12,7 +12,7 @@ import pytest
 import tenants.opendata.datasets as datasets
 from demo.opendata import DEMO_PUBLISHERS
 from tenants.confidentiality import Rules
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.months import berlin_today
 from tenants.opendata.audit import NARROW, audit
 from tenants.opendata.datasets import DATASETS, MonthStore, protect_release, tenant_data, tenant_release
@@ -29,7 +29,7 @@ def demo(app, owner_engine, redis_conn):
     from tenants.registry import create_tenant
 
     with app.app_context():
-        with tenant_transaction(None):
+        with platform_transaction():
             ids = {ags: create_tenant(ags, status="active").id for ags in DEMO_PUBLISHERS}
         for tenant_id in ids.values():
             assert not seed_tenant(tenant_id).get("skipped")
