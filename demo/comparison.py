@@ -20,7 +20,7 @@ from tenants.benchmark import participation
 from tenants.benchmark.metrics import FAMILIES
 from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantStatus
 from tenants.registry import create_tenant
 
 COMPARISON_MEMBERS = (
@@ -44,7 +44,7 @@ def seed_comparison_tenants() -> list[int]:
     with platform_transaction():
         for ags in COMPARISON_MEMBERS:
             if db.session.scalar(select(Tenant.id).where(Tenant.ags == ags)) is None:
-                created.append(create_tenant(ags, status="active").id)
+                created.append(create_tenant(ags, status=TenantStatus.ACTIVE).id)
     return created
 
 
@@ -52,7 +52,7 @@ def opt_in_demo_tenants() -> list[str]:
     """Opt every demo tenant into every family, unless its admin has decided already (a withdrawal stays)."""
     with platform_transaction():
         tenants = db.session.execute(select(Tenant.id, Tenant.name).where(
-            Tenant.ags.in_([*GODONU_MEMBERS, *COMPARISON_MEMBERS]), Tenant.status == "active")).all()
+            Tenant.ags.in_([*GODONU_MEMBERS, *COMPARISON_MEMBERS]), Tenant.is_active)).all()
     done = []
     for tenant_id, name in tenants:
         with tenant_transaction(tenant_id) as session:

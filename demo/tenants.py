@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tenants.db import db
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantStatus
 from tenants.registry import create_tenant
 
 GODONU_MEMBERS = {
@@ -41,7 +41,7 @@ def seed_demo_tenants() -> list[Tenant]:
     for ags in GODONU_MEMBERS:
         tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
         if tenant is None:
-            tenant = create_tenant(ags, status="active")
+            tenant = create_tenant(ags, status=TenantStatus.ACTIVE)
         tenants.append(tenant)
     return tenants
 

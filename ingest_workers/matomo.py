@@ -18,7 +18,7 @@ from tenants.models import DataSource, Tenant
 
 def _active_sources() -> list[tuple[int, DataSource]]:
     with platform_transaction() as session:
-        tenant_ids = list(session.scalars(select(Tenant.id).where(Tenant.status == "active")))
+        tenant_ids = list(session.scalars(select(Tenant.id).where(Tenant.is_active)))
     found = []
     for tenant_id in tenant_ids:
         with tenant_transaction(tenant_id) as session:

@@ -23,5 +23,5 @@ def refresh_open_data() -> int:
     """
     rules = rules_from(get_settings())
     with platform_transaction():
-        tenant_ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active")))
+        tenant_ids = list(db.session.scalars(select(Tenant.id).where(Tenant.is_active)))
     return sum(refresh_published(tenant_id, rules) for tenant_id in tenant_ids)

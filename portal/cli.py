@@ -27,6 +27,7 @@ from pathlib import Path
 
 import click
 
+from tenants.models import TenantStatus
 from tenants.settings import SettingsError, load_settings
 
 
@@ -155,7 +156,7 @@ def tenants_create(ags: str, active: bool, contact_name: str | None, contact_ema
 
     try:
         with platform_transaction():
-            tenant = create_tenant(ags, status="active" if active else "pending",
+            tenant = create_tenant(ags, status=TenantStatus.ACTIVE if active else TenantStatus.PENDING,
                                    contact_name=contact_name, contact_email=contact_email)
             click.echo(f"Created tenant {tenant.name} (AGS {tenant.ags}, ARS {tenant.ars}), status {tenant.status}.")
     except TenantError as exc:
@@ -163,7 +164,7 @@ def tenants_create(ags: str, active: bool, contact_name: str | None, contact_ema
 
 
 @tenants.command("list")
-@click.option("--status", type=click.Choice(["pending", "active", "suspended", "offboarded", "rejected"]))
+@click.option("--status", type=click.Choice([s.value for s in TenantStatus]))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_app
 def tenants_list(status: str | None, as_json: bool) -> None:

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from tenants.models import TenantStatus
 from tenants.settings import load_settings
 
 
@@ -69,7 +70,7 @@ def _tenants(ags_list: tuple[str, ...]):
     from tenants.registry import get_tenant_by_ags, list_tenants
 
     with platform_transaction() as session:
-        found = [get_tenant_by_ags(ags) for ags in ags_list] if ags_list else list_tenants(status="active")
+        found = [get_tenant_by_ags(ags) for ags in ags_list] if ags_list else list_tenants(status=TenantStatus.ACTIVE)
         for tenant in found:
             session.expunge(tenant)
         return found

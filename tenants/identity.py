@@ -23,6 +23,7 @@ from tenants import claims, crypto, outbound
 from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.models import (
+    ROLE_RANK,
     USER_ROLES,
     IdentityProvider,
     IdentityProviderVersion,
@@ -33,7 +34,6 @@ from tenants.models import (
 )
 from tenants.settings import Settings
 
-ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
 DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 WELL_KNOWN = "/.well-known/openid-configuration"
 
@@ -576,7 +576,7 @@ def _find_user(tenant: Tenant, provider: IdentityProvider, subject: str, email: 
 
 
 def _admit(tenant: Tenant, provider: IdentityProvider, claims_of: dict[str, Any]) -> User:
-    if tenant.status != "active":
+    if not tenant.is_active:
         raise IdentityError(_l("%(name)s cannot sign in at the moment.", name=tenant.name))
     email = _checked_email(claims_of, provider.email_claim)
     if tenant_for_domain(email_domain(email)) != tenant.id:

@@ -27,16 +27,17 @@ from tenants import audit
 from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
-from tenants.models import Tenant, TenantDomain, TenantSetting
+from tenants.models import Tenant, TenantDomain, TenantSetting, TenantStatus
 from tenants.registry import create_tenant, normalise_ags
 from tenants.settings import Settings
 
+_S = TenantStatus
 TRANSITIONS = {
-    "approve": ({"pending"}, "active"),
-    "reject": ({"pending"}, "rejected"),
-    "suspend": ({"active"}, "suspended"),
-    "reactivate": ({"suspended"}, "active"),
-    "offboard": ({"active", "suspended"}, "offboarded"),
+    "approve": ({_S.PENDING}, _S.ACTIVE),
+    "reject": ({_S.PENDING}, _S.REJECTED),
+    "suspend": ({_S.ACTIVE}, _S.SUSPENDED),
+    "reactivate": ({_S.SUSPENDED}, _S.ACTIVE),
+    "offboard": ({_S.ACTIVE, _S.SUSPENDED}, _S.OFFBOARDED),
 }
 #: Actions that need a reason the tenant is told.
 NEEDS_REASON = {"reject", "suspend", "offboard"}
@@ -110,7 +111,7 @@ def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",
     if target == "rejected":
         # Release the e-mail domains, so a wrong sign-up cannot hold on to the real municipality's domain.
         db.session.execute(delete(TenantDomain).where(TenantDomain.tenant_id == tenant.id))
-    if target == "active" and tenant.activated_at is None:
+    if target == TenantStatus.ACTIVE and tenant.activated_at is None:
         tenant.activated_at = db.func.now()
     db.session.flush()
     audit.record(f"tenant.{action}", actor=actor, tenant_id=tenant.id, target=tenant.ags,

@@ -8,19 +8,53 @@ tenant context returns nothing rather than everything.
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Identity, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants.db import db
 
 PORTAL = {"schema": "portal"}
 
-TENANT_STATUSES = ("pending", "active", "suspended", "offboarded", "rejected")
-USER_ROLES = ("viewer", "editor", "admin")
+
+
+class TenantStatus(enum.StrEnum):
+    """Where a tenant is in its life (tenants/lifecycle.py moves it). Stored as the text value; only ``active``
+    signs in, receives data and is provisioned in Superset."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    OFFBOARDED = "offboarded"
+    REJECTED = "rejected"
+
+
+class Role(enum.StrEnum):
+    """A member of staff's role, lowest first: each role may do what the ones below it may."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """1 for viewer up to 3 for admin."""
+        return list(Role).index(self) + 1
+
+    def at_least(self, other: str) -> bool:
+        """Whether this role may do what ``other`` (a role or its text) may."""
+        return self.rank >= Role(other).rank
+
+
+TENANT_STATUSES = tuple(TenantStatus)
+USER_ROLES = tuple(Role)
+#: role text -> rank, for ``max(..., key=ROLE_RANK.__getitem__)`` and tables of roles.
+ROLE_RANK = {role: role.rank for role in Role}
 
 
 class Region(db.Model):
@@ -54,7 +88,7 @@ class Tenant(db.Model):
     ags: Mapped[str] = mapped_column(String(8), ForeignKey("portal.regions.ags"), unique=True)
     ars: Mapped[str] = mapped_column(String(12), unique=True)
     name: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, default="pending")
+    status: Mapped[str] = mapped_column(Text, default=TenantStatus.PENDING.value)
     status_reason: Mapped[str | None] = mapped_column(Text)
     contact_name: Mapped[str | None] = mapped_column(Text)
     contact_email: Mapped[str | None] = mapped_column(Text)
@@ -64,9 +98,11 @@ class Tenant(db.Model):
 
     region: Mapped[Region] = relationship(lazy="joined")
 
-    @property
+    @hybrid_property
     def is_active(self) -> bool:
-        return self.status == "active"
+        """Active tenants sign in, receive data and see their dashboards; also usable in queries
+        (``select(Tenant).where(Tenant.is_active)``)."""
+        return self.status == TenantStatus.ACTIVE
 
 
 class TenantDomain(db.Model):

@@ -11,7 +11,7 @@ import re
 from sqlalchemy import select
 
 from tenants.db import db
-from tenants.models import Region, Tenant
+from tenants.models import Region, Tenant, TenantStatus
 
 
 class TenantError(ValueError):
@@ -51,7 +51,7 @@ def list_tenants(status: str | None = None) -> list[Tenant]:
     return list(db.session.scalars(query))
 
 
-def create_tenant(ags: str, *, status: str = "pending", contact_name: str | None = None,
+def create_tenant(ags: str, *, status: str = TenantStatus.PENDING, contact_name: str | None = None,
                   contact_email: str | None = None) -> Tenant:
     """Register the municipality or district with this AGS as a tenant.
 
@@ -63,7 +63,7 @@ def create_tenant(ags: str, *, status: str = "pending", contact_name: str | None
         raise TenantError(f"Für {region.name} (AGS {region.ags}) gibt es bereits einen Mandanten.")
     tenant = Tenant(ags=region.ags, ars=region.ars, name=region.name, status=status,
                     contact_name=contact_name, contact_email=contact_email)
-    if status == "active":
+    if status == TenantStatus.ACTIVE:
         tenant.activated_at = db.func.now()
     db.session.add(tenant)
     db.session.flush()
@@ -77,7 +77,7 @@ def is_ingest_allowed(tenant: Tenant) -> bool:
     accepts or fetches anything; a suspended tenant keeps its data but
     receives no new data until it is reactivated.
     """
-    return tenant.status == "active"
+    return tenant.is_active
 
 
 def search_regions(query: str, limit: int = 25) -> list[tuple[Region, str | None]]:

@@ -132,7 +132,7 @@ def push_batch(source_id: int):
         return _problem(401, "Missing or invalid token for this data source.")
     tenant = current_tenant()
     try:
-        runs.require_active(tenant)
+        runs.require_ingest_allowed(tenant)
         if request.mimetype == "application/json":
             batch_id, data, fmt = *_json_body(), "json"
         elif request.mimetype in ("text/csv", "text/plain"):

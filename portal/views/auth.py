@@ -139,7 +139,7 @@ def operator_callback():
 def login_tenant():
     """Start the sign-in at the tenant's own identity provider."""
     tenant = current_tenant()
-    if tenant.status != "active":
+    if not tenant.is_active:
         return refused(_("%(name)s cannot sign in at the moment.", name=tenant.name), tenant_id=tenant.id)
     provider = get_identity_provider(tenant.id)
     if provider is None:

@@ -156,7 +156,7 @@ def operator_overview():
     """Which tenants take part in which family, and when the figures were last refreshed."""
     db.session.commit()  # end the sign-in's transaction; each tenant is read in its own below
     with platform_transaction() as session:
-        tenants = session.query(Tenant.id, Tenant.ags, Tenant.name).filter(Tenant.status == "active") \
+        tenants = session.query(Tenant.id, Tenant.ags, Tenant.name).filter(Tenant.is_active) \
             .order_by(Tenant.name).all()
         runs = session.execute(text("SELECT started_at, finished_at, status, participants, figures, error "
                                     "FROM benchmark.refresh_runs ORDER BY id DESC LIMIT 10")).all()

@@ -29,6 +29,7 @@ from tenants.ingest.feedback import (
     origin_allowed,
     store_feedback,
 )
+from tenants.registry import is_ingest_allowed
 
 bp = Blueprint("tenant_feedback", __name__, url_prefix="/api/v1/t/<ags>/feedback")
 csrf.exempt(bp)
@@ -42,7 +43,7 @@ def _key_limit() -> str:
 
 def _source_and_origin(key: str):
     tenant = current_tenant()
-    source = find_source(db.session, tenant.id, key) if tenant.status == "active" else None
+    source = find_source(db.session, tenant.id, key) if is_ingest_allowed(tenant) else None
     if source is None:
         abort(404)
     origin = request.headers.get("Origin")

@@ -29,12 +29,13 @@ from tenants.lifecycle import (
     purge_data,
     start_provisioning,
 )
+from tenants.models import TenantStatus
 from tenants.registry import list_tenants
 from tenants.staff import list_users
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
-STATUS_ORDER = ("pending", "active", "suspended", "offboarded", "rejected")
+STATUS_ORDER = tuple(TenantStatus)
 
 
 @bp.app_template_global()
@@ -100,7 +101,7 @@ def change():
         db.session.rollback()
         return _back(str(exc), "danger")
     db.session.commit()
-    if tenant.status == "active":
+    if tenant.is_active:
         start_provisioning(tenant.id)
     return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
 
@@ -109,7 +110,7 @@ def change():
 @operator_required
 def provision():
     tenant = current_tenant()
-    if tenant.status != "active":
+    if not tenant.is_active:
         abort(409)
     _audit("tenant.provisioning_started")
     db.session.commit()

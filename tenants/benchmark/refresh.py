@@ -125,7 +125,7 @@ class Collected:
 def active_members() -> dict[int, Member]:
     with platform_transaction() as session:
         rows = session.execute(select(Tenant.id, Region).join(Region, Region.ags == Tenant.ags)
-                               .where(Tenant.status == "active")).all()
+                               .where(Tenant.is_active)).all()
         return {tid: Member(tid, r.ags, r.kind, r.kreis_ags, r.kreis_name, r.population) for tid, r in rows}
 
 

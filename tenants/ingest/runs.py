@@ -59,6 +59,7 @@ from tenants.ingest.profiles import (
 )
 from tenants.jobs import redis_connection
 from tenants.models import DataSource, IngestRun, Tenant
+from tenants.registry import is_ingest_allowed
 from tenants.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,9 @@ def spool_bytes(tenant_id: int, chunks, suffix: str) -> tuple[Path, str]:
     return path, digest.hexdigest()
 
 
-def require_active(tenant: Tenant) -> None:
-    if tenant.status != "active":
+def require_ingest_allowed(tenant: Tenant) -> None:
+    """:raise IngestRefused: when the tenant may not receive data (``registry.is_ingest_allowed``)."""
+    if not is_ingest_allowed(tenant):
         raise IngestRefused(NOT_ACTIVE)
 
 
@@ -124,7 +126,7 @@ def accept_batch(session, tenant: Tenant, source: DataSource, batch_key: str, sp
     so sending its data again never answers "loaded before" for data that was not loaded.
     Call inside ``tenant_transaction(tenant.id)``; enqueue with :func:`enqueue_run` after commit.
     """
-    require_active(tenant)
+    require_ingest_allowed(tenant)
     if not source.active:
         raise IngestRefused("The data source is switched off.")
     existing = session.scalar(select(IngestRun).where(IngestRun.data_source_id == source.id,
@@ -286,8 +288,7 @@ def claim(session: Session, tenant_id: int, run_id: int, max_attempts: int) -> I
         run = s.get(IngestRun, (tenant_id, run_id))
         if run is None or run.status in FINAL:
             return None
-        tenant = s.get(Tenant, tenant_id)
-        if tenant.status != "active":
+        if not is_ingest_allowed(s.get(Tenant, tenant_id)):
             _fail(run, NOT_ACTIVE)
             return None
         if run.attempts >= max_attempts:

@@ -271,7 +271,7 @@ def all_published_entries() -> list[PublishedEntry]:
     """Every published dataset of every active tenant, one tenant transaction each, in AGS order."""
     with platform_transaction():
         tenants = [Publisher.of(t) for t in
-                   db.session.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.ags))]
+                   db.session.scalars(select(Tenant).where(Tenant.is_active).order_by(Tenant.ags))]
     entries = []
     for tenant in tenants:
         entries += published_entries(tenant)

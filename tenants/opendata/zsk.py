@@ -67,7 +67,7 @@ def tenant_rows(tenant_id: int, since: date, today: date) -> list[dict]:
 def operator_rows(since: date, today: date) -> list[dict]:
     """Every active tenant's rows, one tenant transaction after the other."""
     with platform_transaction():
-        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.ars)))
+        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.is_active).order_by(Tenant.ars)))
     rows = []
     for tenant_id in ids:
         rows += tenant_rows(tenant_id, since, today)

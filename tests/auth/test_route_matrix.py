@@ -19,8 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.principals import ROLE_RANK
 from tenants.context import tenant_transaction
+from tenants.models import ROLE_RANK
 from tests.conftest import add_operator, sign_in
 
 MISSING = object()
