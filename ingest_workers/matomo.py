@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tenants.context import platform_transaction, tenant_transaction
 from tenants.ingest.loader import berlin_today
-from tenants.ingest.matomo import REFETCH_DAYS, create_pull_run, enqueue_run
+from tenants.ingest.matomo import REFETCH_DAYS, enqueue_pull
 from tenants.models import DataSource, Tenant
 
 
@@ -29,14 +29,10 @@ def _active_sources() -> list[tuple[int, DataSource]]:
 
 
 def _queue_pulls(wanted: list[tuple[int, int, date, date]], requested_by: str) -> int:
-    queued = []
     for tenant_id, source_id, start, end in wanted:
         with tenant_transaction(tenant_id) as session:
-            run = create_pull_run(session, tenant_id, source_id, start, end, requested_by)
-            queued.append((tenant_id, run.id, run.job_id))
-    for tenant_id, run_id, job_id in queued:
-        enqueue_run(tenant_id, run_id, job_id)
-    return len(queued)
+            enqueue_pull(session, tenant_id, source_id, start, end, requested_by)
+    return len(wanted)
 
 
 def pull_all_daily(today: date | None = None) -> int:

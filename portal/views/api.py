@@ -158,9 +158,9 @@ def push_batch(source_id: int):
         path.unlink(missing_ok=True)
         return _problem(403, str(exc))
     run_id = run.id
-    db.session.commit()
     if new:
-        runs.enqueue_run(tenant.id, run_id)
+        runs.enqueue_after_commit(db.session, run)
+    db.session.commit()
     status_url = url_for(".batch_status", source_id=source.id, run_id=run_id, _external=True)
     response = jsonify({**runs.run_status(run), "status_url": status_url, "batch_id": batch_id})
     response.status_code = 202 if new else 200

@@ -93,12 +93,12 @@ def upload():
         flash(_(str(exc)), "danger")
         return redirect(url_for(".index"))
     run_id, status = run.id, run.status
-    db.session.commit()
     if new:
-        runs.enqueue_run(tenant.id, run_id)
-    elif status == "succeeded":
+        runs.enqueue_after_commit(db.session, run)
+    db.session.commit()
+    if not new and status == "succeeded":
         flash(_("This file was loaded before; nothing was changed."), "info")
-    else:
+    elif not new:
         flash(_("This file is being loaded already; this page shows how far it is."), "info")
     return redirect(url_for(".run_page", run_id=run_id))
 
@@ -106,10 +106,9 @@ def upload():
 def _settled_run_or_404(run_id: int):
     """The run, settled first when nobody works on it any more (its page then shows the truth)."""
     run = _run_or_404(run_id)
-    due = runs.settle_runs(db.session, [run])
-    if due:
+    if runs.settle_runs(db.session, [run]):
+        runs.enqueue_after_commit(db.session, run)
         db.session.commit()
-        runs.enqueue_run(current_tenant().id, run_id)
     return run
 
 
@@ -242,7 +241,8 @@ def backfill(source_id: int):
     except ValueError:
         flash(_("Give a valid period of at most one year."), "danger")
         return redirect(url_for(".source_page", source_id=source.id))
-    matomo.enqueue_pull(current_tenant().id, source.id, start, end)
+    matomo.enqueue_pull(db.session, current_tenant().id, source.id, start, end)
+    db.session.commit()
     flash(_("The Matomo data of the period is being fetched."), "success")
     return redirect(url_for(".health"))
 
@@ -278,8 +278,6 @@ def _health_page(retry_endpoint: str, back_url: str | None):
     """The health report; runs it settled are committed and queued before the page is shown."""
     report = health_in_session(db.session)
     db.session.commit()
-    for run_id in report.pop("due"):
-        runs.enqueue_run(current_tenant().id, run_id)
     return render_template("ingest/health.html", report=report, retry_endpoint=retry_endpoint, back_url=back_url)
 
 
@@ -298,7 +296,6 @@ def _retry(run_id: int):
         flash(_(str(exc)), "danger")
         return
     db.session.commit()
-    runs.enqueue_run(current_tenant().id, run_id)
     flash(_("The run was queued again."), "success")
 
 

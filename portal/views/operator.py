@@ -17,7 +17,7 @@ from flask_login import current_user
 from portal.access import operator_required
 from portal.tenancy import current_tenant
 from tenants import archive, audit, break_glass
-from tenants.db import db
+from tenants.db import after_commit, db
 from tenants.identity import IdentityError, format_role_mapping, get_identity_provider, tenant_domains
 from tenants.lifecycle import (
     NEEDS_REASON,
@@ -100,9 +100,10 @@ def change():
     except LifecycleError as exc:
         db.session.rollback()
         return _back(str(exc), "danger")
-    db.session.commit()
     if tenant.is_active:
-        start_provisioning(tenant.id)
+        tenant_id = tenant.id
+        after_commit(db.session, lambda: start_provisioning(tenant_id))
+    db.session.commit()
     return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
 
 
@@ -113,8 +114,9 @@ def provision():
     if not tenant.is_active:
         abort(409)
     _audit("tenant.provisioning_started")
+    tenant_id = tenant.id
+    after_commit(db.session, lambda: start_provisioning(tenant_id))
     db.session.commit()
-    start_provisioning(tenant.id)
     return _back(_("Provisioning has been queued."), "success")
 
 

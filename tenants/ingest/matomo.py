@@ -34,7 +34,7 @@ from sqlalchemy import text
 from tenants import outbound
 from tenants.context import tenant_transaction
 from tenants.crypto import decrypt
-from tenants.db import db
+from tenants.db import after_commit
 from tenants.ingest import runs
 from tenants.ingest.loader import berlin_today
 from tenants.models import DataSource, IngestRun
@@ -299,12 +299,11 @@ def enqueue_run(tenant_id: int, run_id: int, job_id: str | None = None) -> str:
     return job.id
 
 
-def enqueue_pull(tenant_id: int, source_id: int, start: date, end: date, requested_by: str = "portal") -> int:
-    """A backfill on request: record the run (in the request's session) and queue it after commit."""
-    run = create_pull_run(db.session, tenant_id, source_id, start, end, requested_by)
+def enqueue_pull(session, tenant_id: int, source_id: int, start: date, end: date, requested_by: str = "portal") -> int:
+    """A backfill on request: record the run in ``session`` (the request's); it is queued after the commit."""
+    run = create_pull_run(session, tenant_id, source_id, start, end, requested_by)
     run_id, job_id = run.id, run.job_id
-    db.session.commit()
-    enqueue_run(tenant_id, run_id, job_id)
+    after_commit(session, lambda: enqueue_run(tenant_id, run_id, job_id))
     return run_id
 
 

@@ -42,8 +42,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from tenants.context import platform_transaction, tenant_transaction
-from tenants.db import db
+from tenants.context import current_tenant_id, platform_transaction, tenant_transaction
+from tenants.db import after_commit, db
 from tenants.ingest import loader
 from tenants.ingest.privacy import tenant_salt
 from tenants.ingest.profiles import (
@@ -124,7 +124,7 @@ def accept_batch(session, tenant: Tenant, source: DataSource, batch_key: str, sp
 
     A run that looks unfinished is settled first: one whose worker died is failed or queued again,
     so sending its data again never answers "loaded before" for data that was not loaded.
-    Call inside ``tenant_transaction(tenant.id)``; enqueue with :func:`enqueue_run` after commit.
+    Call inside ``tenant_transaction(tenant.id)``; queue a new run with :func:`enqueue_after_commit`.
     """
     require_ingest_allowed(tenant)
     if not source.active:
@@ -164,6 +164,12 @@ def job_id_for(run: IngestRun) -> str:
     """The RQ job id of the run's next attempt: a new one per attempt, so a stale job never hides it."""
     prefix = "matomo" if run.payload_format == "matomo" else "ingest"
     return f"{prefix}-{int(run.tenant_id)}-{int(run.id)}-{int(run.attempts or 0)}"
+
+
+def enqueue_after_commit(session, run: IngestRun) -> None:
+    """Queue the run's load once the session's transaction has committed (nothing if it rolls back)."""
+    tenant_id, run_id = int(run.tenant_id), int(run.id)
+    after_commit(session, lambda: enqueue_run(tenant_id, run_id))
 
 
 def enqueue_run(tenant_id: int, run_id: int) -> str:
@@ -624,9 +630,14 @@ def settle_tenant(tenant_id: int, wait_ms: int = 0) -> int:
     with tenant_transaction(tenant_id) as session:
         unfinished = list(session.scalars(select(IngestRun).where(IngestRun.status.in_(("queued", "running")))))
         due = settle_runs(session, unfinished, wait_ms)
-    for run_id in due:
-        enqueue_run(tenant_id, run_id)
+        enqueue_due(session, due)
     return len(due)
+
+
+def enqueue_due(session, run_ids: list[int]) -> None:
+    """Queue the runs :func:`settle_runs` made due, once the session's transaction has committed."""
+    for run_id in run_ids:
+        enqueue_after_commit(session, session.get(IngestRun, (current_tenant_id(), run_id)))
 
 
 def settle_all() -> int:
@@ -644,9 +655,7 @@ def settle_job(job_id: str) -> None:
     tenant_id, run_id = int(parts[1]), int(parts[2])
     with tenant_transaction(tenant_id) as session:
         run = session.get(IngestRun, (tenant_id, run_id))
-        due = settle_runs(session, [run], SETTLE_WAIT_MS) if run else []
-    for due_id in due:
-        enqueue_run(tenant_id, due_id)
+        enqueue_due(session, settle_runs(session, [run], SETTLE_WAIT_MS) if run else [])
 
 
 # -- status and retry -----------------------------------------------------------------------------
@@ -673,7 +682,7 @@ def retry_run(session, run: IngestRun) -> None:
     """Make a run due again now (health page): a failed one, or a queued one waiting for its retry.
 
     Matomo pulls fetch again; files load from the spool. A run an attempt works on is refused.
-    Enqueue it with :func:`enqueue_run` after commit.
+    The run is queued when the session's transaction commits.
     """
     settle_runs(session, [run])
     if run.status == "running":
@@ -684,3 +693,4 @@ def retry_run(session, run: IngestRun) -> None:
         raise IngestRefused(SPOOL_GONE)
     _requeue(run, reset=True)
     session.flush()
+    enqueue_after_commit(session, run)
