@@ -126,17 +126,25 @@ class Operator(db.Model):
     last_login_at: Mapped[datetime | None]
 
 
-class PlatformAuditEvent(db.Model):
-    __tablename__ = "platform_audit_log"
-    __table_args__ = PORTAL
+class AuditColumns:
+    """What every audit entry says: when, who, what, on what, details, from which address (tenants/audit.py).
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    A mixin's columns come after the class's own, so both tables keep their column order (the migrations made
+    them so; tests/test_migrations.py compares)."""
+
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     target: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     remote_addr: Mapped[str | None] = mapped_column(INET)
+
+
+class PlatformAuditEvent(AuditColumns, db.Model):
+    __tablename__ = "platform_audit_log"
+    __table_args__ = PORTAL
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
 
 
 class User(db.Model):
@@ -274,7 +282,7 @@ class IngestError(db.Model):
     args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(AuditColumns, db.Model):
     """A security-relevant action on one tenant: who, what, when, from where."""
 
     __tablename__ = "audit_log"
@@ -282,12 +290,6 @@ class AuditEvent(db.Model):
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    actor: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(Text)
-    target: Mapped[str | None] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    remote_addr: Mapped[str | None] = mapped_column(INET)
 
 
 class TenantSetting(db.Model):

@@ -10,8 +10,8 @@ from flask_login import current_user
 
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
+from tenants import audit
 from tenants.db import db
-from tenants.models import AuditEvent, PlatformAuditEvent
 from tenants.months import berlin_today
 from tenants.opendata import zsk
 from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names
@@ -114,8 +114,8 @@ def _csv(body: bytes, filename: str) -> Response:
 def tenant_zsk():
     tenant = current_tenant()
     tenant_id, ags = tenant.id, tenant.ags
-    db.session.add(AuditEvent(tenant_id=tenant_id, actor=current_user.get_id(), action="zsk.export",
-                              target="zsk", remote_addr=request.remote_addr))
+    audit.record("zsk.export", actor=current_user.get_id(), tenant_id=tenant_id, target="zsk",
+                 remote_addr=request.remote_addr)
     db.session.commit()  # the export then opens its own tenant transactions
     return _csv(zsk.to_csv(zsk.tenant_rows(tenant_id, *_zsk_window())), f"zsk-{ags}.csv")
 
@@ -123,7 +123,6 @@ def tenant_zsk():
 @operator_bp.get("/zsk.csv")
 @operator_required
 def operator_zsk():
-    db.session.add(PlatformAuditEvent(actor=current_user.get_id(), action="zsk.export", target="all tenants",
-                                      remote_addr=request.remote_addr))
+    audit.record("zsk.export", actor=current_user.get_id(), target="all tenants", remote_addr=request.remote_addr)
     db.session.commit()
     return _csv(zsk.to_csv(zsk.operator_rows(*_zsk_window())), "zsk-alle-mandanten.csv")

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from tenants import audit
 from tenants.benchmark.metrics import FAMILIES
-from tenants.models import AuditEvent, Tenant, TenantSetting
+from tenants.models import Tenant, TenantSetting
 
 KEY = "benchmark"
 #: A peer group may name at most this many tenants (the page lists them as check boxes).
@@ -68,9 +69,8 @@ def set_families(session: Session, tenant_id: int, wanted: set[str], actor: str)
     value["families"] = current
     _store(session, tenant_id, value)
     if joined or withdrawn:
-        session.add(AuditEvent(tenant_id=tenant_id, actor=actor, action="benchmark.participation",
-                               target=",".join(sorted(wanted)),
-                               details={"joined": sorted(joined), "withdrawn": sorted(withdrawn)}))
+        audit.record("benchmark.participation", actor=actor, tenant_id=tenant_id, target=",".join(sorted(wanted)),
+                     details={"joined": sorted(joined), "withdrawn": sorted(withdrawn)}, session=session)
     return joined, withdrawn
 
 
@@ -89,5 +89,5 @@ def set_peers(session: Session, tenant_id: int, ags_list: list[str], actor: str)
     value = _load(session, tenant_id)
     value["peers"] = kept
     _store(session, tenant_id, value)
-    session.add(AuditEvent(tenant_id=tenant_id, actor=actor, action="benchmark.peers", target=",".join(kept)))
+    audit.record("benchmark.peers", actor=actor, tenant_id=tenant_id, target=",".join(kept), session=session)
     return kept

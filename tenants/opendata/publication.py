@@ -21,10 +21,11 @@ from datetime import UTC, date, datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from tenants import audit
 from tenants.confidentiality import Rules
 from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
-from tenants.models import AuditEvent, Tenant
+from tenants.models import Tenant
 from tenants.months import berlin_today
 from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names, dataset_rows
 
@@ -136,7 +137,7 @@ def publications(session: Session, tenant_id: int) -> dict[str, Publication]:
 
 
 def _audit(session, tenant_id: int, actor: str, action: str, details: dict) -> None:
-    session.add(AuditEvent(tenant_id=tenant_id, actor=actor, action=action, target="open_data", details=details))
+    audit.record(action, actor=actor, tenant_id=tenant_id, target="open_data", details=details, session=session)
 
 
 def publish(session: Session, tenant: Tenant, datasets: list[str], licence: str, contact_email: str,
