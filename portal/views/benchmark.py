@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
 
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
 from tenants.benchmark import participation, rules_from
 from tenants.benchmark.comparison import comparison, last_refresh, services
 from tenants.benchmark.groups import SIZE_CLASSES
@@ -113,15 +114,7 @@ def settings():
 
 
 def _change(action, message: str):
-    try:
-        action()
-    except ParticipationError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-    else:
-        db.session.commit()
-        flash(message, "success")
-    return redirect(url_for(".settings"))
+    return commit_or_show_error(action, ParticipationError, message, url_for(".settings"))
 
 
 @bp.post("/teilnahme")

@@ -16,6 +16,7 @@ from flask_login import current_user
 
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
 from tenants.db import db
 from tenants.ingest import catalogue, matomo, runs
 from tenants.ingest.health import health_in_session
@@ -169,15 +170,9 @@ def source_page(source_id: int):
 def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
                    done: str | None = None) -> Response:
     """Apply a change to a data source: commit and confirm it, or undo it and show the user's error."""
-    try:
-        change()
-    except SourceError as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return redirect(url_for(".source_page", source_id=source_id))
-    db.session.commit()
-    flash(confirm(), "success")
-    return redirect(done or url_for(".source_page", source_id=source_id))
+    page = url_for(".source_page", source_id=source_id)
+    return commit_or_show_error(change, SourceError, confirm, done or page, failed_back=page,
+                                error_text=lambda exc: _(str(exc)))
 
 
 @bp.post("/sources/<int:source_id>/settings")

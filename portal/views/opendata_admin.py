@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
 from tenants import audit
 from tenants.db import db
 from tenants.months import berlin_today
@@ -68,15 +69,7 @@ def preview_dataset(dataset: str):
 
 def _change(action, done_message: str):
     """Run a publishing action, commit, and come back to the overview with a message."""
-    try:
-        action()
-    except OpenDataError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-    else:
-        db.session.commit()
-        flash(done_message, "success")
-    return redirect(url_for(".overview"))
+    return commit_or_show_error(action, OpenDataError, done_message, url_for(".overview"))
 
 
 @bp.post("/opendata/publish")
