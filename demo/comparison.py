@@ -21,7 +21,7 @@ from tenants.benchmark.metrics import FAMILIES
 from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant, TenantStatus
-from tenants.registry import create_tenant
+from tenants.registry import create_tenant, find_tenant_by_ags
 
 COMPARISON_MEMBERS = (
     # Landkreis Marburg-Biedenkopf
@@ -43,7 +43,7 @@ def seed_comparison_tenants() -> list[int]:
     created = []
     with platform_transaction():
         for ags in COMPARISON_MEMBERS:
-            if db.session.scalar(select(Tenant.id).where(Tenant.ags == ags)) is None:
+            if find_tenant_by_ags(ags) is None:
                 created.append(create_tenant(ags, status=TenantStatus.ACTIVE).id)
     return created
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from tenants.context import platform_transaction, tenant_transaction
-from tenants.db import db
 from tenants.models import Tenant
 from tenants.opendata.publication import DEFAULT_LICENCE, publications, publish
+from tenants.registry import find_tenant_by_ags
 
 DEMO_PUBLISHERS = {"06534014": ["usage", "completion", "satisfaction"], "06631009": ["usage"]}
 
@@ -17,7 +15,7 @@ def publish_demo_datasets() -> list[str]:
     done = []
     for ags, datasets in DEMO_PUBLISHERS.items():
         with platform_transaction():
-            tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+            tenant = find_tenant_by_ags(ags)
             tenant_id = tenant.id if tenant is not None and tenant.is_active else None
         if tenant_id is None:
             continue

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from tenants.db import db
 from tenants.models import Tenant, TenantStatus
-from tenants.registry import create_tenant
+from tenants.registry import create_tenant, find_tenant_by_ags
 
 GODONU_MEMBERS = {
     "06534014": "Marburg",
@@ -39,7 +36,7 @@ def seed_demo_tenants() -> list[Tenant]:
     """Create the demo tenants that are missing and activate them; idempotent."""
     tenants = []
     for ags in GODONU_MEMBERS:
-        tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+        tenant = find_tenant_by_ags(ags)
         if tenant is None:
             tenant = create_tenant(ags, status=TenantStatus.ACTIVE)
         tenants.append(tenant)
@@ -59,7 +56,7 @@ def seed_demo_identity(settings) -> int:
 
     count = 0
     for ags, domain in DEMO_DOMAINS.items():
-        tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+        tenant = find_tenant_by_ags(ags)
         with platform_acting_for(tenant.id):
             if get_identity_provider(tenant.id) is not None:
                 continue

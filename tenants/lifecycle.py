@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from tenants import audit
 from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
 from tenants.models import Tenant, TenantDomain, TenantSetting, TenantStatus
-from tenants.registry import create_tenant, normalise_ags
+from tenants.registry import create_tenant, find_tenant_by_ags, normalise_ags
 from tenants.settings import Settings
 
 _S = TenantStatus
@@ -88,8 +88,8 @@ def sign_up(form: SignUp, settings: Settings, *, remote_addr: str | None, redire
 
 
 def _rejected_tenant(ags: str) -> Tenant | None:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == normalise_ags(ags)))
-    return tenant if tenant is not None and tenant.status == "rejected" else None
+    tenant = find_tenant_by_ags(normalise_ags(ags))
+    return tenant if tenant is not None and tenant.status == TenantStatus.REJECTED else None
 
 
 def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",

@@ -36,9 +36,14 @@ def get_region(ags: str) -> Region:
     return region
 
 
+def find_tenant_by_ags(ags: str) -> Tenant | None:
+    """The tenant with exactly this AGS (8 or 5 digits), or None; the one lookup by AGS (URLs, seeds, sign-up)."""
+    return db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+
+
 def get_tenant_by_ags(ags: str) -> Tenant:
-    """The tenant with this AGS. :raise TenantNotFound: when there is none."""
-    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == normalise_ags(ags)))
+    """The tenant with this AGS. :raise TenantNotFound: when there is none; TenantError: not an AGS."""
+    tenant = find_tenant_by_ags(normalise_ags(ags))
     if tenant is None:
         raise TenantNotFound(f"Es gibt keinen Mandanten mit dem AGS {ags}.")
     return tenant

@@ -28,6 +28,7 @@ from tenants.db import db
 from tenants.models import Tenant
 from tenants.months import berlin_today
 from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names, dataset_rows
+from tenants.registry import find_tenant_by_ags
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def preview(session: Session, tenant: Tenant, dataset: str, rules: Rules, today:
 
 
 def _public_tenant(ags: str) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+    tenant = find_tenant_by_ags(ags)
     if tenant is None or not tenant.is_active:
         raise NotPublished(ags)
     return tenant
