@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete
 
-from tenants import audit
+from tenants import audit, tenant_state
 from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
-from tenants.models import Tenant, TenantDomain, TenantSetting, TenantStatus
+from tenants.models import Tenant, TenantDomain, TenantStatus
 from tenants.registry import create_tenant, find_tenant_by_ags, normalise_ags
 from tenants.settings import Settings
 
@@ -133,8 +133,7 @@ def provisioning_progress(tenant_id: int) -> dict | None:
     from tenants.provisioning import STATE_KEY
 
     with platform_acting_for(tenant_id):
-        setting = db.session.get(TenantSetting, (tenant_id, STATE_KEY))
-        return dict(setting.value) if setting else None
+        return tenant_state.load(db.session, tenant_id, STATE_KEY)
 
 
 def provisioning_job_error(tenant_id: int) -> str | None:

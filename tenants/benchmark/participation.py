@@ -15,12 +15,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from tenants import audit
+from tenants import audit, tenant_state
 from tenants.benchmark.metrics import FAMILIES
-from tenants.models import Tenant, TenantSetting
+from tenants.models import Tenant
 
 KEY = "benchmark"
 #: A peer group may name at most this many tenants (the page lists them as check boxes).
@@ -32,15 +31,11 @@ class ParticipationError(ValueError):
 
 
 def _load(session: Session, tenant_id: int) -> dict:
-    setting = session.get(TenantSetting, (tenant_id, KEY))
-    return dict(setting.value) if setting is not None else {}
+    return tenant_state.load(session, tenant_id, KEY) or {}
 
 
 def _store(session: Session, tenant_id: int, value: dict) -> None:
-    stmt = insert(TenantSetting).values(tenant_id=tenant_id, key=KEY, value=value)
-    session.execute(stmt.on_conflict_do_update(index_elements=[TenantSetting.tenant_id, TenantSetting.key],
-                                               set_={"value": value, "updated_at": datetime.now(UTC)}))
-    session.expire_all()
+    tenant_state.save(session, tenant_id, KEY, value)
 
 
 def families(session: Session, tenant_id: int) -> dict[str, dict]:

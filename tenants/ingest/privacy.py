@@ -29,10 +29,9 @@ import secrets
 import unicodedata
 
 import phonenumbers
-from sqlalchemy import select
 
+from tenants import tenant_state
 from tenants.crypto import decrypt, encrypt
-from tenants.models import TenantSetting
 from tenants.settings import Settings
 
 REGION = "DE"
@@ -116,14 +115,11 @@ def hash_session(salt: str, session_id: str | None) -> bytes | None:
 
 def tenant_salt(session, settings: Settings) -> str:
     """The tenant's secret salt (created on first use); call inside ``tenant_transaction``."""
-    row = session.scalar(select(TenantSetting).where(TenantSetting.key == SALT_SETTING))
-    if row is None:
-        from tenants.context import current_tenant_id
+    from tenants.context import current_tenant_id
 
+    stored = tenant_state.load(session, current_tenant_id(), SALT_SETTING)
+    if stored is None:
         salt = secrets.token_hex(32)
-        row = TenantSetting(tenant_id=current_tenant_id(), key=SALT_SETTING,
-                            value={"encrypted": encrypt(settings, salt)})
-        session.add(row)
-        session.flush()
+        tenant_state.add(session, current_tenant_id(), SALT_SETTING, {"encrypted": encrypt(settings, salt)})
         return salt
-    return decrypt(settings, row.value["encrypted"])
+    return decrypt(settings, stored["encrypted"])
