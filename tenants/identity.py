@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from tenants import claims, crypto, outbound
 from tenants.context import platform_acting_for
 from tenants.db import db
+from tenants.errors import UserError
 from tenants.models import (
     ROLE_RANK,
     USER_ROLES,
@@ -38,7 +39,7 @@ DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]
 WELL_KNOWN = "/.well-known/openid-configuration"
 
 
-class IdentityError(ValueError):
+class IdentityError(UserError, ValueError):
     """A sign-in or a setting that is refused; the message is for the person in front of the screen.
 
     ``attempted`` (set for refused sign-ins): who tried, ``{"attempted", "subject", "verified"}``.

@@ -26,6 +26,7 @@ from sqlalchemy import delete
 from tenants import audit, tenant_state
 from tenants.context import platform_acting_for
 from tenants.db import db
+from tenants.errors import UserError
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
 from tenants.models import Tenant, TenantDomain, TenantStatus
 from tenants.registry import create_tenant, find_tenant_by_ags, normalise_ags
@@ -43,7 +44,7 @@ TRANSITIONS = {
 NEEDS_REASON = {"reject", "suspend", "offboard"}
 
 
-class LifecycleError(ValueError):
+class LifecycleError(UserError, ValueError):
     """The action is not possible in the tenant's state; the message is for the operator."""
 
 

@@ -11,10 +11,11 @@ import re
 from sqlalchemy import select
 
 from tenants.db import db
+from tenants.errors import UserError
 from tenants.models import Region, Tenant, TenantStatus
 
 
-class TenantError(ValueError):
+class TenantError(UserError, ValueError):
     """A request about a tenant that cannot be fulfilled; the message is for the user."""
 
 

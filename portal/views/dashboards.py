@@ -53,11 +53,8 @@ def _per_user() -> str:
 @limiter.limit("30 per minute", key_func=_per_user)
 def guest_token(key: str):
     tenant = current_tenant()
-    try:
-        token = embedding.guest_token(get_settings(), tenant.id, key,
-                                      user_label=f"portal-{tenant.ags}-{current_user.user.id}")
-    except embedding.DashboardNotFound:
-        abort(404)
+    token = embedding.guest_token(get_settings(), tenant.id, key,
+                                  user_label=f"portal-{tenant.ags}-{current_user.user.id}")
     response = jsonify(token=token)
     response.headers["Cache-Control"] = "no-store"
     return response

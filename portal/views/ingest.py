@@ -23,7 +23,6 @@ from tenants.ingest.health import health_in_session
 from tenants.ingest.profiles import shipped_profiles
 from tenants.ingest.sources import (
     SourceError,
-    SourceNotFound,
     create_source,
     delete_source,
     errors_csv,
@@ -47,20 +46,14 @@ SUFFIXES = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
 
 def _source_or_404(source_id: int, kinds=("upload", "push", "matomo", "feedback")):
     """The tenant's data source (404 for missing and foreign ones); 400 when it is of another kind."""
-    try:
-        source = get_source(db.session, current_tenant().id, source_id)
-    except SourceNotFound:
-        abort(404)
+    source = get_source(db.session, current_tenant().id, source_id)
     if source.kind not in kinds:
         abort(400)
     return source
 
 
 def _run_or_404(run_id: int):
-    try:
-        return get_run(db.session, current_tenant().id, run_id)
-    except SourceNotFound:
-        abort(404)
+    return get_run(db.session, current_tenant().id, run_id)
 
 
 @bp.get("/")
@@ -258,8 +251,6 @@ def save_service():
     try:
         service = catalogue.update_service(db.session, form.get("service_key", ""), form.get("name", ""),
                                            form.get("leika_key", ""))
-    except catalogue.ServiceNotFound:
-        abort(404)
     except catalogue.ServiceError as exc:
         db.session.rollback()
         flash(_(str(exc)), "danger")

@@ -32,7 +32,7 @@ from tenants.identity import (
     tenant_domains,
 )
 from tenants.settings import get_settings
-from tenants.staff import NotFound, change_role, get_user_for_tenant, list_users, set_active
+from tenants.staff import change_role, get_user_for_tenant, list_users, set_active
 
 home_bp = Blueprint("tenant_home", __name__, url_prefix="/t/<ags>")
 admin_bp = Blueprint("tenant_admin", __name__, url_prefix="/t/<ags>/admin")
@@ -65,10 +65,7 @@ def users():
 @role_required("admin")
 def update_user(user_id: int):
     """Change a member's role, or deactivate or reactivate them."""
-    try:
-        user = get_user_for_tenant(current_tenant().id, user_id)
-    except NotFound:
-        abort(404)
+    user = get_user_for_tenant(current_tenant().id, user_id)
     action = request.form.get("action")
     try:
         if action == "role":

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from tenants import audit, tenant_state
 from tenants.benchmark.metrics import FAMILIES
+from tenants.errors import UserError
 from tenants.models import Tenant
 
 KEY = "benchmark"
@@ -26,7 +27,7 @@ KEY = "benchmark"
 MAX_PEERS = 60
 
 
-class ParticipationError(ValueError):
+class ParticipationError(UserError, ValueError):
     """A change that cannot be made; the message is for the user (German)."""
 
 

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from tenants.context import current_tenant_id, platform_transaction, tenant_transaction
 from tenants.db import after_commit, db
+from tenants.errors import UserError
 from tenants.ingest import loader
 from tenants.ingest.privacy import tenant_salt
 from tenants.ingest.profiles import (
@@ -85,7 +86,7 @@ FAILED = "The load failed: %(detail)s"
 WORKER_GONE = "the worker stopped"
 
 
-class IngestRefused(ValueError):
+class IngestRefused(UserError, ValueError):
     """A batch that cannot be accepted at all; the message is for the sender."""
 
 

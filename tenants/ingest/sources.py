@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from tenants.crypto import encrypt
+from tenants.errors import NotFound, UserError
 from tenants.ingest.profiles import shipped_profiles
 from tenants.models import DataSource, IngestError, IngestRun
 from tenants.settings import Settings
@@ -27,11 +28,11 @@ KINDS = ("upload", "push", "matomo", "feedback")
 TOKEN_PREFIX = "egov_"
 
 
-class SourceNotFound(LookupError):
+class SourceNotFound(NotFound):
     """Missing or another tenant's: the caller answers 404 either way."""
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """Invalid input for a data source; the message is for the user."""
 
 

@@ -25,6 +25,7 @@ from tenants import audit
 from tenants.confidentiality import Rules
 from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
+from tenants.errors import UserError
 from tenants.models import Tenant
 from tenants.months import berlin_today
 from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names, dataset_rows
@@ -111,7 +112,7 @@ class PublicationInfo:
                    max(pub.data_modified_at, pub.published_at))
 
 
-class OpenDataError(ValueError):
+class OpenDataError(UserError, ValueError):
     """A publishing request that cannot be carried out; the message is for the user."""
 
 
