@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from portal.settings import load_settings
+from tenants.settings import load_settings
 
 _settings = load_settings()
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _settings.metrics_dir

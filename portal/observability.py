@@ -14,10 +14,11 @@ import re
 import time
 import uuid
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from flask import Blueprint, Flask, Response, abort, g, request
 
 from portal.extensions import csrf, limiter
 from tenants import metrics
+from tenants.settings import get_settings
 
 log = logging.getLogger("egov.request")
 
@@ -59,7 +60,7 @@ def _finish(response: Response) -> Response:
 @limiter.exempt
 def metrics_view():
     """The portal's metrics for Prometheus; 404 to anyone not allowed (``tenants.metrics.allowed``)."""
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     if not metrics.allowed(settings, request.remote_addr, request.headers.get("Authorization")):
         abort(404)
     body, content_type = metrics.exposition(metrics.portal_registry())

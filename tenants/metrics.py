@@ -131,7 +131,7 @@ class StateCollector:
         yield gauge
 
     def _queues(self):
-        from ingest_workers.jobs import queue_state, redis_connection
+        from tenants.jobs import queue_state, redis_connection
 
         settings = self.app.config["EGOV"]
         jobs = GaugeMetricFamily("egov_queue_jobs", "RQ jobs per queue and state (queued, running, failed).",
@@ -237,7 +237,7 @@ def serve(settings, role: str, registry=REGISTRY, port: int | None = None):
     """
     from socketserver import ThreadingMixIn
 
-    from portal.settings import METRICS_PORTS
+    from tenants.settings import METRICS_PORTS
 
     if port is None:
         port = settings.metrics_port if settings.metrics_port is not None else METRICS_PORTS[role]

@@ -25,14 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from tenants import archive, audit
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction
 from tenants.db import db
 from tenants.lifecycle import LifecycleError
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantStatus
+from tenants.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,14 @@ def job_id(kind: str, tenant_id: int) -> str:
 
 def archive_path(tenant_id: int, ags: str) -> Path:
     """Where the tenant's archive lies (it may not exist yet)."""
-    return Path(current_app.config["EGOV"].archive_dir) / str(int(tenant_id)) / f"egovsad-{ags}-archiv.zip"
+    return Path(get_settings().archive_dir) / str(int(tenant_id)) / f"egovsad-{ags}-archiv.zip"
 
 
 # -- starting -------------------------------------------------------------------------------------
 
 def start_archive(tenant_id: int, actor: str):
     """Queue the archive job (after the offboarding is committed); a job already queued or running is kept."""
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
 
     return enqueue(archive_job, tenant_id, actor, queue=QUEUE, timeout=TIMEOUT, retries=RETRIES,
                    job_id=job_id(ARCHIVE, tenant_id))
@@ -67,7 +67,7 @@ def request_purge(tenant: Tenant, confirmation: str, *, actor: str, remote_addr:
 
     :raise LifecycleError: not offboarded, or the confirmation is not the tenant's AGS.
     """
-    if tenant.status != "offboarded":
+    if tenant.status != TenantStatus.OFFBOARDED:
         raise LifecycleError(_l("Only an offboarded tenant's data can be purged."))
     if (confirmation or "").strip() != tenant.ags:
         raise LifecycleError(_l("Type the AGS %(ags)s to confirm.", ags=tenant.ags))
@@ -76,7 +76,7 @@ def request_purge(tenant: Tenant, confirmation: str, *, actor: str, remote_addr:
 
 def start_purge(tenant_id: int, actor: str, remote_addr: str | None = None):
     """Queue the purge job; a purge already queued or running is kept."""
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
 
     return enqueue(purge_job, tenant_id, actor, remote_addr, queue=QUEUE, timeout=TIMEOUT, retries=RETRIES,
                    job_id=job_id(PURGE, tenant_id))
@@ -100,9 +100,9 @@ def _reporter(phase: str) -> Callable[[int, int], None]:
 
 def _offboarded(tenant_id: int) -> str | None:
     """The tenant's AGS while it is offboarded, else None (the job then has nothing to do)."""
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         tenant = session.get(Tenant, tenant_id)
-        return tenant.ags if tenant is not None and tenant.status == "offboarded" else None
+        return tenant.ags if tenant is not None and tenant.status == TenantStatus.OFFBOARDED else None
 
 
 def archive_job(tenant_id: int, actor: str) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def archive_job(tenant_id: int, actor: str) -> dict[str, Any]:
         counts = archive.write_archive(conn, tenant_id, ags, out, progress=progress)
     partial.replace(path)
     rows = sum(counts.values())
-    with tenant_transaction(None):
+    with platform_transaction():
         audit.record("tenant.archive_created", actor=actor, tenant_id=tenant_id, target=ags,
                      details={"rows": rows, "bytes": path.stat().st_size})
     log.info("archive of tenant %s written: %s rows in %s tables", tenant_id, rows, len(counts))
@@ -141,7 +141,7 @@ def purge_job(tenant_id: int, actor: str, remote_addr: str | None = None) -> dic
     progress = _reporter(PURGE)
     progress(0, 0)
     deprovision_tenant(tenant_id)
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         deleted = archive.purge(session.connection(), tenant_id, progress=progress)
         rows = sum(deleted.values())
         audit.record("tenant.purged", actor=actor, target=ags, remote_addr=remote_addr,
@@ -174,9 +174,9 @@ def offboarding_state(tenant: Tenant) -> dict[str, Any]:
         stat = path.stat()
         ready = {"created_at": datetime.fromtimestamp(stat.st_mtime, UTC),
                  "bytes": stat.st_size, "rows": _manifest_rows(path)}
-    from ingest_workers.jobs import job_state, redis_connection
+    from tenants.jobs import job_state, redis_connection
 
-    redis = redis_connection(current_app.config["EGOV"].redis_url)
+    redis = redis_connection(get_settings().redis_url)
     jobs = {kind: job_state(job_id(kind, tenant.id), redis) for kind in (ARCHIVE, PURGE)}
     busy = any(j is not None and j["status"] in ("queued", "started", "scheduled", "deferred")
                for j in jobs.values())

@@ -11,9 +11,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal.settings import SettingsError, load_settings
 from tenants import metrics
 from tenants.logs import configure_logging
+from tenants.settings import SettingsError, load_settings
 
 PUBLIC = "203.0.113.7"
 TOKEN = "scrape-" + "x" * 32

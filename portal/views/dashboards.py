@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, session, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
@@ -12,6 +12,7 @@ from portal.access import role_required
 from portal.extensions import limiter
 from portal.tenancy import current_tenant
 from tenants import metrics
+from tenants.settings import get_settings
 from tenants.superset import embedding
 from tenants.superset.server import answers
 
@@ -19,7 +20,7 @@ bp = Blueprint("tenant_dashboards", __name__, url_prefix="/t/<ags>")
 
 
 def _superset_url() -> str:
-    return current_app.config["EGOV"].superset_url
+    return get_settings().superset_url
 
 
 @bp.get("/dashboards/", defaults={"key": None})
@@ -54,7 +55,7 @@ def _per_user() -> str:
 def guest_token(key: str):
     tenant = current_tenant()
     try:
-        token = embedding.guest_token(current_app.config["EGOV"], tenant.id, key,
+        token = embedding.guest_token(get_settings(), tenant.id, key,
                                       user_label=f"portal-{tenant.ags}-{current_user.user.id}")
     except embedding.DashboardNotFound:
         metrics.GUEST_TOKENS.labels("not_found").inc()

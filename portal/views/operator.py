@@ -15,7 +15,7 @@ from flask_login import current_user
 from portal.access import operator_required
 from portal.tenancy import current_tenant
 from tenants import archive, audit, break_glass, offboarding
-from tenants.db import db
+from tenants.db import after_commit, db
 from tenants.identity import IdentityError, format_role_mapping, get_identity_provider, tenant_domains
 from tenants.lifecycle import (
     NEEDS_REASON,
@@ -26,12 +26,13 @@ from tenants.lifecycle import (
     provisioning_progress,
     start_provisioning,
 )
+from tenants.models import TenantStatus
 from tenants.registry import list_tenants
 from tenants.staff import list_users
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
-STATUS_ORDER = ("pending", "active", "suspended", "offboarded", "rejected")
+STATUS_ORDER = tuple(TenantStatus)
 
 
 @bp.app_template_global()
@@ -76,13 +77,14 @@ def index():
 def tenant():
     tenant = current_tenant()
     actions = [a for a, (sources, _target) in TRANSITIONS.items() if tenant.status in sources]
-    counts = archive.row_counts(db.session.connection(), tenant.id) if tenant.status == "offboarded" else None
+    offboarded = tenant.status == TenantStatus.OFFBOARDED
+    counts = archive.row_counts(db.session.connection(), tenant.id) if offboarded else None
     return render_template(
         "operator/tenant.html", tenant=tenant, actions=actions, needs_reason=NEEDS_REASON,
         provider=get_identity_provider(tenant.id), domains=tenant_domains(tenant.id),
         progress=provisioning_progress(tenant.id), job_error=provisioning_job_error(tenant.id),
         events=audit.recent_events(tenant.id, limit=50), counts=counts,
-        offboarding=offboarding.offboarding_state(tenant) if tenant.status == "offboarded" else None,
+        offboarding=offboarding.offboarding_state(tenant) if offboarded else None,
     )
 
 
@@ -97,11 +99,12 @@ def change():
     except LifecycleError as exc:
         db.session.rollback()
         return _back(str(exc), "danger")
+    tenant_id, actor = tenant.id, _actor()
+    if tenant.is_active:
+        after_commit(db.session, lambda: start_provisioning(tenant_id))
+    elif tenant.status == TenantStatus.OFFBOARDED:
+        after_commit(db.session, lambda: offboarding.start_archive(tenant_id, actor))
     db.session.commit()
-    if tenant.status == "active":
-        start_provisioning(tenant.id)
-    elif tenant.status == "offboarded":
-        offboarding.start_archive(tenant.id, _actor())
     return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
 
 
@@ -109,11 +112,12 @@ def change():
 @operator_required
 def provision():
     tenant = current_tenant()
-    if tenant.status != "active":
+    if not tenant.is_active:
         abort(409)
     _audit("tenant.provisioning_started")
+    tenant_id = tenant.id
+    after_commit(db.session, lambda: start_provisioning(tenant_id))
     db.session.commit()
-    start_provisioning(tenant.id)
     return _back(_("Provisioning has been queued."), "success")
 
 
@@ -123,7 +127,7 @@ def download_archive():
     """The archive the offboarding job wrote: every row of the tenant, as CSV files in a ZIP."""
     tenant = current_tenant()
     path = offboarding.archive_path(tenant.id, tenant.ags)
-    if tenant.status != "offboarded" or not path.exists():
+    if tenant.status != TenantStatus.OFFBOARDED or not path.exists():
         abort(409)
     state = offboarding.offboarding_state(tenant)
     _audit("tenant.archive_downloaded", rows=state["archive"]["rows"])
@@ -136,7 +140,7 @@ def download_archive():
 def make_archive():
     """Write the archive (again): a job; its progress shows on the tenant's page."""
     tenant = current_tenant()
-    if tenant.status != "offboarded":
+    if tenant.status != TenantStatus.OFFBOARDED:
         abort(409)
     offboarding.start_archive(tenant.id, _actor())
     return _back(_("The archive is being written; this page shows its progress."), "success")
@@ -147,7 +151,7 @@ def make_archive():
 def offboarding_status():
     """The archive's and the purge's state as JSON, polled by the tenant's page while a job works."""
     tenant = current_tenant()
-    if tenant.status != "offboarded":
+    if tenant.status != TenantStatus.OFFBOARDED:
         abort(409)
     state = offboarding.offboarding_state(tenant)
     response = jsonify(state)
