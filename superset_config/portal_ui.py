@@ -15,7 +15,8 @@
   Flask-AppBuilder's locale selector honours per request).
 * **On the embedded dashboard page** a stylesheet (contrast, visible focus) and a small script under
   the page's CSP nonce that makes every chart a keyboard stop named after its title (Superset's
-  chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar).
+  chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar) and
+  makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch).
 """
 
 from __future__ import annotations
@@ -35,14 +36,21 @@ _HTML_TAG = re.compile(rb"<html(?=[\s>])(?![^>]*\blang=)", re.IGNORECASE)
 #: Contrast and focus on the embedded page (WCAG 2.1 AA 1.4.3, 2.4.7). Superset's theme tokens set
 #: most colours; these are the places its stylesheet hard-codes a grey too light on white.
 EMBEDDED_CSS = """
+/* The vertical filter bar's list of filters is as tall as the viewport (100vh minus its buttons) plus
+   an offset: in an iframe sized to its content that makes the content taller than the iframe, again
+   after every resize (an endless growth). It takes the height of its filters instead; the panel
+   around it still spans the dashboard. Checked by tests/superset/test_embedded_german.py. */
+[data-test="filter-bar"] > .open { height: auto !important; min-height: 0 !important; }
+[data-test="filter-bar"] > .open > div:nth-child(2) { height: auto !important; overflow: visible !important; }
 .dashboard-component-chart-holder:focus-visible { outline: 3px solid #0b5394; outline-offset: 2px; }
 .ant-select-selection-placeholder, .ant-picker-input > input::placeholder, .ant-input::placeholder,
 .ant-select-selection-search-input::placeholder { color: #595959 !important; }
-.ant-empty-description, .ant-typography-secondary, .ant-form-item-extra { color: #595959 !important; }
+.ant-empty-description, .ant-typography-secondary, .ant-form-item-extra,
+.date-label-content { color: #595959 !important; }
 """
 
 #: Every chart holder becomes a focusable region named after its chart title (WCAG 2.1.1, 4.1.2).
-EMBEDDED_SCRIPT = """
+EMBEDDED_SCRIPT = r"""
 (function () {
   function name(holder) {
     var title = holder.querySelector("[data-test='editable-title'], .header-title, .chart-header .title");
@@ -60,8 +68,31 @@ EMBEDDED_SCRIPT = """
       }
     });
   }
-  new MutationObserver(mark).observe(document.documentElement, { childList: true, subtree: true });
-  document.addEventListener("DOMContentLoaded", mark);
+  // Buttons named by aria-label/-labelledby: their icons are decoration (the name says it), and the
+  // visible text must be part of the name (WCAG 2.5.3 Label in Name).
+  function nameButtons() {
+    document.querySelectorAll("[role='button'][aria-label], [role='button'][aria-labelledby]").forEach(function (b) {
+      b.querySelectorAll("[role='img'].anticon:not([aria-hidden])").forEach(function (icon) {
+        icon.setAttribute("aria-hidden", "true");
+      });
+      // "Angewandte Filter (1)" around a badge "1": axe reads "(1)" as punctuation, not as the "1" shown.
+      var counted = /^(.*\S) \((\d+)\)$/.exec(b.getAttribute("aria-label") || "");
+      if (counted) {
+        b.setAttribute("aria-label", counted[1] + ": " + counted[2]);
+      }
+      var shown = b.querySelector(".date-label-content[id]");
+      var by = b.getAttribute("aria-labelledby");
+      if (shown && by && by.split(" ").indexOf(shown.id) < 0) {
+        b.setAttribute("aria-labelledby", by + " " + shown.id);
+      }
+    });
+  }
+  function adjust() {
+    mark();
+    nameButtons();
+  }
+  new MutationObserver(adjust).observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", adjust);
 })();
 """
 

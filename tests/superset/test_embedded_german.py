@@ -30,6 +30,11 @@ def _vocabulary_labels() -> set[str]:
     return {label for labels in VOCABULARIES.values() for label in labels.values()}
 
 
+@pytest.fixture(scope="module")
+def viewer_a(ss_app, tenants_ab) -> str:
+    return add_user(ss_app, tenants_ab.a, "viewer", subject="viewer-embedded-german")
+
+
 def _open(browser, app, live_url: str, tenant, identity: str, key: str, lang: str = "de"):
     """The portal's dashboard page with the embedded dashboard loaded; returns (context, page, frame, chart data)."""
     context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 900})
@@ -58,7 +63,9 @@ def _open(browser, app, live_url: str, tenant, identity: str, key: str, lang: st
 def _axe(frame) -> list[dict]:
     frame.evaluate(AXE.read_text(encoding="utf-8"))
     result = frame.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_AA)
-    return [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]][:5]} for v in result["violations"]]
+    return [{"id": v["id"], "nodes": [{"target": n["target"], "html": n["html"][:300],
+                                       "summary": n["failureSummary"][:300]} for n in v["nodes"]]}
+            for v in result["violations"]]
 
 
 def _reached_by_tab(page, frame, stops: int = 80) -> set[str]:
@@ -78,13 +85,12 @@ def _reached_by_tab(page, frame, stops: int = 80) -> set[str]:
 
 @pytest.mark.parametrize("key", ["overview", "payment", "authentication"])
 def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_content(
-        ss_app, ss_live_server, tenants_ab, browser, key):
+        ss_app, ss_live_server, tenants_ab, viewer_a, browser, key):
     from tenants.superset import templates
 
     a = tenants_ab.a
     template = templates.dashboards()[key]
-    context, page, frame, chart_data = _open(browser, ss_app, ss_live_server.url, a,
-                                             add_user(ss_app, a, "viewer"), key)
+    context, page, frame, chart_data = _open(browser, ss_app, ss_live_server.url, a, viewer_a, key)
     try:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"embedded_german_{key}.png"), full_page=True)
@@ -93,6 +99,7 @@ def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_co
         assert frame.evaluate("document.documentElement.lang") == "de"
 
         violations = _axe(frame)
+        (ARTIFACTS / f"embedded_german_{key}_axe.json").write_text(json.dumps(violations, indent=1))
         assert violations == [], violations
 
         # Figures a clerk reads as text: German thousands separators, no English short form (16.2k).
@@ -120,10 +127,10 @@ def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_co
         context.close()
 
 
-def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_server, tenants_ab, browser):
-    a = tenants_ab.a
-    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, a, add_user(ss_app, a, "viewer"),
-                                    "overview", lang="en")
+def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_server, tenants_ab, viewer_a,
+                                                              browser):
+    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, "overview",
+                                    lang="en")
     try:
         page.screenshot(path=str(ARTIFACTS / "embedded_english_overview.png"), full_page=True)
         assert frame.evaluate("document.documentElement.lang") == "en"
@@ -175,7 +182,8 @@ def daily_counts_only(ss_app, owner_engine, tenants_ab):
         conn.execute(text("DELETE FROM portal.tenants WHERE id = :t"), {"t": tenant.id})
 
 
-def test_service_detail_says_why_a_tenant_with_daily_counts_has_no_funnel(ss_app, tenants_ab, daily_counts_only):
+def test_service_detail_says_why_a_tenant_with_daily_counts_has_no_funnel(ss_app, tenants_ab, viewer_a,
+                                                                          daily_counts_only):
     from tests.conftest import sign_in
 
     client = ss_app.test_client()
@@ -186,6 +194,6 @@ def test_service_detail_says_why_a_tenant_with_daily_counts_has_no_funnel(ss_app
         as_text=True)
 
     with_steps = ss_app.test_client()
-    sign_in(with_steps, add_user(ss_app, tenants_ab.a, "viewer"))
+    sign_in(with_steps, viewer_a)
     assert 'id="no-step-data"' not in with_steps.get(f"/t/{tenants_ab.a.ags}/dashboards/service_detail").get_data(
         as_text=True)
