@@ -44,7 +44,7 @@ def _open(browser, app, live_url: str, tenant, identity: str, key: str, lang: st
 
     def record(response):
         if "/api/v1/chart/data" in response.url and response.request.method == "POST" and response.ok:
-            chart_data.append(response.json())
+            chart_data.append({**response.json(), "_request": response.request.post_data_json})
 
     page.on("response", record)
     page.goto(f"{live_url}/t/{tenant.ags}/dashboards/{key}?lang={lang}")
@@ -83,7 +83,7 @@ def _reached_by_tab(page, frame, stops: int = 80) -> set[str]:
     return reached
 
 
-@pytest.mark.parametrize("key", ["overview", "payment", "authentication"])
+@pytest.mark.parametrize("key", ["overview", "service_detail", "payment", "authentication"])
 def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_content(
         ss_app, ss_live_server, tenants_ab, viewer_a, browser, key):
     from tenants.superset import templates
@@ -114,6 +114,12 @@ def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_co
         coded = {row[col] for body in chart_data for result in body["result"] for row in result["data"]
                  for col in CODED if col in row}
         assert coded <= labels, coded - labels
+
+        if key == "service_detail":  # one service, chosen for the clerk, never all services' steps mixed
+            chosen = [f["val"] for body in chart_data for query in body["_request"]["queries"]
+                      for f in query.get("filters", []) if f["col"] == "service"]
+            assert len(chosen) >= len(template["charts"]), [body["_request"] for body in chart_data]
+            assert {tuple(v) for v in chosen} == {tuple(chosen[0])} and len(chosen[0]) == 1, chosen
 
         # One scroll bar: the iframe is as tall as the dashboard, the dashboard does not scroll inside.
         inner = frame.evaluate("[document.documentElement.scrollHeight, document.documentElement.clientHeight]")
