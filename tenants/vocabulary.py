@@ -1,6 +1,6 @@
 """German labels of the canonical codes: the one place a code becomes words a clerk reads.
 
-The codes themselves are defined in :mod:`ingest_workers.canonical` (the loader checks them, the
+The codes themselves are defined in :mod:`tenants.canonical` (the loader checks them, the
 database CHECKs them). Their labels live here, and every place that shows a code reads them from
 here: the comparison page and its metric names (:mod:`tenants.benchmark.metrics`) and the
 Superset datasets, whose SQL joins a ``VALUES`` list rendered from these dictionaries

@@ -7,8 +7,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from ingest_workers import canonical
-from tenants import vocabulary
+from tenants import canonical, vocabulary
 from tenants.superset import templates
 
 

@@ -28,8 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from portal.settings import PROJECT_ROOT
 from tenants import vocabulary
+from tenants.settings import PROJECT_ROOT
 
 TEMPLATE_DIR = PROJECT_ROOT / "superset_config" / "dashboards"
 GRID_COLUMNS = 12
