@@ -151,7 +151,8 @@ def _page_language() -> str:
 
 
 def _adjust_html(response: Response) -> Response:
-    if response.mimetype != "text/html" or response.direct_passthrough or response.status_code >= 300:
+    if (response.mimetype != "text/html" or response.direct_passthrough or response.is_streamed
+            or response.status_code >= 300):
         return response
     body = response.get_data()
     body = _HTML_TAG.sub(f'<html lang="{_page_language()}"'.encode(), body, count=1)
