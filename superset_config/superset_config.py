@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
 from portal_security import PortalSecurityManager, guest_token_is_bound, roles_mapping  # noqa: E402
+from portal_ui import install as _install_portal_ui  # noqa: E402
 from tenant_boundary import RELATED_FILTERS  # noqa: E402
 
 
@@ -95,6 +96,8 @@ THEME_FONT_URL_ALLOWED_DOMAINS: list[str] = []
 SQLLAB_TIMEOUT = 30
 SQL_MAX_ROW = 10000
 BABEL_DEFAULT_LOCALE = "de"
+# Corrected German strings, <html lang>, contrast and keyboard stops on the embedded page (portal_ui.py).
+FLASK_APP_MUTATOR = _install_portal_ui
 LANGUAGES = {"de": {"flag": "de", "name": "Deutsch"}, "en": {"flag": "us", "name": "English"}}
 
 # Sign-in: the portal is the OpenID Connect provider. The service account of

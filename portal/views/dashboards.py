@@ -39,8 +39,9 @@ def show(key: str | None):
     available = answers(_superset_url(), timeout=1.5)
     if available:
         g.csp_frame_src = _superset_url()
+    without_steps = bool(selected and selected.needs_steps and not embedding.has_step_data(tenant.id))
     return render_template("dashboards/show.html", tenant=tenant, dashboards=dashboards, selected=selected,
-                           superset_available=available, superset_url=_superset_url(),
+                           superset_available=available, superset_url=_superset_url(), without_steps=without_steps,
                            can_edit=current_user.has_role("editor"))
 
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
+from tenants import vocabulary
 from tenants.benchmark.aggregate import Value
 from tenants.months import month_start
 
@@ -44,20 +45,10 @@ BASE_METRICS = (
 #: The categorical metric: the step where most abandon.
 ABANDON_STEP = Metric("abandon_step", "usage", "Schritt mit den meisten Abbrüchen", "label")
 
-PAYMENT_LABELS = {
-    "paypal": "PayPal", "credit_card": "Kreditkarte", "sepa_direct_debit": "SEPA-Lastschrift",
-    "giropay": "giropay", "paydirekt": "paydirekt", "wero": "Wero", "invoice": "Rechnung",
-    "cash": "Bar/vor Ort", "on_site": "Bar/vor Ort", "free_of_charge": "kostenfrei", "other": "Sonstige",
-    "unknown": "unbekannt",
-}
-AUTH_LABELS = {
-    "none": "ohne Anmeldung", "guest": "ohne Anmeldung", "bundid_basis": "BundID Basisregistrierung",
-    "bundid_elster": "BundID mit ELSTER-Zertifikat", "bundid_eid": "BundID mit Online-Ausweis",
-    "eu_eid": "EU-eID", "muk_elster": "Mein Unternehmenskonto", "other_portal_account": "anderes Servicekonto",
-    "other": "anderes Verfahren", "unknown": "unbekannt",
-}
-TRUST_LABELS = {"none": "keines", "basis": "basis", "substanziell": "substanziell", "hoch": "hoch",
-                "unknown": "unbekannt"}
+#: German labels of the codes (one source, shared with the Superset datasets: tenants/vocabulary.py).
+PAYMENT_LABELS = vocabulary.PAYMENT_METHODS
+AUTH_LABELS = vocabulary.AUTH_METHODS
+TRUST_LABELS = vocabulary.TRUST_LEVELS
 
 
 @lru_cache(maxsize=4096)

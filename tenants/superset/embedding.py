@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import text
+
 from tenants.benchmark import participation
 from tenants.benchmark.comparison import shown_groups
 from tenants.db import db
@@ -23,6 +25,7 @@ class EmbeddedDashboard:
     title: str
     description: str
     embedded_uuid: str
+    needs_steps: bool = False  # the charts need step data (process events with steps)
 
 
 def tenant_dashboards(tenant_id: int) -> list[EmbeddedDashboard]:
@@ -32,8 +35,14 @@ def tenant_dashboards(tenant_id: int) -> list[EmbeddedDashboard]:
     """
     provisioned = load_state(tenant_id, db.session).get("dashboards", {})
     return [EmbeddedDashboard(key, template["title"], template.get("description", ""),
-                              provisioned[key]["embedded_uuid"])
+                              provisioned[key]["embedded_uuid"], template.get("needs") == "steps")
             for key, template in templates.dashboards().items() if key in provisioned]
+
+
+def has_step_data(tenant_id: int) -> bool:
+    """Whether the tenant has any step counts (from process events); daily counts alone have none."""
+    return db.session.execute(text("SELECT EXISTS (SELECT 1 FROM analytics.rollup_step_daily WHERE tenant_id = :t)"),
+                              {"t": tenant_id}).scalar_one()
 
 
 def tenant_dashboard(tenant_id: int, key: str) -> EmbeddedDashboard:

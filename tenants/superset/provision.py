@@ -122,16 +122,24 @@ def ensure_database(api: SupersetClient, ags: str, role: str, password: str) -> 
     return found["id"]
 
 
-def _label_columns(api: SupersetClient, dataset_id: int) -> None:
-    """German verbose names and ``day`` as the time column, written only when they differ."""
+#: Columns editors never need to group or filter by (the tenant's own rows are all they see).
+INTERNAL_COLUMNS = ("tenant_id",)
+
+
+def _label_columns(api: SupersetClient, dataset_id: int, description: str) -> None:
+    """German verbose names and description, ``day`` as the time column, internal columns out of the
+    pickers; written only when they differ."""
     current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
     labels = templates.column_labels()
     columns = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] == "day" or c["is_dttm"],
-                "verbose_name": labels.get(c["column_name"], c.get("verbose_name"))} for c in current["columns"]]
-    unchanged = all(c.get("verbose_name") == w["verbose_name"] and c["is_dttm"] == w["is_dttm"]
+                "verbose_name": labels.get(c["column_name"], c.get("verbose_name")),
+                "groupby": c["column_name"] not in INTERNAL_COLUMNS,
+                "filterable": c["column_name"] not in INTERNAL_COLUMNS} for c in current["columns"]]
+    unchanged = all(all(c.get(key) == value for key, value in w.items())
                     for c, w in zip(current["columns"], columns, strict=True))
-    if not unchanged or current.get("main_dttm_col") != "day":
-        api.put(f"/api/v1/dataset/{dataset_id}", {"main_dttm_col": "day", "columns": columns})
+    if not unchanged or current.get("main_dttm_col") != "day" or current.get("description") != description:
+        api.put(f"/api/v1/dataset/{dataset_id}", {"main_dttm_col": "day", "description": description,
+                                                  "columns": columns})
 
 
 def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
@@ -148,7 +156,7 @@ def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
             if api.get(f"/api/v1/dataset/{dataset_id}")["result"].get("sql") != spec["sql"]:
                 api.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec["sql"]})
                 api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
-        _label_columns(api, dataset_id)
+        _label_columns(api, dataset_id, spec.get("description", ""))
         ids[name] = dataset_id
     return ids
 

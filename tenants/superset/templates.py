@@ -14,17 +14,21 @@ tell which tenants differ.
 A dataset's SQL may name ``{benchmark_metrics}``: it becomes a ``VALUES`` list
 of the comparison metrics (key, family, German label, scale) from
 :func:`tenants.benchmark.metrics.published_metrics`, so the labels have one
-source and a changed label changes the fingerprint like any edit.
+source and a changed label changes the fingerprint like any edit. In the same way
+``{vocabulary:<name>}`` becomes the ``(VALUES (code, label), …)`` list of one vocabulary of
+:mod:`tenants.vocabulary`, joined so that charts show German labels instead of codes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from tenants import vocabulary
 from tenants.settings import PROJECT_ROOT
 
 TEMPLATE_DIR = PROJECT_ROOT / "superset_config" / "dashboards"
@@ -36,16 +40,12 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def benchmark_metrics_sql() -> str:
     """The comparison metrics as ``VALUES (key, family, label, scale)``; rates are shown in per cent."""
     from tenants.benchmark.metrics import published_metrics
 
-    rows = [f"({_sql_text(m.key)}, {_sql_text(m.family)}, "
-            f"{_sql_text(m.label + (' in %' if m.unit == 'rate' else ''))}, "
+    rows = [f"({vocabulary.sql_text(m.key)}, {vocabulary.sql_text(m.family)}, "
+            f"{vocabulary.sql_text(m.label + (' in %' if m.unit == 'rate' else ''))}, "
             f"{100 if m.unit == 'rate' else 1}::float8)" for m in published_metrics()]
     return "VALUES " + ",\n  ".join(rows)
 
@@ -54,7 +54,8 @@ def benchmark_metrics_sql() -> str:
 def datasets() -> dict[str, dict[str, Any]]:
     found = _read(TEMPLATE_DIR / "datasets.json")["datasets"]
     for spec in found.values():
-        spec["sql"] = spec["sql"].replace("{benchmark_metrics}", benchmark_metrics_sql())
+        spec["sql"] = re.sub(r"\{vocabulary:(\w+)\}", lambda m: vocabulary.values_sql(m.group(1)),
+                             spec["sql"].replace("{benchmark_metrics}", benchmark_metrics_sql()))
     return found
 
 
@@ -115,6 +116,13 @@ def position(template: dict[str, Any], charts: dict[str, dict[str, Any]]) -> dic
         "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
         "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": template["title"]}},
     }
+    if template.get("intro"):  # a text above the charts: what to choose, what data the charts need
+        layout["GRID_ID"]["children"].append("ROW-intro")
+        layout["ROW-intro"] = {"type": "ROW", "id": "ROW-intro", "children": ["MARKDOWN-intro"],
+                               "parents": ["ROOT_ID", "GRID_ID"], "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        layout["MARKDOWN-intro"] = {"type": "MARKDOWN", "id": "MARKDOWN-intro", "children": [],
+                                    "parents": ["ROOT_ID", "GRID_ID", "ROW-intro"],
+                                    "meta": {"width": GRID_COLUMNS, "height": 20, "code": template["intro"]}}
     for number, row in enumerate(template["rows"], start=1):
         row_id = f"ROW-{number}"
         layout["GRID_ID"]["children"].append(row_id)
@@ -156,7 +164,8 @@ def _native_filter(spec: dict[str, Any], template: dict[str, Any], charts: dict[
         native.update(
             targets=[{"datasetId": dataset_ids[spec["dataset"]], "column": {"name": spec["column"]}}],
             # "first": one value at a time, the first one preselected (charts that mix values mean nothing).
-            controlValues={"enableEmptyFilter": False, "defaultToFirstItem": bool(spec.get("first")),
+            # "first" also makes a value required: the filter cannot be emptied into a mix of all values.
+            controlValues={"enableEmptyFilter": bool(spec.get("first")), "defaultToFirstItem": bool(spec.get("first")),
                            "multiSelect": not spec.get("first"), "searchAllOptions": False,
                            "inverseSelection": False},
             defaultDataMask={"filterState": {}, "extraFormData": {}, "ownState": {}},

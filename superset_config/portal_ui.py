@@ -1,0 +1,171 @@
+"""German and accessible Superset pages, without editing Superset's installed files.
+
+``superset_config.FLASK_APP_MUTATOR`` calls :func:`install` once Superset's app exists. It adds:
+
+* **Corrected German** (and any other language): Superset's frontend loads its strings from
+  ``/superset/language_pack/<lang>/``, which serves ``superset/translations/<lang>/LC_MESSAGES/
+  messages.json`` from the wheel. A ``before_request`` hook answers that path itself with the
+  wheel's pack and our overrides merged in (``translations/<lang>.json`` next to this file: a JSON
+  object msgid → corrected msgstr; keys starting with ``_`` are comments). An override whose msgid
+  the pack does not know is still served (Superset may add it later) and reported by
+  ``unknown_overrides`` for the test. The pack is public in Superset too (its strings are no secret),
+  so answering before Superset's own access check changes nothing for anyone.
+* **A declared language** on every HTML page: ``<html>`` becomes ``<html lang="de">`` (or the
+  request's language: the portal passes ``_l_=en`` to the embedded page in English mode, which
+  Flask-AppBuilder's locale selector honours per request).
+* **On the embedded dashboard page** a stylesheet (contrast, visible focus) and a small script under
+  the page's CSP nonce that makes every chart a keyboard stop named after its title (Superset's
+  chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar) and
+  makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+
+OVERRIDE_DIR = Path(__file__).resolve().parent / "translations"
+_PACK_PATH = re.compile(r"^/superset/language_pack/([a-z]{2,3}(?:_[A-Z]{2})?)/$")
+_HTML_TAG = re.compile(rb"<html(?=[\s>])(?![^>]*\blang=)", re.IGNORECASE)
+
+#: Contrast and focus on the embedded page (WCAG 2.1 AA 1.4.3, 2.4.7). Superset's theme tokens set
+#: most colours; these are the places its stylesheet hard-codes a grey too light on white.
+EMBEDDED_CSS = """
+/* The vertical filter bar's list of filters is as tall as the viewport (100vh minus its buttons) plus
+   an offset: in an iframe sized to its content that makes the content taller than the iframe, again
+   after every resize (an endless growth). It takes the height of its filters instead; the panel
+   around it still spans the dashboard. Checked by tests/superset/test_embedded_german.py. */
+[data-test="filter-bar"] > .open { height: auto !important; min-height: 0 !important; }
+[data-test="filter-bar"] > .open > div:nth-child(2) { height: auto !important; overflow: visible !important; }
+.dashboard-component-chart-holder:focus-visible { outline: 3px solid #0b5394; outline-offset: 2px; }
+.ant-select-selection-placeholder, .ant-picker-input > input::placeholder, .ant-input::placeholder,
+.ant-select-selection-search-input::placeholder { color: #595959 !important; }
+.ant-empty-description, .ant-typography-secondary, .ant-form-item-extra,
+.date-label-content { color: #595959 !important; }
+"""
+
+#: Every chart holder becomes a focusable region named after its chart title (WCAG 2.1.1, 4.1.2).
+EMBEDDED_SCRIPT = r"""
+(function () {
+  function name(holder) {
+    var title = holder.querySelector("[data-test='editable-title'], .header-title, .chart-header .title");
+    return title ? title.textContent.trim() : "";
+  }
+  function mark() {
+    document.querySelectorAll(".dashboard-component-chart-holder").forEach(function (holder) {
+      if (holder.getAttribute("tabindex") === null) {
+        holder.setAttribute("tabindex", "0");
+        holder.setAttribute("role", "region");
+      }
+      var label = name(holder);
+      if (label && holder.getAttribute("aria-label") !== label) {
+        holder.setAttribute("aria-label", label);
+      }
+    });
+  }
+  // Buttons named by aria-label/-labelledby: their icons are decoration (the name says it), and the
+  // visible text must be part of the name (WCAG 2.5.3 Label in Name).
+  function nameButtons() {
+    document.querySelectorAll("[role='button'][aria-label], [role='button'][aria-labelledby]").forEach(function (b) {
+      b.querySelectorAll("[role='img'].anticon:not([aria-hidden])").forEach(function (icon) {
+        icon.setAttribute("aria-hidden", "true");
+      });
+      // "Angewandte Filter (1)" around a badge "1": axe reads "(1)" as punctuation, not as the "1" shown.
+      var counted = /^(.*\S) \((\d+)\)$/.exec(b.getAttribute("aria-label") || "");
+      if (counted) {
+        b.setAttribute("aria-label", counted[1] + ": " + counted[2]);
+      }
+      var shown = b.querySelector(".date-label-content[id]");
+      var by = b.getAttribute("aria-labelledby");
+      if (shown && by && by.split(" ").indexOf(shown.id) < 0) {
+        b.setAttribute("aria-labelledby", by + " " + shown.id);
+      }
+    });
+  }
+  function adjust() {
+    mark();
+    nameButtons();
+  }
+  new MutationObserver(adjust).observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", adjust);
+})();
+"""
+
+
+@lru_cache(maxsize=8)
+def overrides(lang: str) -> dict[str, str]:
+    """Our corrections for ``lang`` (msgid → msgstr); empty when there are none."""
+    path = OVERRIDE_DIR / f"{lang}.json"
+    if not path.is_file():
+        return {}
+    found = json.loads(path.read_text(encoding="utf-8"))
+    return {msgid: text for msgid, text in found.items() if not msgid.startswith("_")}
+
+
+def _wheel_pack(lang: str) -> dict[str, Any] | None:
+    import superset
+
+    path = Path(superset.__file__).parent / "translations" / lang / "LC_MESSAGES" / "messages.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+@lru_cache(maxsize=8)
+def language_pack(lang: str) -> bytes | None:
+    """The frontend's language pack for ``lang`` with our overrides applied, as JSON bytes;
+    None when Superset has no pack for that language."""
+    pack = _wheel_pack(lang)
+    if pack is None:
+        return None
+    messages = pack["locale_data"]["superset"]
+    messages.update({msgid: [text] for msgid, text in overrides(lang).items()})
+    return json.dumps(pack, ensure_ascii=False).encode("utf-8")
+
+
+def unknown_overrides(lang: str) -> list[str]:
+    """Override msgids that Superset's pack does not contain (a typo, or a string Superset dropped)."""
+    pack = _wheel_pack(lang) or {"locale_data": {"superset": {}}}
+    return sorted(set(overrides(lang)) - set(pack["locale_data"]["superset"]))
+
+
+def _serve_language_pack() -> Response | None:
+    match = _PACK_PATH.match(request.path)
+    if not match:
+        return None
+    body = language_pack(match.group(1))
+    if body is None:
+        return None  # Superset answers (404)
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def _page_language() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "de").split("_")[0]
+
+
+def _adjust_html(response: Response) -> Response:
+    if (response.mimetype != "text/html" or response.direct_passthrough or response.is_streamed
+            or response.status_code >= 300):
+        return response
+    body = response.get_data()
+    body = _HTML_TAG.sub(f'<html lang="{_page_language()}"'.encode(), body, count=1)
+    if request.path.startswith("/embedded/"):
+        nonce = getattr(request, "csp_nonce", "")
+        extra = (f"<style>{EMBEDDED_CSS}</style>"
+                 f'<script nonce="{nonce}">{EMBEDDED_SCRIPT}</script>').encode()
+        body = body.replace(b"</head>", extra + b"</head>", 1)
+    response.set_data(body)
+    return response
+
+
+def install(app: Flask) -> None:
+    """Register the hooks above on Superset's app (FLASK_APP_MUTATOR)."""
+    app.before_request(_serve_language_pack)
+    app.after_request(_adjust_html)

@@ -1,0 +1,209 @@
+"""Ready-made dashboards as a clerk sees them in the portal: German, readable, accessible.
+
+Real Superset, real portal, Debian's Chromium with axe-core (WCAG 2.1 AA) run inside the embedded
+document. Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from tests.superset.conftest import ARTIFACTS, add_user, create_tenant_with_data
+from tests.superset.test_embedding import session_cookie
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+#: Dataset columns that hold a vocabulary code in the analytics tables.
+CODED = ("payment_method", "payment_provider", "auth_method", "trust_level", "channel")
+
+
+def _vocabulary_labels() -> set[str]:
+    from tenants.vocabulary import VOCABULARIES
+
+    return {label for labels in VOCABULARIES.values() for label in labels.values()}
+
+
+@pytest.fixture(scope="module")
+def viewer_a(ss_app, tenants_ab) -> str:
+    return add_user(ss_app, tenants_ab.a, "viewer", subject="viewer-embedded-german")
+
+
+def _open(browser, app, live_url: str, tenant, identity: str, key: str, lang: str = "de"):
+    """The portal's dashboard page with the embedded dashboard loaded; returns (context, page, frame, chart data)."""
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 900})
+    context.add_cookies([session_cookie(app, identity)])
+    page = context.new_page()
+    chart_data: list[dict] = []
+
+    def record(response):
+        if "/api/v1/chart/data" in response.url and response.request.method == "POST" and response.ok:
+            chart_data.append({**response.json(), "_request": response.request.post_data_json})
+
+    page.on("response", record)
+    page.goto(f"{live_url}/t/{tenant.ags}/dashboards/{key}?lang={lang}")
+    page.frame_locator("#superset-dashboard iframe").locator(".dashboard-component-chart-holder").first.wait_for(
+        timeout=60_000)
+    frame = next(f for f in page.frames if "/embedded/" in f.url)
+    # Every chart has drawn: no loading indicator left, then a moment for animations.
+    for _ in range(60):
+        if frame.locator(".loading, [data-test='loading-indicator']").count() == 0 and chart_data:
+            break
+        page.wait_for_timeout(1000)
+    page.wait_for_timeout(2500)
+    return context, page, frame, chart_data
+
+
+def _axe(frame) -> list[dict]:
+    frame.evaluate(AXE.read_text(encoding="utf-8"))
+    result = frame.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_AA)
+    return [{"id": v["id"], "nodes": [{"target": n["target"], "html": n["html"][:300],
+                                       "summary": n["failureSummary"][:300]} for n in v["nodes"]]}
+            for v in result["violations"]]
+
+
+def _reached_by_tab(page, frame, stops: int = 80) -> set[str]:
+    """The chart holders the keyboard focus entered while tabbing through the page."""
+    reached = set()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        holder = frame.evaluate("""() => {
+            const el = document.activeElement && document.activeElement.closest('.dashboard-component-chart-holder');
+            return el ? (el.getAttribute('aria-label') || el.id || el.outerHTML.slice(0, 80)) : null;
+        }""")
+        if holder:
+            reached.add(holder)
+    return reached
+
+
+@pytest.mark.parametrize("key", ["overview", "service_detail", "payment", "authentication"])
+def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_content(
+        ss_app, ss_live_server, tenants_ab, viewer_a, browser, key):
+    from tenants.superset import templates
+
+    a = tenants_ab.a
+    template = templates.dashboards()[key]
+    context, page, frame, chart_data = _open(browser, ss_app, ss_live_server.url, a, viewer_a, key)
+    try:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"embedded_german_{key}.png"), full_page=True)
+        iframe = page.locator("#superset-dashboard iframe")
+        assert iframe.get_attribute("title") == f"Dashboard „{template['title']}“"
+        assert frame.evaluate("document.documentElement.lang") == "de"
+
+        violations = _axe(frame)
+        (ARTIFACTS / f"embedded_german_{key}_axe.json").write_text(json.dumps(violations, indent=1))
+        assert violations == [], violations
+
+        # Figures a clerk reads as text: German thousands separators, no English short form (16.2k).
+        shown = frame.locator(".header-line, table td").all_inner_texts()
+        assert shown or not {"big_number_total", "table"} & {c["viz_type"] for c in template["charts"]}
+        assert not [s for s in shown if re.search(r"\d(\.\d+)?[kKMB]\b", s)], shown
+        big = [s.strip() for s in frame.locator(".header-line").all_inner_texts()]
+        assert all(re.fullmatch(r"-?\d{1,3}(\.\d{3})*(,\d+)?( ?%)?", s) for s in big), big
+
+        # Codes arrive as German labels.
+        labels = _vocabulary_labels()
+        coded = {row[col] for body in chart_data for result in body["result"] for row in result["data"]
+                 for col in CODED if col in row}
+        assert coded <= labels, coded - labels
+
+        if key == "service_detail":  # one service, chosen for the clerk, never all services' steps mixed
+            chosen = [f["val"] for body in chart_data for query in body["_request"]["queries"]
+                      for f in query.get("filters", []) if f["col"] == "service"]
+            assert len(chosen) >= len(template["charts"]), [body["_request"] for body in chart_data]
+            assert {tuple(v) for v in chosen} == {tuple(chosen[0])} and len(chosen[0]) == 1, chosen
+
+        # One scroll bar: the iframe is as tall as the dashboard, the dashboard does not scroll inside.
+        inner = frame.evaluate("[document.documentElement.scrollHeight, document.documentElement.clientHeight]")
+        assert inner[0] <= inner[1] + 2, inner
+        lowest = frame.evaluate("""() => Math.max(...Array.from(document.querySelectorAll(
+            '.dashboard-component-chart-holder')).map(e => e.getBoundingClientRect().bottom))""")
+        height = iframe.bounding_box()["height"]
+        assert lowest <= height < lowest + 120, (lowest, height)  # no chart cut off, no empty space below
+
+        # Every chart is a keyboard stop, named after its title.
+        reached = _reached_by_tab(page, frame)
+        names = {chart["name"] for chart in template["charts"]}
+        assert names <= reached, (names - reached, reached)
+    finally:
+        context.close()
+
+
+def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_server, tenants_ab, viewer_a,
+                                                              browser):
+    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, "overview",
+                                    lang="en")
+    try:
+        page.screenshot(path=str(ARTIFACTS / "embedded_english_overview.png"), full_page=True)
+        assert frame.evaluate("document.documentElement.lang") == "en"
+        body = frame.locator("body").inner_text()
+        assert "Apply filters" in body and "Filter anwenden" not in body
+        assert page.locator("#superset-dashboard iframe").get_attribute("title") == "Dashboard “Übersicht”"
+    finally:
+        context.close()
+
+
+def test_superset_serves_corrected_german_strings(superset):
+    """The override catalogue reaches Superset's frontend; each corrected msgid is one Superset has."""
+    wheel = ROOT / ".venv-superset"
+    packs = list(wheel.glob("lib/python3*/site-packages/superset/translations/de/LC_MESSAGES/messages.json"))
+    original = json.loads(packs[0].read_text(encoding="utf-8"))["locale_data"]["superset"]
+    overrides = {k: v for k, v in json.loads((ROOT / "superset_config/translations/de.json").read_text(
+        encoding="utf-8")).items() if not k.startswith("_")}
+    assert original["Last queried at"] == ["Letztes Quartal"]  # the mistake being corrected is Superset's
+
+    served = requests.get(f"{superset}/superset/language_pack/de/", timeout=10)
+    assert served.status_code == 200
+    messages = served.json()["locale_data"]["superset"]
+    assert messages["Last queried at"] == ["Zuletzt abgefragt am"]
+    assert "".join(messages[k][0] for k in ("Select", " a dashboard OR ", "create", " a new one")) == \
+        "Auswählen: ein vorhandenes Dashboard – oder Erstellen: ein neues Dashboard"
+    assert sorted(set(overrides) - set(original)) == []
+    assert all(messages[k] == [v] for k, v in overrides.items())
+    assert messages["Dashboards"] == original["Dashboards"]  # the rest is Superset's own
+
+
+@pytest.fixture
+def daily_counts_only(ss_app, owner_engine, tenants_ab):
+    """A tenant whose sources deliver daily counts only, with tenant a's dashboards recorded as its own
+    (the page, not Superset, is under test here)."""
+    from tenants.superset.provision import _save_state, load_state
+
+    tenant = create_tenant_with_data(ss_app, "06533009", scale=1, days=10)
+    with owner_engine.begin() as conn:
+        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.id)})
+        conn.execute(text("DELETE FROM analytics.rollup_step_daily WHERE tenant_id = :t"), {"t": tenant.id})
+    with ss_app.app_context():
+        _save_state(tenant.id, {"dashboards": load_state(tenants_ab.a.id)["dashboards"]})
+    yield tenant
+    from tenants.archive import purge
+
+    with owner_engine.begin() as conn:  # no Superset objects of its own to remove
+        purge(conn, tenant.id)
+        conn.execute(text("SELECT set_config('app.tenant_id', '', true)"))
+        conn.execute(text("DELETE FROM portal.tenants WHERE id = :t"), {"t": tenant.id})
+
+
+def test_service_detail_says_why_a_tenant_with_daily_counts_has_no_funnel(ss_app, tenants_ab, viewer_a,
+                                                                          daily_counts_only):
+    from tests.conftest import sign_in
+
+    client = ss_app.test_client()
+    sign_in(client, add_user(ss_app, daily_counts_only, "viewer"))
+    page = client.get(f"/t/{daily_counts_only.ags}/dashboards/service_detail").get_data(as_text=True)
+    assert 'id="no-step-data"' in page and "nur Tageszahlen" in page
+    assert 'id="no-step-data"' not in client.get(f"/t/{daily_counts_only.ags}/dashboards/overview").get_data(
+        as_text=True)
+
+    with_steps = ss_app.test_client()
+    sign_in(with_steps, viewer_a)
+    assert 'id="no-step-data"' not in with_steps.get(f"/t/{tenants_ab.a.ags}/dashboards/service_detail").get_data(
+        as_text=True)

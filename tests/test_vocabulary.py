@@ -1,0 +1,58 @@
+"""German labels of the canonical codes (tenants/vocabulary.py) and the dashboard templates' formats."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import text
+
+from tenants import canonical, vocabulary
+from tenants.superset import templates
+
+
+@pytest.mark.parametrize(("name", "codes"), [
+    ("payment_method", canonical.PAYMENT_METHODS), ("payment_provider", canonical.PAYMENT_PROVIDERS),
+    ("auth_method", canonical.AUTH_METHODS), ("trust_level", canonical.TRUST_LEVELS),
+    ("channel", canonical.CHANNELS),
+])
+def test_every_canonical_code_has_a_german_label(name, codes):
+    labels = vocabulary.VOCABULARIES[name]
+    assert set(codes) <= set(labels)
+    # Only brands written in lower case keep their code as the label.
+    assert [code for code in codes if labels[code] == code] in ([], ["giropay", "paydirekt"]), labels
+    assert vocabulary.label(name, "") == vocabulary.label(name, None) == "unbekannt"
+
+
+def test_the_datasets_show_labels_for_every_coded_column():
+    """Each dataset column that holds a code is joined to its vocabulary; the code stays as *_code."""
+    for name, spec in templates.datasets().items():
+        for column in vocabulary.VOCABULARIES:
+            if re.search(rf"\br\.{column}\b", spec["sql"]):
+                assert f"AS {column}," in spec["sql"] and f"r.{column} AS {column}_code" in spec["sql"], name
+                assert "{vocabulary:" not in spec["sql"]
+
+
+def test_the_label_join_runs_and_labels_every_stored_code(owner_engine):
+    """The rendered VALUES list is valid SQL and maps codes, the empty string and unknown codes."""
+    codes = "(VALUES ('credit_card'), (''), ('gibt_es_nicht')) c (code)"
+    labels = f"{vocabulary.values_sql('payment_method')} v (code, label)"
+    sql = f"SELECT c.code, COALESCE(v.label, c.code) FROM {codes} LEFT JOIN {labels} ON v.code = c.code ORDER BY 1"  # noqa: S608 - constants
+    with owner_engine.connect() as conn:
+        assert conn.execute(text(sql)).all() == [("", "unbekannt"), ("credit_card", "Kreditkarte"),
+                                                 ("gibt_es_nicht", "gibt_es_nicht")]
+
+
+def test_no_template_uses_english_short_numbers():
+    """SMART_NUMBER ignores Superset's German D3_FORMAT (16.2k); every figure names a German-capable format."""
+    for key, template in templates.dashboards().items():
+        for chart in template["charts"]:
+            params = chart["params"]
+            assert "SMART_NUMBER" not in str(params), (key, chart["key"])
+            if chart["viz_type"] in ("big_number_total", "echarts_timeseries_line", "echarts_timeseries_bar"):
+                assert params.get("y_axis_format"), (key, chart["key"])
+            if chart["viz_type"] in ("pie", "funnel"):
+                assert params.get("number_format"), (key, chart["key"])
+            if chart["viz_type"] == "table":
+                labels = [m["label"] for m in params.get("metrics", [])]
+                assert all(label in params.get("column_config", {}) for label in labels), (key, chart["key"])
