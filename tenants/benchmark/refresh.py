@@ -21,6 +21,7 @@ see the figures before or after the refresh, never a part of it.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import os
 import time
 from array import array
@@ -168,7 +169,7 @@ def collect(today: date) -> Collected:
     # the other reader's Python work fills that time (measured: 32 s -> 29.5 s for 443 tenants on 2 cores).
     readers = workers * READERS_PER_CORE
     try:
-        with multiprocessing.get_context("fork").Pool(readers) as pool:
+        with _fork_pool(readers) as pool:
             for part in _map(pool, _collect_slice, [ids[i::readers * 2] for i in range(readers * 2)]):
                 found.merge(part)
     finally:
@@ -179,6 +180,21 @@ def collect(today: date) -> Collected:
 #: A worker that has not answered after this long is taken as lost (a pool never notices a worker
 #: that died or hangs); the refresh then fails with an error instead of waiting for ever.
 POOL_TIMEOUT_S = 1800
+
+
+def _fork_pool(processes: int):
+    """A pool of forked workers that die when the pool terminates them.
+
+    A fork inherits the parent's Python signal handlers; an RQ worker run in the same process (the
+    CLI, a test) leaves its SIGTERM handler behind, which only asks for a warm shutdown, and the
+    pool's ``terminate()`` then waits for ever for workers that never exit.
+    """
+    return multiprocessing.get_context("fork").Pool(processes, initializer=_default_signals)
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _map(pool, func, items: list) -> list:
@@ -274,7 +290,7 @@ def compute(found: Collected, brules: BenchmarkRules, wanted=lambda key: True) -
         else:
             size = -(-len(jobs) // (workers * 4))
             chunks = [(i, min(i + size, len(jobs))) for i in range(0, len(jobs), size)]
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            with _fork_pool(workers) as pool:
                 parts = _map(pool, _run_chunk, chunks)
         return [text for _, text in parts], sum(count for count, _ in parts), labels
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import random
 import re
 from datetime import date, timedelta
@@ -122,7 +124,13 @@ def test_parallel_refresh_publishes_the_same_figures(app, hessen, owner_engine, 
     monkeypatch.setattr(refresh_module, "PARALLEL_TENANTS", 1)
     monkeypatch.setattr(refresh_module, "PARALLEL_FROM", 1)
     monkeypatch.setattr(refresh_module.os, "cpu_count", lambda: 2)
-    run_refresh(app)
+    # An RQ worker run earlier in the same process (the CLI, other tests) leaves a SIGTERM handler that only
+    # asks for a warm shutdown; forked readers inherit it and must still end when the pool is done.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        run_refresh(app)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert _snapshot(owner_engine) == sequential
     assert len(sequential) > 20
 
