@@ -12,7 +12,7 @@ from portal.access import role_required
 from portal.extensions import limiter
 from portal.tenancy import current_tenant
 from tenants.superset import embedding
-from tenants.superset.server import answers
+from tenants.superset.server import answered_recently
 
 bp = Blueprint("tenant_dashboards", __name__, url_prefix="/t/<ags>")
 
@@ -34,7 +34,7 @@ def show(key: str | None):
             abort(404)
     elif key is not None:
         abort(404)
-    available = answers(_superset_url(), timeout=1.5)
+    available = answered_recently(_superset_url())
     if available:
         g.csp_frame_src = _superset_url()
     return render_template("dashboards/show.html", tenant=tenant, dashboards=dashboards, selected=selected,

@@ -36,6 +36,7 @@ from ingest_workers.sources import (
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from tenants.db import db
+from tenants.superset import cache as superset_cache
 
 bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 
@@ -269,6 +270,7 @@ def save_service():
         flash(_(str(exc)), "danger")
         return redirect(url_for(".services"))
     db.session.commit()
+    superset_cache.data_changed(current_tenant().id, [catalogue.SERVICES_TABLE])  # names shown in charts
     flash(_("Service %(name)s saved.", name=service.name), "success")
     return redirect(url_for(".services"))
 

@@ -38,8 +38,8 @@ def install_cmd(venv_only: bool) -> None:
 
 @superset.command("serve")
 @click.option("--port", type=int, default=None, help="Default: the port of EGOV_SUPERSET_URL.")
-@click.option("--workers", type=int, default=2)
-def serve_cmd(port: int | None, workers: int) -> None:
+@click.option("--workers", type=int, default=None, help="Default: one per core, at least two.")
+def serve_cmd(port: int | None, workers: int | None) -> None:
     """Run Superset under gunicorn in the foreground (scripts/run.sh uses this). Never --preload."""
     from urllib.parse import urlsplit
 
@@ -47,10 +47,8 @@ def serve_cmd(port: int | None, workers: int) -> None:
 
     settings = load_settings()
     port = port or urlsplit(settings.superset_url).port or 8088
-    os.execve(server._bin("gunicorn"), [
-        "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "4", "--timeout", "120",
-        "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "superset.app:create_app()"],
-        server.environment(settings, url=f"http://127.0.0.1:{port}"))
+    command = server.gunicorn_command(port, workers)
+    os.execve(command[0], command, server.environment(settings, url=f"http://127.0.0.1:{port}"))
 
 
 def _wait_for_superset(url: str, seconds: int = 120) -> None:
