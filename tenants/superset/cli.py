@@ -75,18 +75,43 @@ def _tenants(ags_list: tuple[str, ...]):
 
 @superset.command("provision")
 @click.argument("ags_list", nargs=-1)
-def provision_cmd(ags_list: tuple[str, ...]) -> None:
+@click.option("--parallel", type=int, default=4, show_default=True,
+              help="Tenants provisioned side by side (Superset's answers, not its CPU, are what they wait for).")
+def provision_cmd(ags_list: tuple[str, ...], parallel: int) -> None:
     """Run the provisioning job now for the given tenants (default: every active tenant)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from portal import create_app
     from tenants.provisioning import provision_tenant
+    from tenants.superset.provision import client
+    from tenants.superset.roles import ensure_base_roles
 
     app = create_app()
+    begun = time.perf_counter()
     with app.app_context():
         _wait_for_superset(app.config["EGOV"].superset_url)
-        for tenant in _tenants(ags_list):
-            started = time.perf_counter()
-            state = provision_tenant(tenant.id)
-            click.echo(f"{tenant.ags} {tenant.name}: {state['status']} ({time.perf_counter() - started:.1f} s)")
+        found = _tenants(ags_list)
+        ensure_base_roles(client())  # shared by all; once, before the tenants run side by side
+
+    def one(tenant) -> tuple[str, bool]:
+        started = time.perf_counter()
+        with app.app_context():
+            try:
+                status = provision_tenant(tenant.id)["status"]
+            except Exception as exc:  # noqa: BLE001 - reported; the other tenants go on
+                status = f"failed: {type(exc).__name__}: {exc}"
+        return f"{tenant.ags} {tenant.name}: {status} ({time.perf_counter() - started:.1f} s)", status == "succeeded"
+
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        results = list(pool.map(lambda t: _echoed(one(t)), found))
+    click.echo(f"{len(found)} tenant(s) in {time.perf_counter() - begun:.1f} s.")
+    if not all(ok for _, ok in results):
+        sys.exit(1)
+
+
+def _echoed(result: tuple[str, bool]) -> tuple[str, bool]:
+    click.echo(result[0])
+    return result
 
 
 @superset.command("rollout")

@@ -40,6 +40,8 @@ STATE_KEY = "superset"
 SCHEMA = "analytics"
 #: The dataset of published comparison figures and the tenant's own values ("Vergleich").
 BENCHMARK_DATASET = "egov_benchmark"
+#: Advisory lock key of the database-role step (any constant no other lock uses: "SSPR").
+PROTECT_LOCK = 0x53535052
 
 
 def _settings():
@@ -82,6 +84,9 @@ def provision_db_role(tenant_id: int) -> None:
         state["db_password"] = crypto.encrypt(settings, secrets.token_urlsafe(32))
     password = crypto.decrypt(settings, state["db_password"])
     with tenant_transaction(tenant_id) as session:
+        # Tenants are provisioned side by side (egov superset provision); concurrent GRANTs on one
+        # table fail with "tuple concurrently updated", so this transaction waits for the others.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROTECT_LOCK})
         session.execute(text("SELECT portal.superset_protect_analytics()"))
         state["db_role"] = session.execute(text("SELECT portal.superset_login_ensure(:t, :pw)"),
                                            {"t": tenant_id, "pw": password}).scalar_one()
