@@ -55,7 +55,12 @@ def main() -> int:
         module = importlib.import_module(name)
         print(f"running {name} ...", flush=True)
         rows = module.run(settings)
-        out += ["", f"## {module.TITLE}", "", (module.__doc__ or "").strip(), ""] + _table(rows)
+        out += ["", f"## {module.TITLE}", "", (module.__doc__ or "").strip(), ""]
+        if isinstance(rows, dict):  # several tables, each under its own heading
+            for heading, table in rows.items():
+                out += [f"### {heading}", ""] + _table(table) + [""]
+        else:
+            out += _table(rows)
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(out) + "\n")
     print("wrote docs/benchmarks.md")
     return 0
