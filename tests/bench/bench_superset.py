@@ -11,6 +11,7 @@ at once, so a page is faster than the "whole dashboard" column). "guest token" i
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import threading
 import time
@@ -23,7 +24,9 @@ from tests.conftest import sign_in
 
 TITLE = "Embedded Superset dashboards"
 LARGEST, OTHER, SMALL = "06412000", "06534014", "06531005"
-SUPERSET_PORT, PORTAL_PORT = 5058, 5057
+# EGOV_BENCH_SUPERSET_PORT / _PORTAL_PORT: two checkouts benchmark side by side.
+SUPERSET_PORT = int(os.environ.get("EGOV_BENCH_SUPERSET_PORT", "5058"))
+PORTAL_PORT = int(os.environ.get("EGOV_BENCH_PORTAL_PORT", "5057"))
 VIEWER_COUNTS = (1, 10, 20)
 #: The dashboard the concurrent viewers open (the first one the portal shows).
 CONCURRENT_KEY = "overview"
@@ -121,9 +124,7 @@ def _browser_visits(portal_url: str, cookie: str, ags: str, keys: list[str]) -> 
     return recorded, rows
 
 
-def run(settings) -> list[dict]:
-    import os
-
+def run(settings) -> dict[str, list[dict]]:
     from werkzeug.serving import make_server
 
     from portal import create_app
