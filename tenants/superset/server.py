@@ -151,6 +151,7 @@ def answers(url: str, timeout: float = 2.0) -> bool:
 #: How long :func:`answered_recently` trusts a probe: an answer for a while, silence only briefly.
 UP_SECONDS, DOWN_SECONDS = 30.0, 5.0
 _probes: dict[str, tuple[float, bool]] = {}
+_clock = time.monotonic
 
 
 def answered_recently(url: str, timeout: float = 1.5) -> bool:
@@ -159,12 +160,12 @@ def answered_recently(url: str, timeout: float = 1.5) -> bool:
     For the dashboards page: a view should not wait for a probe. If Superset goes away in
     between, the page's script shows the same notice when the embedding fails.
     """
-    now = time.monotonic()
+    now = _clock()
     checked = _probes.get(url)
     if checked is not None and now - checked[0] < (UP_SECONDS if checked[1] else DOWN_SECONDS):
         return checked[1]
     result = answers(url, timeout=timeout)
-    _probes[url] = (time.monotonic(), result)
+    _probes[url] = (_clock(), result)
     return result
 
 
