@@ -131,9 +131,12 @@ def ensure_database(api: SupersetClient, ags: str, role: str, password: str) -> 
     return found["id"]
 
 
-def _label_columns(api: SupersetClient, dataset_id: int) -> None:
-    """German verbose names and ``day`` as the time column, written only when they differ."""
-    current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
+def _label_columns(api: SupersetClient, dataset_id: int, current: dict[str, Any] | None = None) -> None:
+    """German verbose names and ``day`` as the time column, written only when they differ.
+
+    ``current``: the dataset as Superset just answered it (unchanged since), to save asking again.
+    """
+    current = current or api.get(f"/api/v1/dataset/{dataset_id}")["result"]
     labels = templates.column_labels()
     columns = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] == "day" or c["is_dttm"],
                 "verbose_name": labels.get(c["column_name"], c.get("verbose_name"))} for c in current["columns"]]
@@ -147,6 +150,7 @@ def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
     ids = {}
     for name, spec in templates.datasets().items():
         found = api.find_one("dataset", table_name=name, database=("rel_o_m", database_id))
+        current = None
         if found is None:
             dataset_id = api.post("/api/v1/dataset/", {"database": database_id, "schema": SCHEMA, "table_name": name,
                                                        "sql": spec["sql"]})["id"]
@@ -154,10 +158,12 @@ def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
             api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
         else:
             dataset_id = found["id"]
-            if api.get(f"/api/v1/dataset/{dataset_id}")["result"].get("sql") != spec["sql"]:
+            current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
+            if current.get("sql") != spec["sql"]:
                 api.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec["sql"]})
                 api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
-        _label_columns(api, dataset_id)
+                current = None
+        _label_columns(api, dataset_id, current)
         ids[name] = dataset_id
     return ids
 
