@@ -98,8 +98,8 @@ def _browser_visits(portal_url: str, cookie: str, ags: str, keys: list[str]) -> 
                         answered.append(time.perf_counter())
 
                 def on_finished(r, downloaded=downloaded):
-                    if superset_static in r.url:
-                        downloaded.append(r.sizes()["responseBodySize"])
+                    if superset_static in r.url:  # from the browser's cache: no body over the wire (-1 or 0)
+                        downloaded.append(max(0, r.sizes()["responseBodySize"]))
 
                 handlers = {"request": on_request, "response": on_response, "requestfinished": on_finished}
                 for event, handler in handlers.items():
