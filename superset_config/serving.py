@@ -6,6 +6,7 @@
   browsers that accept them, and the hashed bundles (``/static/assets/*.<hash>.*``) carry
   ``Cache-Control: max-age=31536000, immutable`` so a second visit downloads nothing. In
   production the reverse proxy does the same in front; WhiteNoise then answers only misses.
+* **No event rows for guests** (:data:`EVENT_LOGGER`): a guest's chart request writes nothing.
 * **Recording for the warm-up**: every successful chart-data request of an embedded guest is
   remembered once per distinct body in Redis (``egov_warm:<AGS>``, one field per body), so the
   platform's worker can ask it again after the tenant's next load (tenants/superset/cache.py).
@@ -99,6 +100,26 @@ def record_guest_request(response):
     except Exception:  # noqa: BLE001 - the viewer's answer matters more than the warm-up's notes
         log.warning("could not record a chart request for the warm-up", exc_info=True)
     return response
+
+
+def _event_logger():
+    from superset.utils.log import DBEventLogger
+
+    class PortalEventLogger(DBEventLogger):
+        """Superset's event log, without the rows of embedded guests and anonymous requests.
+
+        Every chart request of a guest would insert two rows and commit (a fifth of a cached answer's
+        database work); they name no user, so no one's activity list ever shows them.
+        """
+
+        def log(self, user_id, action, *args, **kwargs) -> None:
+            if user_id is not None:
+                super().log(user_id, action, *args, **kwargs)
+
+    return PortalEventLogger()
+
+
+EVENT_LOGGER = _event_logger()
 
 
 def mutate(app) -> None:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
 from portal_security import PortalSecurityManager, guest_token_is_bound, roles_mapping  # noqa: E402
-from serving import mutate, static_files  # noqa: E402
+from serving import EVENT_LOGGER, mutate, static_files  # noqa: E402, F401 - EVENT_LOGGER is a setting
 from tenant_boundary import RELATED_FILTERS  # noqa: E402
 
 
