@@ -48,7 +48,7 @@ def _load_through_the_worker(app, tenant, started: int, tmp_path, queues: list[s
 def test_a_viewer_sees_new_figures_right_after_a_load_and_cached_after_the_warm_up(
         ss_app, ss_live_server, tenants_ab, browser, owner_engine, tmp_path):
     a = tenants_ab.a
-    viewer = add_user(ss_app, a, "viewer")
+    viewer = add_user(ss_app, a, "viewer", subject="viewer-cache-test")
 
     def view() -> list[dict]:
         return open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, "overview")
