@@ -29,12 +29,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
-import redis
 import requests
-from flask import current_app
 
 from tenants.context import tenant_transaction
+from tenants.jobs import enqueue, redis_connection
 from tenants.models import Tenant
+from tenants.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ _TABLE = re.compile(r"\b((?:analytics|benchmark)\.[a-z_]+)")
 
 def recorded_key(ags: str) -> str:
     return f"{RECORD_PREFIX}{ags}"
-
-
-def _settings():
-    return current_app.config["EGOV"]
 
 
 def _dataset_tables() -> dict[str, set[str]]:
@@ -73,7 +69,7 @@ def affected_datasets(state: dict[str, Any], tables: Iterable[str] | None) -> li
 def _meta_dsn() -> str:
     from tenants.superset.server import meta_url
 
-    return meta_url(_settings()).replace("postgresql+psycopg2://", "postgresql://")
+    return meta_url(get_settings()).replace("postgresql+psycopg2://", "postgresql://")
 
 
 def retire(dataset_ids: list[int]) -> int:
@@ -110,8 +106,6 @@ def data_changed(tenant_ids: int | Iterable[int], tables: Iterable[str] | None =
         log.exception("retiring Superset's cached data of tenants %s failed", ids)
         return 0
     if warm:
-        from ingest_workers.jobs import enqueue
-
         for tenant_id, found in to_warm.items():
             try:
                 # One waiting warm-up per tenant and datasets is enough: it asks after the latest change.
@@ -124,7 +118,7 @@ def data_changed(tenant_ids: int | Iterable[int], tables: Iterable[str] | None =
 
 def _records(ags: str) -> list[dict[str, Any]]:
     """The recorded requests of the tenant still worth asking, newest first; drops the stale ones."""
-    store = redis.Redis.from_url(_settings().superset_redis_url)
+    store = redis_connection(get_settings().superset_redis_url)
     key = recorded_key(ags)
     found, stale = [], []
     for field, raw in store.hgetall(key).items():
@@ -160,10 +154,10 @@ def warm_tenant(tenant_id: int, dataset_ids: list[int] | None = None) -> dict[st
     """
     from tenants.superset import embedding, guest
 
-    settings = _settings()
+    settings = get_settings()
     with tenant_transaction(tenant_id) as session:
         tenant = session.get(Tenant, tenant_id)
-        if tenant is None or tenant.status != "active":
+        if tenant is None or not tenant.is_active:
             return {"asked": 0, "failed": 0}
         ags = tenant.ags
         ours = {d.embedded_uuid for d in embedding.tenant_dashboards(tenant_id)}

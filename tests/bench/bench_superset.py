@@ -38,12 +38,12 @@ UP = "`make up` by phase"
 
 
 def _tenant(app, ags: str, scale: int, days: int = 365):
-    from tenants.context import tenant_transaction
+    from demo.superset import seed_rollups
+    from tenants.context import platform_transaction, tenant_transaction
     from tenants.registry import create_tenant
-    from tenants.superset.demo import seed_rollups
 
     with app.app_context():
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant_id = create_tenant(ags, status="active").id
         with tenant_transaction(tenant_id) as session:
             seed_rollups(session, tenant_id, days=days, scale=scale, seed=tenant_id)
@@ -128,8 +128,8 @@ def run(settings) -> dict[str, list[dict]]:
     from werkzeug.serving import make_server
 
     from portal import create_app
-    from portal.settings import load_settings
     from tenants.provisioning import provision_tenant
+    from tenants.settings import load_settings
     from tenants.superset import server
 
     # A database of its own: the other benchmarks drop and recreate theirs.
@@ -204,7 +204,7 @@ def run(settings) -> dict[str, list[dict]]:
 
 def _up_phases() -> list[dict]:
     """The phases of the last ``make up`` in this checkout (scripts/phases.sh writes them)."""
-    from portal.settings import PROJECT_ROOT
+    from tenants.settings import PROJECT_ROOT
 
     path = PROJECT_ROOT / "var" / "log" / "up-phases.tsv"
     if not path.exists():

@@ -23,11 +23,11 @@ def _all_cached(chart_data: list[dict]) -> bool:
 
 def _load_through_the_worker(app, tenant, started: int, tmp_path, queues: list[str]) -> None:
     """An upload of one day's figures, loaded by the worker as the portal's upload would have it loaded."""
-    from ingest_workers.runs import QUEUE, accept_batch, enqueue_run, spool_bytes
+    from demo.superset import SERVICES
     from ingest_workers.worker import run_worker
     from tenants.context import tenant_transaction
+    from tenants.ingest.runs import QUEUE, accept_batch, enqueue_run, spool_bytes
     from tenants.models import DataSource, Tenant
-    from tenants.superset.demo import SERVICES
     from tests.ingest.conftest import add_source
 
     day = (date.today() - timedelta(days=1)).isoformat()
