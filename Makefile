@@ -23,7 +23,8 @@ help:
 	@echo "make rollout - bring every tenant's Superset dashboards to the current templates"
 	@echo "make mutation - mutation testing of the critical modules (cosmic-ray; MUTATION_SAMPLE=40 for a quicker sample), writes docs/mutation.md"
 
-up: install services db demo superset start provision
+up:
+	@bash scripts/phases.sh install services db demo superset start provision
 	@echo
 	@echo "eGovSAD is running:"
 	@echo "  Portal      http://127.0.0.1:5000   (health: http://127.0.0.1:5000/healthz)"

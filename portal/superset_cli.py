@@ -39,8 +39,8 @@ def install_cmd(venv_only: bool) -> None:
 
 @superset.command("serve")
 @click.option("--port", type=int, default=None, help="Default: the port of EGOV_SUPERSET_URL.")
-@click.option("--workers", type=int, default=2)
-def serve_cmd(port: int | None, workers: int) -> None:
+@click.option("--workers", type=int, default=None, help="Default: one per core, at least two.")
+def serve_cmd(port: int | None, workers: int | None) -> None:
     """Run Superset under gunicorn in the foreground (scripts/run.sh uses this). Never --preload."""
     from urllib.parse import urlsplit
 
@@ -48,10 +48,8 @@ def serve_cmd(port: int | None, workers: int) -> None:
 
     settings = load_settings()
     port = port or urlsplit(settings.superset_url).port or 8088
-    os.execve(server._bin("gunicorn"), [
-        "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "4", "--timeout", "120",
-        "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "superset.app:create_app()"],
-        server.environment(settings, url=f"http://127.0.0.1:{port}"))
+    command = server.gunicorn_command(port, workers)
+    os.execve(command[0], command, server.environment(settings, url=f"http://127.0.0.1:{port}"))
 
 
 def _wait_for_superset(url: str, seconds: int = 120) -> None:
@@ -78,18 +76,43 @@ def _tenants(ags_list: tuple[str, ...]):
 
 @superset.command("provision")
 @click.argument("ags_list", nargs=-1)
-def provision_cmd(ags_list: tuple[str, ...]) -> None:
+@click.option("--parallel", type=int, default=4, show_default=True,
+              help="Tenants provisioned side by side (Superset's answers, not its CPU, are what they wait for).")
+def provision_cmd(ags_list: tuple[str, ...], parallel: int) -> None:
     """Run the provisioning job now for the given tenants (default: every active tenant)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from portal import create_app
     from tenants.provisioning import provision_tenant
+    from tenants.superset.provision import client
+    from tenants.superset.roles import ensure_base_roles
 
     app = create_app()
+    begun = time.perf_counter()
     with app.app_context():
         _wait_for_superset(app.config["EGOV"].superset_url)
-        for tenant in _tenants(ags_list):
-            started = time.perf_counter()
-            state = provision_tenant(tenant.id)
-            click.echo(f"{tenant.ags} {tenant.name}: {state['status']} ({time.perf_counter() - started:.1f} s)")
+        found = _tenants(ags_list)
+        ensure_base_roles(client())  # shared by all; once, before the tenants run side by side
+
+    def one(tenant) -> tuple[str, bool]:
+        started = time.perf_counter()
+        with app.app_context():
+            try:
+                status = provision_tenant(tenant.id)["status"]
+            except Exception as exc:  # noqa: BLE001 - reported; the other tenants go on
+                status = f"failed: {type(exc).__name__}: {exc}"
+        return f"{tenant.ags} {tenant.name}: {status} ({time.perf_counter() - started:.1f} s)", status == "succeeded"
+
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        results = list(pool.map(lambda t: _echoed(one(t)), found))
+    click.echo(f"{len(found)} tenant(s) in {time.perf_counter() - begun:.1f} s.")
+    if not all(ok for _, ok in results):
+        sys.exit(1)
+
+
+def _echoed(result: tuple[str, bool]) -> tuple[str, bool]:
+    click.echo(result[0])
+    return result
 
 
 @superset.command("rollout")

@@ -14,7 +14,7 @@ from portal.tenancy import current_tenant
 from tenants import metrics
 from tenants.settings import get_settings
 from tenants.superset import embedding
-from tenants.superset.server import answers
+from tenants.superset.server import answered_recently
 
 bp = Blueprint("tenant_dashboards", __name__, url_prefix="/t/<ags>")
 
@@ -36,7 +36,7 @@ def show(key: str | None):
             abort(404)
     elif key is not None:
         abort(404)
-    available = answers(_superset_url(), timeout=1.5)
+    available = answered_recently(_superset_url())
     if available:
         g.csp_frame_src = _superset_url()
     without_steps = bool(selected and selected.needs_steps and not embedding.has_step_data(tenant.id))

@@ -20,6 +20,7 @@ from portal.inputs import body_limit
 from portal.tenancy import current_tenant
 from tenants.db import db
 from tenants.ingest.feedback import (
+    FEEDBACK_TABLE,
     MAX_SECONDS,
     FeedbackRejected,
     check_token,
@@ -30,6 +31,7 @@ from tenants.ingest.feedback import (
     store_feedback,
 )
 from tenants.registry import is_ingest_allowed
+from tenants.superset import cache as superset_cache
 
 bp = Blueprint("tenant_feedback", __name__, url_prefix="/api/v1/t/<ags>/feedback")
 csrf.exempt(bp)
@@ -106,4 +108,5 @@ def submit(public_key: str):
         return _cors(jsonify({"error": _(str(exc))}), origin), 400
     store_feedback(db.session, current_tenant().id, source.id, submission)
     db.session.commit()
+    superset_cache.data_changed(current_tenant().id, [FEEDBACK_TABLE])
     return _cors(jsonify({"status": "stored"}), origin), 201

@@ -37,6 +37,7 @@ from tenants.ingest.sources import (
     update_source,
 )
 from tenants.settings import get_settings
+from tenants.superset import cache as superset_cache
 
 bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 
@@ -256,6 +257,7 @@ def save_service():
         flash(_(str(exc)), "danger")
         return redirect(url_for(".services"))
     db.session.commit()
+    superset_cache.data_changed(current_tenant().id, [catalogue.SERVICES_TABLE])  # names shown in charts
     flash(_("Service %(name)s saved.", name=service.name), "success")
     return redirect(url_for(".services"))
 

@@ -22,6 +22,8 @@ from tenants.errors import NotFound, UserError
 LEIKA_FILE = Path(__file__).resolve().parents[1] / "data" / "leika_services.csv"
 LEIKA_KEY = re.compile(r"99[0-9]{12}")
 MAX_NAME = 200
+#: Where the names live (the dashboards' cached figures that show them are retired after a rename).
+SERVICES_TABLE = "analytics.services"
 
 
 class ServiceNotFound(NotFound):

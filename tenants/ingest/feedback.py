@@ -93,6 +93,10 @@ def clean_submission(body: dict[str, Any]) -> dict[str, Any]:
     return {"rating": rating, "service_key": service_key, "comment": comment}
 
 
+#: Where ratings go (the dashboards' cached figures that read it are retired after a rating).
+FEEDBACK_TABLE = "analytics.feedback"
+
+
 def store_feedback(session, tenant_id: int, source_id: int, submission: dict[str, Any], received_at=None) -> None:
     session.execute(text(
         "INSERT INTO analytics.feedback (tenant_id, service_key, rating, comment, data_source_id, received_at) "

@@ -39,6 +39,7 @@ from tenants.ingest import runs
 from tenants.ingest.loader import berlin_today
 from tenants.models import DataSource, IngestRun
 from tenants.settings import get_settings
+from tenants.superset import cache as superset_cache
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ TIMEOUT = 60
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DAYS = 366
 RETRIES = 2
+#: What a pull writes (their dashboards' cached figures are retired after it).
+TABLES = ("analytics.web_visits_daily", "analytics.web_pages_daily")
 #: Days Matomo answered empty are fetched again while they are at most this old.
 REFETCH_DAYS = 3
 
@@ -342,6 +345,7 @@ def pull_run(tenant_id: int, run_id: int) -> dict[str, Any]:
                 run.rows_total = run.rows_accepted = count
         except Exception as exc:  # noqa: BLE001 - every failure ends in a recorded state
             return runs.failed_attempt(tenant_id, run_id, exc, RETRIES + 1)
+    superset_cache.data_changed(tenant_id, TABLES)  # after the attempt's commit, outside its session
     return {"status": "succeeded", "rows": count}
 
 

@@ -62,6 +62,7 @@ from tenants.jobs import redis_connection
 from tenants.models import DataSource, IngestRun, Tenant
 from tenants.registry import is_ingest_allowed
 from tenants.settings import get_settings
+from tenants.superset import cache as superset_cache
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +343,8 @@ def process_run(tenant_id: int, run_id: int) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - every failure ends in a recorded state
             return failed_attempt(tenant_id, run_id, exc, RETRIES + 1)
     _discard(run.spool_path)
+    # After the commit: the tenant's dashboards show the new figures from the next request on.
+    superset_cache.data_changed(tenant_id)
     progress("done", 1)
     log.info("ingest run %s of tenant %s: %s", run_id, tenant_id, result)
     return {"status": "succeeded", "rows_total": result.rows_total, "rows_accepted": result.rows_accepted,

@@ -38,15 +38,23 @@ def _ensure_dashboard(api: SupersetClient, ags: str, tenant_name: str, template:
     return found["id"]
 
 
+def _dashboard_charts(api: SupersetClient, dashboard_id: int) -> dict[int, dict[str, Any]]:
+    """The charts on a dashboard with what provisioning compares, in one request (not one per chart)."""
+    query = {"columns": ["id", "uuid", "slice_name", "params", "viz_type", "datasource_id"],
+             "filters": [{"col": "dashboards", "opr": "rel_m_m", "value": dashboard_id}], "page": 0, "page_size": 100}
+    return {c["id"]: c for c in api.get("/api/v1/chart/", params={"q": rison(query)})["result"]}
+
+
 def _ensure_charts(api: SupersetClient, dashboard_id: int, template: dict, dataset_ids: dict[str, int],
                    known: dict[str, int]) -> dict[str, dict[str, Any]]:
     """``known`` maps chart keys to the ids of the last run, so a renamed chart is updated, not replaced."""
-    on_dashboard = {c["id"]: c["slice_name"] for c in api.get(f"/api/v1/dashboard/{dashboard_id}/charts")["result"]}
+    found = _dashboard_charts(api, dashboard_id)
+    on_dashboard = {chart_id: c["slice_name"] for chart_id, c in found.items()}
     existing = {name: chart_id for chart_id, name in on_dashboard.items()}
     for key, chart_id in known.items():
         if chart_id in on_dashboard:
             existing[key] = existing.pop(on_dashboard[chart_id])
-    charts = {}
+    ids = {}
     for chart in template["charts"]:
         dataset_id = dataset_ids[chart["dataset"]]
         params = templates.chart_params(chart, dataset_id)
@@ -56,17 +64,19 @@ def _ensure_charts(api: SupersetClient, dashboard_id: int, template: dict, datas
         chart_id = existing.pop(chart["key"], None) or existing.pop(chart["name"], None)
         if chart_id is None:
             chart_id = api.post("/api/v1/chart/", payload)["id"]
-            current = api.get(f"/api/v1/chart/{chart_id}")["result"]
         else:
-            current = api.get(f"/api/v1/chart/{chart_id}")["result"]
+            current = found[chart_id]
             if (current["slice_name"] != chart["name"] or current["viz_type"] != chart["viz_type"]
                     or json.loads(current["params"] or "{}") != params
                     or current.get("datasource_id", dataset_id) != dataset_id):
                 api.put(f"/api/v1/chart/{chart_id}", payload)
-        charts[chart["key"]] = {"id": chart_id, "uuid": current["uuid"], "name": chart["name"]}
+        ids[chart["key"]] = chart_id
     for chart_id in existing.values():  # charts a newer template no longer has
         api.delete(f"/api/v1/chart/{chart_id}")
-    return charts
+    if any(chart_id not in found for chart_id in ids.values()):
+        found = _dashboard_charts(api, dashboard_id)  # the new charts' uuids
+    names = {chart["key"]: chart["name"] for chart in template["charts"]}
+    return {key: {"id": chart_id, "uuid": found[chart_id]["uuid"], "name": names[key]} for key, chart_id in ids.items()}
 
 
 def _ensure_layout(api: SupersetClient, dashboard_id: int, template: dict, charts: dict, dataset_ids: dict) -> None:

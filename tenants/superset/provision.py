@@ -39,6 +39,8 @@ STATE_KEY = "superset"
 SCHEMA = "analytics"
 #: The dataset of published comparison figures and the tenant's own values ("Vergleich").
 BENCHMARK_DATASET = "egov_benchmark"
+#: Advisory lock key of the database-role step (any constant no other lock uses: "SSPR").
+PROTECT_LOCK = 0x53535052
 
 
 def _settings():
@@ -78,6 +80,9 @@ def provision_db_role(tenant_id: int) -> None:
         state["db_password"] = crypto.encrypt(settings, secrets.token_urlsafe(32))
     password = crypto.decrypt(settings, state["db_password"])
     with tenant_transaction(tenant_id) as session:
+        # Tenants are provisioned side by side (egov superset provision); concurrent GRANTs on one
+        # table fail with "tuple concurrently updated", so this transaction waits for the others.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROTECT_LOCK})
         session.execute(text("SELECT portal.superset_protect_analytics()"))
         state["db_role"] = session.execute(text("SELECT portal.superset_login_ensure(:t, :pw)"),
                                            {"t": tenant_id, "pw": password}).scalar_one()
@@ -126,10 +131,14 @@ def ensure_database(api: SupersetClient, ags: str, role: str, password: str) -> 
 INTERNAL_COLUMNS = ("tenant_id",)
 
 
-def _label_columns(api: SupersetClient, dataset_id: int, description: str) -> None:
+def _label_columns(api: SupersetClient, dataset_id: int, description: str,
+                   current: dict[str, Any] | None = None) -> None:
     """German verbose names and description, ``day`` as the time column, internal columns out of the
-    pickers; written only when they differ."""
-    current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
+    pickers; written only when they differ.
+
+    ``current``: the dataset as Superset just answered it (unchanged since), to save asking again.
+    """
+    current = current or api.get(f"/api/v1/dataset/{dataset_id}")["result"]
     labels = templates.column_labels()
     columns = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] == "day" or c["is_dttm"],
                 "verbose_name": labels.get(c["column_name"], c.get("verbose_name")),
@@ -146,6 +155,7 @@ def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
     ids = {}
     for name, spec in templates.datasets().items():
         found = api.find_one("dataset", table_name=name, database=("rel_o_m", database_id))
+        current = None
         if found is None:
             dataset_id = api.post("/api/v1/dataset/", {"database": database_id, "schema": SCHEMA, "table_name": name,
                                                        "sql": spec["sql"]})["id"]
@@ -153,10 +163,12 @@ def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
             api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
         else:
             dataset_id = found["id"]
-            if api.get(f"/api/v1/dataset/{dataset_id}")["result"].get("sql") != spec["sql"]:
+            current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
+            if current.get("sql") != spec["sql"]:
                 api.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec["sql"]})
                 api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
-        _label_columns(api, dataset_id, spec.get("description", ""))
+                current = None
+        _label_columns(api, dataset_id, spec.get("description", ""), current)
         ids[name] = dataset_id
     return ids
 

@@ -104,9 +104,13 @@ def set_permissions(api: SupersetClient, role_id: int, permission_ids: set[int])
                  {"permission_view_menu_ids": sorted(permission_ids)})
 
 
-def permission_ids(api: SupersetClient, pairs: list[tuple[str, str]]) -> set[int]:
-    """Ids of (permission, resource) pairs; a missing pair is an error (Superset would ignore it)."""
-    by_resource: dict[str, dict[str, int]] = {}
+def permission_ids(api: SupersetClient, pairs: list[tuple[str, str]],
+                   by_resource: dict[str, dict[str, int]] | None = None) -> set[int]:
+    """Ids of (permission, resource) pairs; a missing pair is an error (Superset would ignore it).
+
+    ``by_resource`` carries the lookups from one call to the next.
+    """
+    by_resource = {} if by_resource is None else by_resource
     ids = set()
     for permission, resource in pairs:
         if resource not in by_resource:
@@ -128,12 +132,24 @@ def permission_ids(api: SupersetClient, pairs: list[tuple[str, str]]) -> set[int
 PUBLIC_PERMISSIONS = [("can_language_pack", "Superset")]
 
 
+#: Superset servers whose base roles this process has brought in line (base URL); see ensure_base_roles.
+_base_roles_done: set[str] = set()
+
+
 def ensure_base_roles(api: SupersetClient) -> None:
-    set_permissions(api, ensure_role(api, GUEST_ROLE), permission_ids(api, GUEST_PERMISSIONS))
-    set_permissions(api, ensure_role(api, "Public"), permission_ids(api, PUBLIC_PERMISSIONS))
-    set_permissions(api, ensure_role(api, EDITOR_BASE), permission_ids(api, EDITOR_PERMISSIONS))
+    """The shared roles, once per process and Superset (about 90 lookups): they do not differ per tenant.
+
+    A change made to them by hand is undone by the next ``egov superset provision`` (a new process).
+    """
+    if api.base_url in _base_roles_done:
+        return
+    known: dict[str, dict[str, int]] = {}
+    set_permissions(api, ensure_role(api, GUEST_ROLE), permission_ids(api, GUEST_PERMISSIONS, known))
+    set_permissions(api, ensure_role(api, "Public"), permission_ids(api, PUBLIC_PERMISSIONS, known))
+    set_permissions(api, ensure_role(api, EDITOR_BASE), permission_ids(api, EDITOR_PERMISSIONS, known))
     reading = [(p, r) for p, r in EDITOR_PERMISSIONS if not any(word in p for word in WRITING)]
-    set_permissions(api, ensure_role(api, VIEWER_BASE), permission_ids(api, reading))
+    set_permissions(api, ensure_role(api, VIEWER_BASE), permission_ids(api, reading, known))
+    _base_roles_done.add(api.base_url)
 
 
 def dataset_resource(ags: str, dataset: str, dataset_id: int) -> str:

@@ -43,6 +43,12 @@ def _table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _sections(text: str) -> dict[str, str]:
+    """The ``## `` sections of an earlier docs/benchmarks.md by title (heading line included)."""
+    parts = text.split("\n## ")[1:]
+    return {part.split("\n", 1)[0].strip(): "## " + part for part in parts}
+
+
 def main() -> int:
     os.environ.setdefault("EGOV_ENV", "test")
     # EGOV_BENCH_DATABASE_NAME lets two checkouts benchmark side by side without dropping each other's database.
@@ -51,12 +57,24 @@ def main() -> int:
     out = ["# Benchmarks", "", "Written by `make bench`; do not edit by hand.", "", "## Machine", ""]
     out += _machine(settings)
     selected = sys.argv[1:] or BENCHMARKS
-    for name in selected:
+    path = ROOT / "docs" / "benchmarks.md"
+    # `python -m tests.bench <module>` runs some: the other modules' sections of the last run stay.
+    earlier = _sections(path.read_text()) if path.exists() else {}
+    for name in BENCHMARKS:
         module = importlib.import_module(name)
+        if name not in selected:
+            if module.TITLE in earlier:
+                out += ["", earlier[module.TITLE].rstrip()]
+            continue
         print(f"running {name} ...", flush=True)
         rows = module.run(settings)
-        out += ["", f"## {module.TITLE}", "", (module.__doc__ or "").strip(), ""] + _table(rows)
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(out) + "\n")
+        out += ["", f"## {module.TITLE}", "", (module.__doc__ or "").strip(), ""]
+        if isinstance(rows, dict):  # several tables, each under its own heading
+            for heading, table in rows.items():
+                out += [f"### {heading}", ""] + _table(table) + [""]
+        else:
+            out += _table(rows)
+    path.write_text("\n".join(out).rstrip() + "\n")
     print("wrote docs/benchmarks.md")
     return 0
 

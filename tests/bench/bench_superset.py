@@ -1,14 +1,17 @@
 """Embedded dashboards on one year of demo figures for the largest demo tenant (Frankfurt am Main, scaled so a
-day holds a few thousand cases per service), with a second tenant beside it. "guest token" is the portal's
-`/t/<ags>/dashboards/<key>/guest-token` endpoint (state lookup and signing; Superset is not asked). For each
-ready-made dashboard, the chart-data requests its page makes were recorded once in headless Chromium and are
-replayed as the guest: "cold" forces Superset past its Redis cache (every query reaches PostgreSQL through the
-tenant's login role), "cached" is the same request answered from Redis. Times per request.
+day holds a few thousand cases per service), with two more tenants beside it; Superset with one gunicorn worker per
+core. Chromium opens each dashboard page twice in one profile, the second time with a warm browser cache; the
+chart-data requests the page made are then replayed as the guest: "cold" forces Superset past its Redis cache
+(every query reaches PostgreSQL through the tenant's login role), "cached" is the same request answered from Redis.
+Concurrent viewers are threads, each asking for the dashboard's charts one after another (a browser asks up to six
+at once, so a page is faster than the "whole dashboard" column). "guest token" is the portal's
+`/t/<ags>/dashboards/<key>/guest-token` endpoint (state lookup and signing; Superset is not asked).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import threading
 import time
@@ -20,11 +23,21 @@ from tests.bench.common import fresh_database, timed
 from tests.conftest import sign_in
 
 TITLE = "Embedded Superset dashboards"
-LARGEST, OTHER = "06412000", "06534014"
-SUPERSET_PORT, PORTAL_PORT = 5058, 5057
+LARGEST, OTHER, SMALL = "06412000", "06534014", "06531005"
+# EGOV_BENCH_SUPERSET_PORT / _PORTAL_PORT: two checkouts benchmark side by side.
+SUPERSET_PORT = int(os.environ.get("EGOV_BENCH_SUPERSET_PORT", "5058"))
+PORTAL_PORT = int(os.environ.get("EGOV_BENCH_PORTAL_PORT", "5057"))
+VIEWER_COUNTS = (1, 10, 20)
+#: The dashboard the concurrent viewers open (the first one the portal shows).
+CONCURRENT_KEY = "overview"
+VIEWERS = "Concurrent viewers of the largest tenant's Übersicht (7 chart-data requests one after another)"
+BROWSER = "One viewer in Chromium, from navigation to the first and to the last chart's data"
+PER_DASHBOARD = "Per dashboard, one viewer, per chart-data request"
+PROVISIONING = "Provisioning a tenant's Superset objects (database role, connection, 9 datasets, roles, 8 dashboards)"
+UP = "`make up` by phase"
 
 
-def _tenant(app, ags: str, scale: int):
+def _tenant(app, ags: str, scale: int, days: int = 365):
     from demo.superset import seed_rollups
     from tenants.context import platform_transaction, tenant_transaction
     from tenants.registry import create_tenant
@@ -33,7 +46,7 @@ def _tenant(app, ags: str, scale: int):
         with platform_transaction():
             tenant_id = create_tenant(ags, status="active").id
         with tenant_transaction(tenant_id) as session:
-            seed_rollups(session, tenant_id, days=365, scale=scale, seed=tenant_id)
+            seed_rollups(session, tenant_id, days=days, scale=scale, seed=tenant_id)
     return tenant_id
 
 
@@ -52,36 +65,66 @@ def _viewer(app, tenant_id: int) -> tuple[str, str]:
     return identity, client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
 
 
-def _record_requests(portal_url: str, cookie: str, ags: str, keys: list[str]) -> dict[str, list[dict]]:
-    """The chart-data request bodies each dashboard page sends, recorded in headless Chromium."""
+def _browser_visits(portal_url: str, cookie: str, ags: str, keys: list[str]) -> tuple[dict, list[dict]]:
+    """Each dashboard page opened twice in one headless Chromium profile (the second time with a warm browser
+    cache): the chart-data request bodies the page sends, and the times from navigation to the first and to
+    the last chart-data answer (the chart is drawn right after its answer)."""
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import CHROMIUM_FLAGS
+    from tests.superset.test_embedding import expected_requests
 
     recorded: dict[str, list[dict]] = {}
+    rows = []
+    superset_static = f"127.0.0.1:{SUPERSET_PORT}/static/"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/lib/chromium/chromium", headless=True,
                                      args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.add_cookies([{"name": "egov_session", "value": cookie, "domain": "127.0.0.1", "path": "/"}])
+        page = context.new_page()
         for key in keys:
-            context = browser.new_context()
-            context.add_cookies([{"name": "egov_session", "value": cookie, "domain": "127.0.0.1", "path": "/"}])
-            page = context.new_page()
-            bodies: list[dict] = []
-            page.on("request", lambda r, b=bodies: b.append(r.post_data_json)
-                    if "/api/v1/chart/data" in r.url and r.method == "POST" else None)
-            page.goto(f"{portal_url}/t/{ags}/dashboards/{key}")
-            page.frame_locator("#superset-dashboard iframe").locator(".dashboard-component-chart-holder").first \
-                .wait_for(timeout=60_000)
-            page.wait_for_timeout(4000)
-            recorded[key] = bodies
-            context.close()
+            for visit in ("first visit", "again, warm browser cache"):
+                bodies: list[dict] = []
+                answered: list[float] = []
+                downloaded: list[int] = []
+
+                def on_request(r, bodies=bodies):
+                    if "/api/v1/chart/data" in r.url and r.method == "POST":
+                        bodies.append(r.post_data_json)
+
+                def on_response(r, answered=answered):
+                    if "/api/v1/chart/data" in r.url and r.request.method == "POST":
+                        answered.append(time.perf_counter())
+
+                def on_finished(r, downloaded=downloaded):
+                    if superset_static in r.url:  # from the browser's cache: no body over the wire (-1 or 0)
+                        downloaded.append(max(0, r.sizes()["responseBodySize"]))
+
+                handlers = {"request": on_request, "response": on_response, "requestfinished": on_finished}
+                for event, handler in handlers.items():
+                    page.on(event, handler)
+                started = time.perf_counter()
+                page.goto(f"{portal_url}/t/{ags}/dashboards/{key}")
+                wanted = expected_requests(key)
+                deadline = time.perf_counter() + 60
+                while len(answered) < wanted and time.perf_counter() < deadline:
+                    page.wait_for_timeout(50)
+                page.wait_for_timeout(500)
+                for event, handler in handlers.items():
+                    page.remove_listener(event, handler)
+                recorded[key] = bodies[:wanted]
+                rows.append({"what": f"Chromium, {key}, {visit}",
+                             "first chart ms": round((answered[0] - started) * 1000) if answered else "",
+                             "last chart ms": round((answered[-1] - started) * 1000) if answered else "",
+                             "charts": f"{len(answered)} of {wanted}",
+                             "Superset static kB over the wire": round(sum(downloaded) / 1024)})
+                page.goto("about:blank")
         browser.close()
-    return recorded
+    return recorded, rows
 
 
-def run(settings) -> list[dict]:
-    import os
-
+def run(settings) -> dict[str, list[dict]]:
     from werkzeug.serving import make_server
 
     from portal import create_app
@@ -106,13 +149,22 @@ def run(settings) -> list[dict]:
     app = create_app({"TESTING": True, "RATELIMIT_ENABLED": False}, settings=settings)
     portal = make_server("127.0.0.1", PORTAL_PORT, app, threaded=True)
     threading.Thread(target=portal.serve_forever, daemon=True).start()
-    rows = []
+    tables: dict[str, list[dict]] = {}
     try:
         largest = _tenant(app, LARGEST, scale=200)
         other = _tenant(app, OTHER, scale=1)
+        small = _tenant(app, SMALL, scale=1, days=90)
+        provisioning = []
         with app.app_context():
-            for tenant_id in (largest, other):
+            for tenant_id, what in ((largest, "first tenant of a process (shared base roles too)"),
+                                    (other, "one tenant"), (small, "one tenant")):
+                started = time.perf_counter()
                 provision_tenant(tenant_id)
+                provisioning.append({"what": what, "seconds": round(time.perf_counter() - started, 1)})
+            started = time.perf_counter()
+            provision_tenant(small)
+            provisioning.append({"what": "one tenant again (nothing to change)",
+                                 "seconds": round(time.perf_counter() - started, 1)})
             from tenants.superset import guest, templates
             from tenants.superset.provision import load_state
 
@@ -121,22 +173,80 @@ def run(settings) -> list[dict]:
         identity, cookie = _viewer(app, largest)
         client = app.test_client()
         sign_in(client, identity)
+
         def mint_one():
             assert client.get(f"/t/{LARGEST}/dashboards/overview/guest-token").status_code == 200
 
         mint = timed(mint_one, runs=200, warmup=5)
-        rows.append({"what": "guest token (portal endpoint)", "requests": 1, "cold median ms": mint["median_ms"],
-                     "cold p95 ms": mint["p95_ms"], "cached median ms": "", "cached p95 ms": ""})
-        recorded = _record_requests(settings.portal_url, cookie, LARGEST, keys)
+        per_dashboard = [{"what": "guest token (portal endpoint)", "requests": 1, "cold median ms": mint["median_ms"],
+                          "cold p95 ms": mint["p95_ms"], "cached median ms": "", "cached p95 ms": ""}]
+        recorded, browser_rows = _browser_visits(settings.portal_url, cookie, LARGEST, keys)
+
+        def token_for(key: str):
+            """Guest tokens live five minutes; the benchmark takes longer, so each round mints its own."""
+            return lambda: guest.mint(settings, largest, LARGEST, state["dashboards"][key]["embedded_uuid"], "bench")
+
+        tables[VIEWERS] = _concurrency(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
         for key in keys:
-            token = guest.mint(settings, largest, LARGEST, state["dashboards"][key]["embedded_uuid"], "bench")
-            rows.append(_replay(settings.superset_url, token, key, state["dashboards"][key]["title"],
-                                recorded[key]))
+            per_dashboard.append(_replay(settings.superset_url, token_for(key), key, state["dashboards"][key]["title"],
+                                         recorded[key]))
+        tables[BROWSER] = browser_rows
+        tables[PER_DASHBOARD] = per_dashboard
+        tables[PROVISIONING] = provisioning
+        tables[UP] = _up_phases()
     finally:
         portal.shutdown()
         server.stop(superset)
         owner.dispose()
         app_engine.dispose()
+    return tables
+
+
+def _up_phases() -> list[dict]:
+    """The phases of the last ``make up`` in this checkout (scripts/phases.sh writes them)."""
+    from tenants.settings import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "var" / "log" / "up-phases.tsv"
+    if not path.exists():
+        return [{"phase": "no `make up` has run in this checkout yet", "seconds": ""}]
+    written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime))
+    rows = [{"phase": f"{phase} (make up of {written})", "seconds": took}
+            for phase, took in (line.split("\t") for line in path.read_text().splitlines() if "\t" in line)]
+    return rows
+
+
+def _viewer_loop(superset_url: str, token, bodies: list[dict], force: bool, rounds: int,
+                 requests_ms: list[float], dashboards_ms: list[float]) -> None:
+    """One viewer: the dashboard's chart requests one after another, ``rounds`` times (list.append is atomic)."""
+    http = requests.Session()
+    for _ in range(rounds):
+        http.headers["X-GuestToken"] = token()
+        began = time.perf_counter()
+        for body in bodies:
+            started = time.perf_counter()
+            http.post(superset_url + "/api/v1/chart/data", json={**body, "force": force},
+                      timeout=300).raise_for_status()
+            requests_ms.append((time.perf_counter() - started) * 1000)
+        dashboards_ms.append((time.perf_counter() - began) * 1000)
+
+
+def _concurrency(superset_url: str, token, bodies: list[dict]) -> list[dict]:
+    """1, 10 and 20 viewers at once, each asking for the dashboard's charts one after another."""
+    rows = []
+    for force, label, rounds in ((False, "cached", 4), (True, "cold (force)", 1)):
+        for viewers in VIEWER_COUNTS:
+            requests_ms: list[float] = []
+            dashboards_ms: list[float] = []
+            threads = [threading.Thread(target=_viewer_loop, args=(superset_url, token, bodies, force, rounds,
+                                                                   requests_ms, dashboards_ms))
+                       for _ in range(viewers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            p50, p95 = _stats(requests_ms)
+            rows.append({"chart-data requests": label, "viewers at once": viewers, "p50 ms": p50, "p95 ms": p95,
+                         "whole dashboard p50 ms": _stats(dashboards_ms)[0], "requests": len(requests_ms)})
     return rows
 
 
@@ -146,14 +256,14 @@ def _stats(samples: list[float]) -> tuple[float, float]:
             round(samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))], 1))
 
 
-def _replay(superset_url: str, token: str, key: str, title: str, bodies: list[dict]) -> dict:
+def _replay(superset_url: str, token, key: str, title: str, bodies: list[dict]) -> dict:
     """Median and p95 over every chart-data request of the dashboard, cold (forced) and from the cache."""
     http = requests.Session()
-    http.headers["X-GuestToken"] = token
 
     def rounds(force: bool, count: int) -> list[float]:
         samples = []
         for _ in range(count):
+            http.headers["X-GuestToken"] = token()
             for body in bodies:
                 started = time.perf_counter()
                 http.post(superset_url + "/api/v1/chart/data", json={**body, "force": force},
@@ -162,7 +272,7 @@ def _replay(superset_url: str, token: str, key: str, title: str, bodies: list[di
         return samples
 
     rounds(False, 1)  # fill the cache
-    cold, cached = _stats(rounds(True, 5)), _stats(rounds(False, 5))
+    cold, cached = _stats(rounds(True, 3)), _stats(rounds(False, 3))
     return {"what": f"{title} ({key}), per chart-data request", "requests": len(bodies),
             "cold median ms": cold[0], "cold p95 ms": cold[1], "cached median ms": cached[0],
             "cached p95 ms": cached[1]}

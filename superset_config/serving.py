@@ -1,0 +1,127 @@
+"""How Superset's process serves eGovSAD's viewers quickly (``FLASK_APP_MUTATOR`` in superset_config.py).
+
+* **Front-end assets** through WhiteNoise: Superset's ~100 MB of webpack output under
+  ``superset/static`` is served before Flask sees the request (no session, CSP or compression
+  work per file), gzip/Brotli files written once by ``egov superset install`` are sent to
+  browsers that accept them, and the hashed bundles (``/static/assets/*.<hash>.*``) carry
+  ``Cache-Control: max-age=31536000, immutable`` so a second visit downloads nothing. In
+  production the reverse proxy does the same in front; WhiteNoise then answers only misses.
+* **No event rows for guests** (:data:`EVENT_LOGGER`): a guest's chart request writes nothing.
+* **Recording for the warm-up**: every successful chart-data request of an embedded guest is
+  remembered once per distinct body in Redis (``egov_warm:<AGS>``, one field per body), so the
+  platform's worker can ask it again after the tenant's next load (tenants/superset/cache.py).
+  A guest can only be of one tenant (its token's ``tenant`` claim, checked by
+  tenant_boundary), and only the worker reads the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: tenants/superset/cache.py's RECORD_PREFIX.
+RECORD_PREFIX = "egov_warm:"
+#: A tenant's hash stops growing here (filters chosen by hand give new bodies; the defaults are early).
+RECORD_LIMIT = 400
+RECORD_TTL_SECONDS = 30 * 24 * 3600
+CHART_DATA = "/api/v1/chart/data"
+#: webpack's content hash in a file name (``8706.6dfab372988d20453152.entry.js``, ``Bar1.05db33fe.png``,
+#: ``000bc761e5962a2869e2.chunk.js``): such a file never changes under its name.
+HASHED = re.compile(r"(?:^|\.)[0-9a-f]{8,}\.")
+
+
+def static_root() -> Path:
+    import superset
+
+    return Path(superset.__file__).resolve().parent / "static"
+
+
+def _immutable(path: str, url: str) -> bool:
+    return url.startswith("/static/assets/") and bool(HASHED.search(url.rsplit("/", 1)[-1]))
+
+
+
+def static_files(wsgi_app):
+    """``ADDITIONAL_MIDDLEWARE``: Superset's static files, answered before Flask."""
+    from whitenoise import WhiteNoise
+
+    # max_age for the few unhashed files (service worker, error pages): an hour; hashed ones are immutable.
+    return WhiteNoise(wsgi_app, root=str(static_root()), prefix="/static/", max_age=3600,
+                      immutable_file_test=_immutable, allow_all_origins=False)
+
+
+def _store():
+    import redis
+
+    if "store" not in _STATE:
+        _STATE["store"] = redis.Redis.from_url(os.environ.get("EGOV_SUPERSET_REDIS_URL", "redis://127.0.0.1:6379/1"),
+                                               socket_timeout=0.5)
+    return _STATE["store"]
+
+
+_STATE: dict = {}
+
+
+def record_guest_request(response):
+    """``after_request``: remember a guest's successful chart-data request for the warm-up."""
+    from flask import request
+
+    if request.path != CHART_DATA or request.method != "POST" or response.status_code != 200:
+        return response
+    try:
+        import tenant_boundary
+
+        user = tenant_boundary._loaded_user()
+        if not getattr(user, "is_guest_user", False):
+            return response
+        ags = tenant_boundary.acting_tenant()
+        resources = user.guest_token.get("resources") or []
+        body = request.get_json(silent=True)
+        if not re.fullmatch(tenant_boundary.AGS, ags) or len(resources) != 1 or not isinstance(body, dict):
+            return response
+        body = {**body, "force": False}
+        dashboard = str(resources[0].get("id"))
+        query = request.query_string.decode("latin-1")
+        text = json.dumps({"dashboard": dashboard, "query": query, "body": body}, sort_keys=True)
+        field = hashlib.sha256(text.encode()).hexdigest()[:32]
+        key = RECORD_PREFIX + ags
+        store = _store()
+        if store.hlen(key) >= RECORD_LIMIT and not store.hexists(key, field):
+            return response
+        record = json.dumps({"dashboard": dashboard, "query": query, "body": body, "at": time.time()})
+        store.pipeline().hset(key, field, record).expire(key, RECORD_TTL_SECONDS).execute()
+    except Exception:  # noqa: BLE001 - the viewer's answer matters more than the warm-up's notes
+        log.warning("could not record a chart request for the warm-up", exc_info=True)
+    return response
+
+
+def _event_logger():
+    from superset.utils.log import DBEventLogger
+
+    class PortalEventLogger(DBEventLogger):
+        """Superset's event log, without the rows of embedded guests and anonymous requests.
+
+        Every chart request of a guest would insert two rows and commit (a fifth of a cached answer's
+        database work); they name no user, so no one's activity list ever shows them.
+        """
+
+        def log(self, user_id, action, *args, **kwargs) -> None:
+            if user_id is not None:
+                super().log(user_id, action, *args, **kwargs)
+
+    return PortalEventLogger()
+
+
+EVENT_LOGGER = _event_logger()
+
+
+def mutate(app) -> None:
+    """``FLASK_APP_MUTATOR``."""
+    app.after_request(record_guest_request)
