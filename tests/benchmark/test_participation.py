@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-
 import random
 import re
+import signal
 from datetime import date, timedelta
 
 import pytest
