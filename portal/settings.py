@@ -42,7 +42,17 @@ class SettingsError(RuntimeError):
 
 
 def _env(environ, name: str, default: str | None = None) -> str | None:
+    """``EGOV_<name>``, else the content of the file ``EGOV_<name>_FILE`` names (container secrets), else default.
+
+    :raise SettingsError: the ``_FILE`` variable names a file that cannot be read.
+    """
     value = environ.get(PREFIX + name)
+    file_name = environ.get(PREFIX + name + "_FILE")
+    if value in (None, "") and file_name:
+        try:
+            value = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{PREFIX}{name}_FILE: cannot read {file_name}: {exc.strerror}") from exc
     return default if value in (None, "") else value
 
 
@@ -151,8 +161,15 @@ class Settings:
     #: EGOV_PROXY_COUNT: reverse proxies in front of the portal whose
     #: X-Forwarded-* headers are trusted (0: none). Needed for correct callback URLs.
     proxy_count: int = 0
+    #: EGOV_PORTAL_INTERNAL_URL: how Superset's server reaches the portal's OpenID Connect token, key and
+    #: user-info endpoints (behind a reverse proxy: the portal's own address on the internal network, so
+    #: Superset needs neither the public name nor the proxy's CA). Default: EGOV_PORTAL_URL.
+    portal_internal_url: str = ""
     #: EGOV_SUPERSET_URL: where Superset answers, same-site with the portal.
     superset_url: str = "http://127.0.0.1:8088"
+    #: EGOV_SUPERSET_INTERNAL_URL: how portal, workers and the CLI reach Superset's API and health check
+    #: (browsers always use EGOV_SUPERSET_URL). Default: EGOV_SUPERSET_URL.
+    superset_internal_url: str = ""
     #: EGOV_SUPERSET_META_DATABASE: Superset's metadata database (default <database>_superset).
     superset_meta_database: str = ""
     #: EGOV_SUPERSET_REDIS_URL / EGOV_SUPERSET_LIMITS_URL: Superset's caches and rate limits.
@@ -168,6 +185,10 @@ class Settings:
     #: EGOV_OIDC_SIGNING_KEY_FILE: RSA key (PEM) the portal signs ID tokens for Superset with.
     #: Default <var>/oidc-signing-key.pem, generated outside production.
     oidc_signing_key_file: str = ""
+    #: EGOV_OIDC_PUBLISHED_KEY_FILES: comma-separated further RSA keys (PEM, private or public) whose public
+    #: halves the portal publishes next to the signing key, so a key can be published before it signs and
+    #: kept published after (docs/operations.md, "Rotating the OIDC signing key").
+    oidc_published_key_files: tuple[str, ...] = ()
     #: EGOV_DB_BENCHMARK_ROLE / EGOV_DB_BENCHMARK_PASSWORD: the read-only role of the
     #: ``benchmark`` schema (published comparison figures only; docs/benchmark.md). Without a
     #: password in production the role cannot log in.
@@ -186,6 +207,16 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def portal_backchannel_url(self) -> str:
+        """Where Superset's server reaches the portal: EGOV_PORTAL_INTERNAL_URL or else the public URL."""
+        return self.portal_internal_url or self.portal_url
+
+    @property
+    def superset_api_url(self) -> str:
+        """Where portal, workers and CLI reach Superset: EGOV_SUPERSET_INTERNAL_URL or else the public URL."""
+        return self.superset_internal_url or self.superset_url
 
     def sqlalchemy_url(self, url: str | None = None) -> str:
         """The given URL with the psycopg 3 driver SQLAlchemy needs."""
@@ -282,6 +313,7 @@ def load_settings(environ=None) -> Settings:
         encryption_keys=keys,
         default_locale=_env(environ, "DEFAULT_LOCALE", "de"),
         portal_url=_env(environ, "PORTAL_URL", Settings.portal_url).rstrip("/"),
+        portal_internal_url=_env(environ, "PORTAL_INTERNAL_URL", "").rstrip("/"),
         secure_cookies=_bool(_env(environ, "SECURE_COOKIES"), env == "production"),
         queues=tuple(q.strip() for q in _env(environ, "QUEUES", "high,default,low").split(",") if q.strip()),
         confidentiality_min_cases=int(_env(environ, "CONFIDENTIALITY_MIN_CASES", "3")),
@@ -290,6 +322,7 @@ def load_settings(environ=None) -> Settings:
         dcat_page_size=int(_env(environ, "DCAT_PAGE_SIZE", "100")),
         **_identity_settings(environ, env),
         superset_url=_env(environ, "SUPERSET_URL", Settings.superset_url).rstrip("/"),
+        superset_internal_url=_env(environ, "SUPERSET_INTERNAL_URL", "").rstrip("/"),
         superset_meta_database=_env(environ, "SUPERSET_META_DATABASE", database + "_superset"),
         superset_redis_url=_env(environ, "SUPERSET_REDIS_URL", Settings.superset_redis_url),
         superset_limits_url=_env(environ, "SUPERSET_LIMITS_URL", Settings.superset_limits_url),
@@ -299,6 +332,8 @@ def load_settings(environ=None) -> Settings:
         superset_oidc_secret=secret("SUPERSET_OIDC_SECRET"),
         superset_meta_password=secret("SUPERSET_META_PASSWORD"),
         oidc_signing_key_file=_env(environ, "OIDC_SIGNING_KEY_FILE", str(var_dir / "oidc-signing-key.pem")),
+        oidc_published_key_files=tuple(
+            f.strip() for f in (_env(environ, "OIDC_PUBLISHED_KEY_FILES", "") or "").split(",") if f.strip()),
         benchmark_role=_env(environ, "DB_BENCHMARK_ROLE", role_default("benchmark", Settings.benchmark_role)),
         benchmark_password=secret("DB_BENCHMARK_PASSWORD"),
         benchmark_min_group=int(_env(environ, "BENCHMARK_MIN_GROUP", "5")),

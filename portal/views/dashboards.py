@@ -34,7 +34,7 @@ def show(key: str | None):
             abort(404)
     elif key is not None:
         abort(404)
-    available = answers(_superset_url(), timeout=1.5)
+    available = answers(current_app.config["EGOV"].superset_api_url, timeout=1.5)
     if available:
         g.csp_frame_src = _superset_url()
     return render_template("dashboards/show.html", tenant=tenant, dashboards=dashboards, selected=selected,

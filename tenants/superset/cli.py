@@ -22,10 +22,13 @@ def install_cmd(venv_only: bool) -> None:
     """Install Superset into .venv-superset and initialise its metadata database (idempotent)."""
     from tenants.superset import server
 
+    import contextlib
+
     settings = load_settings()
     log_path = settings.var_dir / "log" / "superset-install.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as log:
+    # In production (containers) the output belongs on stdout, where the runtime keeps the logs.
+    with (contextlib.nullcontext(sys.stdout) if settings.is_production else open(log_path, "a")) as log:
         if not server.installed():
             click.echo(f"Installing Superset 6.1.0 into {server.VENV} (about a minute; log {log_path}) ...")
         server.install(log=log)
@@ -39,7 +42,9 @@ def install_cmd(venv_only: bool) -> None:
 @superset.command("serve")
 @click.option("--port", type=int, default=None, help="Default: the port of EGOV_SUPERSET_URL.")
 @click.option("--workers", type=int, default=2)
-def serve_cmd(port: int | None, workers: int) -> None:
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 in a container, where the proxy reaches it).")
+def serve_cmd(port: int | None, workers: int, host: str) -> None:
     """Run Superset under gunicorn in the foreground (scripts/run.sh uses this). Never --preload."""
     from urllib.parse import urlsplit
 
@@ -49,7 +54,7 @@ def serve_cmd(port: int | None, workers: int) -> None:
     port = port or urlsplit(settings.superset_url).port or 8088
     os.execve(server._bin("gunicorn"), [
         "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "4", "--timeout", "120",
-        "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "superset.app:create_app()"],
+        "-b", f"{host}:{port}", "--access-logfile", "-", "superset.app:create_app()"],
         server.environment(settings, url=f"http://127.0.0.1:{port}"))
 
 
@@ -84,7 +89,7 @@ def provision_cmd(ags_list: tuple[str, ...]) -> None:
 
     app = create_app()
     with app.app_context():
-        _wait_for_superset(app.config["EGOV"].superset_url)
+        _wait_for_superset(app.config["EGOV"].superset_api_url)
         for tenant in _tenants(ags_list):
             started = time.perf_counter()
             state = provision_tenant(tenant.id)
@@ -101,7 +106,7 @@ def rollout_cmd(check: bool) -> None:
     app = create_app()
     with app.app_context():
         if not check:
-            _wait_for_superset(app.config["EGOV"].superset_url)
+            _wait_for_superset(app.config["EGOV"].superset_api_url)
         reports = rollout(_tenants(()), apply=not check)
     differing = [r for r in reports if r.differences]
     for report in differing:

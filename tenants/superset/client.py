@@ -51,7 +51,7 @@ class SupersetClient:
     def from_settings(cls, settings: Settings) -> SupersetClient:
         from tenants.superset.server import SERVICE_USER
 
-        return cls(settings.superset_url, SERVICE_USER, settings.superset_admin_password)
+        return cls(settings.superset_api_url, SERVICE_USER, settings.superset_admin_password)
 
     def login(self) -> None:
         self.http.headers.pop("Authorization", None)

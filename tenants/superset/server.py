@@ -25,7 +25,9 @@ from portal.settings import PROJECT_ROOT, Settings
 
 VENV = PROJECT_ROOT / ".venv-superset"
 CONFIG = PROJECT_ROOT / "superset_config" / "superset_config.py"
-PINS = ["apache-superset[postgres]==6.1.0", "flask-caching<2.5", "rich", "cachetools", "Authlib<2"]
+#: superset_config/requirements.txt, shared with the superset image (docker/Containerfile.superset).
+PINS = [line.strip() for line in (PROJECT_ROOT / "superset_config" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")]
 #: The portal's service account in Superset (provisioning, admin API).
 SERVICE_USER = "egov_portal"
 
@@ -66,6 +68,7 @@ def environment(settings: Settings, url: str | None = None, portal_url: str | No
         "SUPERSET_HOME": str(settings.var_dir / "superset"),
         "FLASK_APP": "superset",
         "EGOV_PORTAL_URL": portal_url or settings.portal_url,
+        "EGOV_PORTAL_INTERNAL_URL": settings.portal_internal_url or portal_url or settings.portal_url,
         "EGOV_SUPERSET_URL": url or settings.superset_url,
         "EGOV_SUPERSET_SECRET_KEY": settings.superset_secret_key,
         "EGOV_SUPERSET_GUEST_SECRET": settings.superset_guest_secret,
