@@ -20,9 +20,9 @@ def superset() -> None:
 @click.option("--venv-only", is_flag=True, help="Only the virtual environment (the tests initialise their own).")
 def install_cmd(venv_only: bool) -> None:
     """Install Superset into .venv-superset and initialise its metadata database (idempotent)."""
-    from tenants.superset import server
-
     import contextlib
+
+    from tenants.superset import server
 
     settings = load_settings()
     log_path = settings.var_dir / "log" / "superset-install.log"
