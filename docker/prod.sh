@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="$PWD/docker/containers.conf"
-COMPOSE=(podman-compose -f docker/compose.yaml)
+COMPOSE=(podman-compose -p egovsad -f docker/compose.yaml)
 need() { command -v "$1" >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${@:2}"); }
 
 case "${1:-up}" in

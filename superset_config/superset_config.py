@@ -50,7 +50,8 @@ GUEST_ROLE_NAME = "EmbedGuest"
 GUEST_TOKEN_JWT_SECRET = _env("EGOV_SUPERSET_GUEST_SECRET")
 GUEST_TOKEN_JWT_ALGO = "HS256"
 GUEST_TOKEN_JWT_EXP_SECONDS = 300
-GUEST_TOKEN_JWT_AUDIENCE = "egovsad-portal"
+# Superset's public origin, as the portal mints it (tenants/superset/guest.py, audience()).
+GUEST_TOKEN_JWT_AUDIENCE = (os.environ.get("EGOV_SUPERSET_PUBLIC_URL") or _env("EGOV_SUPERSET_URL", "")).rstrip("/")
 
 
 # Tokens minted through Superset's own API; the portal mints its own, checked by

@@ -70,6 +70,8 @@ def environment(settings: Settings, url: str | None = None, portal_url: str | No
         "EGOV_PORTAL_URL": portal_url or settings.portal_url,
         "EGOV_PORTAL_INTERNAL_URL": settings.portal_internal_url or portal_url or settings.portal_url,
         "EGOV_SUPERSET_URL": url or settings.superset_url,
+        # Browsers' address of Superset: the guest tokens' audience.
+        "EGOV_SUPERSET_PUBLIC_URL": settings.superset_url,
         "EGOV_SUPERSET_SECRET_KEY": settings.superset_secret_key,
         "EGOV_SUPERSET_GUEST_SECRET": settings.superset_guest_secret,
         "EGOV_SUPERSET_OIDC_SECRET": settings.superset_oidc_secret,
