@@ -75,6 +75,18 @@ def running_jobs(connection: Redis, queue_names: tuple[str, ...]) -> list[str]:
     return running
 
 
+def registered_here(connection: Redis, kind: str) -> bool:
+    """Whether a ``worker`` or ``scheduler`` of this host (container) is registered in Redis: RQ keeps the
+    registration fresh by heartbeats and drops it when the process dies (the containers' health check)."""
+    import socket
+
+    from rq.cron import CronScheduler
+    from rq.worker import Worker
+
+    found = Worker.all(connection=connection) if kind == "worker" else CronScheduler.all(connection)
+    return any(process.hostname == socket.gethostname() for process in found)
+
+
 def wait_until_drained(connection: Redis, queue_names: tuple[str, ...], timeout: float,
                        poll: float = 1.0) -> list[str]:
     """Wait up to ``timeout`` seconds until no job runs in the queues; returns the ids still running

@@ -470,6 +470,26 @@ def ingest_health_command(ags: str, as_json: bool) -> None:
 
 # -- processes --------------------------------------------------------------
 
+@main.command("probe")
+@click.argument("kind", type=click.Choice(["worker", "scheduler", "database"]))
+def probe(kind: str) -> None:
+    """Health check of a container: exit 0 when its worker or scheduler is registered in Redis, or (database)
+    when PostgreSQL answers as the application role."""
+    settings = load_settings()
+    if kind == "database":
+        import psycopg
+
+        try:
+            psycopg.connect(settings.database_url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            _fail(f"database: {exc}")
+        return
+    from ingest_workers.jobs import redis_connection, registered_here
+
+    if not registered_here(redis_connection(settings.redis_url), kind):
+        _fail(f"no {kind} of this host is registered in Redis")
+
+
 @main.command()
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
 @click.argument("queues", nargs=-1)
