@@ -127,9 +127,11 @@ def _ensure_reader_group(settings: Settings) -> None:
     group = settings.database_name + "_ss_readers"
     with _admin_connect(settings, "postgres") as conn:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone():
+            # Made by the role administrator, as the migration makes it: never GRANTed to the administrator,
+            # whose member the owner is; the group's restrictive policies would then hide every row from it.
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(settings.owner_role + "_roles")))
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT").format(sql.Identifier(group)))
-            conn.execute(sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(
-                sql.Identifier(group), sql.Identifier(settings.owner_role + "_roles")))
+            conn.execute("RESET ROLE")
 
 
 def _revision(settings: Settings) -> str:

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from tests.conftest import sign_in
 from tests.superset.conftest import _drop_stale_login_roles, add_user
-from tests.superset.test_embedding import open_dashboard
+from tests.superset.test_embedding import open_dashboard, started_sum
 
 
 def dashboard_titles(app, identity: str, ags: str) -> list[str]:
@@ -48,7 +48,8 @@ def test_restore_drill_brings_back_the_same_dashboards_and_figures(ss_app, ss_li
     viewer = add_user(ss_app, a, "viewer", subject="viewer-restore-drill")
     titles = dashboard_titles(ss_app, viewer, a.ags)
     before = figures(open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, "overview"))
-    assert len(titles) >= 7 and before
+    sums = [started_sum(owner_engine, t.id) for t in (tenants_ab.a, tenants_ab.b)]
+    assert len(titles) >= 7 and before and all(sums)
 
     directory = backup(superset_settings, tmp_path)
     assert sorted(p.name for p in directory.iterdir()) == [
@@ -68,6 +69,8 @@ def test_restore_drill_brings_back_the_same_dashboards_and_figures(ss_app, ss_li
     # The same person signs in again (sessions live in Redis, not in the backup) and sees the same.
     assert dashboard_titles(ss_app, viewer, a.ags) == titles
     assert figures(open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, "overview")) == before
+    # The schema owner (migrations, nightly jobs) sees each tenant's rows in the tenant's context as before.
+    assert [started_sum(owner_engine, t.id) for t in (tenants_ab.a, tenants_ab.b)] == sums
 
 
 def test_restore_refuses_existing_databases_and_foreign_secrets(superset_settings, tmp_path, database):
