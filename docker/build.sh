@@ -27,7 +27,8 @@ make -s assets translations >/dev/null
 FLAGS=(--build-arg "BASE=$BASE")
 if [ "$ENGINE" = podman ]; then
   # runc: crun fails on these hosts' hybrid cgroups; the ulimit: the default exceeds the hard limit here.
-  FLAGS+=(--runtime runc --ulimit nofile=20000:20000)
+  # --format docker: the OCI image format has no HEALTHCHECK, podman would drop it.
+  FLAGS+=(--runtime runc --ulimit nofile=20000:20000 --format docker)
   [ -f /etc/ssl/certs/ca-certificates.crt ] && \
     FLAGS+=(-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg PIP_CERT=/run/host-ca.crt)
 fi

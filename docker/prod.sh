@@ -18,7 +18,11 @@ case "${1:-up}" in
     [ -f docker/egov.env ] || cp docker/egov.env.example docker/egov.env
     set -a; source docker/egov.env; set +a
     bash docker/tls.sh var/tls "$EGOV_PORTAL_HOST" "$EGOV_DASHBOARDS_HOST"
-    "${COMPOSE[@]}" up -d
+    # The proxy reads certificate and key like every secret: single files from docker/secrets/ (0700).
+    # Replace these two with the operator's certificate for a real deployment.
+    [ -s docker/secrets/tls_cert.pem ] || install -m 644 var/tls/server.pem docker/secrets/tls_cert.pem
+    [ -s docker/secrets/tls_key.pem ] || install -m 644 var/tls/server.key docker/secrets/tls_key.pem
+    "${COMPOSE[@]}" up -d --force-recreate   # new images and settings take effect; volumes stay
     echo "Waiting for the portal through the proxy ..."
     for _ in $(seq 300); do
       if curl -fsS -o /dev/null --cacert var/tls/ca.pem --resolve "$EGOV_PORTAL_HOST:$EGOV_PROXY_PORT:127.0.0.1" \
@@ -32,6 +36,11 @@ case "${1:-up}" in
     echo "The portal did not answer through the proxy; see: podman-compose -f docker/compose.yaml logs" >&2
     exit 1 ;;
   down) "${COMPOSE[@]}" down ;;
-  status) "${COMPOSE[@]}" ps ;;
+  status)
+    "${COMPOSE[@]}" ps
+    # Run every health check now: podman schedules them with systemd timers, which hosts without systemd lack.
+    for name in $(podman ps --filter label=io.podman.compose.project=egovsad --format '{{.Names}}'); do
+      if podman healthcheck run "$name" >/dev/null 2>&1; then echo "$name: healthy"; else echo "$name: UNHEALTHY"; fi
+    done ;;
   *) "${COMPOSE[@]}" "$@" ;;
 esac
