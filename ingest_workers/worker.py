@@ -17,11 +17,29 @@ from tenants.db import db
 
 log = logging.getLogger(__name__)
 
+#: Job functions that moved (the re-layout of issue 17). RQ stores a job's function as its dotted path, so an
+#: upload or Matomo pull queued by the previous release names the old place; after an upgrade the new workers
+#: run it from the new one (tests/test_upgrade_drill.py). Add a line whenever a job function moves.
+MOVED_JOBS = {
+    "ingest_workers.runs.process_run": "tenants.ingest.runs.process_run",
+    "ingest_workers.matomo.pull_run": "tenants.ingest.matomo.pull_run",
+}
+
+
+def follow_moved(job) -> None:
+    """Point a job that names a moved function at its new place (its arguments are read first: RQ forgets
+    them when the name is set)."""
+    moved = MOVED_JOBS.get(job.func_name)
+    if moved:
+        job.args  # noqa: B018 - loads the arguments before the name is replaced
+        job.func_name = moved
+
 
 class AppWorker(Worker):
     app = None  # set by run_worker
 
     def main_work_horse(self, job, queue):
+        follow_moved(job)
         with self.app.app_context():
             db.engine.dispose(close=False)
             return super().main_work_horse(job, queue)
@@ -31,7 +49,7 @@ class AppWorker(Worker):
         run whose work-horse died without a word, give the run its due state now."""
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
         if exc_string.startswith("Work-horse terminated"):
-            from ingest_workers.runs import settle_job
+            from tenants.ingest.runs import settle_job
 
             try:
                 settle_job(job.id)
@@ -40,7 +58,7 @@ class AppWorker(Worker):
 
 
 def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     AppWorker.app = app
     connection = redis_connection(app.config["EGOV"].redis_url)
@@ -52,7 +70,7 @@ def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool
 
 def _settle_on_start() -> None:
     """Runs left behind by a worker that was killed as a whole get their due state at once."""
-    from ingest_workers.runs import settle_all
+    from tenants.ingest.runs import settle_all
 
     try:
         settle_all()

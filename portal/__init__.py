@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import werkzeug.exceptions
 from flask import Flask, request
 
-from portal.settings import Settings, load_settings
+from tenants import errors
+from tenants.settings import Settings, load_settings
 
 
 def create_app(test_config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -51,6 +53,8 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
     inputs.init_app(app)  # before the blueprints: their rules read the id converter
     _register_blueprints(app)
+    # A tenant's object that is missing or another tenant's: 404, for every view (tenants/errors.py).
+    app.register_error_handler(errors.NotFound, lambda exc: werkzeug.exceptions.NotFound())
     _register_provisioning_steps()
 
     from portal.security import add_security_headers

@@ -37,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from portal.settings import PREFIX, Settings
+from tenants.settings import PREFIX, Settings
 
 #: Settings that ``secrets.env`` records: (environment name without prefix, Settings attribute).
 SECRETS = (

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from portal.settings import PROJECT_ROOT, load_settings
+from tenants.settings import PROJECT_ROOT, load_settings
 from tests.conftest import _database_at_head
 
 #: The last commit before migration 0010: schema 0009, the release this one upgrades from.
@@ -101,8 +101,8 @@ def previous_release(tmp_path) -> Path:
 @pytest.fixture
 def upgrade_env(database, tmp_path):
     """The environment of both releases: a database of its own, the same secrets, a Redis database of its own."""
-    from ingest_workers.jobs import redis_connection
     from tenants.database import drop_database
+    from tenants.jobs import redis_connection
 
     env = {**os.environ, "EGOV_DATABASE_NAME": database.database_name + "_upgrade",
            "EGOV_VAR_DIR": str(database.var_dir),
@@ -126,7 +126,7 @@ def working(settings, worker) -> None:
     before it installs its signal handlers, and a SIGTERM before that would just end the interpreter."""
     from rq import Worker
 
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     connection = redis_connection(settings.redis_url)
     for _ in range(600):

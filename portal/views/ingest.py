@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ingest_workers import catalogue, matomo, runs
-from ingest_workers.health import health_in_session
-from ingest_workers.profiles import shipped_profiles
-from ingest_workers.sources import (
+from portal.access import operator_required, role_required
+from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
+from tenants.db import db
+from tenants.ingest import catalogue, matomo, runs
+from tenants.ingest.health import health_in_session
+from tenants.ingest.profiles import shipped_profiles
+from tenants.ingest.sources import (
     SourceError,
-    SourceNotFound,
     create_source,
     delete_source,
     errors_csv,
@@ -33,9 +36,7 @@ from ingest_workers.sources import (
     set_mapping,
     update_source,
 )
-from portal.access import operator_required, role_required
-from portal.tenancy import current_tenant
-from tenants.db import db
+from tenants.settings import get_settings
 
 bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 
@@ -45,20 +46,14 @@ SUFFIXES = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
 
 def _source_or_404(source_id: int, kinds=("upload", "push", "matomo", "feedback")):
     """The tenant's data source (404 for missing and foreign ones); 400 when it is of another kind."""
-    try:
-        source = get_source(db.session, current_tenant().id, source_id)
-    except SourceNotFound:
-        abort(404)
+    source = get_source(db.session, current_tenant().id, source_id)
     if source.kind not in kinds:
         abort(400)
     return source
 
 
 def _run_or_404(run_id: int):
-    try:
-        return get_run(db.session, current_tenant().id, run_id)
-    except SourceNotFound:
-        abort(404)
+    return get_run(db.session, current_tenant().id, run_id)
 
 
 @bp.get("/")
@@ -92,12 +87,12 @@ def upload():
         flash(_(str(exc)), "danger")
         return redirect(url_for(".index"))
     run_id, status = run.id, run.status
-    db.session.commit()
     if new:
-        runs.enqueue_run(tenant.id, run_id)
-    elif status == "succeeded":
+        runs.enqueue_after_commit(db.session, run)
+    db.session.commit()
+    if not new and status == "succeeded":
         flash(_("This file was loaded before; nothing was changed."), "info")
-    else:
+    elif not new:
         flash(_("This file is being loaded already; this page shows how far it is."), "info")
     return redirect(url_for(".run_page", run_id=run_id))
 
@@ -105,10 +100,9 @@ def upload():
 def _settled_run_or_404(run_id: int):
     """The run, settled first when nobody works on it any more (its page then shows the truth)."""
     run = _run_or_404(run_id)
-    due = runs.settle_runs(db.session, [run])
-    if due:
+    if runs.settle_runs(db.session, [run]):
+        runs.enqueue_after_commit(db.session, run)
         db.session.commit()
-        runs.enqueue_run(current_tenant().id, run_id)
     return run
 
 
@@ -145,7 +139,7 @@ def run_errors_csv(run_id: int):
 def create():
     form = request.form
     try:
-        source = create_source(db.session, current_tenant().id, current_app.config["EGOV"], form.get("name", ""),
+        source = create_source(db.session, current_tenant().id, get_settings(), form.get("name", ""),
                                form.get("kind", ""), form.get("profile", "canonical"),
                                matomo={k: form.get(k, "") for k in ("url", "site_id", "token", "pages")},
                                origins=form.get("origins", ""))
@@ -163,21 +157,15 @@ def create():
 def source_page(source_id: int):
     source = _source_or_404(source_id)
     return render_template("ingest/source.html", source=source, token=None,
-                           portal_url=current_app.config["EGOV"].portal_url)
+                           portal_url=get_settings().portal_url)
 
 
 def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
                    done: str | None = None) -> Response:
     """Apply a change to a data source: commit and confirm it, or undo it and show the user's error."""
-    try:
-        change()
-    except SourceError as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return redirect(url_for(".source_page", source_id=source_id))
-    db.session.commit()
-    flash(confirm(), "success")
-    return redirect(done or url_for(".source_page", source_id=source_id))
+    page = url_for(".source_page", source_id=source_id)
+    return commit_or_show_error(change, SourceError, confirm, done or page, failed_back=page,
+                                error_text=lambda exc: _(str(exc)))
 
 
 @bp.post("/sources/<int:source_id>/settings")
@@ -208,7 +196,7 @@ def new_token(source_id: int):
     db.session.commit()
     # Shown once, in this response only; it is not stored in clear anywhere.
     response = Response(render_template("ingest/source.html", source=source, token=token,
-                                        portal_url=current_app.config["EGOV"].portal_url))
+                                        portal_url=get_settings().portal_url))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -241,7 +229,8 @@ def backfill(source_id: int):
     except ValueError:
         flash(_("Give a valid period of at most one year."), "danger")
         return redirect(url_for(".source_page", source_id=source.id))
-    matomo.enqueue_pull(current_tenant().id, source.id, start, end)
+    matomo.enqueue_pull(db.session, current_tenant().id, source.id, start, end)
+    db.session.commit()
     flash(_("The Matomo data of the period is being fetched."), "success")
     return redirect(url_for(".health"))
 
@@ -262,8 +251,6 @@ def save_service():
     try:
         service = catalogue.update_service(db.session, form.get("service_key", ""), form.get("name", ""),
                                            form.get("leika_key", ""))
-    except catalogue.ServiceNotFound:
-        abort(404)
     except catalogue.ServiceError as exc:
         db.session.rollback()
         flash(_(str(exc)), "danger")
@@ -277,8 +264,6 @@ def _health_page(retry_endpoint: str, back_url: str | None):
     """The health report; runs it settled are committed and queued before the page is shown."""
     report = health_in_session(db.session)
     db.session.commit()
-    for run_id in report.pop("due"):
-        runs.enqueue_run(current_tenant().id, run_id)
     return render_template("ingest/health.html", report=report, retry_endpoint=retry_endpoint, back_url=back_url)
 
 
@@ -297,7 +282,6 @@ def _retry(run_id: int):
         flash(_(str(exc)), "danger")
         return
     db.session.commit()
-    runs.enqueue_run(current_tenant().id, run_id)
     flash(_("The run was queued again."), "success")
 
 

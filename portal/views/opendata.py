@@ -29,6 +29,7 @@ from tenants.opendata.publication import (
     to_csv,
     to_json,
 )
+from tenants.settings import get_settings
 
 bp = Blueprint("opendata", __name__)
 
@@ -38,7 +39,7 @@ LIMIT = "120 per minute"
 
 
 def _settings():
-    return current_app.config["EGOV"]
+    return get_settings()
 
 
 def _fresh() -> None:

@@ -7,7 +7,7 @@ ones alike.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -31,7 +31,8 @@ from tenants.identity import (
     stored_secret,
     tenant_domains,
 )
-from tenants.staff import NotFound, change_role, get_user_for_tenant, list_users, set_active
+from tenants.settings import get_settings
+from tenants.staff import change_role, get_user_for_tenant, list_users, set_active
 
 home_bp = Blueprint("tenant_home", __name__, url_prefix="/t/<ags>")
 admin_bp = Blueprint("tenant_admin", __name__, url_prefix="/t/<ags>/admin")
@@ -64,10 +65,7 @@ def users():
 @role_required("admin")
 def update_user(user_id: int):
     """Change a member's role, or deactivate or reactivate them."""
-    try:
-        user = get_user_for_tenant(current_tenant().id, user_id)
-    except NotFound:
-        abort(404)
+    user = get_user_for_tenant(current_tenant().id, user_id)
     action = request.form.get("action")
     try:
         if action == "role":
@@ -115,7 +113,7 @@ def identity_provider():
     (``tenants.identity.ensure_an_admin_remains``) and says who would lose it and why.
     """
     tenant = current_tenant()
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     if request.method == "GET":
         return _identity_page(_current_values(get_identity_provider(tenant.id), tenant.id))
     redirect_uri = url_for("tenant_auth.callback", _external=True)

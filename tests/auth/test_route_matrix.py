@@ -19,8 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.principals import ROLE_RANK
 from tenants.context import tenant_transaction
+from tenants.models import ROLE_RANK
 from tests.conftest import add_operator, sign_in
 
 MISSING = object()
@@ -113,7 +113,7 @@ def world(matrix_app, two_tenants):
 
 
 def _ingest_objects(session, tenant_id: int, settings) -> dict:
-    from ingest_workers.sources import create_source
+    from tenants.ingest.sources import create_source
     from tenants.models import IngestRun
 
     # Names of their own per tenant: the name check relies on RLS (see test_source_names_are_per_tenant...).

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.settings import PROJECT_ROOT
+from tenants.settings import PROJECT_ROOT
 from tests.auth import conftest as auth_fixtures
 from tests.auth.conftest import PEOPLE, configure_provider
 from tests.superset import conftest as superset_fixtures
@@ -123,7 +123,7 @@ def tls_browser(tls, tmp_path_factory):
 @pytest.fixture(scope="package")
 def idp_for_marburg(serve, ss_app, tenants_ab):
     """The development identity provider, configured as Marburg's (staff sign in with @marburg.de)."""
-    from portal.dev_idp import build_app
+    from demo.dev_idp import build_app
     from tests.auth.conftest import _provider
 
     provider = _provider(serve(build_app(PEOPLE)))
