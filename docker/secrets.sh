@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make the secrets of a new installation, one file each, in DIR (default docker/secrets/, mode 0700; never in
 # an image, never in git). Existing files are kept, so running it again changes nothing. The containers read
-# them as EGOV_<NAME>_FILE=/run/secrets/<name> (portal/settings.py); back them up with `egov backup`.
+# them as EGOV_<NAME>_FILE=/run/secrets/<name> (tenants/settings.py); back them up with `egov backup`.
 #   docker/secrets.sh [DIR]
 set -euo pipefail
 dir=${1:-"$(dirname "$0")/secrets"}
