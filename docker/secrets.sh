@@ -26,8 +26,9 @@ pw() { tr -d '\n' <"$dir/$1"; }
 make admin_database_url "postgresql://postgres:$(pw postgres_password)@postgres:5432/postgres"
 make database_url "postgresql://egov_app:$(pw db_app_password)@postgres:5432/egovsad"
 make migration_database_url "postgresql://egov_owner:$(pw db_owner_password)@postgres:5432/egovsad"
-[ -s "$dir/oidc_signing_key.pem" ] || (umask 022; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-  -out "$dir/oidc_signing_key.pem" 2>/dev/null)
+[ -s "$dir/oidc_signing_key.pem" ] || openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+  -out "$dir/oidc_signing_key.pem" 2>/dev/null
+chmod 644 "$dir/oidc_signing_key.pem"   # openssl writes keys 0600; the portal's user must read it (see below)
 # The directory (0700) keeps other users of this host out; the files themselves are readable (0644) because
 # each is mounted into the containers singly, where services run under different users.
 echo "Secrets in $dir"
