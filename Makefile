@@ -12,7 +12,7 @@ MUTATION_JOBS ?= 2
 MUTATION_SAMPLE ?=
 
 .PHONY: help up down status test lint bench install install-test assets translations services db demo start clean \
-	superset provision rollout mutation
+	superset provision rollout mutation prod-up prod-down prod-status prod-test backup
 
 help:
 	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo (a year of data, ~30 s), start portal + worker + scheduler"
@@ -20,6 +20,9 @@ help:
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmarks, write docs/benchmarks.md"
+	@echo "make prod-up   - build the images and start the production shape (TLS proxy, two host names) with podman"
+	@echo "make prod-test - the browser test through the TLS proxy, the backup/restore and upgrade drills"
+	@echo "make backup  - egov backup into var/backups (both databases and the secrets)"
 	@echo "make rollout - bring every tenant's Superset dashboards to the current templates"
 	@echo "make mutation - mutation testing of the critical modules (cosmic-ray; MUTATION_SAMPLE=40 for a quicker sample), writes docs/mutation.md"
 
@@ -109,6 +112,28 @@ test: install-test services
 # random sample of 40 per target (about 35 minutes); `make mutation TARGETS=identity` runs some targets.
 mutation: install-test services
 	@$(LOAD_ENV) $(PY) scripts/mutation.py --jobs $(MUTATION_JOBS) $(if $(MUTATION_SAMPLE),--sample $(MUTATION_SAMPLE)) $(TARGETS)
+
+# The production shape (docker/): images, secrets, local CA, compose file; docs/operations.md.
+prod-up:
+	@bash docker/prod.sh up
+
+prod-down:
+	@bash docker/prod.sh down
+
+prod-status:
+	@bash docker/prod.sh status
+
+# Not part of `make test`: the proxy test starts a Superset of its own (docs/operations.md names the times).
+# The two drills also run in `make test`.
+prod-test: install-test services
+	@command -v caddy >/dev/null && command -v certutil >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy libnss3-tools >var/log/apt.log 2>&1) || (cat var/log/apt.log; exit 1)
+	@$(LOAD_ENV) $(VENV)/bin/egov superset install --venv-only
+	@$(LOAD_ENV) EGOV_PROD_TESTS=1 $(VENV)/bin/pytest tests/prod
+	@$(LOAD_ENV) $(VENV)/bin/pytest tests/test_upgrade_drill.py tests/superset/test_backup_restore.py
+
+backup: install services
+	@$(LOAD_ENV) $(VENV)/bin/egov backup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

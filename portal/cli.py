@@ -11,6 +11,8 @@ Examples::
     egov tenants grant-admin 06534014 it@marburg.de --reason "Ticket 4711"   # break-glass
     egov tenants identity 06534014 [--restore 3 --reason "Ticket 4711"]      # break-glass
     egov operators list | deactivate EMAIL [--reactivate]
+    egov backup [--to DIR]       # both databases and the secrets into DIR/egovsad-<time>/
+    egov restore DIR             # into fresh databases (docs/operations.md)
     egov secrets rotate          # re-encrypt stored secrets with the newest key
     egov demo seed               # demo tenants and a year of demo data
     egov ingest load 06534014 3 export.csv
@@ -78,11 +80,22 @@ def db_bootstrap() -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
+@click.option("--wait-for-workers", "drain_seconds", type=float, default=0, show_default=True,
+              help="First wait up to this many seconds until no queued job is running (old workers drain; "
+                   "docs/operations.md, 'Upgrading'). Gives up without migrating if jobs still run then.")
+def db_upgrade(revision: str, drain_seconds: float) -> None:
     """Run migrations up to REVISION (default: head) as the schema owner."""
     from tenants.database import upgrade
 
-    upgrade(load_settings(), revision)
+    settings = load_settings()
+    if drain_seconds:
+        from tenants.jobs import redis_connection, wait_until_drained
+
+        running = wait_until_drained(redis_connection(settings.redis_url), settings.queues, drain_seconds)
+        if running:
+            _fail(f"Jobs still running after {drain_seconds:g} s, nothing migrated: {', '.join(running)}")
+    upgrade(settings, revision)
+    click.echo(f"Database {settings.database_name} is at revision {revision}.")
 
 
 @db.command("downgrade")
@@ -92,6 +105,37 @@ def db_downgrade(revision: str) -> None:
     from tenants.database import downgrade
 
     downgrade(load_settings(), revision)
+
+
+@main.command("backup")
+@click.option("--to", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Parent directory of the backup (default: <EGOV_VAR_DIR>/backups).")
+def backup_cmd(directory: Path | None) -> None:
+    """Dump the platform database, Superset's metadata and the secrets into a new directory."""
+    from tenants.backup import BackupError, backup
+
+    settings = load_settings()
+    try:
+        target = backup(settings, directory or settings.var_dir / "backups")
+    except BackupError as exc:
+        _fail(str(exc))
+    click.echo(f"Backup written to {target} (it holds secrets.env: keep it as safe as the secrets themselves).")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def restore_cmd(source: Path) -> None:
+    """Restore a backup into fresh databases (load the backup's secrets.env into the environment first)."""
+    from tenants.backup import BackupError, restore
+
+    try:
+        report = restore(load_settings(), source)
+    except BackupError as exc:
+        _fail(str(exc))
+    for name, tables in report.counts.items():
+        click.echo(f"{name}: {len(tables)} tables, {sum(tables.values())} rows restored")
+    click.echo(f"Schema revision {report.revision}. Next: `egov db upgrade` (a newer release), start the "
+               "services, `egov superset provision` (recreates the tenants' database login roles).")
 
 
 # -- reference data ---------------------------------------------------------
@@ -427,6 +471,26 @@ def ingest_health_command(ags: str, as_json: bool) -> None:
 
 
 # -- processes --------------------------------------------------------------
+
+@main.command("probe")
+@click.argument("kind", type=click.Choice(["worker", "scheduler", "database"]))
+def probe(kind: str) -> None:
+    """Health check of a container: exit 0 when its worker or scheduler is registered in Redis, or (database)
+    when PostgreSQL answers as the application role."""
+    settings = load_settings()
+    if kind == "database":
+        import psycopg
+
+        try:
+            psycopg.connect(settings.database_url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            _fail(f"database: {exc}")
+        return
+    from tenants.jobs import redis_connection, registered_here
+
+    if not registered_here(redis_connection(settings.redis_url), kind):
+        _fail(f"no {kind} of this host is registered in Redis")
+
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")

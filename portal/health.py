@@ -56,7 +56,7 @@ def _queues() -> dict[str, Any]:
 def _superset() -> dict[str, Any]:
     import requests
 
-    url = get_settings().superset_url
+    url = get_settings().superset_api_url
     response = requests.get(url + "/health", timeout=2)
     response.raise_for_status()
     return {"url": url}

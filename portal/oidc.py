@@ -69,8 +69,26 @@ def signing_key() -> RSAKey:
 
 
 def public_jwks() -> dict:
-    key = signing_key()
-    return {"keys": [{**key.as_dict(private=False), "kid": key.thumbprint(), "use": "sig", "alg": "RS256"}]}
+    """``{"keys": [JWK, ...]}``: the signing key first, then every key of EGOV_OIDC_PUBLISHED_KEY_FILES.
+
+    Publishing the next key before it signs lets every portal process and Superset's cached key set know it
+    when the first token signed with it arrives; keeping the previous one published covers codes issued just
+    before the switch. Superset's own sessions do not depend on the key, so nobody is signed out.
+
+    :raise RuntimeError: a published key file is missing (a key set without it would break sign-ins later).
+    """
+    keys = [signing_key()]
+    for name in get_settings().oidc_published_key_files:
+        path = Path(name)
+        if not path.exists():
+            raise RuntimeError(f"The published OIDC key {path} is missing (EGOV_OIDC_PUBLISHED_KEY_FILES).")
+        keys.append(RSAKey.import_key(path.read_bytes(), parameters={"use": "sig", "alg": "RS256"}))
+    seen, published = set(), []
+    for key in keys:
+        if key.thumbprint() not in seen:
+            seen.add(key.thumbprint())
+            published.append({**key.as_dict(private=False), "kid": key.thumbprint(), "use": "sig", "alg": "RS256"})
+    return {"keys": published}
 
 
 @dataclass

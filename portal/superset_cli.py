@@ -21,12 +21,15 @@ def superset() -> None:
 @click.option("--venv-only", is_flag=True, help="Only the virtual environment (the tests initialise their own).")
 def install_cmd(venv_only: bool) -> None:
     """Install Superset into .venv-superset and initialise its metadata database (idempotent)."""
+    import contextlib
+
     from tenants.superset import server
 
     settings = load_settings()
     log_path = settings.var_dir / "log" / "superset-install.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as log:
+    # In production (containers) the output belongs on stdout, where the runtime keeps the logs.
+    with (contextlib.nullcontext(sys.stdout) if settings.is_production else open(log_path, "a")) as log:
         if not server.installed():
             click.echo(f"Installing Superset 6.1.0 into {server.VENV} (about a minute; log {log_path}) ...")
         server.install(log=log)
@@ -40,7 +43,9 @@ def install_cmd(venv_only: bool) -> None:
 @superset.command("serve")
 @click.option("--port", type=int, default=None, help="Default: the port of EGOV_SUPERSET_URL.")
 @click.option("--workers", type=int, default=None, help="Default: one per core, at least two.")
-def serve_cmd(port: int | None, workers: int | None) -> None:
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 in a container, where the proxy reaches it).")
+def serve_cmd(port: int | None, workers: int | None, host: str) -> None:
     """Run Superset under gunicorn in the foreground (scripts/run.sh uses this). Never --preload."""
     from urllib.parse import urlsplit
 
@@ -48,7 +53,7 @@ def serve_cmd(port: int | None, workers: int | None) -> None:
 
     settings = load_settings()
     port = port or urlsplit(settings.superset_url).port or 8088
-    command = server.gunicorn_command(port, workers)
+    command = server.gunicorn_command(port, workers, host)
     os.execve(command[0], command, server.environment(settings, url=f"http://127.0.0.1:{port}"))
 
 
@@ -90,7 +95,7 @@ def provision_cmd(ags_list: tuple[str, ...], parallel: int) -> None:
     app = create_app()
     begun = time.perf_counter()
     with app.app_context():
-        _wait_for_superset(app.config["EGOV"].superset_url)
+        _wait_for_superset(app.config["EGOV"].superset_api_url)
         found = _tenants(ags_list)
         ensure_base_roles(client())  # shared by all; once, before the tenants run side by side
 
@@ -125,7 +130,7 @@ def rollout_cmd(check: bool) -> None:
     app = create_app()
     with app.app_context():
         if not check:
-            _wait_for_superset(app.config["EGOV"].superset_url)
+            _wait_for_superset(app.config["EGOV"].superset_api_url)
         reports = rollout(_tenants(()), apply=not check)
     differing = [r for r in reports if r.differences]
     for report in differing:

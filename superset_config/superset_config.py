@@ -29,6 +29,9 @@ def _env(name: str, default: str | None = None) -> str:
 
 
 PORTAL_ORIGIN = _env("EGOV_PORTAL_URL", "http://127.0.0.1:5000").rstrip("/")
+# Superset's server talks to the portal's token, key and user-info endpoints here (behind a reverse proxy:
+# the portal's internal address); browsers are sent to PORTAL_ORIGIN, which is also the issuer.
+PORTAL_BACKCHANNEL = (os.environ.get("EGOV_PORTAL_INTERNAL_URL") or PORTAL_ORIGIN).rstrip("/")
 # Must stay fixed: it encrypts the stored database passwords.
 SECRET_KEY = _env("EGOV_SUPERSET_SECRET_KEY")
 SQLALCHEMY_DATABASE_URI = _env("EGOV_SUPERSET_META_URL")
@@ -51,7 +54,8 @@ GUEST_ROLE_NAME = "EmbedGuest"
 GUEST_TOKEN_JWT_SECRET = _env("EGOV_SUPERSET_GUEST_SECRET")
 GUEST_TOKEN_JWT_ALGO = "HS256"
 GUEST_TOKEN_JWT_EXP_SECONDS = 300
-GUEST_TOKEN_JWT_AUDIENCE = "egovsad-portal"
+# Superset's public origin, as the portal mints it (tenants/superset/guest.py, audience()).
+GUEST_TOKEN_JWT_AUDIENCE = (os.environ.get("EGOV_SUPERSET_PUBLIC_URL") or _env("EGOV_SUPERSET_URL", "")).rstrip("/")
 
 
 # Tokens minted through Superset's own API; the portal mints its own, checked by
@@ -126,7 +130,15 @@ OAUTH_PROVIDERS = [{
     "remote_app": {
         "client_id": "superset",
         "client_secret": _env("EGOV_SUPERSET_OIDC_SECRET"),
-        "server_metadata_url": PORTAL_ORIGIN + "/.well-known/openid-configuration",
+        # The endpoints are named here rather than discovered: the discovery document names the public ones,
+        # which Superset's server may not reach (portal/views/oidc.py serves the same paths).
+        "issuer": PORTAL_ORIGIN,
+        "authorize_url": PORTAL_ORIGIN + "/oauth/authorize",
+        "access_token_url": PORTAL_BACKCHANNEL + "/oauth/token",
+        "userinfo_endpoint": PORTAL_BACKCHANNEL + "/oauth/userinfo",
+        "jwks_uri": PORTAL_BACKCHANNEL + "/oauth/jwks",
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
         "client_kwargs": {"scope": "openid email profile", "code_challenge_method": "S256"},
     },
 }]

@@ -97,6 +97,43 @@ def job_state(job_id: str, connection: Redis | None = None) -> dict[str, Any] | 
             "result": result.return_value if result is not None and status == "finished" else None}
 
 
+def running_jobs(connection: Redis, queue_names: tuple[str, ...]) -> list[str]:
+    """Ids of the jobs a worker is executing now in any of the queues (entries of workers that died are
+    cleaned up first, so a killed worker does not hold an upgrade back)."""
+    from rq.registry import StartedJobRegistry
+
+    running = []
+    for name in queue_names:
+        registry = StartedJobRegistry(queue=Queue(name, connection=connection))
+        registry.cleanup()
+        running.extend(registry.get_job_ids())
+    return running
+
+
+def registered_here(connection: Redis, kind: str) -> bool:
+    """Whether a ``worker`` or ``scheduler`` of this host (container) is registered in Redis: RQ keeps the
+    registration fresh by heartbeats and drops it when the process dies (the containers' health check)."""
+    import socket
+
+    from rq.cron import CronScheduler
+    from rq.worker import Worker
+
+    found = Worker.all(connection=connection) if kind == "worker" else CronScheduler.all(connection)
+    return any(process.hostname == socket.gethostname() for process in found)
+
+
+def wait_until_drained(connection: Redis, queue_names: tuple[str, ...], timeout: float,
+                       poll: float = 1.0) -> list[str]:
+    """Wait up to ``timeout`` seconds until no job runs in the queues; returns the ids still running
+    (empty: drained). Queued jobs are not waited for: they stay in Redis for the next workers."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (running := running_jobs(connection, queue_names)) and time.monotonic() < deadline:
+        time.sleep(poll)
+    return running
+
+
 def queue_state(connection: Redis, queue_names: tuple[str, ...]) -> dict[str, Any]:
     """What operators and /healthz need to know about the queues."""
     from rq.cron import CronScheduler

@@ -42,7 +42,17 @@ class SettingsError(RuntimeError):
 
 
 def _env(environ, name: str, default: str | None = None) -> str | None:
+    """``EGOV_<name>``, else the content of the file ``EGOV_<name>_FILE`` names (container secrets), else default.
+
+    :raise SettingsError: the ``_FILE`` variable names a file that cannot be read.
+    """
     value = environ.get(PREFIX + name)
+    file_name = environ.get(PREFIX + name + "_FILE")
+    if value in (None, "") and file_name:
+        try:
+            value = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{PREFIX}{name}_FILE: cannot read {file_name}: {exc.strerror}") from exc
     return default if value in (None, "") else value
 
 
@@ -151,8 +161,15 @@ class Settings:
     #: EGOV_PROXY_COUNT: reverse proxies in front of the portal whose
     #: X-Forwarded-* headers are trusted (0: none). Needed for correct callback URLs.
     proxy_count: int = 0
+    #: EGOV_PORTAL_INTERNAL_URL: how Superset's server reaches the portal's OpenID Connect token, key and
+    #: user-info endpoints (behind a reverse proxy: the portal's own address on the internal network, so
+    #: Superset needs neither the public name nor the proxy's CA). Default: EGOV_PORTAL_URL.
+    portal_internal_url: str = ""
     #: EGOV_SUPERSET_URL: where Superset answers, same-site with the portal.
     superset_url: str = "http://127.0.0.1:8088"
+    #: EGOV_SUPERSET_INTERNAL_URL: how portal, workers and the CLI reach Superset's API and health check
+    #: (browsers always use EGOV_SUPERSET_URL). Default: EGOV_SUPERSET_URL.
+    superset_internal_url: str = ""
     #: EGOV_SUPERSET_META_DATABASE: Superset's metadata database (default <database>_superset).
     superset_meta_database: str = ""
     #: EGOV_SUPERSET_REDIS_URL / EGOV_SUPERSET_LIMITS_URL: Superset's caches and rate limits.
@@ -168,6 +185,10 @@ class Settings:
     #: EGOV_OIDC_SIGNING_KEY_FILE: RSA key (PEM) the portal signs ID tokens for Superset with.
     #: Default <var>/oidc-signing-key.pem, generated outside production.
     oidc_signing_key_file: str = ""
+    #: EGOV_OIDC_PUBLISHED_KEY_FILES: comma-separated further RSA keys (PEM, private or public) whose public
+    #: halves the portal publishes next to the signing key, so a key can be published before it signs and
+    #: kept published after (docs/operations.md, "Rotating the OIDC signing key").
+    oidc_published_key_files: tuple[str, ...] = ()
     #: EGOV_DB_BENCHMARK_ROLE / EGOV_DB_BENCHMARK_PASSWORD: the read-only role of the
     #: ``benchmark`` schema (published comparison figures only; docs/benchmark.md). Without a
     #: password in production the role cannot log in.
@@ -210,6 +231,16 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def portal_backchannel_url(self) -> str:
+        """Where Superset's server reaches the portal: EGOV_PORTAL_INTERNAL_URL or else the public URL."""
+        return self.portal_internal_url or self.portal_url
+
+    @property
+    def superset_api_url(self) -> str:
+        """Where portal, workers and CLI reach Superset: EGOV_SUPERSET_INTERNAL_URL or else the public URL."""
+        return self.superset_internal_url or self.superset_url
 
     def sqlalchemy_url(self, url: str | None = None) -> str:
         """The given URL with the psycopg 3 driver SQLAlchemy needs."""
@@ -353,9 +384,11 @@ def load_settings(environ=None) -> Settings:
         or _role_url(admin_url, owner_role, owner_pw, database),
         encryption_keys=tuple(k.strip() for k in secret("ENCRYPTION_KEYS").split(",") if k.strip()),
         portal_url=values["portal_url"].rstrip("/"),
+        portal_internal_url=values["portal_internal_url"].rstrip("/"),
         secure_cookies=_bool(_env(environ, "SECURE_COOKIES"), env == "production"),
         **_identity_settings(environ, env),
         superset_url=values["superset_url"].rstrip("/"),
+        superset_internal_url=values["superset_internal_url"].rstrip("/"),
         superset_meta_database=_env(environ, "SUPERSET_META_DATABASE", database + "_superset"),
         superset_secret_key=secret("SUPERSET_SECRET_KEY"),
         superset_guest_secret=secret("SUPERSET_GUEST_SECRET"),

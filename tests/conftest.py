@@ -25,6 +25,8 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from tenants.settings import load_settings  # noqa: E402
 
 MARBURG, FULDA = "06534014", "06631009"
+# tests/prod/ (the TLS proxy with its own Superset) runs with `make prod-test`, which sets EGOV_PROD_TESTS=1.
+collect_ignore = [] if os.environ.get("EGOV_PROD_TESTS") == "1" else ["prod"]
 
 
 @pytest.fixture(scope="session")

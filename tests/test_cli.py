@@ -54,3 +54,19 @@ def test_show_unknown_tenant(run):
 
 
 # `egov demo seed` (run twice, as `make up` again would): tests/test_demo_seed.py
+
+
+def test_probe_answers_as_the_containers_health_checks_need(run, redis_conn):
+    """`egov probe`: healthy while this host's worker is registered in Redis, unhealthy once it is gone."""
+    from rq import Worker
+
+    assert run("probe", "database").exit_code == 0
+    assert run("probe", "worker").exit_code == 1
+    worker = Worker(["default"], connection=redis_conn)
+    worker.register_birth()
+    try:
+        assert run("probe", "worker").exit_code == 0
+        assert run("probe", "scheduler").exit_code == 1
+    finally:
+        worker.register_death()
+    assert run("probe", "worker").exit_code == 1

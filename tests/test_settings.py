@@ -51,3 +51,35 @@ def test_test_mode_uses_roles_of_its_own_database(tmp_path):
 def test_unknown_mode_is_refused():
     with pytest.raises(SettingsError, match="staging"):
         load_settings({"EGOV_ENV": "staging"})
+
+
+def test_production_reads_secrets_from_files_and_the_environment_wins(tmp_path):
+    """Containers mount secrets as files (docker/compose.yaml); a variable given directly still wins."""
+    files = {}
+    for name, value in [("SECRET_KEY", "from-file"), ("DATABASE_URL", "postgresql://a:pw@db/x"),
+                        ("MIGRATION_DATABASE_URL", "postgresql://o:pw@db/x"), ("ENCRYPTION_KEYS", "k1,k2"),
+                        *[(f"SUPERSET_{n}", "s") for n in ("SECRET_KEY", "GUEST_SECRET", "ADMIN_PASSWORD",
+                                                           "OIDC_SECRET", "META_PASSWORD")]]:
+        path = tmp_path / name.lower()
+        path.write_text(value + "\n")  # the line end a shell's echo leaves is not part of the secret
+        files[f"EGOV_{name}_FILE"] = str(path)
+    settings = load_settings({"EGOV_ENV": "production", **files})
+    assert settings.secret_key == "from-file" and settings.encryption_keys == ("k1", "k2")
+    assert settings.database_url == "postgresql://a:pw@db/x"
+    assert load_settings({"EGOV_ENV": "production", **files, "EGOV_SECRET_KEY": "direct"}).secret_key == "direct"
+
+
+def test_a_secret_file_that_cannot_be_read_stops_the_start_naming_the_variable(tmp_path):
+    with pytest.raises(SettingsError, match="EGOV_SECRET_KEY_FILE"):
+        load_settings({"EGOV_VAR_DIR": str(tmp_path), "EGOV_SECRET_KEY_FILE": str(tmp_path / "missing")})
+
+
+def test_internal_urls_default_to_the_public_ones(tmp_path):
+    plain = load_settings({"EGOV_VAR_DIR": str(tmp_path), "EGOV_SUPERSET_URL": "https://dashboards.egov.test"})
+    assert plain.superset_api_url == "https://dashboards.egov.test"
+    assert plain.portal_backchannel_url == plain.portal_url
+    behind = load_settings({"EGOV_VAR_DIR": str(tmp_path), "EGOV_SUPERSET_URL": "https://dashboards.egov.test",
+                            "EGOV_SUPERSET_INTERNAL_URL": "http://superset:8088/",
+                            "EGOV_PORTAL_INTERNAL_URL": "http://portal:8000"})
+    assert behind.superset_api_url == "http://superset:8088" and behind.superset_url == "https://dashboards.egov.test"
+    assert behind.portal_backchannel_url == "http://portal:8000"

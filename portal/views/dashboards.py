@@ -36,7 +36,7 @@ def show(key: str | None):
             abort(404)
     elif key is not None:
         abort(404)
-    available = answered_recently(_superset_url())
+    available = answered_recently(get_settings().superset_api_url)
     if available:
         g.csp_frame_src = _superset_url()
     without_steps = bool(selected and selected.needs_steps and not embedding.has_step_data(tenant.id))

@@ -21,8 +21,8 @@ see the figures before or after the refresh, never a part of it.
 from __future__ import annotations
 
 import multiprocessing
-import signal
 import os
+import signal
 import time
 from array import array
 from dataclasses import dataclass, field

@@ -47,11 +47,19 @@ class SupersetClient:
         self.http = requests.Session()
         self._logged_in = False
 
+    def _keep_cookies(self) -> None:
+        """Behind the TLS proxy Superset marks its session cookie Secure (for browsers), while the portal may
+        talk to it over plain HTTP on the internal network (EGOV_SUPERSET_INTERNAL_URL). The cookie carries
+        the CSRF session and has to come back, so on such an address it is kept without the flag."""
+        if self.base_url.startswith("http://"):
+            for cookie in self.http.cookies:
+                cookie.secure = False
+
     @classmethod
     def from_settings(cls, settings: Settings) -> SupersetClient:
         from tenants.superset.server import SERVICE_USER
 
-        return cls(settings.superset_url, SERVICE_USER, settings.superset_admin_password)
+        return cls(settings.superset_api_url, SERVICE_USER, settings.superset_admin_password)
 
     def login(self) -> None:
         self.http.headers.pop("Authorization", None)
@@ -61,6 +69,7 @@ class SupersetClient:
             raise SupersetError("POST", "/api/v1/security/login", response.status_code, response.text)
         self.http.headers["Authorization"] = "Bearer " + response.json()["access_token"]
         csrf = self.http.get(self.base_url + "/api/v1/security/csrf_token/", timeout=self.timeout)
+        self._keep_cookies()
         self.http.headers["X-CSRFToken"] = csrf.json()["result"]
         self.http.headers["Referer"] = self.base_url
         self._logged_in = True
@@ -72,6 +81,7 @@ class SupersetClient:
         if response.status_code == 401:
             self.login()
             response = self.http.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        self._keep_cookies()
         if response.status_code not in expect:
             raise SupersetError(method, path, response.status_code, response.text)
         return response

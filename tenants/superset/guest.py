@@ -25,7 +25,15 @@ from tenants.benchmark.metrics import FAMILIES
 from tenants.settings import Settings
 
 AGS = re.compile(r"06[0-9]{3}(?:[0-9]{3})?")
-AUDIENCE = "egovsad-portal"  # GUEST_TOKEN_JWT_AUDIENCE in superset_config.py
+
+
+def audience(settings: Settings) -> str:
+    """The guest tokens' audience: Superset's public origin (EGOV_SUPERSET_URL), which superset_config.py
+    expects as GUEST_TOKEN_JWT_AUDIENCE, so a token is good for this installation's Superset only (not for a
+    staging one that happens to share the secret)."""
+    return settings.superset_url
+
+
 LIFETIME_SECONDS = 300  # GUEST_TOKEN_JWT_EXP_SECONDS; the page renews the token before it runs out
 
 #: The group key of the tenant's own values in the comparison dataset (no published group has it).
@@ -81,7 +89,7 @@ def mint(settings: Settings, tenant_id: int, ags: str, embedded_uuid: str, user_
                       *({"dataset": int(rule["dataset"]), "clause": rule["clause"]} for rule in dataset_rules)],
         "iat": issued,
         "exp": issued + LIFETIME_SECONDS,
-        "aud": AUDIENCE,
+        "aud": audience(settings),
         "type": "guest",
         "tenant": str(ags),
     }

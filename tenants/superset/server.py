@@ -25,9 +25,9 @@ from tenants.settings import PROJECT_ROOT, Settings
 
 VENV = PROJECT_ROOT / ".venv-superset"
 CONFIG = PROJECT_ROOT / "superset_config" / "superset_config.py"
-#: whitenoise serves Superset's front-end files compressed and cacheable (superset_config/serving.py).
-PINS = ["apache-superset[postgres]==6.1.0", "flask-caching<2.5", "rich", "cachetools", "Authlib<2",
-        "whitenoise==6.12.0"]
+#: superset_config/requirements.txt, shared with the superset image (docker/Containerfile.superset).
+PINS = [line.strip() for line in (PROJECT_ROOT / "superset_config" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")]
 #: Written into the venv once its packages match PINS and its static files are compressed.
 STAMP = VENV / ".egov-pins"
 #: The portal's service account in Superset (provisioning, admin API).
@@ -91,7 +91,10 @@ def environment(settings: Settings, url: str | None = None, portal_url: str | No
         "SUPERSET_HOME": str(settings.var_dir / "superset"),
         "FLASK_APP": "superset",
         "EGOV_PORTAL_URL": portal_url or settings.portal_url,
+        "EGOV_PORTAL_INTERNAL_URL": settings.portal_internal_url or portal_url or settings.portal_url,
         "EGOV_SUPERSET_URL": url or settings.superset_url,
+        # Browsers' address of Superset: the guest tokens' audience.
+        "EGOV_SUPERSET_PUBLIC_URL": settings.superset_url,
         "EGOV_SUPERSET_SECRET_KEY": settings.superset_secret_key,
         "EGOV_SUPERSET_GUEST_SECRET": settings.superset_guest_secret,
         "EGOV_SUPERSET_OIDC_SECRET": settings.superset_oidc_secret,
@@ -174,10 +177,10 @@ def default_workers() -> int:
     return max(2, os.cpu_count() or 2)
 
 
-def gunicorn_command(port: int, workers: int | None = None) -> list[str]:
+def gunicorn_command(port: int, workers: int | None = None, host: str = "127.0.0.1") -> list[str]:
     """Never ``--preload``: the workers would share the forked SQLAlchemy pool."""
     return [_bin("gunicorn"), "-w", str(workers or default_workers()), "-k", "gthread", "--threads", "4",
-            "--timeout", "120", "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "superset.app:create_app()"]
+            "--timeout", "120", "-b", f"{host}:{port}", "--access-logfile", "-", "superset.app:create_app()"]
 
 
 def start(settings: Settings, port: int, log_path: Path, portal_url: str | None = None,
