@@ -50,6 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     from portal import inputs
 
     inputs.init_app(app)  # before the blueprints: their rules read the id converter
+    from portal import errors
+
+    errors.init_app(app)  # before the blueprints: the API's handlers for unrouted URLs take precedence
     _register_blueprints(app)
     _register_provisioning_steps()
 
@@ -88,6 +91,9 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    from portal import navigation
+
+    navigation.init_app(app)
 
     login_manager.login_view = "auth.login"
     login_manager.blueprint_login_views = {"tenant_home": "tenant_auth.login", "tenant_admin": "tenant_auth.login",

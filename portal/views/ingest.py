@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, flash, jsonify, redir
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ingest_workers import catalogue, matomo, runs
+from ingest_workers import catalogue, file_templates, matomo, runs
 from ingest_workers.health import health_in_session
 from ingest_workers.profiles import shipped_profiles
 from ingest_workers.sources import (
@@ -43,6 +43,28 @@ UPLOAD_KINDS = ("upload", "push")
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalogues; it is translated where it is shown (``_(profile.title)``)."""
+    return message
+
+
+#: Titles and descriptions of the shipped profiles (ingest_workers/profiles/*.json), for the catalogues;
+#: tests/ingest/test_file_templates.py checks the list against the files.
+PROFILE_TEXTS = (
+    N_("Daily counts per service (eGovSAD template)"),
+    N_("One row per day, service and count (started, submitted, abandoned). For systems that only know totals."),
+    N_("Single steps of each application (eGovSAD template)"),
+    N_("One row per step of an application: started, steps, sign-in, payment, submitted or "
+       "abandoned. For form systems that can export single events."),
+    N_("civento statistics export"),
+    N_("The statistics export of the OZG platform civento as it is: one row per day and service, "
+       "one column per count."),
+    N_("Mängelmelder export"),
+    N_("The export of a Mängelmelder app as it is: one row per step of a report, with its origin "
+       "(web, iOS, Android)."),
+)
+
+
 def _source_or_404(source_id: int, kinds=("upload", "push", "matomo", "feedback")):
     """The tenant's data source (404 for missing and foreign ones); 400 when it is of another kind."""
     try:
@@ -65,9 +87,22 @@ def _run_or_404(run_id: int):
 @role_required("editor")
 def index():
     sources = list_sources(db.session)
-    return render_template("ingest/index.html", sources=sources, runs=recent_runs(db.session),
-                           upload_sources=[s for s in sources if s.kind in UPLOAD_KINDS and s.active],
+    recent = recent_runs(db.session)
+    upload_sources = [s for s in sources if s.kind in UPLOAD_KINDS and s.active]
+    return render_template("ingest/index.html", sources=sources, runs=recent, upload_sources=upload_sources,
+                           selected=_preselected(upload_sources, recent, request.args.get("source", type=int)),
                            profiles=shipped_profiles(), is_admin=current_user.has_role("admin"))
+
+
+def _preselected(upload_sources, recent, asked: int | None) -> int | None:
+    """The source the upload form offers first: the one asked for (``?source=``, the link on a source's
+    page), else whichever is newer, the source of the latest load or the latest created source."""
+    ids = {s.id for s in upload_sources}
+    if asked in ids:
+        return asked
+    candidates = [(r.created_at, r.data_source_id) for r in recent[:1] if r.data_source_id in ids]
+    candidates += [(s.created_at, s.id) for s in upload_sources]
+    return max(candidates)[1] if candidates else None
 
 
 @bp.post("/upload")
@@ -120,6 +155,78 @@ def run_page(run_id: int):
     errors = [(e.row_no, e.column_name, runs.error_text(e.reason, e.args)) for e in run_errors(db.session, run.id, 100)]
     return render_template("ingest/run.html", run=run, source=source, errors=errors,
                            error=runs.error_text(run.error, run.error_args))
+
+
+@bp.get("/formats")
+@role_required("editor")
+def formats():
+    """What a file of each profile holds: its columns and what they mean, with template and example."""
+    profiles = shipped_profiles()
+    sources = [s for s in list_sources(db.session) if s.kind in UPLOAD_KINDS and s.mapping_profile in profiles]
+    return render_template("ingest/formats.html", profiles=profiles, columns=file_templates.headers,
+                           has_example=file_templates.has_example, column_meaning=column_meaning,
+                           used_by={name: [s.name for s in sources if s.mapping_profile == name] for name in profiles})
+
+
+@bp.get("/formats/<profile>-<any(template, example):kind>.<any(csv, xlsx):fmt>")
+@role_required("editor")
+def format_file(profile: str, kind: str, fmt: str):
+    """An empty template or a filled example of a shipped profile, as CSV or Excel workbook."""
+    from ingest_workers.loader import berlin_today
+
+    chosen = shipped_profiles().get(profile)
+    if chosen is None or (kind == "example" and not file_templates.has_example(chosen)):
+        abort(404)
+    rows = file_templates.example_rows(chosen, berlin_today()) if kind == "example" else []
+    body = file_templates.render(chosen, rows, fmt)
+    name = f"{_('template') if kind == 'template' else _('example')}-{profile}.{fmt}"
+    mimetype = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+def column_meaning(profile, header: str) -> str:
+    """What a column of a file in ``profile`` holds, in the user's language."""
+    if header in profile.measures:
+        return _("number of %(what)s that day", what=measure_label(profile.measures[header]))
+    from datetime import datetime
+
+    canonical = next((c for c, h in profile.columns.items() if h == header), header)
+    sample = datetime(2026, 3, 2, 9, 15)
+    if canonical == "day" and profile.date_format:
+        return _("Day, e.g. %(example)s", example=sample.strftime(profile.date_format))
+    if canonical == "occurred_at" and profile.datetime_format:
+        return _("Date and time, e.g. %(example)s", example=sample.strftime(profile.datetime_format))
+    if profile.values.get(canonical):
+        values = ", ".join(v for v in profile.values[canonical] if v)
+        return _("%(meaning)s; written as: %(values)s", meaning=canonical_column_label(canonical), values=values)
+    return canonical_column_label(canonical)
+
+
+def measure_label(measure: str) -> str:
+    return {"started": _("applications started"), "submitted": _("applications submitted"),
+            "aborted": _("applications abandoned"), "step_reached": _("steps reached"),
+            "payment": _("payments"), "authentication": _("sign-ins")}.get(measure, measure)
+
+
+def canonical_column_label(column: str) -> str:
+    return {
+        "event_id": _("Unique id of the row from your system (optional; without it, the row itself is the id)"),
+        "occurred_at": _("Date and time, e.g. 2026-03-02T09:15:00"),
+        "service_key": _("LeiKa key of the service (14 digits starting with 99) or local:name"),
+        "session_id": _("Id of the application in your system; it is made unrecognisable on arrival"),
+        "event_type": _("What happened: started, step_reached, submitted, aborted, payment, authentication"),
+        "step_no": _("Number of the form step (0–999)"),
+        "step_name": _("Title of the form step"),
+        "channel": _("Channel: web, ios or android"),
+        "payment_method": _("Payment method, e.g. paypal, credit_card, sepa_direct_debit, invoice"),
+        "payment_provider": _("Payment provider, e.g. epaybl, pmpayment, epay21"),
+        "auth_method": _("Sign-in method, e.g. none, bundid_eid, muk_elster"),
+        "trust_level": _("Trust level: none, basis, substanziell or hoch"),
+        "day": _("Day, e.g. 2026-03-02"),
+        "measure": _("What is counted: started, submitted, aborted, step_reached, payment or authentication"),
+        "value": _("The count (a whole number)"),
+    }.get(column, column)
 
 
 @bp.get("/runs/<int:run_id>/status")
