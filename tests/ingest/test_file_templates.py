@@ -33,7 +33,8 @@ def test_every_example_loads_without_a_rejected_row(app, two_tenants, profile, f
                            data={"source_id": source, "file": (io.BytesIO(example.data), f"beispiel.{fmt}")})
     assert response.status_code == 302
     run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
-    [(status, accepted, rejected)] = rows(app, a.id, "SELECT status, rows_accepted, rows_rejected FROM portal.ingest_runs")
+    [(status, accepted, rejected)] = rows(app, a.id,
+                                          "SELECT status, rows_accepted, rows_rejected FROM portal.ingest_runs")
     assert (status, rejected) == ("succeeded", 0) and accepted > 0
 
 
@@ -48,7 +49,8 @@ def test_a_template_has_the_columns_the_page_lists_and_opens_in_german_excel(app
     # UTF-8 with BOM and semicolons: German Excel opens it in columns with umlauts intact.
     assert body.startswith(b"\xef\xbb\xbf") and next(csv.reader(io.StringIO(body.decode("utf-8-sig")),
                                                               delimiter=";")) == expected
-    workbook = load_workbook(io.BytesIO(editor.get(f"/t/{two_tenants.a.ags}/data/formats/{profile}-template.xlsx").data))
+    xlsx = editor.get(f"/t/{two_tenants.a.ags}/data/formats/{profile}-template.xlsx").data
+    workbook = load_workbook(io.BytesIO(xlsx))
     assert [c.value for c in next(workbook.active.iter_rows(max_row=1))] == expected
 
 
