@@ -30,6 +30,7 @@ from ingest_workers.sources import (
     recent_runs,
     revoke_token,
     run_errors,
+    set_column_mapping,
     set_mapping,
     update_source,
 )
@@ -203,6 +204,14 @@ def column_meaning(profile, header: str) -> str:
     return canonical_column_label(canonical)
 
 
+@bp.app_template_global()
+def sample_date(fmt: str) -> str:
+    """2 March 2026, 09:15, written in ``fmt`` (how a clerk recognises a date format)."""
+    from datetime import datetime
+
+    return datetime(2026, 3, 2, 9, 15).strftime(fmt)
+
+
 def measure_label(measure: str) -> str:
     return {"started": _("applications started"), "submitted": _("applications submitted"),
             "aborted": _("applications abandoned"), "step_reached": _("steps reached"),
@@ -270,7 +279,25 @@ def create():
 def source_page(source_id: int):
     source = _source_or_404(source_id)
     return render_template("ingest/source.html", source=source, token=None,
-                           portal_url=current_app.config["EGOV"].portal_url)
+                           portal_url=current_app.config["EGOV"].portal_url, **_mapping_form(source))
+
+
+def _mapping_form(source) -> dict:
+    """What the column form shows: the payload, its fields and the headers assigned now (own or shipped)."""
+    from ingest_workers.canonical import PAYLOADS, REQUIRED
+    from ingest_workers.profiles import ProfileError, profile_for
+    from ingest_workers.sources import DATE_FORMATS, DATETIME_FORMATS
+
+    try:
+        profile = profile_for(source.mapping_profile, source.config)
+    except ProfileError:
+        profile = shipped_profiles()["canonical"]
+    own = (source.config or {}).get("mapping") or {}
+    return {"mapping_profile": profile, "payload_fields": {p: [(c, c in REQUIRED[p]) for c in cols]
+                                                           for p, cols in PAYLOADS.items()},
+            "assigned": profile.columns, "own_mapping": bool(own), "field_label": canonical_column_label,
+            "date_formats": DATE_FORMATS, "datetime_formats": DATETIME_FORMATS,
+            "profile_title": shipped_profiles().get(source.mapping_profile)}
 
 
 def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
@@ -315,7 +342,7 @@ def new_token(source_id: int):
     db.session.commit()
     # Shown once, in this response only; it is not stored in clear anywhere.
     response = Response(render_template("ingest/source.html", source=source, token=token,
-                                        portal_url=current_app.config["EGOV"].portal_url))
+                                        portal_url=current_app.config["EGOV"].portal_url, **_mapping_form(source)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -333,9 +360,20 @@ def revoke(source_id: int):
 @bp.post("/sources/<int:source_id>/mapping")
 @role_required("admin")
 def mapping(source_id: int):
+    """Save the source's own mapping: from the column form (rows "field → your column") or, for experts,
+    as JSON."""
     source = _source_or_404(source_id, UPLOAD_KINDS)
-    return _change_source(source_id, lambda: set_mapping(source, request.form.get("mapping", "")),
-                          lambda: _("The mapping was saved; it applies to the next file or batch."))
+    form = request.form
+    if "payload" in form:
+        def change():
+            set_column_mapping(source, form.get("payload", ""),
+                               {key[4:]: value for key, value in form.items() if key.startswith("col_")},
+                               form.get("date_format", ""), form.get("datetime_format", ""),
+                               form.get("decimal_comma") == "on")
+    else:
+        def change():
+            set_mapping(source, form.get("mapping", ""))
+    return _change_source(source_id, change, lambda: _("The mapping was saved; it applies to the next file or batch."))
 
 
 @bp.post("/sources/<int:source_id>/backfill")

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from ingest_workers.file_templates import headers
 from ingest_workers.profiles import PROFILE_DIR, shipped_profiles
 from ingest_workers.worker import run_worker
-from tests.ingest.conftest import add_source, rows, sign_in
+from tests.ingest.conftest import HUNDESTEUER, add_source, rows, sign_in
 
 PROFILES = sorted(shipped_profiles())
 
@@ -78,3 +78,42 @@ def test_the_upload_form_preselects_the_source_of_the_latest_load_or_the_newest_
     assert f'<option value="{newest}" selected>' in page
     page = editor.get(f"/t/{a.ags}/data/?source={first}").get_data(as_text=True)
     assert f'<option value="{first}" selected>' in page
+
+
+def test_an_admin_assigns_columns_without_json_and_the_file_loads(app, two_tenants):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Fachverfahren")
+    admin = sign_in(app, a.id, "admin")
+    page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    assert 'id="column-mapping"' in page and 'name="col_occurred_at"' in page
+    response = admin.post(f"/t/{a.ags}/data/sources/{source}/mapping", data={
+        "payload": "events", "col_occurred_at": "Zeitpunkt", "col_service_key": "Leistung",
+        "col_event_type": "Vorgang", "col_session_id": "", "date_format": "%Y-%m-%d",
+        "datetime_format": "%d.%m.%Y %H:%M"})
+    assert response.status_code == 302
+    page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    assert 'value="Zeitpunkt"' in page and "eigener Spaltenzuordnung" in page
+    from ingest_workers.loader import berlin_today
+    from tenants.overview import month_start
+
+    day = month_start(berlin_today(), 1).strftime("%d.%m.%Y")
+    content = f"Leistung;Vorgang;Zeitpunkt\n{HUNDESTEUER};started;{day} 10:00\n{HUNDESTEUER};submitted;{day} 10:05\n"
+    admin.post(f"/t/{a.ags}/data/upload", content_type="multipart/form-data",
+               data={"source_id": source, "file": (io.BytesIO(content.encode()), "export.csv")})
+    run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
+    assert rows(app, a.id, "SELECT status, rows_accepted, rows_rejected FROM portal.ingest_runs") == [
+        ("succeeded", 2, 0)]
+
+
+def test_one_column_of_the_file_cannot_stand_for_two_fields(app, two_tenants):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Fachverfahren")
+    admin = sign_in(app, a.id, "admin")
+    admin.post(f"/t/{a.ags}/data/sources/{source}/mapping", data={
+        "payload": "events", "col_occurred_at": "Zeit", "col_service_key": "Zeit", "col_event_type": "Art",
+        "date_format": "%Y-%m-%d", "datetime_format": ""})
+    page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    assert "nur für ein Feld stehen" in page
+    assert rows(app, a.id, "SELECT config FROM portal.data_sources") == [({},)]
