@@ -91,9 +91,10 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
-    from portal import navigation
+    from portal import audit_pages, navigation
 
     navigation.init_app(app)
+    audit_pages.init_app(app)
 
     login_manager.login_view = "auth.login"
     login_manager.blueprint_login_views = {"tenant_home": "tenant_auth.login", "tenant_admin": "tenant_auth.login",

@@ -200,4 +200,7 @@ def restore_identity():
 @bp.get("/audit")
 @operator_required
 def platform_audit():
-    return render_template("operator/audit.html", events=audit.platform_events())
+    from portal.audit_pages import audit_page
+    from tenants.models import PlatformAuditEvent
+
+    return audit_page("operator/audit.html", PlatformAuditEvent)

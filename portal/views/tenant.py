@@ -201,5 +201,7 @@ def _current_values(provider, tenant_id: int) -> dict:
 @admin_bp.get("/audit")
 @role_required("admin")
 def audit_log():
-    return render_template("tenant/audit.html", tenant=current_tenant(),
-                           events=audit.recent_events(current_tenant().id))
+    from portal.audit_pages import audit_page
+    from tenants.models import AuditEvent
+
+    return audit_page("tenant/audit.html", AuditEvent, current_tenant().id, tenant=current_tenant())
