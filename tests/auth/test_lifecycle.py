@@ -110,7 +110,8 @@ def test_provisioning_progress_and_errors_are_shown(sso_app, sso_tenants, redis_
     finally:
         _STEPS.pop("zz-test-broken")
     page = operator.get(f"/operator/tenants/{MARBURG}").get_data(as_text=True)
-    assert "zz-test-broken: failed" in page and "Superset antwortet nicht" in page
+    assert "zz-test-broken: fehlgeschlagen" in page and "Superset antwortet nicht" in page
+    assert "Einrichtung fehlgeschlagen am" in page
 
 
 def test_suspended_tenant_cannot_sign_in_and_keeps_its_data(sso_app, sso_client, sso_tenants):
