@@ -196,3 +196,20 @@ def test_staff_of_a_suspended_tenant_are_told_that_only_the_operator_can_help(ap
         page = response.get_data(as_text=True)
         assert response.status_code == 403, url
         assert "Betrieb der Plattform" in page and "Ihre eigene Administration kann" in page
+
+
+def test_the_start_page_keeps_to_its_tenant_without_rls(rls_bypass_settings, two_tenants, app_engine):
+    """On a connection that bypasses row-level security, the queries' own tenant condition still holds."""
+    import dataclasses
+
+    from portal import create_app
+
+    bypass = create_app({"TESTING": True}, settings=dataclasses.replace(rls_bypass_settings))
+    last = month_start(berlin_today(), 1)
+    _insert(app_engine, two_tenants.b.id, "INSERT INTO analytics.rollup_service_daily VALUES "
+                                          "(:t, :k, :d, 9000, 9000, 0)", t=two_tenants.b.id, k=HUNDESTEUER, d=last)
+    with bypass.app_context():
+        fulda_source = add_source(two_tenants.b.id, "Fuldas Quelle")
+    page = sign_in(bypass, two_tenants.a.id, "admin").get(f"/t/{two_tenants.a.ags}/").get_data(as_text=True)
+    assert "9.000" not in page and "Fuldas Quelle" not in page and fulda_source
+    assert "Keine Zahlen für die letzten beiden Monate" in page

@@ -79,15 +79,15 @@ def index():
 
     tenant = current_tenant()
     today = berlin_today()
-    last, before = overview.main_figures(db.session, today)
-    sources = overview.freshness(db.session, datetime.now(UTC))
+    last, before = overview.main_figures(db.session, tenant.id, today)
+    sources = overview.freshness(db.session, tenant.id, datetime.now(UTC))
     provider = get_identity_provider(tenant.id)
     steps = overview.first_steps(
-        db.session, sources=sources, has_dashboards=bool(tenant_dashboards(tenant.id)),
+        db.session, tenant.id, sources=sources, has_dashboards=bool(tenant_dashboards(tenant.id)),
         # Signed in means a provider exists; the step is done when colleagues get a role by it too.
         has_identity_provider=provider is not None and bool(provider.role_mapping or provider.default_role))
     return render_template("tenant/home.html", tenant=tenant, last=last, before=before, steps=steps,
-                           abandonment=overview.highest_abandonment(db.session, today), sources=sources,
+                           abandonment=overview.highest_abandonment(db.session, tenant.id, today), sources=sources,
                            min_starts=overview.MIN_STARTS_FOR_RANKING)
 
 
