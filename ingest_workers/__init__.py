@@ -1,1 +1,1 @@
-"""RQ jobs and the ``rq cron`` schedule. See ingest_workers/jobs.py for the facade."""
+"""RQ jobs and the ``rq cron`` schedule. See tenants/jobs.py for the facade."""

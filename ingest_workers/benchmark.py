@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from tenants.benchmark import rules_from
 from tenants.benchmark.refresh import refresh
+from tenants.settings import get_settings
 
 
 def refresh_benchmarks() -> dict:
     """Compute the comparison figures of the months not compared yet (published figures stay as they are)."""
-    return refresh(rules_from(current_app.config["EGOV"]))
+    return refresh(rules_from(get_settings()))

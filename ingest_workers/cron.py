@@ -9,10 +9,10 @@ from rq import cron
 from ingest_workers.maintenance import ensure_partitions
 from ingest_workers.matomo import pull_all_daily, refetch_pending
 from ingest_workers.opendata import refresh_open_data
-from ingest_workers.runs import settle_all
+from tenants.ingest.runs import settle_all
 
 # Every five minutes: every ingest run nobody works on (its worker or connection died) gets its
-# due state, queued again or failed with the reason (ingest_workers/runs.py, "Runs always end").
+# due state, queued again or failed with the reason (tenants/ingest/runs.py, "Runs always end").
 cron.register(settle_all, "high", cron="*/5 * * * *", job_timeout=120)
 
 # Daily at 02:15; cheap and idempotent, so a missed run costs nothing.

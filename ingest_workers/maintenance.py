@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import text
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction
 
 
 def _add_months(day: date, months: int) -> date:
@@ -29,7 +29,7 @@ def ensure_partitions(months_ahead: int = 2, today: date | None = None) -> list[
     """
     today = today or datetime.now(UTC).date()
     names = []
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         for month in months_to_prepare(today, months_ahead):
             names.append(session.execute(text("SELECT analytics.ensure_event_partition(:m)"), {"m": month}).scalar())
     return names

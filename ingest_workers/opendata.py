@@ -3,13 +3,13 @@ and audit the months the night's data changed before anyone downloads them."""
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction
 from tenants.db import db
 from tenants.models import Tenant
 from tenants.opendata.publication import refresh_published, rules_from
+from tenants.settings import get_settings
 
 
 def refresh_open_data() -> int:
@@ -21,7 +21,7 @@ def refresh_open_data() -> int:
     months whose data changed (its decisions are kept), so that downloads
     during the day find them. Returns the number of datasets checked.
     """
-    rules = rules_from(current_app.config["EGOV"])
-    with tenant_transaction(None):
-        tenant_ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active")))
+    rules = rules_from(get_settings())
+    with platform_transaction():
+        tenant_ids = list(db.session.scalars(select(Tenant.id).where(Tenant.is_active)))
     return sum(refresh_published(tenant_id, rules) for tenant_id in tenant_ids)

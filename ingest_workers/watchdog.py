@@ -19,14 +19,14 @@ import time
 
 from sqlalchemy import text
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction
 
 log = logging.getLogger(__name__)
 
 
 def end_overrunning(limit_seconds: int) -> int:
     """End the tenant Superset sessions over the limit; returns how many were ended."""
-    with tenant_transaction(None) as session:  # pg_stat_activity, not tenant data
+    with platform_transaction() as session:  # pg_stat_activity, not tenant data
         return session.execute(text("SELECT portal.superset_end_overrunning(:limit)"),
                                {"limit": int(limit_seconds)}).scalar_one()
 

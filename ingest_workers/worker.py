@@ -31,7 +31,7 @@ class AppWorker(Worker):
         run whose work-horse died without a word, give the run its due state now."""
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
         if exc_string.startswith("Work-horse terminated"):
-            from ingest_workers.runs import settle_job
+            from tenants.ingest.runs import settle_job
 
             try:
                 settle_job(job.id)
@@ -40,7 +40,7 @@ class AppWorker(Worker):
 
 
 def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool = True) -> bool:
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     AppWorker.app = app
     connection = redis_connection(app.config["EGOV"].redis_url)
@@ -52,7 +52,7 @@ def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool
 
 def _settle_on_start() -> None:
     """Runs left behind by a worker that was killed as a whole get their due state at once."""
-    from ingest_workers.runs import settle_all
+    from tenants.ingest.runs import settle_all
 
     try:
         settle_all()

@@ -7,7 +7,7 @@ The owner and application role names are handed to the migration scripts in
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from portal.settings import load_settings
+from tenants.settings import load_settings
 
 config = context.config
 settings = load_settings()

@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Flask, request
 
-from portal.settings import Settings, load_settings
+from tenants import errors
+from tenants.settings import Settings, load_settings
 
 
 def create_app(test_config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -50,10 +51,12 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     from portal import inputs
 
     inputs.init_app(app)  # before the blueprints: their rules read the id converter
-    from portal import errors
+    from portal import errors as error_pages
 
-    errors.init_app(app)  # before the blueprints: the API's handlers for unrouted URLs take precedence
+    error_pages.init_app(app)  # before the blueprints: the API's handlers for unrouted URLs take precedence
     _register_blueprints(app)
+    # A tenant's object that is missing or another tenant's: 404, for every view (tenants/errors.py).
+    app.register_error_handler(errors.NotFound, error_pages.not_found)
     _register_provisioning_steps()
 
     from portal.security import add_security_headers

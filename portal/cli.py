@@ -27,7 +27,8 @@ from pathlib import Path
 
 import click
 
-from portal.settings import SettingsError, load_settings
+from tenants.models import TenantStatus
+from tenants.settings import SettingsError, load_settings
 
 
 def _fail(message: str) -> None:
@@ -150,12 +151,12 @@ def _tenant_dict(tenant) -> dict:
 @with_app
 def tenants_create(ags: str, active: bool, contact_name: str | None, contact_email: str | None) -> None:
     """Register the municipality or district with this AGS as a tenant."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import TenantError, create_tenant
 
     try:
-        with tenant_transaction(None):
-            tenant = create_tenant(ags, status="active" if active else "pending",
+        with platform_transaction():
+            tenant = create_tenant(ags, status=TenantStatus.ACTIVE if active else TenantStatus.PENDING,
                                    contact_name=contact_name, contact_email=contact_email)
             click.echo(f"Created tenant {tenant.name} (AGS {tenant.ags}, ARS {tenant.ars}), status {tenant.status}.")
     except TenantError as exc:
@@ -163,15 +164,15 @@ def tenants_create(ags: str, active: bool, contact_name: str | None, contact_ema
 
 
 @tenants.command("list")
-@click.option("--status", type=click.Choice(["pending", "active", "suspended", "offboarded", "rejected"]))
+@click.option("--status", type=click.Choice([s.value for s in TenantStatus]))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_app
 def tenants_list(status: str | None, as_json: bool) -> None:
     """List tenants, optionally by status."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import list_tenants
 
-    with tenant_transaction(None):
+    with platform_transaction():
         rows = [_tenant_dict(t) for t in list_tenants(status)]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -186,11 +187,11 @@ def tenants_list(status: str | None, as_json: bool) -> None:
 @with_app
 def tenants_show(ags: str) -> None:
     """Show one tenant by AGS."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
-        with tenant_transaction(None):
+        with platform_transaction():
             row = _tenant_dict(get_tenant_by_ags(ags))
     except TenantError as exc:
         _fail(str(exc))
@@ -206,12 +207,12 @@ def tenants_show(ags: str) -> None:
 def tenants_grant_admin(ags: str, email: str, reason: str) -> None:
     """Break-glass: make EMAIL an administrator of the tenant (fixed role; at first sign-in if new)."""
     from tenants.break_glass import grant_admin
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.identity import IdentityError
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant = get_tenant_by_ags(ags)
             user = grant_admin(tenant, email, actor="cli", reason=reason)
             click.echo(f"{user.email} is an administrator of {tenant.name} now"
@@ -228,12 +229,12 @@ def tenants_grant_admin(ags: str, email: str, reason: str) -> None:
 def tenants_identity(ags: str, version: int | None, reason: str | None) -> None:
     """Show the tenant's identity-provider settings and every saved version; restore one with --restore."""
     from tenants.break_glass import restore_identity, versions
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.identity import IdentityError, format_role_mapping, get_identity_provider
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant = get_tenant_by_ags(ags)
             if version is not None:
                 provider = restore_identity(tenant, version, actor="cli", reason=reason or "")
@@ -268,12 +269,12 @@ def demo_seed(no_data: bool) -> None:
     """Create the demo tenants and load a year of demo data through the ingest paths (idempotent)."""
     import time
 
-    from ingest_workers.demo_data import seed_tenant
-    from tenants.context import tenant_transaction
-    from tenants.demo import seed_demo_identity, seed_demo_tenants
+    from demo.data import seed_tenant
+    from demo.tenants import seed_demo_identity, seed_demo_tenants
+    from tenants.context import platform_transaction
 
     settings = load_settings()
-    with tenant_transaction(None):
+    with platform_transaction():
         tenants = [(t.id, t.name) for t in seed_demo_tenants()]
         configured = seed_demo_identity(settings)
     click.echo(f"Demo tenants ready: {', '.join(name for _, name in tenants)}")
@@ -290,10 +291,10 @@ def demo_seed(no_data: bool) -> None:
             click.echo(f"  {name}: {loaded['events'] + loaded['maengelmelder']:,} events, {loaded['civento']:,} "
                        f"civento rows, {loaded['feedback']} ratings, {loaded['web_days']} days of web visits "
                        f"({time.perf_counter() - started:.1f} s)")
-    from tenants.opendata.demo import publish_demo_datasets
+    from demo.opendata import publish_demo_datasets
 
     click.echo(f"Open Data published by: {', '.join(publish_demo_datasets()) or 'nobody new'}")
-    from tenants.benchmark.demo import seed_comparison_demo
+    from demo.comparison import seed_comparison_demo
 
     started = time.perf_counter()
     outcome = seed_comparison_demo(generate=seed_tenant)
@@ -319,10 +320,10 @@ def operators() -> None:
 def operators_list() -> None:
     from sqlalchemy import select
 
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.models import Operator
 
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         for op in session.scalars(select(Operator).order_by(Operator.email)):
             last = op.last_login_at.isoformat(timespec="minutes") if op.last_login_at else "never"
             click.echo(f"{op.email:<40} {'active' if op.active else 'deactivated':<12} last sign-in {last}")
@@ -337,10 +338,10 @@ def operators_deactivate(email: str, reactivate: bool) -> None:
     from sqlalchemy import select
 
     from tenants import audit
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.models import Operator
 
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         operator = session.scalar(select(Operator).where(Operator.email == email.lower()))
         if operator is None:
             _fail(f"No operator with the e-mail address {email}.")
@@ -385,12 +386,12 @@ def ingest() -> None:
 @with_app
 def ingest_load(ags: str, source_id: int, path: Path) -> None:
     """Load the file PATH into data source SOURCE_ID of the tenant AGS, now, in this process."""
-    from ingest_workers.runs import error_text, load_file
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
+    from tenants.ingest.runs import error_text, load_file
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant_id = get_tenant_by_ags(ags).id
     except TenantError as exc:
         _fail(str(exc))
@@ -405,12 +406,12 @@ def ingest_load(ags: str, source_id: int, path: Path) -> None:
 @with_app
 def ingest_health_command(ags: str, as_json: bool) -> None:
     """Ingest health of one tenant: last success and error per source, unfinished runs."""
-    from ingest_workers.health import ingest_health
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
+    from tenants.ingest.health import ingest_health
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant_id = get_tenant_by_ags(ags).id
     except TenantError as exc:
         _fail(str(exc))
@@ -454,6 +455,6 @@ def watchdog(once: bool) -> None:
         run(settings.tenant_query_limit_seconds, settings.watchdog_interval_seconds, rounds=1 if once else None)
 
 
-from tenants.superset.cli import superset  # noqa: E402
+from portal.superset_cli import superset  # noqa: E402
 
 main.add_command(superset)

@@ -61,6 +61,16 @@ def error_page(exc: HTTPException):
     return body, code, headers
 
 
+def not_found(_exc=None):
+    """A missing or foreign object (``tenants.errors.NotFound``): the API's problem document under /api/,
+    the styled page elsewhere."""
+    from werkzeug.exceptions import NotFound
+
+    from portal.views.api import _unrouted_problem
+
+    return _unrouted_problem(NotFound())
+
+
 def _internal_error(exc):
     if not isinstance(exc, HTTPException):
         exc = InternalServerError()

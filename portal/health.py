@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import text
 
 from tenants.db import db
+from tenants.settings import get_settings
 
 
 def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -37,9 +37,9 @@ def _database() -> dict[str, Any]:
 
 
 def _redis_connection():
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
-    return redis_connection(current_app.config["EGOV"].redis_url)
+    return redis_connection()
 
 
 def _redis() -> dict[str, Any]:
@@ -48,15 +48,15 @@ def _redis() -> dict[str, Any]:
 
 
 def _queues() -> dict[str, Any]:
-    from ingest_workers.jobs import queue_state
+    from tenants.jobs import queue_state
 
-    return queue_state(_redis_connection(), current_app.config["EGOV"].queues)
+    return queue_state(_redis_connection(), get_settings().queues)
 
 
 def _superset() -> dict[str, Any]:
     import requests
 
-    url = current_app.config["EGOV"].superset_url
+    url = get_settings().superset_url
     response = requests.get(url + "/health", timeout=2)
     response.raise_for_status()
     return {"url": url}

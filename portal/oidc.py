@@ -28,8 +28,10 @@ from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
-from flask import Flask, current_app
+from flask import Flask
 from joserfc.jwk import RSAKey
+
+from tenants.settings import get_settings
 
 CLIENT_ID = "superset"
 SCOPES = ("openid", "email", "profile")
@@ -39,9 +41,9 @@ server = AuthorizationServer()
 
 
 def _redis():
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
-    return redis_connection(current_app.config["EGOV"].redis_url)
+    return redis_connection()
 
 
 def _put(kind: str, key: str, value: dict, ttl: int) -> None:
@@ -55,7 +57,7 @@ def _get(kind: str, key: str) -> dict | None:
 
 def signing_key() -> RSAKey:
     """The RS256 key, kept in EGOV_OIDC_SIGNING_KEY_FILE (generated once outside production)."""
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     path = Path(settings.oidc_signing_key_file)
     if not path.exists():
         if settings.is_production:
@@ -103,7 +105,7 @@ class SupersetClient(ClientMixin):
 
 
 def query_client(client_id: str) -> SupersetClient | None:
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     if client_id != CLIENT_ID:
         return None
     return SupersetClient(CLIENT_ID, settings.superset_oidc_secret, settings.superset_url + "/oauth-authorized/portal")
@@ -196,7 +198,7 @@ class PortalOpenIDCode(OpenIDCode):
         return "RS256"
 
     def get_client_claims(self, client):
-        return {"iss": current_app.config["EGOV"].portal_url, "aud": [client.get_client_id()],
+        return {"iss": get_settings().portal_url, "aud": [client.get_client_id()],
                 "exp": int(time.time()) + TOKEN_TTL}
 
     def get_encode_header(self, client):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest_workers.canonical import aggregate_schema, event_schema
+from tenants.canonical import aggregate_schema, event_schema
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 #: As ``portal.views.api.BATCH_ID``: stored as the run's key, so no control characters.

@@ -18,9 +18,7 @@ from flask_login import UserMixin
 
 from tenants.context import current_tenant_id
 from tenants.db import db
-from tenants.models import Operator, User
-
-ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
+from tenants.models import Operator, Role, User
 
 
 @dataclass
@@ -37,7 +35,7 @@ class StaffPrincipal(UserMixin):
         return f"u:{self.user.tenant_id}:{self.user.id}"
 
     def has_role(self, role: str) -> bool:
-        return ROLE_RANK[self.user.role] >= ROLE_RANK[role]
+        return Role(self.user.role).at_least(role)
 
 
 @dataclass
@@ -75,7 +73,7 @@ def load_principal(identity: str):
             tenant_id, user_id = (int(part) for part in rest.split(":"))
             # A tenant that is not active (suspended, offboarded) has no sessions.
             tenant = g.get("tenant")
-            if tenant_id != current_tenant_id() or tenant is None or tenant.status != "active":
+            if tenant_id != current_tenant_id() or tenant is None or not tenant.is_active:
                 return None
             user = db.session.get(User, (tenant_id, user_id))
             return StaffPrincipal(user) if user and user.active else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from flask import current_app, g
 
+from tenants.settings import get_settings
+
 CSP = {
     "default-src": "'self'",
     "script-src": "'self'",
@@ -44,6 +46,6 @@ def add_security_headers(response):
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if current_app.config["EGOV"].secure_cookies:
+    if get_settings().secure_cookies:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response

@@ -20,24 +20,19 @@ from __future__ import annotations
 import json
 import secrets
 
-from flask import Flask, current_app, g, session
+from flask import Flask, g, session
 from flask_login import login_user, logout_user
 
-from ingest_workers.jobs import redis_connection
+from tenants.jobs import redis_connection
+from tenants.settings import get_settings
 
 SID = "sid"
 KEY = "egov:session:{}"
 
 
-def _redis():
-    conn = current_app.extensions.get("egov_session_redis")
-    if conn is None:
-        conn = current_app.extensions["egov_session_redis"] = redis_connection(current_app.config["EGOV"].redis_url)
-    return conn
-
 
 def _idle_seconds() -> int:
-    return current_app.config["EGOV"].session_idle_minutes * 60
+    return get_settings().session_idle_minutes * 60
 
 
 def record(identity: str, **extra) -> str:
@@ -53,7 +48,7 @@ def start_session(principal, **extra) -> None:
     """Sign ``principal`` in with a brand-new session; ``extra`` values are kept server-side."""
     session.clear()
     sid = secrets.token_urlsafe(32)
-    _redis().set(KEY.format(sid), record(principal.get_id(), **extra), ex=_idle_seconds())
+    redis_connection().set(KEY.format(sid), record(principal.get_id(), **extra), ex=_idle_seconds())
     session[SID] = sid
     session.permanent = True
     login_user(principal)
@@ -68,7 +63,7 @@ def end_session() -> None:
     """Sign out: the id is removed from Redis and the cookie emptied."""
     sid = session.get(SID)
     if sid:
-        _redis().delete(KEY.format(sid))
+        redis_connection().delete(KEY.format(sid))
     logout_user()
     session.clear()
 
@@ -80,7 +75,7 @@ def _check() -> None:
         return
     sid = session.get(SID)
     # GETEX reads and renews in one round trip.
-    stored = _redis().getex(KEY.format(sid), ex=_idle_seconds()) if sid else None
+    stored = redis_connection().getex(KEY.format(sid), ex=_idle_seconds()) if sid else None
     data = json.loads(stored) if stored else {}
     if data.get("identity") != identity:
         session.clear()

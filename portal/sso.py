@@ -42,10 +42,10 @@ from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from portal.settings import Settings
 from tenants import claims, crypto, outbound
 from tenants.identity import IdentityError, attempted_identity, token_auth_method
 from tenants.models import IdentityProvider
+from tenants.settings import Settings, get_settings
 
 #: Seconds after which a provider's discovery document (and key set) is fetched again.
 METADATA_TTL = 3600
@@ -58,7 +58,7 @@ class _OutboundSession(OAuth2Session):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        adapter = outbound.OutboundAdapter(current_app.config["EGOV"])
+        adapter = outbound.OutboundAdapter(get_settings())
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
@@ -158,7 +158,7 @@ def tenant_client(provider: IdentityProvider):
     The digest of the settings joins the version in the name, so a client can
     never be reused for other settings, even in a database restored from a backup.
     """
-    settings: Settings = current_app.config["EGOV"]
+    settings: Settings = get_settings()
     digest = _digest(provider.discovery_url, provider.client_id, provider.client_secret_encrypted, provider.scopes)
     return _client(
         f"tenant-{provider.tenant_id}-v{provider.config_version}-{digest}",
@@ -171,7 +171,7 @@ def tenant_client(provider: IdentityProvider):
 
 def operator_client():
     """The client for the platform identity provider, or None when none is configured."""
-    settings: Settings = current_app.config["EGOV"]
+    settings: Settings = get_settings()
     if not (settings.operator_oidc_discovery_url and settings.operator_oidc_client_id):
         return None
     digest = _digest(settings.operator_oidc_discovery_url, settings.operator_oidc_client_id,

@@ -8,7 +8,7 @@ BIN="$(pwd)/.venv/bin"
 mkdir -p "$VAR/run" "$VAR/log"
 [ -f "$VAR/services.env" ] && source "$VAR/services.env"
 PORTAL_BIND="${EGOV_PORTAL_BIND:-127.0.0.1:5000}"
-# The development identity provider (portal/dev_idp.py), not in production.
+# The development identity provider (demo/dev_idp.py), not in production.
 IDP_URL="${EGOV_DEV_IDP_URL:-http://127.0.0.1:9400}"
 IDP_HOSTPORT="${IDP_URL#*://}"; IDP_HOSTPORT="${IDP_HOSTPORT%%/*}"
 
@@ -35,7 +35,7 @@ start_one() {
 case "${1:-}" in
   start)
     if [ "${EGOV_ENV:-development}" != production ]; then
-      start_one idp "$BIN/python" -m portal.dev_idp --host "${IDP_HOSTPORT%:*}" --port "${IDP_HOSTPORT##*:}"
+      start_one idp "$BIN/python" -m demo.dev_idp --host "${IDP_HOSTPORT%:*}" --port "${IDP_HOSTPORT##*:}"
     fi
     start_one portal "$BIN/gunicorn" --workers 2 --threads 4 --worker-class gthread --timeout 120 \
       --bind "$PORTAL_BIND" --access-logfile - "portal:create_app()"

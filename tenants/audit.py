@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, cast, or_, select
 
-from tenants.context import working_for
+from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.models import AuditEvent, PlatformAuditEvent
 
@@ -31,15 +31,23 @@ def actor_of(principal) -> str:
 
 
 def record(action: str, *, actor: str, tenant_id: int | None = None, target: str | None = None,
-           details: dict[str, Any] | None = None, remote_addr: str | None = None) -> None:
-    """Add an entry in the current transaction (it commits with the action it records)."""
+           details: dict[str, Any] | None = None, remote_addr: str | None = None, session=None) -> None:
+    """Add an entry in the current transaction (it commits with the action it records).
+
+    ``session``: a tenant transaction of ``tenant_id`` the caller holds (jobs, core functions on a session);
+    without it the entry goes into the request's session, for the given tenant or, without one, the platform.
+    """
     values = {"actor": actor, "action": action, "target": target, "details": details or {},
               "remote_addr": remote_addr}
+    if session is not None and tenant_id is not None:
+        session.add(AuditEvent(tenant_id=tenant_id, **values))
+        session.flush()
+        return
     if tenant_id is None:
         db.session.add(PlatformAuditEvent(**values))
         db.session.flush()
         return
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         db.session.add(AuditEvent(tenant_id=tenant_id, **values))
         db.session.flush()
 

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from tenants import audit
-from tenants.context import working_for
+from tenants.context import platform_acting_for
 from tenants.db import db
 from tenants.identity import (
     IdentityError,
@@ -56,7 +56,7 @@ def grant_admin(tenant: Tenant, email: str, *, actor: str, reason: str, remote_a
     """
     reason = _reason(reason)
     email = (email or "").strip().lower()
-    with working_for(tenant.id):
+    with platform_acting_for(tenant.id):
         domains = tenant_domains(tenant.id)
         if email_domain(email) not in domains:
             raise IdentityError(_l("%(email)s is not an address of %(name)s (domains: %(domains)s).", email=email,
@@ -76,7 +76,7 @@ def grant_admin(tenant: Tenant, email: str, *, actor: str, reason: str, remote_a
 
 def versions(tenant_id: int) -> list[IdentityProviderVersion]:
     """The tenant's saved identity-provider settings, newest first."""
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         query = (select(IdentityProviderVersion).where(IdentityProviderVersion.tenant_id == tenant_id)
                  .order_by(IdentityProviderVersion.version.desc()))
         return list(db.session.scalars(query))
@@ -92,7 +92,7 @@ def restore_identity(tenant: Tenant, version: int, *, actor: str, reason: str,
     :raise IdentityError: no reason, the version does not exist, or a domain now belongs to another tenant.
     """
     reason = _reason(reason)
-    with working_for(tenant.id):
+    with platform_acting_for(tenant.id):
         saved = db.session.get(IdentityProviderVersion, (tenant.id, version))
         if saved is None:
             raise IdentityError(_l("There is no version %(version)s.", version=version))

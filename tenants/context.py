@@ -14,6 +14,9 @@ setting is empty and every policy matches nothing: the code fails closed.
 
 * Jobs, CLI commands and anything that is not a web request use
   :func:`tenant_transaction`.
+* Work outside any tenant says so by its name, so that one grep for ``platform_`` shows every place that
+  works outside a tenant's binding: :func:`platform_transaction` (control-plane tables, no tenant) and
+  :func:`platform_acting_for` (control-plane work that touches one tenant's rows inside a request).
 * Web requests call :func:`bind_tenant` once, when the request's tenant has
   been resolved (see ``portal.tenancy``); every transaction of the request
   then runs for that tenant.
@@ -73,8 +76,7 @@ def unbind_tenant(token: Token) -> None:
 def tenant_transaction(tenant_id: int | None, session: Session | None = None) -> Iterator[Session]:
     """Run one transaction for ``tenant_id``; commit on success, roll back on error.
 
-    ``tenant_id=None`` runs with no tenant: tenant tables then look empty and
-    refuse writes, which is what control-plane work wants.
+    Work with no tenant is :func:`platform_transaction`, which says so in its name.
 
     :raise RuntimeError: when the session is already inside a transaction:
         mixing two tenants in one transaction is never intended.
@@ -90,8 +92,17 @@ def tenant_transaction(tenant_id: int | None, session: Session | None = None) ->
         _current_tenant.reset(token)
 
 
+def platform_transaction(session: Session | None = None):
+    """One transaction outside any tenant (control plane: the registry, operators, platform audit).
+
+    Tenant tables then look empty and refuse writes, which is what control-plane work wants. Commit on success,
+    roll back on error; the same refusal of an open transaction as :func:`tenant_transaction`.
+    """
+    return tenant_transaction(None, session)
+
+
 @contextmanager
-def working_for(tenant_id: int) -> Iterator[None]:
+def platform_acting_for(tenant_id: int) -> Iterator[None]:
     """Inside a request, do one piece of work for ``tenant_id`` and switch back.
 
     For control-plane work that touches exactly one tenant's rows in the same

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from portal.settings import Settings
+from tenants.settings import Settings
 
 
 class SecretError(ValueError):

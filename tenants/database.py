@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from portal.settings import PROJECT_ROOT, Settings
+from tenants.settings import PROJECT_ROOT, Settings
 
 
 def _ensure_role(cur, name: str, password: str, extra: str) -> None:

@@ -7,9 +7,11 @@ the very same sessions, pool and tenant hook as web requests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import DeclarativeBase, Session
 
 # Deterministic constraint names keep migrations and models comparable.
 NAMING = {
@@ -26,3 +28,33 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+# -- side effects after commit ----------------------------------------------------------------------------------
+
+_AFTER_COMMIT = "egov_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run ``callback()`` once the session's current transaction has committed; drop it if it rolls back.
+
+    The one way to cause a side effect of a transaction outside the database (queue a job, start provisioning):
+    a job queued before the commit may run before its rows exist, or for rows a rollback then removes (in the
+    manner of Zulip's ``send_event_on_commit``). Callbacks run in the order given, outside any transaction, and
+    may not use this session; an exception from one propagates from ``commit()`` (the data is committed).
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_after_rollback(session: Session, transaction) -> None:
+    # The outermost transaction ended without after_commit taking the callbacks: it rolled back. A savepoint
+    # that rolls back (nested, with a parent) leaves them to the transaction around it.
+    if transaction.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)

@@ -19,11 +19,12 @@ from flask_babel import lazy_gettext as _l
 from joserfc.jwk import KeySet
 from sqlalchemy import delete, func, select, update
 
-from portal.settings import Settings
 from tenants import claims, crypto, outbound
-from tenants.context import working_for
+from tenants.context import platform_acting_for
 from tenants.db import db
+from tenants.errors import UserError
 from tenants.models import (
+    ROLE_RANK,
     USER_ROLES,
     IdentityProvider,
     IdentityProviderVersion,
@@ -32,13 +33,13 @@ from tenants.models import (
     TenantDomain,
     User,
 )
+from tenants.settings import Settings
 
-ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
 DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 WELL_KNOWN = "/.well-known/openid-configuration"
 
 
-class IdentityError(ValueError):
+class IdentityError(UserError, ValueError):
     """A sign-in or a setting that is refused; the message is for the person in front of the screen.
 
     ``attempted`` (set for refused sign-ins): who tried, ``{"attempted", "subject", "verified"}``.
@@ -322,7 +323,7 @@ def stored_secret(tenant_id: int | None, settings: Settings) -> str | None:
     """The tenant's stored client secret (to test with when the form leaves the field empty)."""
     if tenant_id is None:
         return None
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         provider = get_identity_provider(tenant_id)
         return crypto.decrypt(settings, provider.client_secret_encrypted) if provider is not None else None
 
@@ -364,7 +365,7 @@ def save_identity_provider(tenant_id: int, wanted: ProviderSettings, settings: S
     :raise IdentityError: the test fails, a field is missing or wrong, or no admin would remain.
     """
     wanted = _validated(wanted)
-    with working_for(tenant_id):
+    with platform_acting_for(tenant_id):
         provider = get_identity_provider(tenant_id)
         secret = wanted.client_secret or (crypto.decrypt(settings, provider.client_secret_encrypted)
                                           if provider is not None else None)
@@ -576,7 +577,7 @@ def _find_user(tenant: Tenant, provider: IdentityProvider, subject: str, email: 
 
 
 def _admit(tenant: Tenant, provider: IdentityProvider, claims_of: dict[str, Any]) -> User:
-    if tenant.status != "active":
+    if not tenant.is_active:
         raise IdentityError(_l("%(name)s cannot sign in at the moment.", name=tenant.name))
     email = _checked_email(claims_of, provider.email_claim)
     if tenant_for_domain(email_domain(email)) != tenant.id:

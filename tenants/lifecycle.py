@@ -21,28 +21,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from portal.settings import Settings
-from tenants import audit
-from tenants.context import working_for
+from tenants import audit, tenant_state
+from tenants.context import platform_acting_for
 from tenants.db import db
+from tenants.errors import UserError
 from tenants.identity import IdentityError, ProviderSettings, parse_domains, save_identity_provider, set_domains
-from tenants.models import Tenant, TenantDomain, TenantSetting
-from tenants.registry import create_tenant, normalise_ags
+from tenants.models import Tenant, TenantDomain, TenantStatus
+from tenants.registry import create_tenant, find_tenant_by_ags, normalise_ags
+from tenants.settings import Settings
 
+_S = TenantStatus
 TRANSITIONS = {
-    "approve": ({"pending"}, "active"),
-    "reject": ({"pending"}, "rejected"),
-    "suspend": ({"active"}, "suspended"),
-    "reactivate": ({"suspended"}, "active"),
-    "offboard": ({"active", "suspended"}, "offboarded"),
+    "approve": ({_S.PENDING}, _S.ACTIVE),
+    "reject": ({_S.PENDING}, _S.REJECTED),
+    "suspend": ({_S.ACTIVE}, _S.SUSPENDED),
+    "reactivate": ({_S.SUSPENDED}, _S.ACTIVE),
+    "offboard": ({_S.ACTIVE, _S.SUSPENDED}, _S.OFFBOARDED),
 }
 #: Actions that need a reason the tenant is told.
 NEEDS_REASON = {"reject", "suspend", "offboard"}
 
 
-class LifecycleError(ValueError):
+class LifecycleError(UserError, ValueError):
     """The action is not possible in the tenant's state; the message is for the operator."""
 
 
@@ -87,8 +89,8 @@ def sign_up(form: SignUp, settings: Settings, *, remote_addr: str | None, redire
 
 
 def _rejected_tenant(ags: str) -> Tenant | None:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == normalise_ags(ags)))
-    return tenant if tenant is not None and tenant.status == "rejected" else None
+    tenant = find_tenant_by_ags(normalise_ags(ags))
+    return tenant if tenant is not None and tenant.status == TenantStatus.REJECTED else None
 
 
 def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",
@@ -110,7 +112,7 @@ def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",
     if target == "rejected":
         # Release the e-mail domains, so a wrong sign-up cannot hold on to the real municipality's domain.
         db.session.execute(delete(TenantDomain).where(TenantDomain.tenant_id == tenant.id))
-    if target == "active" and tenant.activated_at is None:
+    if target == TenantStatus.ACTIVE and tenant.activated_at is None:
         tenant.activated_at = db.func.now()
     db.session.flush()
     audit.record(f"tenant.{action}", actor=actor, tenant_id=tenant.id, target=tenant.ags,
@@ -120,7 +122,7 @@ def change_status(tenant: Tenant, action: str, *, actor: str, reason: str = "",
 
 def start_provisioning(tenant_id: int):
     """Queue the provisioning job (after the approval has been committed)."""
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
     from tenants.provisioning import provision_tenant
 
     return enqueue(provision_tenant, tenant_id, queue="high", timeout=1800, retries=2,
@@ -131,9 +133,8 @@ def provisioning_progress(tenant_id: int) -> dict | None:
     """The recorded progress of the last provisioning run, read in the current transaction."""
     from tenants.provisioning import STATE_KEY
 
-    with working_for(tenant_id):
-        setting = db.session.get(TenantSetting, (tenant_id, STATE_KEY))
-        return dict(setting.value) if setting else None
+    with platform_acting_for(tenant_id):
+        return tenant_state.load(db.session, tenant_id, STATE_KEY)
 
 
 def provisioning_job_error(tenant_id: int) -> str | None:
@@ -141,7 +142,7 @@ def provisioning_job_error(tenant_id: int) -> str | None:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     try:
         job = Job.fetch(f"provision-tenant-{tenant_id}", connection=redis_connection())

@@ -8,19 +8,53 @@ tenant context returns nothing rather than everything.
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Identity, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants.db import db
 
 PORTAL = {"schema": "portal"}
 
-TENANT_STATUSES = ("pending", "active", "suspended", "offboarded", "rejected")
-USER_ROLES = ("viewer", "editor", "admin")
+
+
+class TenantStatus(enum.StrEnum):
+    """Where a tenant is in its life (tenants/lifecycle.py moves it). Stored as the text value; only ``active``
+    signs in, receives data and is provisioned in Superset."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    OFFBOARDED = "offboarded"
+    REJECTED = "rejected"
+
+
+class Role(enum.StrEnum):
+    """A member of staff's role, lowest first: each role may do what the ones below it may."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """1 for viewer up to 3 for admin."""
+        return list(Role).index(self) + 1
+
+    def at_least(self, other: str) -> bool:
+        """Whether this role may do what ``other`` (a role or its text) may."""
+        return self.rank >= Role(other).rank
+
+
+TENANT_STATUSES = tuple(TenantStatus)
+USER_ROLES = tuple(Role)
+#: role text -> rank, for ``max(..., key=ROLE_RANK.__getitem__)`` and tables of roles.
+ROLE_RANK = {role: role.rank for role in Role}
 
 
 class Region(db.Model):
@@ -54,7 +88,7 @@ class Tenant(db.Model):
     ags: Mapped[str] = mapped_column(String(8), ForeignKey("portal.regions.ags"), unique=True)
     ars: Mapped[str] = mapped_column(String(12), unique=True)
     name: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, default="pending")
+    status: Mapped[str] = mapped_column(Text, default=TenantStatus.PENDING.value)
     status_reason: Mapped[str | None] = mapped_column(Text)
     contact_name: Mapped[str | None] = mapped_column(Text)
     contact_email: Mapped[str | None] = mapped_column(Text)
@@ -64,9 +98,11 @@ class Tenant(db.Model):
 
     region: Mapped[Region] = relationship(lazy="joined")
 
-    @property
+    @hybrid_property
     def is_active(self) -> bool:
-        return self.status == "active"
+        """Active tenants sign in, receive data and see their dashboards; also usable in queries
+        (``select(Tenant).where(Tenant.is_active)``)."""
+        return self.status == TenantStatus.ACTIVE
 
 
 class TenantDomain(db.Model):
@@ -90,17 +126,25 @@ class Operator(db.Model):
     last_login_at: Mapped[datetime | None]
 
 
-class PlatformAuditEvent(db.Model):
-    __tablename__ = "platform_audit_log"
-    __table_args__ = PORTAL
+class AuditColumns:
+    """What every audit entry says: when, who, what, on what, details, from which address (tenants/audit.py).
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    A mixin's columns come after the class's own, so both tables keep their column order (the migrations made
+    them so; tests/test_migrations.py compares)."""
+
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     target: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     remote_addr: Mapped[str | None] = mapped_column(INET)
+
+
+class PlatformAuditEvent(AuditColumns, db.Model):
+    __tablename__ = "platform_audit_log"
+    __table_args__ = PORTAL
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
 
 
 class User(db.Model):
@@ -211,7 +255,7 @@ class IngestRun(db.Model):
     #: an English message id with ``%(name)s`` placeholders; its values in ``error_args``
     error: Mapped[str | None] = mapped_column(Text)
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    #: how often a worker started loading it (ingest_workers/runs.py)
+    #: how often a worker started loading it (tenants/ingest/runs.py)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
@@ -238,7 +282,7 @@ class IngestError(db.Model):
     args: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(AuditColumns, db.Model):
     """A security-relevant action on one tenant: who, what, when, from where."""
 
     __tablename__ = "audit_log"
@@ -246,12 +290,6 @@ class AuditEvent(db.Model):
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("portal.tenants.id"), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    actor: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(Text)
-    target: Mapped[str | None] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    remote_addr: Mapped[str | None] = mapped_column(INET)
 
 
 class TenantSetting(db.Model):

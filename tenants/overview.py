@@ -4,7 +4,7 @@ how fresh each data source is, and the "Erste Schritte" checklist of a new tenan
 Everything is read through the request's session, which is bound to the tenant: row-level
 security keeps the figures to the tenant's own rows, and every query names the tenant as well (the
 route matrix's run without RLS proves the second layer on its own).
-Months and days are German ones (``ingest_workers.loader.berlin_today``).
+Months and days are German ones (``tenants.ingest.loader.berlin_today``).
 """
 
 from __future__ import annotations

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
-
+from tenants import tenant_state
 from tenants.context import tenant_transaction
-from tenants.models import TenantSetting
 
 STATE_KEY = "provisioning"
 
@@ -57,18 +55,13 @@ def _now() -> str:
 
 def _save_state(tenant_id: int, state: dict[str, Any]) -> None:
     with tenant_transaction(tenant_id) as session:
-        stmt = insert(TenantSetting).values(tenant_id=tenant_id, key=STATE_KEY, value=state)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=[TenantSetting.tenant_id, TenantSetting.key],
-            set_={"value": stmt.excluded.value, "updated_at": datetime.now(UTC)},
-        ))
+        tenant_state.save(session, tenant_id, STATE_KEY, state)
 
 
 def provisioning_state(tenant_id: int) -> dict[str, Any] | None:
     """The last recorded run: ``{"action", "status", "started_at", "finished_at", "steps": [...]}``."""
     with tenant_transaction(tenant_id) as session:
-        setting = session.get(TenantSetting, (tenant_id, STATE_KEY))
-        return dict(setting.value) if setting else None
+        return tenant_state.load(session, tenant_id, STATE_KEY)
 
 
 def _run(tenant_id: int, action: str, steps: list[tuple[str, Callable[[int], None] | None]]) -> dict[str, Any]:

@@ -11,10 +11,11 @@ import re
 from sqlalchemy import select
 
 from tenants.db import db
-from tenants.models import Region, Tenant
+from tenants.errors import UserError
+from tenants.models import Region, Tenant, TenantStatus
 
 
-class TenantError(ValueError):
+class TenantError(UserError, ValueError):
     """A request about a tenant that cannot be fulfilled; the message is for the user."""
 
 
@@ -36,9 +37,14 @@ def get_region(ags: str) -> Region:
     return region
 
 
+def find_tenant_by_ags(ags: str) -> Tenant | None:
+    """The tenant with exactly this AGS (8 or 5 digits), or None; the one lookup by AGS (URLs, seeds, sign-up)."""
+    return db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+
+
 def get_tenant_by_ags(ags: str) -> Tenant:
-    """The tenant with this AGS. :raise TenantNotFound: when there is none."""
-    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == normalise_ags(ags)))
+    """The tenant with this AGS. :raise TenantNotFound: when there is none; TenantError: not an AGS."""
+    tenant = find_tenant_by_ags(normalise_ags(ags))
     if tenant is None:
         raise TenantNotFound(f"Es gibt keinen Mandanten mit dem AGS {ags}.")
     return tenant
@@ -51,7 +57,7 @@ def list_tenants(status: str | None = None) -> list[Tenant]:
     return list(db.session.scalars(query))
 
 
-def create_tenant(ags: str, *, status: str = "pending", contact_name: str | None = None,
+def create_tenant(ags: str, *, status: str = TenantStatus.PENDING, contact_name: str | None = None,
                   contact_email: str | None = None) -> Tenant:
     """Register the municipality or district with this AGS as a tenant.
 
@@ -63,7 +69,7 @@ def create_tenant(ags: str, *, status: str = "pending", contact_name: str | None
         raise TenantError(f"Für {region.name} (AGS {region.ags}) gibt es bereits einen Mandanten.")
     tenant = Tenant(ags=region.ags, ars=region.ars, name=region.name, status=status,
                     contact_name=contact_name, contact_email=contact_email)
-    if status == "active":
+    if status == TenantStatus.ACTIVE:
         tenant.activated_at = db.func.now()
     db.session.add(tenant)
     db.session.flush()
@@ -77,7 +83,7 @@ def is_ingest_allowed(tenant: Tenant) -> bool:
     accepts or fetches anything; a suspended tenant keeps its data but
     receives no new data until it is reactivated.
     """
-    return tenant.status == "active"
+    return tenant.is_active
 
 
 def search_regions(query: str, limit: int = 25) -> list[tuple[Region, str | None]]:

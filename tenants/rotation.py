@@ -12,10 +12,10 @@ from __future__ import annotations
 from psycopg import sql
 from sqlalchemy import select, text
 
-from portal.settings import Settings
 from tenants import crypto
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.models import Tenant
+from tenants.settings import Settings
 
 ENCRYPTED_COLUMNS = text(
     """
@@ -50,7 +50,7 @@ def rotate_stored_secrets(settings: Settings) -> int:
     :raise crypto.SecretError: a value cannot be decrypted with any configured
         key (nothing of that tenant's transaction is written then).
     """
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         columns = list(session.execute(ENCRYPTED_COLUMNS))
         tenant_ids = list(session.scalars(select(Tenant.id).order_by(Tenant.id)))
         count = sum(_rotate_column(session, settings, s, t, c) for s, t, c, per_tenant in columns if not per_tenant)

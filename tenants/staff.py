@@ -11,12 +11,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from tenants.db import db
+from tenants.errors import NotFound
 from tenants.identity import IdentityError, another_admin_remains
 from tenants.models import USER_ROLES, User
-
-
-class NotFound(LookupError):
-    """Missing, or belongs to another tenant: the caller answers 404 either way."""
 
 
 def list_users(tenant_id: int) -> list[User]:

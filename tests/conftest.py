@@ -22,7 +22,7 @@ os.environ["EGOV_REDIS_URL"] = os.environ["EGOV_TEST_REDIS_URL"]
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from portal.settings import load_settings  # noqa: E402
+from tenants.settings import load_settings  # noqa: E402
 
 MARBURG, FULDA = "06534014", "06631009"
 
@@ -50,7 +50,7 @@ def _database_at_head(settings) -> bool:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from portal.settings import PROJECT_ROOT
+    from tenants.settings import PROJECT_ROOT
 
     heads = set(ScriptDirectory.from_config(Config(str(PROJECT_ROOT / "alembic.ini"))).get_heads())
     engine = create_engine(settings.sqlalchemy_url(settings.migration_database_url))
@@ -80,7 +80,7 @@ def app_engine(database):
 
 @pytest.fixture(scope="session")
 def redis_conn(settings):
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     conn = redis_connection(settings.redis_url)
     conn.flushdb()
@@ -141,7 +141,7 @@ def rls_bypass_settings(database):
     import psycopg
     from psycopg import sql
 
-    from portal.settings import _role_url
+    from tenants.settings import _role_url
 
     role, password = f"{database.database_name}_rls_bypass", secrets.token_urlsafe(24)
     with psycopg.connect(database.admin_database_url, autocommit=True) as conn:
@@ -158,10 +158,10 @@ def rls_bypass_settings(database):
 @pytest.fixture
 def two_tenants(app, clean_db):
     """Marburg (a) and Fulda (b), both active."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import create_tenant
 
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         a = create_tenant(MARBURG, status="active")
         b = create_tenant(FULDA, status="active")
         return SimpleNamespace(a=SimpleNamespace(id=a.id, ags=a.ags), b=SimpleNamespace(id=b.id, ags=b.ags))
@@ -239,8 +239,8 @@ def sign_in(client, identity: str) -> None:
     """
     import secrets
 
-    from ingest_workers.jobs import redis_connection
     from portal.sessions import KEY, SID, record
+    from tenants.jobs import redis_connection
 
     sid = secrets.token_urlsafe(16)
     redis_connection(client.application.config["EGOV"].redis_url).set(KEY.format(sid), record(identity), ex=600)
@@ -262,10 +262,10 @@ def sign_in_browser(app, page, base_url: str, identity: str) -> None:
 
 def add_operator(app, email: str = "op@betrieb.example") -> str:
     """A platform operator; returns the session identity for :func:`sign_in`."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.models import Operator
 
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         operator = Operator(subject=email, email=email)
         session.add(operator)
         session.flush()

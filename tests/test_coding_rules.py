@@ -1,10 +1,11 @@
 """Rules of this code base, enforced as tests (in the manner of CKAN's coding standards)."""
 
+import ast
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for d in ("portal", "tenants", "ingest_workers", "migrations") for p in (ROOT / d).rglob("*.py")]
+SOURCES = [p for d in ("portal", "tenants", "ingest_workers", "demo", "migrations") for p in (ROOT / d).rglob("*.py")]
 
 
 def test_the_tenant_setting_is_only_ever_set_transaction_locally():
@@ -26,7 +27,7 @@ def test_only_the_context_module_sets_the_tenant():
 
 def test_app_never_connects_with_the_admin_or_owner_url():
     # Only bootstrap (admin), migrations and reference data (owner) may use them.
-    allowed = {"tenants/database.py", "portal/settings.py", "portal/cli.py", "migrations/env.py"}
+    allowed = {"tenants/database.py", "tenants/settings.py", "portal/cli.py", "migrations/env.py"}
     users = {
         p.relative_to(ROOT).as_posix() for p in SOURCES
         if re.search(r"admin_database_url|migration_database_url", p.read_text())
@@ -40,3 +41,44 @@ def test_every_german_text_is_translated_once():
     ids = re.findall(r'^msgid ((?:".*"\n)+)msgstr', po, flags=re.M)
     duplicates = sorted({i for i in ids if ids.count(i) > 1 and i.strip() != '""'})
     assert duplicates == []
+
+
+#: Which runtime may import which: the core library imports nothing above it, the worker not the web app, the
+#: demo is reached only from the CLI and the tests (docs/architecture.md, "Runtime roles and folders").
+FORBIDDEN_IMPORTS = {
+    "tenants": {"portal", "ingest_workers", "demo"},
+    "ingest_workers": {"portal", "demo"},
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    """Top-level package names a module imports anywhere (also inside functions); relative imports excluded."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def layer_violations(root: Path = ROOT) -> list[str]:
+    return sorted(
+        f"{path.relative_to(root).as_posix()} imports {package}"
+        for layer, forbidden in FORBIDDEN_IMPORTS.items()
+        for path in (root / layer).rglob("*.py")
+        for package in imported_packages(path) & forbidden
+    )
+
+
+def test_the_core_imports_nothing_above_it():
+    assert layer_violations() == []
+
+
+def test_the_layer_rule_sees_an_import_inside_a_function(tmp_path):
+    # A rule test that cannot fail is a defect: a core module that reaches up to the web app is found.
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "bad.py").write_text("def f():\n    from portal.sessions import x\n    import demo.data\n")
+    (tmp_path / "ingest_workers").mkdir()
+    (tmp_path / "ingest_workers" / "ok.py").write_text("from tenants.jobs import enqueue\n")
+    assert layer_violations(tmp_path) == ["tenants/bad.py imports demo", "tenants/bad.py imports portal"]

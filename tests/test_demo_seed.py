@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from portal.cli import main
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tests.conftest import empty_all_tables
 
 MARBURG = "06534014"
@@ -27,7 +27,7 @@ DEMO_DAYS = 3
 
 @pytest.fixture(scope="module")
 def seeded_twice(app, owner_engine, redis_conn):
-    from ingest_workers import demo_data
+    from demo import data as demo_data
     from tenants.models import Tenant
     from tenants.opendata.publication import withdraw
     from tenants.registry import get_tenant_by_ags
@@ -38,7 +38,7 @@ def seeded_twice(app, owner_engine, redis_conn):
         patch.setattr(demo_data, "seed_tenant", partial(demo_data.seed_tenant, days=DEMO_DAYS))
         first = runner.invoke(main, ["demo", "seed"], catch_exceptions=False)
         with app.app_context():
-            with tenant_transaction(None):
+            with platform_transaction():
                 marburg = get_tenant_by_ags(MARBURG).id
             with tenant_transaction(marburg) as session:
                 withdraw(session, session.get(Tenant, marburg), "completion", "admin@marburg.de")
@@ -48,7 +48,7 @@ def seeded_twice(app, owner_engine, redis_conn):
 
 
 def test_both_runs_succeed_and_create_the_demo_tenants_once(seeded_twice):
-    from tenants.benchmark.demo import COMPARISON_MEMBERS
+    from demo.comparison import COMPARISON_MEMBERS
 
     assert (seeded_twice.first.exit_code, seeded_twice.second.exit_code) == (0, 0)
     listed = json.loads(CliRunner().invoke(main, ["tenants", "list", "--json"], catch_exceptions=False).output)
@@ -66,7 +66,7 @@ def test_the_second_run_loads_no_demo_data_again(seeded_twice):
 def test_demo_seed_configures_the_development_idp_once(app, seeded_twice):
     assert "9 demo tenant(s) now sign in" in seeded_twice.first.output
     assert "now sign in" not in seeded_twice.second.output  # admins' later changes are not overwritten
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         domains = session.execute(text("SELECT domain FROM portal.tenant_domains WHERE tenant_id = :t"),
                                   {"t": seeded_twice.marburg}).scalars().all()
     with app.app_context(), tenant_transaction(seeded_twice.marburg) as session:

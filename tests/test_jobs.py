@@ -4,9 +4,9 @@ from datetime import date
 
 from sqlalchemy import text
 
-from ingest_workers.jobs import enqueue, get_queue, queue_state
 from ingest_workers.maintenance import ensure_partitions
 from ingest_workers.worker import run_worker
+from tenants.jobs import enqueue, get_queue, queue_state
 
 
 def test_worker_runs_partition_job_in_app_context(app, owner_engine, redis_conn, clean_db):

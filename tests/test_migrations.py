@@ -5,7 +5,7 @@ import os
 import pytest
 from sqlalchemy import create_engine, text
 
-from portal.settings import load_settings
+from tenants.settings import load_settings
 
 
 @pytest.fixture

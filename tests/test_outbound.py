@@ -232,7 +232,7 @@ def test_matomo_pulls_go_through_the_helper(app, strict, public, internal):
     """A tenant's Matomo address pointing inside the network is refused in production; nothing internal shows."""
     from datetime import date
 
-    from ingest_workers import matomo
+    from tenants.ingest import matomo
 
     before = len(internal.seen)
     with app.app_context():

@@ -24,10 +24,10 @@ def test_english_is_available(client, two_tenants):
 
 
 def test_pending_tenants_are_not_listed(client, app):
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import create_tenant
 
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         create_tenant("06439", status="pending")
     assert "Rheingau-Taunus-Kreis" not in client.get("/").get_data(as_text=True)
 

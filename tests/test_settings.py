@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from portal.settings import SettingsError, load_settings
+from tenants.settings import SettingsError, load_settings
 
 
 def test_production_fails_fast_naming_every_missing_secret(tmp_path):

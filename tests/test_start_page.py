@@ -13,10 +13,10 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from ingest_workers.loader import berlin_today
 from ingest_workers.worker import run_worker
 from portal.navigation import OPERATOR_MENU, TENANT_MENU
 from tenants.context import apply_tenant
+from tenants.ingest.loader import berlin_today
 from tenants.overview import month_start
 from tests.conftest import add_operator, client_as
 from tests.ingest.conftest import HUNDESTEUER, add_source, sign_in

@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from tenants.context import apply_tenant, current_tenant_id, tenant_transaction
+from tenants.context import apply_tenant, current_tenant_id, platform_transaction, tenant_transaction
 
 
 def _add_feedback(conn, tenant_id):
@@ -40,7 +40,7 @@ def test_pooled_connection_after_tenant_a_sees_nothing_without_tenant(one_connec
         assert conn.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 0
     # The same through the ORM, and for a raw connection that set the tenant itself (bulk loads).
     with Session(one_connection_engine) as session:
-        with tenant_transaction(None, session):
+        with platform_transaction(session):
             assert session.execute(text("SELECT pg_backend_pid()")).scalar() == pid_a
             assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 0
     with one_connection_engine.begin() as conn:
@@ -124,13 +124,13 @@ def test_signed_in_staff_asking_for_another_tenant_get_404(probe_app, two_tenant
 
 
 def test_work_for_one_tenant_inside_a_request_gives_the_tenant_back_afterwards(app, two_tenants):
-    """``working_for`` (control-plane work that touches one tenant's rows, e.g. an operator's action):
+    """``platform_acting_for`` (control-plane work that touches one tenant's rows, e.g. an operator's action):
     after the block, the same open transaction runs for the previous tenant (here: none) again."""
-    from tenants.context import working_for
+    from tenants.context import platform_acting_for
     from tenants.db import db
 
-    with app.app_context(), tenant_transaction(None) as session:
-        with working_for(two_tenants.a.id):
+    with app.app_context(), platform_transaction() as session:
+        with platform_acting_for(two_tenants.a.id):
             _add_feedback(session.connection(), two_tenants.a.id)
             assert session.execute(text("SELECT count(*) FROM analytics.feedback")).scalar() == 1
         assert db.session().in_transaction()

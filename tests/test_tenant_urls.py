@@ -11,10 +11,10 @@ from flask import g, url_for
 
 
 def test_links_follow_the_request_tenant_unless_another_is_named(app, two_tenants):
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.models import Tenant
 
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         marburg = session.get(Tenant, two_tenants.a.id)
         with app.test_request_context(f"/t/{two_tenants.a.ags}/"):
             g.tenant = marburg

@@ -5,7 +5,7 @@
   the values (e.g. the date format the source's profile expects).
 * ``portal.ingest_runs.attempts``: how often a worker started loading the run. A run whose worker
   died is queued again while attempts remain, and failed with a reason after the last one
-  (ingest_workers/runs.py, "Runs always end").
+  (tenants/ingest/runs.py, "Runs always end").
 * ``analytics.ensure_event_partition``: partitions are bounded in UTC whatever the session's time
   zone (before, the bounds followed the time zone of the session that happened to create a
   partition), and only plausible months get one: from the UTC month of 2015-01-01 00:00 German time

@@ -14,18 +14,19 @@ import hashlib
 import json
 import re
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ingest_workers import runs
-from ingest_workers.canonical import PAYLOADS
-from ingest_workers.sources import SourceNotFound, get_run, get_source, token_matches
 from portal import inputs
 from portal.access import public
 from portal.extensions import csrf, limiter
 from portal.openapi import openapi_document
 from portal.tenancy import current_tenant
+from tenants.canonical import PAYLOADS
 from tenants.db import db
+from tenants.ingest import runs
+from tenants.ingest.sources import SourceNotFound, get_run, get_source, token_matches
+from tenants.settings import get_settings
 
 bp = Blueprint("tenant_api", __name__, url_prefix="/api/v1/t/<ags>")
 public_bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -133,7 +134,7 @@ def push_batch(source_id: int):
         return _problem(401, "Missing or invalid token for this data source.")
     tenant = current_tenant()
     try:
-        runs.require_active(tenant)
+        runs.require_ingest_allowed(tenant)
         if request.mimetype == "application/json":
             batch_id, data, fmt = *_json_body(), "json"
         elif request.mimetype in ("text/csv", "text/plain"):
@@ -159,9 +160,9 @@ def push_batch(source_id: int):
         path.unlink(missing_ok=True)
         return _problem(403, str(exc))
     run_id = run.id
-    db.session.commit()
     if new:
-        runs.enqueue_run(tenant.id, run_id)
+        runs.enqueue_after_commit(db.session, run)
+    db.session.commit()
     status_url = url_for(".batch_status", source_id=source.id, run_id=run_id, _external=True)
     response = jsonify({**runs.run_status(run), "status_url": status_url, "batch_id": batch_id})
     response.status_code = 202 if new else 200
@@ -188,4 +189,4 @@ def batch_status(source_id: int, run_id: int):
 @public_bp.get("/openapi.json")
 @public
 def openapi():
-    return jsonify(openapi_document(current_app.config["EGOV"].portal_url))
+    return jsonify(openapi_document(get_settings().portal_url))

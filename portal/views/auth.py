@@ -6,7 +6,7 @@ The flows themselves live in ``portal/sso.py`` (Authlib) and the decisions in
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -26,6 +26,7 @@ from tenants.identity import (
     tenant_for_domain,
 )
 from tenants.models import Tenant
+from tenants.settings import get_settings
 
 bp = Blueprint("auth", __name__)
 SIGNED_OUT = "signed_out"
@@ -33,7 +34,7 @@ tenant_bp = Blueprint("tenant_auth", __name__, url_prefix="/t/<ags>")
 
 
 def _login_limit() -> str:
-    return current_app.config["EGOV"].login_rate_limit
+    return get_settings().login_rate_limit
 
 
 def refused(reason, *, tenant_id: int | None = None, status: int = 403):
@@ -148,7 +149,7 @@ def operator_callback():
     client = sso.operator_client()
     if client is None:
         abort(404)
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     try:
         claims, id_token = sso.finish(client, None, needed=("email", settings.operator_role_claim))
         operator = admit_operator(claims, settings)
@@ -166,7 +167,7 @@ def operator_callback():
 def login_tenant():
     """Start the sign-in at the tenant's own identity provider."""
     tenant = current_tenant()
-    if tenant.status != "active":
+    if not tenant.is_active:
         _record_refusal(_("%(name)s cannot sign in at the moment.", name=tenant.name), tenant.id)
         return not_active_page(tenant)
     provider = get_identity_provider(tenant.id)

@@ -9,23 +9,25 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
 
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
 from tenants.benchmark import participation, rules_from
 from tenants.benchmark.comparison import comparison, last_refresh, services
 from tenants.benchmark.comparison import overview as overview_lines
 from tenants.benchmark.groups import SIZE_CLASSES
 from tenants.benchmark.metrics import FAMILIES
 from tenants.benchmark.participation import ParticipationError
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
 from tenants.months import berlin_today
+from tenants.settings import get_settings
 from tenants.superset.embedding import tenant_dashboards
 
 bp = Blueprint("tenant_benchmark", __name__, url_prefix="/t/<ags>/vergleich")
@@ -73,7 +75,7 @@ def overview():
 @role_required("viewer")
 def service(leika: str):
     tenant, result = _comparison(leika)
-    brules = rules_from(current_app.config["EGOV"])
+    brules = rules_from(get_settings())
     # The shares of single payment and sign-in methods fold away: the page stays short.
     return render_template("benchmark/service.html", tenant=tenant, c=result, brules=brules,
                            share_keys=[row.key for row in result.rows if ":" in row.key],
@@ -116,15 +118,7 @@ def settings():
 
 
 def _change(action, message: str):
-    try:
-        action()
-    except ParticipationError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-    else:
-        db.session.commit()
-        flash(message, "success")
-    return redirect(url_for(".settings"))
+    return commit_or_show_error(action, ParticipationError, message, url_for(".settings"))
 
 
 @bp.post("/teilnahme")
@@ -158,8 +152,8 @@ def save_peers():
 def operator_overview():
     """Which tenants take part in which family, and when the figures were last refreshed."""
     db.session.commit()  # end the sign-in's transaction; each tenant is read in its own below
-    with tenant_transaction(None) as session:
-        tenants = session.query(Tenant.id, Tenant.ags, Tenant.name).filter(Tenant.status == "active") \
+    with platform_transaction() as session:
+        tenants = session.query(Tenant.id, Tenant.ags, Tenant.name).filter(Tenant.is_active) \
             .order_by(Tenant.name).all()
         runs = session.execute(text("SELECT started_at, finished_at, status, participants, figures, error "
                                     "FROM benchmark.refresh_runs ORDER BY id DESC LIMIT 10")).all()

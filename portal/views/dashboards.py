@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, session, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from portal.access import role_required
 from portal.extensions import limiter
 from portal.tenancy import current_tenant
+from tenants.settings import get_settings
 from tenants.superset import embedding
 from tenants.superset.server import answers
 
@@ -18,7 +19,7 @@ bp = Blueprint("tenant_dashboards", __name__, url_prefix="/t/<ags>")
 
 
 def _superset_url() -> str:
-    return current_app.config["EGOV"].superset_url
+    return get_settings().superset_url
 
 
 @bp.get("/dashboards/", defaults={"key": None})
@@ -52,11 +53,8 @@ def _per_user() -> str:
 @limiter.limit("30 per minute", key_func=_per_user)
 def guest_token(key: str):
     tenant = current_tenant()
-    try:
-        token = embedding.guest_token(current_app.config["EGOV"], tenant.id, key,
-                                      user_label=f"portal-{tenant.ags}-{current_user.user.id}")
-    except embedding.DashboardNotFound:
-        abort(404)
+    token = embedding.guest_token(get_settings(), tenant.id, key,
+                                  user_label=f"portal-{tenant.ags}-{current_user.user.id}")
     response = jsonify(token=token)
     response.headers["Cache-Control"] = "no-store"
     return response

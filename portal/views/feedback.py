@@ -4,7 +4,7 @@
 ``POST /api/v1/t/<ags>/feedback/<public_key>``       rating, comment, service key, token, honeypot
 
 Cross-origin by design, so no cookies and no CSRF token; the origin check, the signed token
-and the rate limits take their place (see ingest_workers/feedback.py).
+and the rate limits take their place (see tenants/ingest/feedback.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import secrets
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask_babel import gettext as _
 
-from ingest_workers.feedback import (
+from portal.access import public
+from portal.extensions import csrf, limiter
+from portal.inputs import body_limit
+from portal.tenancy import current_tenant
+from tenants.db import db
+from tenants.ingest.feedback import (
     MAX_SECONDS,
     FeedbackRejected,
     check_token,
@@ -24,11 +29,7 @@ from ingest_workers.feedback import (
     origin_allowed,
     store_feedback,
 )
-from portal.access import public
-from portal.extensions import csrf, limiter
-from portal.inputs import body_limit
-from portal.tenancy import current_tenant
-from tenants.db import db
+from tenants.registry import is_ingest_allowed
 
 bp = Blueprint("tenant_feedback", __name__, url_prefix="/api/v1/t/<ags>/feedback")
 csrf.exempt(bp)
@@ -42,7 +43,7 @@ def _key_limit() -> str:
 
 def _source_and_origin(key: str):
     tenant = current_tenant()
-    source = find_source(db.session, tenant.id, key) if tenant.status == "active" else None
+    source = find_source(db.session, tenant.id, key) if is_ingest_allowed(tenant) else None
     if source is None:
         abort(404)
     origin = request.headers.get("Origin")
@@ -62,9 +63,9 @@ def _cors(response, origin: str | None):
 
 def _once(nonce: str) -> bool:
     """True the first time a form token is used (Redis remembers it as long as it is valid)."""
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
-    redis = redis_connection(current_app.config["EGOV"].redis_url)
+    redis = redis_connection()
     return bool(redis.set(f"feedback:nonce:{nonce}", 1, nx=True, ex=MAX_SECONDS))
 
 

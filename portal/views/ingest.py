@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ingest_workers import catalogue, file_templates, matomo, runs
-from ingest_workers.health import health_in_session
-from ingest_workers.profiles import shipped_profiles
-from ingest_workers.sources import (
+from portal.access import operator_required, role_required
+from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
+from tenants.db import db
+from tenants.ingest import catalogue, file_templates, matomo, runs
+from tenants.ingest.health import health_in_session
+from tenants.ingest.profiles import shipped_profiles
+from tenants.ingest.sources import (
     SourceError,
-    SourceNotFound,
     create_source,
     delete_source,
     errors_csv,
@@ -34,9 +37,7 @@ from ingest_workers.sources import (
     set_mapping,
     update_source,
 )
-from portal.access import operator_required, role_required
-from portal.tenancy import current_tenant
-from tenants.db import db
+from tenants.settings import get_settings
 
 bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 
@@ -49,7 +50,7 @@ def N_(message: str) -> str:
     return message
 
 
-#: Titles and descriptions of the shipped profiles (ingest_workers/profiles/*.json), for the catalogues;
+#: Titles and descriptions of the shipped profiles (tenants/ingest/profiles/*.json), for the catalogues;
 #: tests/ingest/test_file_templates.py checks the list against the files.
 PROFILE_TEXTS = (
     N_("Daily counts per service (eGovSAD template)"),
@@ -68,20 +69,14 @@ PROFILE_TEXTS = (
 
 def _source_or_404(source_id: int, kinds=("upload", "push", "matomo", "feedback")):
     """The tenant's data source (404 for missing and foreign ones); 400 when it is of another kind."""
-    try:
-        source = get_source(db.session, current_tenant().id, source_id)
-    except SourceNotFound:
-        abort(404)
+    source = get_source(db.session, current_tenant().id, source_id)
     if source.kind not in kinds:
         abort(400)
     return source
 
 
 def _run_or_404(run_id: int):
-    try:
-        return get_run(db.session, current_tenant().id, run_id)
-    except SourceNotFound:
-        abort(404)
+    return get_run(db.session, current_tenant().id, run_id)
 
 
 @bp.get("/")
@@ -128,12 +123,12 @@ def upload():
         flash(_(str(exc)), "danger")
         return redirect(url_for(".index"))
     run_id, status = run.id, run.status
-    db.session.commit()
     if new:
-        runs.enqueue_run(tenant.id, run_id)
-    elif status == "succeeded":
+        runs.enqueue_after_commit(db.session, run)
+    db.session.commit()
+    if not new and status == "succeeded":
         flash(_("This file was loaded before; nothing was changed."), "info")
-    else:
+    elif not new:
         flash(_("This file is being loaded already; this page shows how far it is."), "info")
     return redirect(url_for(".run_page", run_id=run_id))
 
@@ -141,10 +136,9 @@ def upload():
 def _settled_run_or_404(run_id: int):
     """The run, settled first when nobody works on it any more (its page then shows the truth)."""
     run = _run_or_404(run_id)
-    due = runs.settle_runs(db.session, [run])
-    if due:
+    if runs.settle_runs(db.session, [run]):
+        runs.enqueue_after_commit(db.session, run)
         db.session.commit()
-        runs.enqueue_run(current_tenant().id, run_id)
     return run
 
 
@@ -173,7 +167,7 @@ def formats():
 @role_required("editor")
 def format_file(profile: str, kind: str, fmt: str):
     """An empty template or a filled example of a shipped profile, as CSV or Excel workbook."""
-    from ingest_workers.loader import berlin_today
+    from tenants.ingest.loader import berlin_today
 
     chosen = shipped_profiles().get(profile)
     if chosen is None or (kind == "example" and not file_templates.has_example(chosen)):
@@ -261,7 +255,7 @@ def run_errors_csv(run_id: int):
 def create():
     form = request.form
     try:
-        source = create_source(db.session, current_tenant().id, current_app.config["EGOV"], form.get("name", ""),
+        source = create_source(db.session, current_tenant().id, get_settings(), form.get("name", ""),
                                form.get("kind", ""), form.get("profile", "canonical"),
                                matomo={k: form.get(k, "") for k in ("url", "site_id", "token", "pages")},
                                origins=form.get("origins", ""))
@@ -279,14 +273,14 @@ def create():
 def source_page(source_id: int):
     source = _source_or_404(source_id)
     return render_template("ingest/source.html", source=source, token=None,
-                           portal_url=current_app.config["EGOV"].portal_url, **_mapping_form(source))
+                           portal_url=get_settings().portal_url, **_mapping_form(source))
 
 
 def _mapping_form(source) -> dict:
     """What the column form shows: the payload, its fields and the headers assigned now (own or shipped)."""
-    from ingest_workers.canonical import PAYLOADS, REQUIRED
-    from ingest_workers.profiles import ProfileError, profile_for
-    from ingest_workers.sources import DATE_FORMATS, DATETIME_FORMATS
+    from tenants.canonical import PAYLOADS, REQUIRED
+    from tenants.ingest.profiles import ProfileError, profile_for
+    from tenants.ingest.sources import DATE_FORMATS, DATETIME_FORMATS
 
     try:
         profile = profile_for(source.mapping_profile, source.config)
@@ -303,15 +297,9 @@ def _mapping_form(source) -> dict:
 def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
                    done: str | None = None) -> Response:
     """Apply a change to a data source: commit and confirm it, or undo it and show the user's error."""
-    try:
-        change()
-    except SourceError as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return redirect(url_for(".source_page", source_id=source_id))
-    db.session.commit()
-    flash(confirm(), "success")
-    return redirect(done or url_for(".source_page", source_id=source_id))
+    page = url_for(".source_page", source_id=source_id)
+    return commit_or_show_error(change, SourceError, confirm, done or page, failed_back=page,
+                                error_text=lambda exc: _(str(exc)))
 
 
 @bp.post("/sources/<int:source_id>/settings")
@@ -342,7 +330,7 @@ def new_token(source_id: int):
     db.session.commit()
     # Shown once, in this response only; it is not stored in clear anywhere.
     response = Response(render_template("ingest/source.html", source=source, token=token,
-                                        portal_url=current_app.config["EGOV"].portal_url, **_mapping_form(source)))
+                                        portal_url=get_settings().portal_url, **_mapping_form(source)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -386,7 +374,8 @@ def backfill(source_id: int):
     except ValueError:
         flash(_("Give a valid period of at most one year."), "danger")
         return redirect(url_for(".source_page", source_id=source.id))
-    matomo.enqueue_pull(current_tenant().id, source.id, start, end)
+    matomo.enqueue_pull(db.session, current_tenant().id, source.id, start, end)
+    db.session.commit()
     flash(_("The Matomo data of the period is being fetched."), "success")
     return redirect(url_for(".health"))
 
@@ -407,8 +396,6 @@ def save_service():
     try:
         service = catalogue.update_service(db.session, form.get("service_key", ""), form.get("name", ""),
                                            form.get("leika_key", ""))
-    except catalogue.ServiceNotFound:
-        abort(404)
     except catalogue.ServiceError as exc:
         db.session.rollback()
         flash(_(str(exc)), "danger")
@@ -422,8 +409,6 @@ def _health_page(retry_endpoint: str, back_url: str | None):
     """The health report; runs it settled are committed and queued before the page is shown."""
     report = health_in_session(db.session)
     db.session.commit()
-    for run_id in report.pop("due"):
-        runs.enqueue_run(current_tenant().id, run_id)
     return render_template("ingest/health.html", report=report, retry_endpoint=retry_endpoint, back_url=back_url)
 
 
@@ -442,7 +427,6 @@ def _retry(run_id: int):
         flash(_(str(exc)), "danger")
         return
     db.session.commit()
-    runs.enqueue_run(current_tenant().id, run_id)
     flash(_("The run was queued again."), "success")
 
 

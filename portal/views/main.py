@@ -1,5 +1,6 @@
 from flask import Blueprint, redirect, render_template, session, url_for
 
+from tenants.models import TenantStatus
 from tenants.registry import list_tenants
 
 bp = Blueprint("main", __name__)
@@ -16,4 +17,4 @@ def index():
 
     if session.get(SIGNED_OUT):
         return redirect(url_for("auth.signed_out"))
-    return render_template("index.html", tenants=list_tenants(status="active"))
+    return render_template("index.html", tenants=list_tenants(status=TenantStatus.ACTIVE))

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 
 from portal import oidc
 from portal.extensions import csrf, limiter, login_manager
 from portal.tenancy import current_tenant
+from tenants.settings import get_settings
 
 bp = Blueprint("oidc", __name__)
 
 
 @bp.get("/.well-known/openid-configuration")
 def discovery():
-    issuer = current_app.config["EGOV"].portal_url
+    issuer = get_settings().portal_url
     return jsonify({
         "issuer": issuer,
         "authorization_endpoint": issuer + "/oauth/authorize",

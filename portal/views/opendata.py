@@ -30,6 +30,7 @@ from tenants.opendata.publication import (
     to_excel_csv,
     to_json,
 )
+from tenants.settings import get_settings
 
 bp = Blueprint("opendata", __name__)
 
@@ -41,7 +42,7 @@ PREVIEW_ROWS = 12
 
 
 def _settings():
-    return current_app.config["EGOV"]
+    return get_settings()
 
 
 def _fresh() -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
+from tenants import audit
 from tenants.db import db
-from tenants.models import AuditEvent, PlatformAuditEvent
 from tenants.months import berlin_today
 from tenants.opendata import zsk
 from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names
@@ -25,6 +26,7 @@ from tenants.opendata.publication import (
     rules_from,
     withdraw,
 )
+from tenants.settings import get_settings
 
 bp = Blueprint("tenant_opendata", __name__, url_prefix="/t/<ags>")
 operator_bp = Blueprint("operator_opendata", __name__, url_prefix="/operator")
@@ -51,7 +53,7 @@ def preview_dataset(dataset: str):
     if dataset not in DATASETS:
         abort(404)
     try:
-        snapshot = preview(db.session, current_tenant(), dataset, rules_from(current_app.config["EGOV"]))
+        snapshot = preview(db.session, current_tenant(), dataset, rules_from(get_settings()))
     except DisclosureRisk as risk:
         db.session.rollback()
         current_app.logger.error("Open Data preview of tenant %s blocked by the disclosure audit: %s",
@@ -67,15 +69,7 @@ def preview_dataset(dataset: str):
 
 def _change(action, done_message: str):
     """Run a publishing action, commit, and come back to the overview with a message."""
-    try:
-        action()
-    except OpenDataError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-    else:
-        db.session.commit()
-        flash(done_message, "success")
-    return redirect(url_for(".overview"))
+    return commit_or_show_error(action, OpenDataError, done_message, url_for(".overview"))
 
 
 @bp.post("/opendata/publish")
@@ -113,8 +107,8 @@ def _csv(body: bytes, filename: str) -> Response:
 def tenant_zsk():
     tenant = current_tenant()
     tenant_id, ags = tenant.id, tenant.ags
-    db.session.add(AuditEvent(tenant_id=tenant_id, actor=current_user.get_id(), action="zsk.export",
-                              target="zsk", remote_addr=request.remote_addr))
+    audit.record("zsk.export", actor=current_user.get_id(), tenant_id=tenant_id, target="zsk",
+                 remote_addr=request.remote_addr)
     db.session.commit()  # the export then opens its own tenant transactions
     return _csv(zsk.to_csv(zsk.tenant_rows(tenant_id, *_zsk_window())), f"zsk-{ags}.csv")
 
@@ -122,7 +116,6 @@ def tenant_zsk():
 @operator_bp.get("/zsk.csv")
 @operator_required
 def operator_zsk():
-    db.session.add(PlatformAuditEvent(actor=current_user.get_id(), action="zsk.export", target="all tenants",
-                                      remote_addr=request.remote_addr))
+    audit.record("zsk.export", actor=current_user.get_id(), target="all tenants", remote_addr=request.remote_addr)
     db.session.commit()
     return _csv(zsk.to_csv(zsk.operator_rows(*_zsk_window())), "zsk-alle-mandanten.csv")

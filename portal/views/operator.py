@@ -17,7 +17,7 @@ from flask_login import current_user
 from portal.access import operator_required
 from portal.tenancy import current_tenant
 from tenants import archive, audit, break_glass
-from tenants.db import db
+from tenants.db import after_commit, db
 from tenants.identity import IdentityError, format_role_mapping, get_identity_provider, tenant_domains
 from tenants.lifecycle import (
     NEEDS_REASON,
@@ -29,12 +29,13 @@ from tenants.lifecycle import (
     purge_data,
     start_provisioning,
 )
+from tenants.models import TenantStatus
 from tenants.registry import list_tenants
 from tenants.staff import list_users
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
-STATUS_ORDER = ("pending", "active", "suspended", "offboarded", "rejected")
+STATUS_ORDER = tuple(TenantStatus)
 
 
 @bp.app_template_global()
@@ -170,9 +171,10 @@ def change():
     except LifecycleError as exc:
         db.session.rollback()
         return _back(str(exc), "danger")
+    if tenant.is_active:
+        tenant_id = tenant.id
+        after_commit(db.session, lambda: start_provisioning(tenant_id))
     db.session.commit()
-    if tenant.status == "active":
-        start_provisioning(tenant.id)
     return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
 
 
@@ -180,11 +182,12 @@ def change():
 @operator_required
 def provision():
     tenant = current_tenant()
-    if tenant.status != "active":
+    if not tenant.is_active:
         abort(409)
     _audit("tenant.provisioning_started")
+    tenant_id = tenant.id
+    after_commit(db.session, lambda: start_provisioning(tenant_id))
     db.session.commit()
-    start_provisioning(tenant.id)
     return _back(_("Provisioning has been queued."), "success")
 
 

@@ -14,7 +14,7 @@ filled in, with a 429.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from portal.access import public
@@ -31,16 +31,17 @@ from tenants.identity import (
 )
 from tenants.lifecycle import SignUp, sign_up
 from tenants.registry import TenantError, get_region, search_regions
+from tenants.settings import get_settings
 
 bp = Blueprint("signup", __name__, url_prefix="/signup")
 
 
 def _signup_limit() -> str:
-    return current_app.config["EGOV"].signup_rate_limit
+    return get_settings().signup_rate_limit
 
 
 def connection_test_limit() -> str:
-    return current_app.config["EGOV"].connection_test_rate_limit
+    return get_settings().connection_test_rate_limit
 
 
 def is_connection_test() -> bool:
@@ -97,7 +98,7 @@ def register(code: str):
     form = request.form if request.method == "POST" else {"role_claim": "roles", "email_claim": "email"}
     if request.method == "GET":
         return _form_page(region, form)
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     redirect_uri = url_for("tenant_auth.callback", ags=region.ags, _external=True)
     try:
         provider = _provider_settings(form)

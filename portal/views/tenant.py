@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -34,7 +34,8 @@ from tenants.identity import (
     stored_secret,
     tenant_domains,
 )
-from tenants.staff import NotFound, change_role, get_user_for_tenant, list_users, set_active
+from tenants.settings import get_settings
+from tenants.staff import change_role, get_user_for_tenant, list_users, set_active
 
 home_bp = Blueprint("tenant_home", __name__, url_prefix="/t/<ags>")
 admin_bp = Blueprint("tenant_admin", __name__, url_prefix="/t/<ags>/admin")
@@ -73,8 +74,8 @@ def index():
     the data is, and for a new tenant the "Erste Schritte" checklist (all from its own rows)."""
     from datetime import datetime
 
-    from ingest_workers.loader import berlin_today
     from tenants import overview
+    from tenants.ingest.loader import berlin_today
     from tenants.superset.embedding import tenant_dashboards
 
     tenant = current_tenant()
@@ -101,10 +102,7 @@ def users():
 @role_required("admin")
 def update_user(user_id: int):
     """Change a member's role, or deactivate or reactivate them."""
-    try:
-        user = get_user_for_tenant(current_tenant().id, user_id)
-    except NotFound:
-        abort(404)
+    user = get_user_for_tenant(current_tenant().id, user_id)
     action = request.form.get("action")
     try:
         if action == "role":
@@ -152,7 +150,7 @@ def identity_provider():
     (``tenants.identity.ensure_an_admin_remains``) and says who would lose it and why.
     """
     tenant = current_tenant()
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     if request.method == "GET":
         return _identity_page(_current_values(get_identity_provider(tenant.id), tenant.id))
     redirect_uri = url_for("tenant_auth.callback", _external=True)

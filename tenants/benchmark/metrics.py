@@ -82,7 +82,7 @@ def published_metrics() -> list[Metric]:
     Share metrics are named after the canonical vocabularies the analytics tables CHECK, plus
     ``unknown`` for rows without a method or level.
     """
-    from ingest_workers.canonical import AUTH_METHODS, PAYMENT_METHODS, TRUST_LEVELS
+    from tenants.canonical import AUTH_METHODS, PAYMENT_METHODS, TRUST_LEVELS
 
     shares = {"payment": {*PAYMENT_METHODS, *PAYMENT_LABELS}, "auth": {*AUTH_METHODS, *AUTH_LABELS},
               "trust": {*TRUST_LEVELS, *TRUST_LABELS}}

@@ -15,31 +15,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from tenants import audit, tenant_state
 from tenants.benchmark.metrics import FAMILIES
-from tenants.models import AuditEvent, Tenant, TenantSetting
+from tenants.errors import UserError
+from tenants.models import Tenant
 
 KEY = "benchmark"
 #: A peer group may name at most this many tenants (the page lists them as check boxes).
 MAX_PEERS = 60
 
 
-class ParticipationError(ValueError):
+class ParticipationError(UserError, ValueError):
     """A change that cannot be made; the message is for the user (German)."""
 
 
 def _load(session: Session, tenant_id: int) -> dict:
-    setting = session.get(TenantSetting, (tenant_id, KEY))
-    return dict(setting.value) if setting is not None else {}
+    return tenant_state.load(session, tenant_id, KEY) or {}
 
 
 def _store(session: Session, tenant_id: int, value: dict) -> None:
-    stmt = insert(TenantSetting).values(tenant_id=tenant_id, key=KEY, value=value)
-    session.execute(stmt.on_conflict_do_update(index_elements=[TenantSetting.tenant_id, TenantSetting.key],
-                                               set_={"value": value, "updated_at": datetime.now(UTC)}))
-    session.expire_all()
+    tenant_state.save(session, tenant_id, KEY, value)
 
 
 def families(session: Session, tenant_id: int) -> dict[str, dict]:
@@ -68,9 +65,8 @@ def set_families(session: Session, tenant_id: int, wanted: set[str], actor: str)
     value["families"] = current
     _store(session, tenant_id, value)
     if joined or withdrawn:
-        session.add(AuditEvent(tenant_id=tenant_id, actor=actor, action="benchmark.participation",
-                               target=",".join(sorted(wanted)),
-                               details={"joined": sorted(joined), "withdrawn": sorted(withdrawn)}))
+        audit.record("benchmark.participation", actor=actor, tenant_id=tenant_id, target=",".join(sorted(wanted)),
+                     details={"joined": sorted(joined), "withdrawn": sorted(withdrawn)}, session=session)
     return joined, withdrawn
 
 
@@ -89,5 +85,5 @@ def set_peers(session: Session, tenant_id: int, ags_list: list[str], actor: str)
     value = _load(session, tenant_id)
     value["peers"] = kept
     _store(session, tenant_id, value)
-    session.add(AuditEvent(tenant_id=tenant_id, actor=actor, action="benchmark.peers", target=",".join(kept)))
+    audit.record("benchmark.peers", actor=actor, tenant_id=tenant_id, target=",".join(kept), session=session)
     return kept

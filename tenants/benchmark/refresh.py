@@ -34,7 +34,7 @@ from tenants.benchmark import participation
 from tenants.benchmark.aggregate import QUARTILES, BenchmarkRules, Grouping, Value, mode_figures, quartile_figures
 from tenants.benchmark.groups import Member, build_groups
 from tenants.benchmark.metrics import ABANDON_STEP, FAMILIES, metric_for, read_tenant, since
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.models import Region, Tenant
 from tenants.months import berlin_today, month_start
@@ -123,9 +123,9 @@ class Collected:
 
 
 def active_members() -> dict[int, Member]:
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         rows = session.execute(select(Tenant.id, Region).join(Region, Region.ags == Tenant.ags)
-                               .where(Tenant.status == "active")).all()
+                               .where(Tenant.is_active)).all()
         return {tid: Member(tid, r.ags, r.kind, r.kreis_ags, r.kreis_name, r.population) for tid, r in rows}
 
 
@@ -313,7 +313,7 @@ def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
     Returns a summary (participants, new figures, run id, seconds per phase).
     """
     today = today or berlin_today()
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         run_id = session.execute(text("INSERT INTO benchmark.refresh_runs DEFAULT VALUES RETURNING id")).scalar()
         published = _published_cells(session)
     seconds = {}
@@ -323,14 +323,14 @@ def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
         seconds["read"], clock = time.perf_counter() - clock, time.perf_counter()
         texts, figures, labels = compute(found, brules, lambda key: key not in published and comparable(key[1], today))
         seconds["compute"], clock = time.perf_counter() - clock, time.perf_counter()
-        with tenant_transaction(None) as session:
+        with platform_transaction() as session:
             _write(session, texts, labels, bool(published), since(today))
             session.execute(text("UPDATE benchmark.refresh_runs SET status = 'succeeded', finished_at = now(), "
                                  "participants = :p, figures = :f WHERE id = :id"),
                             {"p": len(found.families), "f": figures, "id": run_id})
     except Exception as error:
         db.session.rollback()
-        with tenant_transaction(None) as session:
+        with platform_transaction() as session:
             session.execute(text("UPDATE benchmark.refresh_runs SET status = 'failed', finished_at = now(), "
                                  "error = :e WHERE id = :id"), {"e": str(error)[:2000], "id": run_id})
         raise

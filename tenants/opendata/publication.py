@@ -21,12 +21,15 @@ from datetime import UTC, date, datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from tenants import audit
 from tenants.confidentiality import Rules
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
-from tenants.models import AuditEvent, Tenant
+from tenants.errors import UserError
+from tenants.models import Tenant
 from tenants.months import berlin_today
 from tenants.opendata.datasets import DATASETS, DisclosureRisk, column_names, dataset_rows
+from tenants.registry import find_tenant_by_ags
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ class PublicationInfo:
                    max(pub.data_modified_at, pub.published_at))
 
 
-class OpenDataError(ValueError):
+class OpenDataError(UserError, ValueError):
     """A publishing request that cannot be carried out; the message is for the user."""
 
 
@@ -136,7 +139,7 @@ def publications(session: Session, tenant_id: int) -> dict[str, Publication]:
 
 
 def _audit(session, tenant_id: int, actor: str, action: str, details: dict) -> None:
-    session.add(AuditEvent(tenant_id=tenant_id, actor=actor, action=action, target="open_data", details=details))
+    audit.record(action, actor=actor, tenant_id=tenant_id, target="open_data", details=details, session=session)
 
 
 def publish(session: Session, tenant: Tenant, datasets: list[str], licence: str, contact_email: str,
@@ -221,7 +224,7 @@ def preview(session: Session, tenant: Tenant, dataset: str, rules: Rules, today:
 
 
 def _public_tenant(ags: str) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+    tenant = find_tenant_by_ags(ags)
     if tenant is None or not tenant.is_active:
         raise NotPublished(ags)
     return tenant
@@ -263,15 +266,15 @@ def published_entries(tenant: Publisher) -> list[PublishedEntry]:
 
 def public_tenant(ags: str) -> Publisher:
     """An active tenant by AGS for the public pages. :raise NotPublished: none such."""
-    with tenant_transaction(None):
+    with platform_transaction():
         return Publisher.of(_public_tenant(ags))
 
 
 def all_published_entries() -> list[PublishedEntry]:
     """Every published dataset of every active tenant, one tenant transaction each, in AGS order."""
-    with tenant_transaction(None):
+    with platform_transaction():
         tenants = [Publisher.of(t) for t in
-                   db.session.scalars(select(Tenant).where(Tenant.status == "active").order_by(Tenant.ags))]
+                   db.session.scalars(select(Tenant).where(Tenant.is_active).order_by(Tenant.ags))]
     entries = []
     for tenant in tenants:
         entries += published_entries(tenant)
@@ -281,7 +284,7 @@ def all_published_entries() -> list[PublishedEntry]:
 def refresh_published(tenant_id: int, rules: Rules, today: date | None = None) -> int:
     """Recompute the content hash of every published dataset (keeps dct:modified true) and, on the way,
     protect and audit the months that changed (kept for the downloads). Returns the count."""
-    with tenant_transaction(None):
+    with platform_transaction():
         tenant = Publisher.of(db.session.get(Tenant, tenant_id))
     with tenant_transaction(tenant_id) as session:
         pubs = [p for p in publications(session, tenant_id).values() if p.is_published]

@@ -29,7 +29,7 @@ from datetime import date
 
 from sqlalchemy import select, text
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
 from tenants.models import Tenant
 from tenants.opendata.publication import spreadsheet_safe
@@ -54,7 +54,7 @@ ORDER BY 1, 2
 
 def tenant_rows(tenant_id: int, since: date, today: date) -> list[dict]:
     """The ZSK rows of one tenant, read in its own transaction."""
-    with tenant_transaction(None):
+    with platform_transaction():
         tenant = db.session.get(Tenant, tenant_id)
         ars, name = tenant.ars, tenant.name
     with tenant_transaction(tenant_id) as session:
@@ -66,8 +66,8 @@ def tenant_rows(tenant_id: int, since: date, today: date) -> list[dict]:
 
 def operator_rows(since: date, today: date) -> list[dict]:
     """Every active tenant's rows, one tenant transaction after the other."""
-    with tenant_transaction(None):
-        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.ars)))
+    with platform_transaction():
+        ids = list(db.session.scalars(select(Tenant.id).where(Tenant.is_active).order_by(Tenant.ars)))
     rows = []
     for tenant_id in ids:
         rows += tenant_rows(tenant_id, since, today)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.models import Tenant, User
 from tenants.superset.client import SupersetClient, rison
 
@@ -40,7 +40,7 @@ PENDING = "egov_superset_access"
 
 def wanted_access(tenant: Tenant, users: dict[int, User]) -> dict[int, bool]:
     """Which of the tenant's portal users may act in Superset now (user id → allowed)."""
-    return {user_id: tenant.status == "active" and user.active and user.role in SUPERSET_ROLES
+    return {user_id: tenant.is_active and user.active and user.role in SUPERSET_ROLES
             for user_id, user in users.items()}
 
 
@@ -78,7 +78,7 @@ def sync_tenant_access(tenant_id: int, api: SupersetClient | None = None) -> dic
             return {"deactivated": 0, "reactivated": 0, "sessions_ended": 0}
         users = {user.id: user for user in session.scalars(select(User).where(User.tenant_id == tenant_id))}
         allowed = wanted_access(tenant, users)
-        ags, enabled = tenant.ags, tenant.status == "active"
+        ags, enabled = tenant.ags, tenant.is_active
         ended = session.execute(text("SELECT portal.superset_login_enable(:t, :on)"),
                                 {"t": tenant_id, "on": enabled}).scalar_one()
         provisioned = "database_id" in load_state(tenant_id, session)
@@ -114,7 +114,7 @@ def sync_all() -> dict[int, dict[str, int]]:
     """Every tenant that was ever provisioned (the watchdog's minute-by-minute catch-up)."""
     from tenants.superset.provision import client
 
-    with tenant_transaction(None) as session:  # the registry itself has no tenant
+    with platform_transaction() as session:  # the registry itself has no tenant
         tenant_ids = session.scalars(select(Tenant.id).where(Tenant.status != "pending")).all()
     api = client()
     results = {}
@@ -154,7 +154,7 @@ def _collect(session: Session, flush_context) -> None:
 
 
 def _enqueue(session: Session) -> None:
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
 
     for tenant_id in sorted(session.info.pop(PENDING, set())):
         try:

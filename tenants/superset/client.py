@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from portal.settings import Settings
+from tenants.settings import Settings
 
 
 class SupersetError(RuntimeError):

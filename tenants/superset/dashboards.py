@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app
-
+from tenants.settings import get_settings
 from tenants.superset import templates
 from tenants.superset.client import SupersetClient, rison
 
@@ -23,7 +22,7 @@ def slug(ags: str, key: str) -> str:
 
 
 def _portal_origins() -> list[str]:
-    return [current_app.config["EGOV"].portal_url]
+    return [get_settings().portal_url]
 
 
 def _ensure_dashboard(api: SupersetClient, ags: str, tenant_name: str, template: dict, roles: list[int]) -> int:

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from tenants.benchmark import participation
 from tenants.benchmark.comparison import shown_groups
 from tenants.db import db
+from tenants.errors import NotFound
 from tenants.models import Tenant
 from tenants.superset import guest, templates
 from tenants.superset.provision import BENCHMARK_DATASET, load_state
 
 
-class DashboardNotFound(LookupError):
+class DashboardNotFound(NotFound):
     """No such dashboard for this tenant (or not provisioned yet): the view answers 404."""
 
 

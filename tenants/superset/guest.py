@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from portal.settings import Settings
 from tenants.benchmark.groups import DISTRICTS, HESSEN, SIZE_CLASSES
 from tenants.benchmark.metrics import FAMILIES
+from tenants.settings import Settings
 
 AGS = re.compile(r"06[0-9]{3}(?:[0-9]{3})?")
 AUDIENCE = "egovsad-portal"  # GUEST_TOKEN_JWT_AUDIENCE in superset_config.py

@@ -22,16 +22,15 @@ import secrets
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import current_app
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 
-from tenants import crypto
+from tenants import crypto, tenant_state
 from tenants.benchmark.comparison import member_of
 from tenants.benchmark.groups import groups_of
 from tenants.context import tenant_transaction
-from tenants.models import Tenant, TenantSetting
+from tenants.models import Tenant
 from tenants.provisioning import register_step
+from tenants.settings import get_settings
 from tenants.superset import guest, templates
 from tenants.superset.client import SupersetClient
 from tenants.superset.roles import ensure_base_roles, ensure_tenant_roles, remove_tenant_roles
@@ -43,7 +42,7 @@ BENCHMARK_DATASET = "egov_benchmark"
 
 
 def _settings():
-    return current_app.config["EGOV"]
+    return get_settings()
 
 
 def client() -> SupersetClient:
@@ -53,17 +52,14 @@ def client() -> SupersetClient:
 def load_state(tenant_id: int, session=None) -> dict[str, Any]:
     """What provisioning recorded; pass ``session`` inside a request, where the tenant is already bound."""
     if session is not None:
-        setting = session.get(TenantSetting, (tenant_id, STATE_KEY))
-        return dict(setting.value) if setting else {}
+        return tenant_state.load(session, tenant_id, STATE_KEY) or {}
     with tenant_transaction(tenant_id) as own:
         return load_state(tenant_id, own)
 
 
 def _save_state(tenant_id: int, state: dict[str, Any]) -> None:
     with tenant_transaction(tenant_id) as session:
-        stmt = insert(TenantSetting).values(tenant_id=tenant_id, key=STATE_KEY, value=state)
-        session.execute(stmt.on_conflict_do_update(index_elements=[TenantSetting.tenant_id, TenantSetting.key],
-                                                   set_={"value": stmt.excluded.value}))
+        tenant_state.save(session, tenant_id, STATE_KEY, state)
 
 
 def _tenant(tenant_id: int) -> Tenant:

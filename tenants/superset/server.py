@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 import psycopg
 import requests
 
-from portal.settings import PROJECT_ROOT, Settings
+from tenants.settings import PROJECT_ROOT, Settings
 
 VENV = PROJECT_ROOT / ".venv-superset"
 CONFIG = PROJECT_ROOT / "superset_config" / "superset_config.py"

@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from portal.settings import PROJECT_ROOT
+from tenants.settings import PROJECT_ROOT
 
 TEMPLATE_DIR = PROJECT_ROOT / "superset_config" / "dashboards"
 GRID_COLUMNS = 12

@@ -1,7 +1,7 @@
 """Fixtures for sign-in tests: real OpenID Connect servers on loopback and a portal that trusts them.
 
 ``idp`` is the development identity provider (oidc-provider-mock with the
-portal's own wrapper, ``portal/dev_idp.py``) running in a thread; ``sso_app``
+portal's own wrapper, ``demo/dev_idp.py``) running in a thread; ``sso_app``
 is a portal whose operator sign-in goes to it; ``sso_tenants`` gives Marburg
 (a) and Fulda (b) their e-mail domains and point both at ``idp``.
 ``login`` runs the whole authorization-code flow with the Flask test client
@@ -20,7 +20,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from portal.dev_idp import DEMO_ROLE_MAPPING, OPERATOR_EMAIL, OPERATOR_ROLE_VALUE, build_app, person
+from demo.dev_idp import DEMO_ROLE_MAPPING, OPERATOR_EMAIL, OPERATOR_ROLE_VALUE, build_app, person
 
 PEOPLE = [
     person("viewer@marburg.de", ["egovsad-viewer"]),
@@ -95,14 +95,14 @@ def sso_client(sso_app, clean_db):
 
 def configure_provider(app, tenant_id: int, provider, domains: list[str], **overrides) -> None:
     """Store a tenant's domains and identity provider as the admin form would (with the connection test)."""
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.identity import ProviderSettings, save_identity_provider, set_domains
 
     wanted = ProviderSettings(discovery_url=provider.discovery, client_id=f"client-{tenant_id}",
                               client_secret=f"secret-{tenant_id}", role_claim="roles",
                               role_mapping=DEMO_ROLE_MAPPING)
     wanted = dataclasses.replace(wanted, **overrides)
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         set_domains(tenant_id, domains)
         save_identity_provider(tenant_id, wanted, app.config["EGOV"])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tests.auth.conftest import login
 
 
@@ -20,7 +20,7 @@ def _users(app, tenant_id):
 def _contact_and_admin(app, tenant_id: int, admin_active: bool) -> None:
     from tenants.models import Tenant, User
 
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         session.get(Tenant, tenant_id).contact_email = "norole@marburg.de"
     with app.app_context(), tenant_transaction(tenant_id) as session:
         session.add(User(tenant_id=tenant_id, subject="old-admin", email="chefin@marburg.de", role="admin",

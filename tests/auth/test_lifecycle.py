@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tenants.context import apply_tenant, tenant_transaction
+from tenants.context import apply_tenant, platform_transaction, tenant_transaction
 from tests.auth.conftest import login
 from tests.conftest import FULDA, MARBURG, add_operator, sign_in
 from tests.test_isolation_matrix import CATALOGUE, _insert, _ordered, _sample_row
@@ -34,7 +34,7 @@ def _signup_form(idp, **overrides):
 def _tenant(app, ags):
     from tenants.registry import get_tenant_by_ags
 
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         tenant = get_tenant_by_ags(ags)
         return dataclasses.make_dataclass("T", ["id", "status", "status_reason"])(
             tenant.id, tenant.status, tenant.status_reason)
@@ -124,7 +124,7 @@ def test_suspended_tenant_cannot_sign_in_and_keeps_its_data(sso_app, sso_client,
 
     from tenants.registry import get_tenant_by_ags, is_ingest_allowed
 
-    with sso_app.app_context(), tenant_transaction(None):
+    with sso_app.app_context(), platform_transaction():
         assert not is_ingest_allowed(get_tenant_by_ags(a.ags))
     # The open session ends, and nobody signs in; both are told that only the operator can help.
     for response in (sso_client.get(f"/t/{a.ags}/"), sso_client.get(f"/t/{a.ags}/login")):

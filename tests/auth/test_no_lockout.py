@@ -8,9 +8,9 @@ from __future__ import annotations
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from demo.dev_idp import DEMO_ROLE_MAPPING
 from portal.cli import main
-from portal.dev_idp import DEMO_ROLE_MAPPING
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tests.auth.conftest import configure_provider, configure_shaped, login
 from tests.conftest import add_operator, client_as
 
@@ -37,7 +37,7 @@ def _audit(app, tenant_id):
 
 
 def _platform_audit(app):
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         return list(session.execute(text("SELECT actor, action, target, details FROM portal.platform_audit_log "
                                          "ORDER BY id")))
 
@@ -114,7 +114,7 @@ def test_contact_person_keeps_admin_without_any_role_claim(sso_app, sso_client, 
 def _make_contact(app, tenant_id, email):
     from tenants.models import Tenant
 
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         session.get(Tenant, tenant_id).contact_email = email
 
 

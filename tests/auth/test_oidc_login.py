@@ -8,7 +8,7 @@ import requests
 from sqlalchemy import text
 
 from portal.sessions import KEY, SID
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tests.auth.conftest import authorize, configure_provider, login, start_login
 
 
@@ -105,7 +105,7 @@ def test_rp_initiated_logout_goes_to_the_providers_end_session_endpoint(sso_clie
 def test_contact_person_becomes_the_first_admin(sso_app, sso_client, sso_tenants):
     from tenants.models import Tenant
 
-    with sso_app.app_context(), tenant_transaction(None) as session:
+    with sso_app.app_context(), platform_transaction() as session:
         session.get(Tenant, sso_tenants.a.id).contact_email = "norole@marburg.de"
     login(sso_client, f"/t/{sso_tenants.a.ags}/login", "norole@marburg.de")
     assert _users(sso_app, sso_tenants.a.id) == {"norole@marburg.de": "admin"}

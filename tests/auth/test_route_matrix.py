@@ -19,8 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.principals import ROLE_RANK
 from tenants.context import tenant_transaction
+from tenants.models import ROLE_RANK
 from tests.conftest import add_operator, sign_in
 
 MISSING = object()
@@ -55,7 +55,7 @@ VALUES = {
     # issue 5 (Superset): a ready-made dashboard's key (superset_config/dashboards); `world` records
     # it as provisioned for both tenants.
     "key": lambda: "overview",
-    # issue 15 (file templates): a shipped mapping profile (ingest_workers/profiles)
+    # issue 15 (file templates): a shipped mapping profile (tenants/ingest/profiles)
     "profile": lambda: "civento",
 }
 
@@ -115,7 +115,7 @@ def world(matrix_app, two_tenants):
 
 
 def _ingest_objects(session, tenant_id: int, settings) -> dict:
-    from ingest_workers.sources import create_source
+    from tenants.ingest.sources import create_source
     from tenants.models import IngestRun
 
     # Names of their own per tenant: the name check relies on RLS (see test_source_names_are_per_tenant...).

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from portal.dev_idp import build_app, person
-from tenants.context import tenant_transaction
+from demo.dev_idp import build_app, person
+from tenants.context import platform_transaction, tenant_transaction
 from tests.auth.conftest import _provider, configure_provider, login
 
 
@@ -46,7 +46,7 @@ def test_an_unverified_contact_person_does_not_become_the_first_admin(serve, sso
     provider = _provider(serve(build_app([_unverified("kontakt@marburg.de")])))
     a = two_tenants.a
     configure_provider(sso_app, a.id, provider, ["marburg.de"])
-    with sso_app.app_context(), tenant_transaction(None) as session:
+    with sso_app.app_context(), platform_transaction() as session:
         session.get(Tenant, a.id).contact_email = "kontakt@marburg.de"
     assert login(sso_client, f"/t/{a.ags}/login", "kontakt@marburg.de").status_code == 403
     assert _users(sso_app, a.id) == {}

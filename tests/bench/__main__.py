@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from portal.settings import load_settings
+from tenants.settings import load_settings
 from tests.bench import BENCHMARKS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -68,7 +68,7 @@ ANALYZE;
 
 
 def _bench_settings(settings):
-    from portal.settings import load_settings
+    from tenants.settings import load_settings
 
     return load_settings({**os.environ, "EGOV_ENV": settings.env, "EGOV_DATABASE_NAME": DATABASE})
 

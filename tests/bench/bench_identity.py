@@ -50,9 +50,9 @@ def _load(settings, ids) -> None:
 
 
 def _sign_in_times(settings, tenant_id: int) -> dict:
+    from demo.dev_idp import DEMO_ROLE_MAPPING, build_app, person
     from portal import create_app
-    from portal.dev_idp import DEMO_ROLE_MAPPING, build_app, person
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.identity import ProviderSettings, save_identity_provider, set_domains
     from tests.auth.conftest import login
 
@@ -62,7 +62,7 @@ def _sign_in_times(settings, tenant_id: int) -> dict:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
     app = create_app({"TESTING": True}, settings=dataclasses.replace(settings, login_rate_limit="10000/minute"))
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         set_domains(tenant_id, ["marburg.de"])
         save_identity_provider(tenant_id, ProviderSettings(
             discovery_url=f"{url}/.well-known/openid-configuration", client_id="bench", client_secret="s",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from ingest_workers.canonical import EVENT_COLUMNS
+from tenants.canonical import EVENT_COLUMNS
 from tests.bench.common import fresh_database
 
 TITLE = "Ingest: 1,000,000 process events from CSV to rollups"
@@ -62,9 +62,9 @@ def _psql_copy(settings, path: Path) -> float:
 
 
 def run(settings) -> list[dict]:
-    from ingest_workers.runs import load_file
     from portal import create_app
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction, tenant_transaction
+    from tenants.ingest.runs import load_file
     from tenants.models import DataSource
     from tenants.registry import create_tenant
 
@@ -74,7 +74,7 @@ def run(settings) -> list[dict]:
     write_events(path, EVENTS)
     size_mb = path.stat().st_size / 1e6
     with app.app_context():
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant_id = create_tenant("06534014", status="active").id
         with tenant_transaction(tenant_id) as session:
             source = DataSource(tenant_id=tenant_id, name="bench", kind="upload", mapping_profile="canonical")

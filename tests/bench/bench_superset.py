@@ -25,12 +25,12 @@ SUPERSET_PORT, PORTAL_PORT = 5058, 5057
 
 
 def _tenant(app, ags: str, scale: int):
-    from tenants.context import tenant_transaction
+    from demo.superset import seed_rollups
+    from tenants.context import platform_transaction, tenant_transaction
     from tenants.registry import create_tenant
-    from tenants.superset.demo import seed_rollups
 
     with app.app_context():
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant_id = create_tenant(ags, status="active").id
         with tenant_transaction(tenant_id) as session:
             seed_rollups(session, tenant_id, days=365, scale=scale, seed=tenant_id)
@@ -85,8 +85,8 @@ def run(settings) -> list[dict]:
     from werkzeug.serving import make_server
 
     from portal import create_app
-    from portal.settings import load_settings
     from tenants.provisioning import provision_tenant
+    from tenants.settings import load_settings
     from tenants.superset import server
 
     # A database of its own: the other benchmarks drop and recreate theirs.

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
-from tenants.context import apply_tenant, tenant_transaction
+from tenants.context import apply_tenant, platform_transaction, tenant_transaction
 from tenants.models import User
 from tenants.months import berlin_today
 from tests.conftest import add_operator, client_as
@@ -77,7 +77,7 @@ def hessen(app, clean_db, insert_rows):
 
     rng = random.Random(6)
     ids = {}
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         for ags in [MARBURG] + KREIS_MR + SIZE_50K + OTHERS:
             ids[ags] = create_tenant(ags, status="active").id
     counts = {ags: seed_service(insert_rows, tid, rng) for ags, tid in ids.items()}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from demo.comparison import COMPARISON_MEMBERS, seed_comparison_demo
 from tenants.benchmark import participation
-from tenants.benchmark.demo import COMPARISON_MEMBERS, seed_comparison_demo
 from tenants.benchmark.groups import Member, size_class
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.models import Region
 
 
@@ -15,7 +15,7 @@ def test_demo_adds_about_forty_municipalities_of_every_size(app, clean_db):
         first = seed_comparison_demo(generate=generated.append)
         assert first["created"] == len(COMPARISON_MEMBERS) >= 38
         assert len(generated) == first["created"]
-        with tenant_transaction(None) as session:
+        with platform_transaction() as session:
             members = [Member(0, r.ags, r.kind, r.kreis_ags, r.kreis_name, r.population)
                        for r in (session.get(Region, ags) for ags in COMPARISON_MEMBERS)]
         assert len({size_class(m)[0] for m in members}) >= 4

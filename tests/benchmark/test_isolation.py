@@ -76,7 +76,7 @@ def test_the_benchmark_schema_holds_group_figures_only(app, refreshed, owner_eng
 
 
 def test_the_read_only_role_reads_the_benchmark_schema_and_nothing_else(refreshed, settings):
-    from portal.settings import _role_url
+    from tenants.settings import _role_url
 
     url = _role_url(settings.admin_database_url, settings.benchmark_role, settings.benchmark_password,
                     settings.database_name)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tenants.benchmark.metrics import tenant_values
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tests.benchmark.conftest import HUNDESTEUER
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -23,7 +23,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def test_ratings_are_compared_in_their_german_month(app, clean_db, insert_rows, moments, today, expected):
     from tenants.registry import create_tenant
 
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         tenant_id = create_tenant("06534014", status="active").id
     insert_rows(tenant_id, "services", [{"service_key": HUNDESTEUER, "name": "Hundesteuer"}])
     insert_rows(tenant_id, "feedback", [

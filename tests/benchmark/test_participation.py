@@ -153,11 +153,11 @@ def test_step_labels_with_tabs_backslashes_and_line_breaks_reach_the_figures_unc
     """Step names come from source systems; COPY's text format must not split or alter them."""
     from datetime import date
 
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
 
     label = "3. Nachweise\thochladen \\ prüfen\nund senden"
     row = ("hessen", HUNDESTEUER, date(2026, 3, 1), "abandon_step", 10, None, None, None, label, "")
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         session.execute(text("SELECT benchmark.clear_figures()"))
         refresh_module._copy_rows(session, ["\t".join(map(refresh_module.copy_field, row)) + "\n"])
         stored = session.execute(text("SELECT mode_label, q1 FROM benchmark.figures")).all()

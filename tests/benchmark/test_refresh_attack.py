@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from tenants.context import apply_tenant, tenant_transaction
+from tenants.context import apply_tenant, platform_transaction
 from tests.benchmark.conftest import HUNDESTEUER, last_month, opt_in, run_refresh
 
 ATTACKER = "06534001"
@@ -52,7 +52,7 @@ def group(app, clean_db, signed_in):
     """The five tenants, opted in, and the attacker's member of staff: ({ags: id}, client)."""
     from tenants.registry import create_tenant
 
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         ids = {ags: create_tenant(ags, status="active").id for ags in [ATTACKER, *NEIGHBOURS]}
     for tenant_id in ids.values():
         opt_in(app, tenant_id, families=("usage",))

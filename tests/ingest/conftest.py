@@ -19,7 +19,7 @@ HUNDESTEUER = "99102013104000"
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
-    from ingest_workers import runs
+    from tenants.ingest import runs
 
     monkeypatch.setattr(runs, "RETRY_DELAYS", [0, 0, 0])
 

@@ -120,7 +120,7 @@ def _post_chunked(url: str, total: int, headers: dict) -> int | None:
 
 
 def test_chunked_bodies_obey_the_size_limits(app, two_tenants, push, live_server):
-    from ingest_workers import runs
+    from tenants.ingest import runs
 
     with app.app_context():
         add_source(two_tenants.a.id, "Widget", kind="feedback",

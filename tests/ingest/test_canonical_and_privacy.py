@@ -7,14 +7,14 @@ import json
 import pytest
 from sqlalchemy import text
 
-from ingest_workers import canonical
-from ingest_workers.privacy import hash_session, personal_data_in, scrub
+from tenants import canonical
+from tenants.ingest.privacy import hash_session, personal_data_in, scrub
 
 
 @pytest.mark.parametrize("name", sorted(canonical.SCHEMAS))
 def test_published_json_schemas_are_the_ones_the_code_uses(name):
     published = json.loads((canonical.SCHEMA_DIR / name).read_text())
-    assert published == canonical.SCHEMAS[name](), "run: python -m ingest_workers.canonical"
+    assert published == canonical.SCHEMAS[name](), "run: python -m tenants.canonical"
 
 
 def test_schema_vocabularies_match_the_database_checks(owner_engine):

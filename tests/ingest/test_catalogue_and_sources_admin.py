@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest_workers.runs import load_file
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows, sign_in, write
 from tests.ingest.test_upload_and_api import CSV, upload, work
 

@@ -23,7 +23,7 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import text
 
-from ingest_workers.runs import load_file
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, add_source, rows, write
 
 BERLIN_DAYS = [

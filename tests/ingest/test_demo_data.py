@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from ingest_workers.demo_data import seed_tenant
+from demo.data import seed_tenant
 from tests.ingest.conftest import rows
 
 

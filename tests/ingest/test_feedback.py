@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ingest_workers import feedback
+from tenants.ingest import feedback
 from tests.ingest.conftest import HUNDESTEUER, rows, sign_in
 
 ORIGIN = "https://www.marburg.de"

@@ -7,7 +7,7 @@ from many addresses (a botnet would), each of them below its own limit.
 
 from __future__ import annotations
 
-from ingest_workers import feedback
+from tenants.ingest import feedback
 from tests.ingest.conftest import rows, sign_in
 from tests.ingest.test_feedback import ORIGIN, _form, _send
 

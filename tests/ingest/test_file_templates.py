@@ -9,9 +9,9 @@ import json
 import pytest
 from openpyxl import load_workbook
 
-from ingest_workers.file_templates import headers
-from ingest_workers.profiles import PROFILE_DIR, shipped_profiles
 from ingest_workers.worker import run_worker
+from tenants.ingest.file_templates import headers
+from tenants.ingest.profiles import PROFILE_DIR, shipped_profiles
 from tests.ingest.conftest import HUNDESTEUER, add_source, rows, sign_in
 
 PROFILES = sorted(shipped_profiles())
@@ -94,7 +94,7 @@ def test_an_admin_assigns_columns_without_json_and_the_file_loads(app, two_tenan
     assert response.status_code == 302
     page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
     assert 'value="Zeitpunkt"' in page and "eigener Spaltenzuordnung" in page
-    from ingest_workers.loader import berlin_today
+    from tenants.ingest.loader import berlin_today
     from tenants.overview import month_start
 
     day = month_start(berlin_today(), 1).strftime("%d.%m.%Y")

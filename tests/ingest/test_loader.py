@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest_workers.privacy import hash_session, tenant_salt
-from ingest_workers.runs import load_file
 from tenants.context import tenant_transaction
+from tenants.ingest.privacy import hash_session, tenant_salt
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows, write
 
 GOOD = f"""{EVENT_HEADER}

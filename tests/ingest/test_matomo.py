@@ -12,8 +12,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from ingest_workers import matomo
+from ingest_workers.matomo import pull_all_daily, refetch_pending
 from ingest_workers.worker import run_worker
+from tenants.ingest import matomo
 from tests.ingest.conftest import rows, sign_in
 
 RECORDED = Path(__file__).parent / "matomo"
@@ -128,7 +129,7 @@ def test_the_daily_schedule_pulls_yesterday_for_every_active_source(app, two_ten
     assert scheduled_jobs(redis_conn)["ingest_workers.matomo.pull_all_daily"].cron == "30 2 * * *"
     _matomo_source(app, two_tenants, matomo_stub)
     with app.app_context():
-        assert matomo.pull_all_daily(today=date(2026, 3, 3)) == 1
+        assert pull_all_daily(today=date(2026, 3, 3)) == 1
     run_worker(app, ["low"], burst=True, with_scheduler=False)
     assert rows(app, two_tenants.a.id, "SELECT day::text, visits FROM analytics.web_visits_daily") == [
         ("2026-03-02", 1577)]
@@ -176,43 +177,43 @@ def test_an_empty_answer_destroys_nothing(app, two_tenants, matomo_stub):
 
 
 def test_yesterday_is_fetched_again_until_matomo_has_archived_it(app, two_tenants, matomo_stub):
-    from ingest_workers.loader import berlin_today
+    from tenants.ingest.loader import berlin_today
 
     _matomo_source(app, two_tenants, matomo_stub)
     today = berlin_today()
     yesterday = (today - timedelta(days=1)).isoformat()
     matomo_stub.answer = lambda form: _json({day: [] for day in _days_of(form)})
     with app.app_context():
-        assert matomo.pull_all_daily() == 1
+        assert pull_all_daily() == 1
     _pull(app)
     assert _stored(app, two_tenants.a.id) == ([], [])
     assert rows(app, two_tenants.a.id, "SELECT config->'pending_days' FROM portal.data_sources") == [([yesterday],)]
     with app.app_context():  # still not archived an hour later: asked again, still pending
-        assert matomo.refetch_pending() == 1
+        assert refetch_pending() == 1
     _pull(app)
     matomo_stub.answer = lambda form: _json({day: VISITS if form["method"] == "VisitsSummary.get" else [
         _page("https://www.marburg.de/buergerservice/hundesteuer", 20, 25)] for day in _days_of(form)})
     with app.app_context():
-        assert matomo.refetch_pending() == 1
+        assert refetch_pending() == 1
     _pull(app)
     assert _stored(app, two_tenants.a.id) == ([(yesterday, 60)], [
         (yesterday, "https://www.marburg.de/buergerservice/hundesteuer", 25, 20)])
     with app.app_context():
-        assert matomo.refetch_pending() == 0  # archived: nothing pending any more
+        assert refetch_pending() == 0  # archived: nothing pending any more
     assert [r["date"] for r in matomo_stub.requests if r["method"] == "VisitsSummary.get"] == [
         f"{yesterday},{yesterday}"] * 3
 
 
 def test_a_day_matomo_never_archives_is_given_up_after_a_few_days(app, two_tenants, matomo_stub):
-    from ingest_workers.loader import berlin_today
+    from tenants.ingest.loader import berlin_today
 
     _matomo_source(app, two_tenants, matomo_stub)
     matomo_stub.answer = lambda form: _json({day: [] for day in _days_of(form)})
     with app.app_context():
-        matomo.pull_all_daily()
+        pull_all_daily()
     _pull(app)
     with app.app_context():
-        assert matomo.refetch_pending(today=berlin_today() + timedelta(days=matomo.REFETCH_DAYS + 1)) == 0
+        assert refetch_pending(today=berlin_today() + timedelta(days=matomo.REFETCH_DAYS + 1)) == 0
 
 
 def test_matomos_own_error_text_is_kept_and_permanent_errors_are_not_retried(app, two_tenants, matomo_stub):

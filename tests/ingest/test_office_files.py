@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest_workers.runs import load_file
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows, sign_in
 
 CIVENTO_HEADER = ["Datum", "Leistungsschlüssel", "Onlinedienst", "Kanal", "Anträge gestartet", "Anträge abgeschickt",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ingest_workers.runs import load_file
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows
 
 

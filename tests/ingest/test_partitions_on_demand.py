@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ingest_workers.runs import load_file
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, add_source, rows, write
 
 MONTHS = ("2015_01", "2015_02", "2016_05", "2016_06", "2016_07", "2016_12", "2017_01", "2017_02")

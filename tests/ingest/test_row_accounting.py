@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest_workers.runs import load_file
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import rows
 
 CIVENTO_HEADER = ("Datum;Leistungsschlüssel;Onlinedienst;Kanal;Anträge gestartet;Anträge abgeschickt;"

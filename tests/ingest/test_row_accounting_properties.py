@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest_workers.runs import load_file
+from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, add_source, rows
 
 EXAMPLES = 150

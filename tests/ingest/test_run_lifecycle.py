@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from ingest_workers import loader, runs
 from tenants.context import tenant_transaction
+from tenants.ingest import loader, runs
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows, sign_in
 from tests.ingest.test_upload_and_api import upload, work
 
@@ -100,7 +100,7 @@ def test_a_run_nobody_works_on_is_queued_again_when_the_health_page_is_opened(ap
         session.execute(text("UPDATE portal.ingest_runs SET status = 'running', attempts = 1"))
     from rq.job import Job
 
-    from ingest_workers.jobs import redis_connection
+    from tenants.jobs import redis_connection
 
     job_id = rows(app, two_tenants.a.id, "SELECT job_id FROM portal.ingest_runs")[0][0]
     Job.fetch(job_id, connection=redis_connection(app.config["EGOV"].redis_url)).delete()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest_workers.feedback import clean_submission
-from ingest_workers.privacy import REDACTED, personal_data_in, scrub
+from tenants.ingest.feedback import clean_submission
+from tenants.ingest.privacy import REDACTED, personal_data_in, scrub
 
 PHONES = [
     "(06421) 123456",  # the four spellings of the issue ...

@@ -137,11 +137,11 @@ def test_push_api_refuses_wrong_revoked_and_foreign_tokens_and_bad_bodies(app, t
 def test_push_is_refused_for_a_suspended_tenant(app, two_tenants):
     from sqlalchemy import text
 
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
 
     admin = sign_in(app, two_tenants.a.id, "admin")
     source_id, token, _ = _push_source(app, admin, two_tenants.a.ags)
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         session.execute(text("UPDATE portal.tenants SET status = 'suspended' WHERE id = :t"), {"t": two_tenants.a.id})
     response = app.test_client().post(
         f"/api/v1/t/{two_tenants.a.ags}/sources/{source_id}/batches", headers={"Authorization": f"Bearer {token}"},
@@ -164,7 +164,7 @@ def test_openapi_document_describes_the_push_api(client):
 
 
 def test_health_page_shows_failures_and_retry_loads_the_batch(app, two_tenants, monkeypatch):
-    from ingest_workers import loader
+    from tenants.ingest import loader
 
     source = None
     with app.app_context():
@@ -177,8 +177,8 @@ def test_health_page_shows_failures_and_retry_loads_the_batch(app, two_tenants, 
 
     monkeypatch.setattr(loader, "load", broken)
     upload(admin, two_tenants.a.ags, source, CSV.encode())
-    monkeypatch.setattr("ingest_workers.runs.RETRIES", 0)
-    from ingest_workers import runs
+    monkeypatch.setattr("tenants.ingest.runs.RETRIES", 0)
+    from tenants.ingest import runs
 
     monkeypatch.setattr(runs, "RETRY_DELAYS", [])
     work(app)
@@ -189,7 +189,7 @@ def test_health_page_shows_failures_and_retry_loads_the_batch(app, two_tenants, 
     assert admin.post(f"/t/{two_tenants.a.ags}/data/runs/{run_id}/retry").status_code == 302
     work(app)
     assert rows(app, two_tenants.a.id, "SELECT status, rows_accepted FROM portal.ingest_runs") == [("succeeded", 2)]
-    from ingest_workers.health import ingest_health
+    from tenants.ingest.health import ingest_health
 
     with app.app_context():
         report = ingest_health(two_tenants.a.id)
@@ -227,7 +227,7 @@ def test_errors_of_a_json_batch_count_events_first_then_aggregates(app, two_tena
 
 
 def test_operators_see_any_tenants_ingest_health_and_can_retry(app, two_tenants, monkeypatch):
-    from ingest_workers import loader, runs
+    from tenants.ingest import loader, runs
 
     with app.app_context():
         source = add_source(two_tenants.a.id, "Formulardienst")

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest_workers import runs
 from tenants.context import tenant_transaction
+from tenants.ingest import runs
 from tests.bench.bench_ingest import write_events
 from tests.ingest.conftest import rows
 

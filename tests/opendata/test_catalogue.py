@@ -7,7 +7,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCAT, DCTERMS, RDF
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction
 from tenants.opendata.catalogue import DCATDE, HYDRA
 from tenants.opendata.datasets import DATASETS
 from tenants.opendata.validation import SHACL_DIR, validate
@@ -22,7 +22,7 @@ KREIS = "06534"  # Landkreis Marburg-Biedenkopf
 @pytest.fixture
 def published(app, marburg_data, staff):
     """Marburg publishes all five datasets, the Landkreis two: seven datasets, four pages of two."""
-    with app.app_context(), tenant_transaction(None):
+    with app.app_context(), platform_transaction():
         kreis = create_tenant(KREIS, status="active")
         kreis = type(marburg_data.a)(id=kreis.id, ags=kreis.ags)
     assert publish(staff(marburg_data.a), marburg_data.a.ags, DATASETS).status_code == 302

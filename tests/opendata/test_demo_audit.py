@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 
 import tenants.opendata.datasets as datasets
+from demo.opendata import DEMO_PUBLISHERS
 from tenants.confidentiality import Rules
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.months import berlin_today
 from tenants.opendata.audit import NARROW, audit
 from tenants.opendata.datasets import DATASETS, MonthStore, protect_release, tenant_data, tenant_release
-from tenants.opendata.demo import DEMO_PUBLISHERS
 from tests.conftest import empty_all_tables as empty_tables
 
 COUNTS = ("started", "submitted", "aborted", "payments", "authentications", "ratings")
@@ -24,12 +24,12 @@ COUNTS = ("started", "submitted", "aborted", "payments", "authentications", "rat
 @pytest.fixture(scope="module")
 def demo(app, owner_engine, redis_conn):
     """{AGS: tenant id} of the demo's Open Data publishers, with the demo data, datasets published."""
-    from ingest_workers.demo_data import seed_tenant
-    from tenants.opendata.demo import publish_demo_datasets
+    from demo.data import seed_tenant
+    from demo.opendata import publish_demo_datasets
     from tenants.registry import create_tenant
 
     with app.app_context():
-        with tenant_transaction(None):
+        with platform_transaction():
             ids = {ags: create_tenant(ags, status="active").id for ags in DEMO_PUBLISHERS}
         for tenant_id in ids.values():
             assert not seed_tenant(tenant_id).get("skipped")

@@ -9,7 +9,7 @@ import pytest
 from rdflib import Graph
 from rdflib.namespace import DCAT, RDF
 
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.models import Tenant
 from tenants.opendata.datasets import DATASETS, column_names
 from tenants.opendata.publication import Rules
@@ -108,7 +108,7 @@ def test_an_unpublished_tenants_data_is_unreachable(client, marburg_data, staff,
 
 def test_a_suspended_tenant_publishes_nothing(app, client, marburg_data, staff):
     publish(staff(marburg_data.a), MARBURG, ["usage"])
-    with app.app_context(), tenant_transaction(None) as session:
+    with app.app_context(), platform_transaction() as session:
         session.get(Tenant, marburg_data.a.id).status = "suspended"
     assert client.get(f"/opendata/{MARBURG}/usage.csv").status_code == 404
     assert catalogue_datasets(client) == set()

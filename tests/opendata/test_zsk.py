@@ -61,7 +61,7 @@ def test_the_operator_export_is_for_operators_only(client, marburg_data, staff):
 def test_exports_are_audited(app, marburg_data, staff, operator_client):
     from sqlalchemy import select
 
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction, tenant_transaction
     from tenants.models import AuditEvent, PlatformAuditEvent
 
     staff(marburg_data.a).get(f"/t/{marburg_data.a.ags}/zsk.csv")
@@ -69,7 +69,7 @@ def test_exports_are_audited(app, marburg_data, staff, operator_client):
     with app.app_context():
         with tenant_transaction(marburg_data.a.id) as session:
             assert list(session.scalars(select(AuditEvent.action))) == ["zsk.export"]
-        with tenant_transaction(None) as session:
+        with platform_transaction() as session:
             assert list(session.scalars(select(PlatformAuditEvent.action))) == ["zsk.export"]
 
 

@@ -91,12 +91,12 @@ def _drop_stale_login_roles(settings) -> None:
 
 
 def create_tenant_with_data(app, ags: str, scale: int, days: int = 120):
-    from tenants.context import tenant_transaction
+    from demo.superset import seed_rollups
+    from tenants.context import platform_transaction, tenant_transaction
     from tenants.registry import create_tenant
-    from tenants.superset.demo import seed_rollups
 
     with app.app_context():
-        with tenant_transaction(None):
+        with platform_transaction():
             tenant = create_tenant(ags, status="active")
             tenant_id, name = tenant.id, tenant.name
         with tenant_transaction(tenant_id) as session:

@@ -155,8 +155,8 @@ def test_the_database_refuses_locks_writes_and_catalogue_to_a_login_role_even_af
 def test_a_long_query_is_ended_and_the_refresh_and_the_other_tenants_load_finish(
         w, ss_app, superset_settings, tmp_path):
     """A tenant switches its timeout off and holds a lock the nightly refresh needs; the watchdog ends it."""
-    from ingest_workers.runs import load_file
     from ingest_workers.watchdog import run as watchdog
+    from tenants.ingest.runs import load_file
     from tests.benchmark.conftest import run_refresh
     from tests.ingest.conftest import add_source
 

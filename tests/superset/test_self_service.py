@@ -49,11 +49,11 @@ def sso_session(ss_app, ss_live_server, superset_url: str, identity: str) -> tup
 
 
 def identity_ags(ss_app, identity: str) -> str:
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.models import Tenant
 
     tenant_id = int(identity.split(":")[1])
-    with ss_app.app_context(), tenant_transaction(None) as session:
+    with ss_app.app_context(), platform_transaction() as session:
         return session.get(Tenant, tenant_id).ags
 
 

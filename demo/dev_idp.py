@@ -8,7 +8,7 @@ claim equal to the subject (useful for a newly signed-up municipality, whose
 contact person becomes its first admin). Started by ``make up`` on
 127.0.0.1:9400; the tests start their own in a thread.
 
-    python -m portal.dev_idp [--port 9400] [--host 127.0.0.1]
+    python -m demo.dev_idp [--port 9400] [--host 127.0.0.1]
 
 Development only: no passwords, in-memory keys and tokens.
 """
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
-from tenants.demo import DEMO_DOMAINS, GODONU_MEMBERS
+from demo.tenants import DEMO_DOMAINS, GODONU_MEMBERS
 
 ROLE_VALUES = {"viewer": "egovsad-viewer", "editor": "egovsad-editor", "admin": "egovsad-admin"}
 #: The role mapping the demo tenants use (claim ``roles``).

@@ -16,7 +16,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from portal.settings import load_settings
+from tenants.settings import get_settings
 
 #: Results are read by the page that started the job, shortly after.
 RESULT_TTL = 24 * 3600
@@ -24,8 +24,23 @@ RESULT_TTL = 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
 
 
+#: One client per Redis URL and process: a client holds a connection pool, and building one per call (the run
+#: page polls every second) opened a new pool each time. redis-py's pool notices a fork and starts afresh in the
+#: child, so RQ's work horses share nothing with their parent.
+_CLIENTS: dict[str, Redis] = {}
+
+
 def redis_connection(url: str | None = None) -> Redis:
-    return Redis.from_url(url or load_settings().redis_url)
+    """The process's Redis client for ``url`` (default: the settings' ``EGOV_REDIS_URL``), built once and reused.
+
+    Queues, sessions, rate-limit-free counters, OIDC state and health checks all use this; nothing else builds a
+    Redis client.
+    """
+    url = url or get_settings().redis_url
+    client = _CLIENTS.get(url)
+    if client is None:
+        client = _CLIENTS[url] = Redis.from_url(url)
+    return client
 
 
 def get_queue(name: str = "default", connection: Redis | None = None) -> Queue:

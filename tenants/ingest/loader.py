@@ -33,11 +33,11 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import text
 
-from ingest_workers import canonical as c
-from ingest_workers.catalogue import leika_names
-from ingest_workers.privacy import personal_data_in
-from ingest_workers.profiles import SEP
+from tenants import canonical as c
 from tenants.context import apply_tenant
+from tenants.ingest.catalogue import leika_names
+from tenants.ingest.privacy import personal_data_in
+from tenants.ingest.profiles import SEP
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def _value_rules(distinct: dict[str, set], payload: str) -> tuple[list, dict]:
 
     A million rows hold a few dozen services, step names and vocabulary values: checking each
     distinct value once is far cheaper than a condition (let alone a regular expression) per row
-    in SQL, and the patterns for personal data live in one place (``ingest_workers.privacy``).
+    in SQL, and the patterns for personal data live in one place (``tenants.ingest.privacy``).
     A clean batch ends up with no per-row condition for these columns at all.
     """
     checks = EVENT_VALUE_CHECKS if payload == "events" else AGGREGATE_VALUE_CHECKS
@@ -460,7 +460,7 @@ ROLLUPS = {
 
 # A service seen for the first time enters the catalogue (dashboards join names): a LeiKa service
 # under its name in the LeiKa list, any other under its key until an admin names it
-# (ingest_workers/catalogue.py, the page "Dienste").
+# (tenants/ingest/catalogue.py, the page "Dienste").
 REGISTER_SERVICES = """
 INSERT INTO analytics.services (tenant_id, service_key, leika_key, name)
 SELECT %(tenant)s, k.service_key, CASE WHEN k.service_key LIKE '99%%' THEN k.service_key END,

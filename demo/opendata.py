@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from tenants.context import tenant_transaction
-from tenants.db import db
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.models import Tenant
 from tenants.opendata.publication import DEFAULT_LICENCE, publications, publish
+from tenants.registry import find_tenant_by_ags
 
 DEMO_PUBLISHERS = {"06534014": ["usage", "completion", "satisfaction"], "06631009": ["usage"]}
 
@@ -16,8 +14,8 @@ def publish_demo_datasets() -> list[str]:
     """Publish the demo datasets of tenants that never decided yet; a withdrawal is respected."""
     done = []
     for ags, datasets in DEMO_PUBLISHERS.items():
-        with tenant_transaction(None):
-            tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+        with platform_transaction():
+            tenant = find_tenant_by_ags(ags)
             tenant_id = tenant.id if tenant is not None and tenant.is_active else None
         if tenant_id is None:
             continue

@@ -8,7 +8,8 @@ import time
 
 import click
 
-from portal.settings import load_settings
+from tenants.models import TenantStatus
+from tenants.settings import load_settings
 
 
 @click.group("superset")
@@ -65,11 +66,11 @@ def _wait_for_superset(url: str, seconds: int = 120) -> None:
 
 
 def _tenants(ags_list: tuple[str, ...]):
-    from tenants.context import tenant_transaction
+    from tenants.context import platform_transaction
     from tenants.registry import get_tenant_by_ags, list_tenants
 
-    with tenant_transaction(None) as session:
-        found = [get_tenant_by_ags(ags) for ags in ags_list] if ags_list else list_tenants(status="active")
+    with platform_transaction() as session:
+        found = [get_tenant_by_ags(ags) for ags in ags_list] if ags_list else list_tenants(status=TenantStatus.ACTIVE)
         for tenant in found:
             session.expunge(tenant)
         return found

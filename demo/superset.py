@@ -19,7 +19,7 @@ SERVICES = [
     ("99115001001000", "Wohnsitz-Anmeldung"),
 ]
 STEPS = ["Start", "Angaben zur Person", "Nachweise", "Bezahlung", "Absenden"]
-# The canonical codes of ingest_workers/canonical.py (the analytics tables CHECK them).
+# The canonical codes of tenants/canonical.py (the analytics tables CHECK them).
 PAYMENTS = [("paypal", "epaybl"), ("wero", "epaybl"), ("credit_card", "epaybl"), ("sepa_direct_debit", "")]
 AUTHS = [("bundid_basis", "basis"), ("bundid_eid", "hoch"), ("bundid_elster", "substanziell"), ("none", "none")]
 CHANNELS = ["web", "ios", "android"]

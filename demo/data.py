@@ -27,13 +27,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 
-from ingest_workers import matomo
-from ingest_workers.canonical import EVENT_COLUMNS
-from ingest_workers.catalogue import leika_names
-from ingest_workers.feedback import clean_submission, store_feedback
-from ingest_workers.runs import load_file
+from tenants.canonical import EVENT_COLUMNS
 from tenants.context import tenant_transaction
+from tenants.ingest import matomo
+from tenants.ingest.catalogue import leika_names
+from tenants.ingest.feedback import clean_submission, store_feedback
+from tenants.ingest.runs import load_file
 from tenants.models import DataSource, IngestRun, Tenant
+from tenants.settings import get_settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MARKER_SOURCE = "Formularserver (Push)"
@@ -259,11 +260,10 @@ def _slug(name: str) -> str:
 
 
 def _sources(session, tenant: Tenant) -> dict[str, int]:
-    from flask import current_app
 
-    from ingest_workers.sources import create_source
+    from tenants.ingest.sources import create_source
 
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     slug = _slug(tenant.name)
     base = f"https://www.{slug}.example"
     made = {

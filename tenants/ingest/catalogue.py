@@ -17,16 +17,18 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-LEIKA_FILE = Path(__file__).resolve().parents[1] / "tenants" / "data" / "leika_services.csv"
+from tenants.errors import NotFound, UserError
+
+LEIKA_FILE = Path(__file__).resolve().parents[1] / "data" / "leika_services.csv"
 LEIKA_KEY = re.compile(r"99[0-9]{12}")
 MAX_NAME = 200
 
 
-class ServiceNotFound(LookupError):
+class ServiceNotFound(NotFound):
     """No such service in the tenant's catalogue; the caller answers 404."""
 
 
-class ServiceError(ValueError):
+class ServiceError(UserError, ValueError):
     """Invalid input; the message is for the user."""
 
 

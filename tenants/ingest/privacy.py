@@ -18,7 +18,7 @@ phone numbers are: with +49/0049 and nine digits or more, or with the leading 0 
 and is not a date. E-mail addresses are matched with
 ``@`` and with the usual disguises: ``(at)``, ``[at]``, ``{at}``, `` at ``, ``(dot)``, ``(punkt)``,
 spaces around the signs, umlauts in the domain. The loader checks step names once per distinct
-value (``ingest_workers.loader``).
+value (``tenants.ingest.loader``).
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ import secrets
 import unicodedata
 
 import phonenumbers
-from sqlalchemy import select
 
-from portal.settings import Settings
+from tenants import tenant_state
 from tenants.crypto import decrypt, encrypt
-from tenants.models import TenantSetting
+from tenants.settings import Settings
 
 REGION = "DE"
 _OPEN, _CLOSE = r"[(\[{<]\s*", r"\s*[)\]}>]"
@@ -116,14 +115,11 @@ def hash_session(salt: str, session_id: str | None) -> bytes | None:
 
 def tenant_salt(session, settings: Settings) -> str:
     """The tenant's secret salt (created on first use); call inside ``tenant_transaction``."""
-    row = session.scalar(select(TenantSetting).where(TenantSetting.key == SALT_SETTING))
-    if row is None:
-        from tenants.context import current_tenant_id
+    from tenants.context import current_tenant_id
 
+    stored = tenant_state.load(session, current_tenant_id(), SALT_SETTING)
+    if stored is None:
         salt = secrets.token_hex(32)
-        row = TenantSetting(tenant_id=current_tenant_id(), key=SALT_SETTING,
-                            value={"encrypted": encrypt(settings, salt)})
-        session.add(row)
-        session.flush()
+        tenant_state.add(session, current_tenant_id(), SALT_SETTING, {"encrypted": encrypt(settings, salt)})
         return salt
-    return decrypt(settings, row.value["encrypted"])
+    return decrypt(settings, stored["encrypted"])

@@ -38,14 +38,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest_workers import loader
-from ingest_workers.privacy import tenant_salt
-from ingest_workers.profiles import (
+from tenants.context import current_tenant_id, platform_transaction, tenant_transaction
+from tenants.db import after_commit, db
+from tenants.errors import UserError
+from tenants.ingest import loader
+from tenants.ingest.privacy import tenant_salt
+from tenants.ingest.profiles import (
     Mapper,
     Profile,
     ProfileError,
@@ -56,9 +58,10 @@ from ingest_workers.profiles import (
     profile_for,
     read_table,
 )
-from tenants.context import tenant_transaction
-from tenants.db import db
+from tenants.jobs import redis_connection
 from tenants.models import DataSource, IngestRun, Tenant
+from tenants.registry import is_ingest_allowed
+from tenants.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ FAILED = "The load failed: %(detail)s"
 WORKER_GONE = "the worker stopped"
 
 
-class IngestRefused(ValueError):
+class IngestRefused(UserError, ValueError):
     """A batch that cannot be accepted at all; the message is for the sender."""
 
 
@@ -94,7 +97,7 @@ class TransientError(RuntimeError):
 # -- accepting a batch ----------------------------------------------------------------------------
 
 def spool_dir(tenant_id: int) -> Path:
-    path = Path(current_app.config["EGOV"].var_dir) / "spool" / str(int(tenant_id))
+    path = Path(get_settings().var_dir) / "spool" / str(int(tenant_id))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -110,8 +113,9 @@ def spool_bytes(tenant_id: int, chunks, suffix: str) -> tuple[Path, str]:
     return path, digest.hexdigest()
 
 
-def require_active(tenant: Tenant) -> None:
-    if tenant.status != "active":
+def require_ingest_allowed(tenant: Tenant) -> None:
+    """:raise IngestRefused: when the tenant may not receive data (``registry.is_ingest_allowed``)."""
+    if not is_ingest_allowed(tenant):
         raise IngestRefused(NOT_ACTIVE)
 
 
@@ -121,9 +125,9 @@ def accept_batch(session, tenant: Tenant, source: DataSource, batch_key: str, sp
 
     A run that looks unfinished is settled first: one whose worker died is failed or queued again,
     so sending its data again never answers "loaded before" for data that was not loaded.
-    Call inside ``tenant_transaction(tenant.id)``; enqueue with :func:`enqueue_run` after commit.
+    Call inside ``tenant_transaction(tenant.id)``; queue a new run with :func:`enqueue_after_commit`.
     """
-    require_active(tenant)
+    require_ingest_allowed(tenant)
     if not source.active:
         raise IngestRefused("The data source is switched off.")
     existing = session.scalar(select(IngestRun).where(IngestRun.data_source_id == source.id,
@@ -163,27 +167,28 @@ def job_id_for(run: IngestRun) -> str:
     return f"{prefix}-{int(run.tenant_id)}-{int(run.id)}-{int(run.attempts or 0)}"
 
 
+def enqueue_after_commit(session, run: IngestRun) -> None:
+    """Queue the run's load once the session's transaction has committed (nothing if it rolls back)."""
+    tenant_id, run_id = int(run.tenant_id), int(run.id)
+    after_commit(session, lambda: enqueue_run(tenant_id, run_id))
+
+
 def enqueue_run(tenant_id: int, run_id: int) -> str:
     """Queue the load of a run; call after the run's transaction has committed."""
-    from ingest_workers.jobs import enqueue
+    from tenants.jobs import enqueue
 
     # A session of its own: the caller's (a web request's) may have begun its next transaction.
     with Session(db.engine) as own, tenant_transaction(tenant_id, own) as session:
         run = session.get(IngestRun, (tenant_id, run_id))
         job_id, matomo = run.job_id or job_id_for(run), run.payload_format == "matomo"
     if matomo:
-        from ingest_workers import matomo as pull
+        from tenants.ingest import matomo as pull
 
         return pull.enqueue_run(tenant_id, run_id, job_id)
     job = enqueue(process_run, tenant_id, run_id, queue=QUEUE, timeout=TIMEOUT, retries=RETRIES,
-                  retry_delays=RETRY_DELAYS, job_id=job_id, connection=_redis())
+                  retry_delays=RETRY_DELAYS, job_id=job_id)
     return job.id
 
-
-def _redis():
-    from ingest_workers.jobs import redis_connection
-
-    return redis_connection(current_app.config["EGOV"].redis_url)
 
 
 def _discard(path: str | None) -> None:
@@ -290,8 +295,7 @@ def claim(session: Session, tenant_id: int, run_id: int, max_attempts: int) -> I
         run = s.get(IngestRun, (tenant_id, run_id))
         if run is None or run.status in FINAL:
             return None
-        tenant = s.get(Tenant, tenant_id)
-        if tenant.status != "active":
+        if not is_ingest_allowed(s.get(Tenant, tenant_id)):
             _fail(run, NOT_ACTIVE)
             return None
         if run.attempts >= max_attempts:
@@ -313,7 +317,7 @@ def _clock(session) -> datetime:
 
 def process_run(tenant_id: int, run_id: int) -> dict[str, Any]:
     """Load one run (the RQ job). Returns the counters."""
-    settings = current_app.config["EGOV"]
+    settings = get_settings()
     progress = _progress_reporter()
     with attempt(tenant_id, run_id) as (conn, session):
         run = claim(session, tenant_id, run_id, RETRIES + 1)
@@ -545,7 +549,7 @@ def _job_state(job_id: str | None) -> str | None:
     if not job_id:
         return "gone"
     try:
-        status = Job.fetch(job_id, connection=_redis()).get_status(refresh=True)
+        status = Job.fetch(job_id, connection=redis_connection()).get_status(refresh=True)
     except NoSuchJobError:
         return "gone"
     except Exception:  # noqa: BLE001 - Redis away: do not judge runs on no evidence
@@ -609,7 +613,7 @@ def settle_runs(session, runs: list[IngestRun], wait_ms: int = 0) -> list[int]:
 
 def _max_attempts(run: IngestRun) -> int:
     if run.payload_format == "matomo":
-        from ingest_workers import matomo
+        from tenants.ingest import matomo
 
         return matomo.RETRIES + 1
     return RETRIES + 1
@@ -627,14 +631,19 @@ def settle_tenant(tenant_id: int, wait_ms: int = 0) -> int:
     with tenant_transaction(tenant_id) as session:
         unfinished = list(session.scalars(select(IngestRun).where(IngestRun.status.in_(("queued", "running")))))
         due = settle_runs(session, unfinished, wait_ms)
-    for run_id in due:
-        enqueue_run(tenant_id, run_id)
+        enqueue_due(session, due)
     return len(due)
+
+
+def enqueue_due(session, run_ids: list[int]) -> None:
+    """Queue the runs :func:`settle_runs` made due, once the session's transaction has committed."""
+    for run_id in run_ids:
+        enqueue_after_commit(session, session.get(IngestRun, (current_tenant_id(), run_id)))
 
 
 def settle_all() -> int:
     """The scheduled job (and a worker's start): settle the unfinished runs of every tenant."""
-    with tenant_transaction(None) as session:
+    with platform_transaction() as session:
         tenant_ids = list(session.scalars(select(Tenant.id)))
     return sum(settle_tenant(tenant_id) for tenant_id in tenant_ids)
 
@@ -647,9 +656,7 @@ def settle_job(job_id: str) -> None:
     tenant_id, run_id = int(parts[1]), int(parts[2])
     with tenant_transaction(tenant_id) as session:
         run = session.get(IngestRun, (tenant_id, run_id))
-        due = settle_runs(session, [run], SETTLE_WAIT_MS) if run else []
-    for due_id in due:
-        enqueue_run(tenant_id, due_id)
+        enqueue_due(session, settle_runs(session, [run], SETTLE_WAIT_MS) if run else [])
 
 
 # -- status and retry -----------------------------------------------------------------------------
@@ -665,7 +672,7 @@ def run_status(run: IngestRun) -> dict[str, Any]:
         from rq.job import Job
 
         try:
-            job = Job.fetch(run.job_id, connection=_redis())
+            job = Job.fetch(run.job_id, connection=redis_connection())
             status["progress"] = job.get_meta(refresh=True).get("progress")
         except NoSuchJobError:
             pass
@@ -676,7 +683,7 @@ def retry_run(session, run: IngestRun) -> None:
     """Make a run due again now (health page): a failed one, or a queued one waiting for its retry.
 
     Matomo pulls fetch again; files load from the spool. A run an attempt works on is refused.
-    Enqueue it with :func:`enqueue_run` after commit.
+    The run is queued when the session's transaction commits.
     """
     settle_runs(session, [run])
     if run.status == "running":
@@ -687,3 +694,4 @@ def retry_run(session, run: IngestRun) -> None:
         raise IngestRefused(SPOOL_GONE)
     _requeue(run, reset=True)
     session.flush()
+    enqueue_after_commit(session, run)

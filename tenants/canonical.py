@@ -3,7 +3,7 @@
 Two payloads: *process events* (one row per step of one session) and *daily aggregates* (counts
 per day when a source only has counts). The column lists and vocabularies here are the single
 source: the loader validates against them, the JSON Schemas in docs/schemas/ are generated from
-them (``python -m ingest_workers.canonical`` rewrites the files; a test fails when they drift),
+them (``python -m tenants.canonical`` rewrites the files; a test fails when they drift),
 and the database enforces the same values with CHECK constraints.
 """
 

@@ -12,7 +12,7 @@ import csv
 import io
 from datetime import date, timedelta
 
-from ingest_workers.profiles import Profile
+from tenants.ingest.profiles import Profile
 
 FORMATS = ("csv", "xlsx")
 HUNDESTEUER = "99102013104000"

@@ -18,20 +18,21 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from ingest_workers.profiles import shipped_profiles
-from portal.settings import Settings
 from tenants.crypto import encrypt
+from tenants.errors import NotFound, UserError
+from tenants.ingest.profiles import shipped_profiles
 from tenants.models import DataSource, IngestError, IngestRun
+from tenants.settings import Settings
 
 KINDS = ("upload", "push", "matomo", "feedback")
 TOKEN_PREFIX = "egov_"
 
 
-class SourceNotFound(LookupError):
+class SourceNotFound(NotFound):
     """Missing or another tenant's: the caller answers 404 either way."""
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """Invalid input for a data source; the message is for the user."""
 
 
@@ -149,7 +150,7 @@ def set_mapping(source: DataSource, textvalue: str) -> None:
     """Give an upload or push source its own mapping profile (JSON, docs/data-format.md); empty removes it."""
     import json
 
-    from ingest_workers.profiles import ProfileError, profile_from_dict
+    from tenants.ingest.profiles import ProfileError, profile_from_dict
 
     if source.kind not in ("upload", "push"):
         raise SourceError("Only upload and push sources have a mapping.")
@@ -186,7 +187,7 @@ def set_column_mapping(source: DataSource, payload: str, columns: dict[str, str]
     """
     import json
 
-    from ingest_workers.canonical import PAYLOADS
+    from tenants.canonical import PAYLOADS
 
     if payload not in PAYLOADS:
         raise SourceError("The mapping is not a valid profile (JSON object, see the data format).")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from tenants.db import db
-from tenants.models import Tenant
-from tenants.registry import create_tenant
+from tenants.models import Tenant, TenantStatus
+from tenants.registry import create_tenant, find_tenant_by_ags
 
 GODONU_MEMBERS = {
     "06534014": "Marburg",
@@ -39,9 +36,9 @@ def seed_demo_tenants() -> list[Tenant]:
     """Create the demo tenants that are missing and activate them; idempotent."""
     tenants = []
     for ags in GODONU_MEMBERS:
-        tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
+        tenant = find_tenant_by_ags(ags)
         if tenant is None:
-            tenant = create_tenant(ags, status="active")
+            tenant = create_tenant(ags, status=TenantStatus.ACTIVE)
         tenants.append(tenant)
     return tenants
 
@@ -53,14 +50,14 @@ def seed_demo_identity(settings) -> int:
     the processes), so its issuer is pinned from the configured address.
     Tenants whose admin changed the settings keep them.
     """
-    from portal.dev_idp import DEMO_ROLE_MAPPING
-    from tenants.context import working_for
+    from demo.dev_idp import DEMO_ROLE_MAPPING
+    from tenants.context import platform_acting_for
     from tenants.identity import ProviderSettings, get_identity_provider, save_identity_provider, set_domains
 
     count = 0
     for ags, domain in DEMO_DOMAINS.items():
-        tenant = db.session.scalar(select(Tenant).where(Tenant.ags == ags))
-        with working_for(tenant.id):
+        tenant = find_tenant_by_ags(ags)
+        with platform_acting_for(tenant.id):
             if get_identity_provider(tenant.id) is not None:
                 continue
             set_domains(tenant.id, [domain])

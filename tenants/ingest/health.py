@@ -44,13 +44,13 @@ WHERE r.status IN ('failed', 'queued', 'running') ORDER BY coalesce(r.finished_a
 
 
 def health_in_session(session, today: date | None = None) -> dict[str, Any]:
-    """The report; settles the tenant's unfinished runs first (enqueue the ids in ``due`` after commit)."""
-    from ingest_workers.loader import berlin_today
-    from ingest_workers.runs import error_text, settle_runs
+    """The report; settles the tenant's unfinished runs first (those due are queued after commit)."""
+    from tenants.ingest.loader import berlin_today
+    from tenants.ingest.runs import enqueue_due, error_text, settle_runs
     from tenants.models import IngestRun
 
     unfinished = list(session.scalars(select(IngestRun).where(IngestRun.status.in_(("queued", "running")))))
-    due = settle_runs(session, unfinished)
+    enqueue_due(session, settle_runs(session, unfinished))
     today = today or berlin_today()
     days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
     per_day: dict[int, dict[date, tuple[int, int]]] = {}
@@ -71,7 +71,7 @@ def health_in_session(session, today: date | None = None) -> dict[str, Any]:
         run = dict(row._mapping)
         run["error"] = error_text(run.pop("error"), run.pop("error_args"))
         unfinished_runs.append(run)
-    return {"days": days, "sources": sources, "unfinished_runs": unfinished_runs, "due": due}
+    return {"days": days, "sources": sources, "unfinished_runs": unfinished_runs}
 
 
 def _status(last_ok, last_failed) -> str:
@@ -82,10 +82,5 @@ def _status(last_ok, last_failed) -> str:
 
 def ingest_health(tenant_id: int, today: date | None = None) -> dict[str, Any]:
     """The health report of one tenant (for operators and the CLI); needs an app context."""
-    from ingest_workers.runs import enqueue_run
-
     with tenant_transaction(tenant_id) as session:
-        report = health_in_session(session, today)
-    for run_id in report.pop("due"):
-        enqueue_run(tenant_id, run_id)
-    return report
+        return health_in_session(session, today)

@@ -15,13 +15,13 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from demo.tenants import GODONU_MEMBERS
 from tenants.benchmark import participation
 from tenants.benchmark.metrics import FAMILIES
-from tenants.context import tenant_transaction
+from tenants.context import platform_transaction, tenant_transaction
 from tenants.db import db
-from tenants.demo import GODONU_MEMBERS
-from tenants.models import Tenant
-from tenants.registry import create_tenant
+from tenants.models import Tenant, TenantStatus
+from tenants.registry import create_tenant, find_tenant_by_ags
 
 COMPARISON_MEMBERS = (
     # Landkreis Marburg-Biedenkopf
@@ -41,18 +41,18 @@ COMPARISON_MEMBERS = (
 def seed_comparison_tenants() -> list[int]:
     """Create the missing comparison tenants as active; returns the ids of those created. Idempotent."""
     created = []
-    with tenant_transaction(None):
+    with platform_transaction():
         for ags in COMPARISON_MEMBERS:
-            if db.session.scalar(select(Tenant.id).where(Tenant.ags == ags)) is None:
-                created.append(create_tenant(ags, status="active").id)
+            if find_tenant_by_ags(ags) is None:
+                created.append(create_tenant(ags, status=TenantStatus.ACTIVE).id)
     return created
 
 
 def opt_in_demo_tenants() -> list[str]:
     """Opt every demo tenant into every family, unless its admin has decided already (a withdrawal stays)."""
-    with tenant_transaction(None):
+    with platform_transaction():
         tenants = db.session.execute(select(Tenant.id, Tenant.name).where(
-            Tenant.ags.in_([*GODONU_MEMBERS, *COMPARISON_MEMBERS]), Tenant.status == "active")).all()
+            Tenant.ags.in_([*GODONU_MEMBERS, *COMPARISON_MEMBERS]), Tenant.is_active)).all()
     done = []
     for tenant_id, name in tenants:
         with tenant_transaction(tenant_id) as session:

@@ -17,8 +17,8 @@ from typing import Any
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, text
 
-from ingest_workers.canonical import SERVICE_KEY_PATTERN
-from ingest_workers.privacy import scrub
+from tenants.canonical import SERVICE_KEY_PATTERN
+from tenants.ingest.privacy import scrub
 from tenants.models import DataSource
 
 MIN_SECONDS = 3

@@ -1,6 +1,6 @@
 """Mapping profiles: a declarative description of a vendor's export (docs/data-format.md).
 
-A profile is a JSON document (shipped ones live in ``ingest_workers/profiles/``; a data source
+A profile is a JSON document (shipped ones live in ``tenants/ingest/profiles/``; a data source
 may carry its own under ``config["mapping"]``) with these keys, all optional except ``payload``:
 
 ``payload``         ``events`` or ``aggregates``: what the rows become
@@ -40,7 +40,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest_workers.canonical import PAYLOADS, REQUIRED
+from tenants.canonical import PAYLOADS, REQUIRED
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 CHUNK = 1 << 20

@@ -24,7 +24,7 @@ import ipaddress
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -235,8 +235,59 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
     return stored
 
 
+def get_settings() -> Settings:
+    """The settings of the running process; the one accessor for code that runs in the app or a job.
+
+    Inside a Flask app context: the app's own (``create_app(settings)``; tests build apps with settings of their
+    own). Elsewhere (the CLI before an app exists, a job run outside the worker): the environment's, read once per
+    process. Flask is imported here only when asked, so the settings module stays importable without it.
+    """
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app.config["EGOV"]
+    global _PROCESS_SETTINGS
+    if _PROCESS_SETTINGS is None:
+        _PROCESS_SETTINGS = load_settings()
+    return _PROCESS_SETTINGS
+
+
+_PROCESS_SETTINGS: Settings | None = None
+
+
+#: Settings whose variable is not ``EGOV_`` plus the field name in capitals.
+ENV_NAMES = {"owner_role": "DB_OWNER_ROLE", "app_role": "DB_APP_ROLE", "owner_password": "DB_OWNER_PASSWORD",
+             "app_password": "DB_APP_PASSWORD", "benchmark_role": "DB_BENCHMARK_ROLE",
+             "benchmark_password": "DB_BENCHMARK_PASSWORD"}
+
+
+def _parsed(default, raw: str):
+    """A variable's text in the type of the setting's declared default."""
+    if isinstance(default, bool):
+        return _bool(raw, default)
+    if isinstance(default, int | float):
+        return type(default)(raw)
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def _declared(environ) -> dict:
+    """Every setting read the plain way: its variable in the declared default's type, or that default."""
+    values = {}
+    for f in fields(Settings):
+        if f.default is MISSING:
+            continue
+        raw = _env(environ, ENV_NAMES.get(f.name, f.name.upper()))
+        values[f.name] = f.default if raw is None else _parsed(f.default, raw)
+    return values
+
+
 def load_settings(environ=None) -> Settings:
     """Read the settings from the environment (``os.environ`` by default).
+
+    Each setting is declared once, in :class:`Settings` (its default and its variable); what is computed
+    from others (database URLs, role names in test mode, secrets, defaults that depend on the mode) is here.
 
     :raise SettingsError: in production when a required secret is missing.
     """
@@ -257,18 +308,17 @@ def load_settings(environ=None) -> Settings:
     def secret(name: str) -> str:
         return _env(environ, name) or generated.get(name, "")
 
-    admin_url = _env(environ, "ADMIN_DATABASE_URL", Settings.admin_database_url)
+    values = _declared(environ)
+    admin_url = values["admin_database_url"]
     database = _env(environ, "DATABASE_NAME", "egovsad_test" if env == "test" else "egovsad")
     role_default = (lambda suffix, name: f"{database}_{suffix}") if env == "test" else (lambda suffix, name: name)
     owner_role = _env(environ, "DB_OWNER_ROLE", role_default("owner", Settings.owner_role))
     app_role = _env(environ, "DB_APP_ROLE", role_default("app", Settings.app_role))
     owner_pw, app_pw = secret("DB_OWNER_PASSWORD"), secret("DB_APP_PASSWORD")
-    keys = tuple(k.strip() for k in secret("ENCRYPTION_KEYS").split(",") if k.strip())
-    return Settings(
+    values.update(
         env=env,
         var_dir=var_dir,
         secret_key=secret("SECRET_KEY"),
-        admin_database_url=admin_url,
         database_name=database,
         owner_role=owner_role,
         app_role=app_role,
@@ -277,22 +327,12 @@ def load_settings(environ=None) -> Settings:
         database_url=_env(environ, "DATABASE_URL") or _role_url(admin_url, app_role, app_pw, database),
         migration_database_url=_env(environ, "MIGRATION_DATABASE_URL")
         or _role_url(admin_url, owner_role, owner_pw, database),
-        db_pool_size=int(_env(environ, "DB_POOL_SIZE", "5")),
-        redis_url=_env(environ, "REDIS_URL", Settings.redis_url),
-        encryption_keys=keys,
-        default_locale=_env(environ, "DEFAULT_LOCALE", "de"),
-        portal_url=_env(environ, "PORTAL_URL", Settings.portal_url).rstrip("/"),
+        encryption_keys=tuple(k.strip() for k in secret("ENCRYPTION_KEYS").split(",") if k.strip()),
+        portal_url=values["portal_url"].rstrip("/"),
         secure_cookies=_bool(_env(environ, "SECURE_COOKIES"), env == "production"),
-        queues=tuple(q.strip() for q in _env(environ, "QUEUES", "high,default,low").split(",") if q.strip()),
-        confidentiality_min_cases=int(_env(environ, "CONFIDENTIALITY_MIN_CASES", "3")),
-        confidentiality_min_contributors=int(_env(environ, "CONFIDENTIALITY_MIN_CONTRIBUTORS", "3")),
-        dcat_contributor_id=_env(environ, "DCAT_CONTRIBUTOR_ID", ""),
-        dcat_page_size=int(_env(environ, "DCAT_PAGE_SIZE", "100")),
         **_identity_settings(environ, env),
-        superset_url=_env(environ, "SUPERSET_URL", Settings.superset_url).rstrip("/"),
+        superset_url=values["superset_url"].rstrip("/"),
         superset_meta_database=_env(environ, "SUPERSET_META_DATABASE", database + "_superset"),
-        superset_redis_url=_env(environ, "SUPERSET_REDIS_URL", Settings.superset_redis_url),
-        superset_limits_url=_env(environ, "SUPERSET_LIMITS_URL", Settings.superset_limits_url),
         superset_secret_key=secret("SUPERSET_SECRET_KEY"),
         superset_guest_secret=secret("SUPERSET_GUEST_SECRET"),
         superset_admin_password=secret("SUPERSET_ADMIN_PASSWORD"),
@@ -301,14 +341,12 @@ def load_settings(environ=None) -> Settings:
         oidc_signing_key_file=_env(environ, "OIDC_SIGNING_KEY_FILE", str(var_dir / "oidc-signing-key.pem")),
         benchmark_role=_env(environ, "DB_BENCHMARK_ROLE", role_default("benchmark", Settings.benchmark_role)),
         benchmark_password=secret("DB_BENCHMARK_PASSWORD"),
-        benchmark_min_group=int(_env(environ, "BENCHMARK_MIN_GROUP", "5")),
-        tenant_query_limit_seconds=int(_env(environ, "TENANT_QUERY_LIMIT_SECONDS", "60")),
-        watchdog_interval_seconds=float(_env(environ, "WATCHDOG_INTERVAL_SECONDS", "5")),
     )
+    return Settings(**values)
 
 
 def _identity_settings(environ, env: str) -> dict:
-    """Sessions, rate limits and identity providers."""
+    """The identity and outbound settings whose defaults depend on the mode."""
     dev_idp = _env(environ, "DEV_IDP_URL", Settings.dev_idp_url).rstrip("/")
     dev = env == "development"
     networks = tuple(n.strip() for n in (_env(environ, "OUTBOUND_ALLOWED_NETWORKS", "") or "").split(",") if n.strip())
@@ -318,23 +356,14 @@ def _identity_settings(environ, env: str) -> dict:
         except ValueError as exc:
             raise SettingsError(f"{PREFIX}OUTBOUND_ALLOWED_NETWORKS: {network!r} is not a network (CIDR)") from exc
     return {
-        "session_idle_minutes": int(_env(environ, "SESSION_IDLE_MINUTES", "30")),
-        "login_rate_limit": _env(environ, "LOGIN_RATE_LIMIT", Settings.login_rate_limit),
-        "signup_rate_limit": _env(environ, "SIGNUP_RATE_LIMIT", Settings.signup_rate_limit),
         "oidc_allow_http": _bool(_env(environ, "OIDC_ALLOW_HTTP"), env != "production"),
-        "oidc_timeout": float(_env(environ, "OIDC_TIMEOUT", "5")),
-        "connection_test_rate_limit": _env(environ, "CONNECTION_TEST_RATE_LIMIT", Settings.connection_test_rate_limit),
         "outbound_allow_private_addresses": _bool(
             _env(environ, "OUTBOUND_ALLOW_PRIVATE_ADDRESSES", _env(environ, "OIDC_ALLOW_PRIVATE_ADDRESSES")),
             env != "production"),
         "outbound_allowed_networks": networks,
-        "outbound_ca_file": _env(environ, "OUTBOUND_CA_FILE", ""),
         "operator_oidc_discovery_url": _env(
             environ, "OPERATOR_OIDC_DISCOVERY_URL", f"{dev_idp}/.well-known/openid-configuration" if dev else ""),
         "operator_oidc_client_id": _env(environ, "OPERATOR_OIDC_CLIENT_ID", "egovsad-operators" if dev else ""),
         "operator_oidc_client_secret": _env(environ, "OPERATOR_OIDC_CLIENT_SECRET", "dev-secret" if dev else ""),
-        "operator_role_claim": _env(environ, "OPERATOR_ROLE_CLAIM", Settings.operator_role_claim),
-        "operator_role_value": _env(environ, "OPERATOR_ROLE_VALUE", Settings.operator_role_value),
         "dev_idp_url": dev_idp,
-        "proxy_count": int(_env(environ, "PROXY_COUNT", "0")),
     }
