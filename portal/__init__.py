@@ -51,12 +51,13 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     from portal import inputs
 
     inputs.init_app(app)  # before the blueprints: their rules read the id converter
-    from portal import errors as error_pages
+    from portal.error_pages import init_app as init_error_pages
+    from portal.error_pages import not_found
 
-    error_pages.init_app(app)  # before the blueprints: the API's handlers for unrouted URLs take precedence
+    init_error_pages(app)  # before the blueprints: the API's handlers for unrouted URLs take precedence
     _register_blueprints(app)
     # A tenant's object that is missing or another tenant's: 404, for every view (tenants/errors.py).
-    app.register_error_handler(errors.NotFound, error_pages.not_found)
+    app.register_error_handler(errors.NotFound, not_found)
     _register_provisioning_steps()
 
     from portal.security import add_security_headers

@@ -27,7 +27,7 @@ def _unauthorized():
         response.status_code = 401
         return response
     tenant = g.get("tenant")
-    if tenant is not None and tenant.status != "active" and tenant_of_identity(session.get("_user_id")) == tenant.id:
+    if tenant is not None and not tenant.is_active and tenant_of_identity(session.get("_user_id")) == tenant.id:
         # Their session ended because the operator suspended the tenant: signing in again cannot help.
         return not_active_page(tenant)
     return login_manager.unauthorized()

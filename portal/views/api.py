@@ -63,7 +63,7 @@ def _http_problem(exc: HTTPException):
 def _unrouted_problem(exc: HTTPException):
     """A URL under /api/ that matches no route (an id beyond the database's integers, a typo) answers
     as the API does; anywhere else the portal's usual page."""
-    from portal.errors import error_page
+    from portal.error_pages import error_page
 
     return _http_problem(exc) if request.path.startswith("/api/") else error_page(exc)
 

@@ -108,7 +108,7 @@ def signed_out():
 @bp.errorhandler(429)
 def too_many(exc):
     """Too many sign-in attempts: the form comes back with the address typed, and says when to retry."""
-    from portal.errors import error_page
+    from portal.error_pages import error_page
 
     if request.endpoint != "auth.login" or request.method != "POST":
         return error_page(exc)

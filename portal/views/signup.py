@@ -18,7 +18,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from portal.access import public
-from portal.errors import error_page
+from portal.error_pages import error_page
 from portal.extensions import limiter
 from tenants.db import db
 from tenants.identity import (

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import role_required
-from portal.errors import error_page
+from portal.error_pages import error_page
 from portal.tenancy import current_tenant
 from portal.views.signup import connection_test_limited, setup_values
 from tenants import audit
