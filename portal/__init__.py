@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import werkzeug.exceptions
 from flask import Flask, request
 
 from tenants import errors
@@ -54,9 +53,13 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     observability.init_app(app)
 
     inputs.init_app(app)  # before the blueprints: their rules read the id converter
+    from portal.error_pages import init_app as init_error_pages
+    from portal.error_pages import not_found
+
+    init_error_pages(app)  # before the blueprints: the API's handlers for unrouted URLs take precedence
     _register_blueprints(app)
     # A tenant's object that is missing or another tenant's: 404, for every view (tenants/errors.py).
-    app.register_error_handler(errors.NotFound, lambda exc: werkzeug.exceptions.NotFound())
+    app.register_error_handler(errors.NotFound, not_found)
     _register_provisioning_steps()
 
     from portal.security import add_security_headers
@@ -94,6 +97,10 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    from portal import audit_pages, navigation
+
+    navigation.init_app(app)
+    audit_pages.init_app(app)
 
     login_manager.login_view = "auth.login"
     login_manager.blueprint_login_views = {"tenant_home": "tenant_auth.login", "tenant_admin": "tenant_auth.login",

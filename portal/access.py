@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, jsonify, request
+from flask import abort, g, jsonify, render_template, request, session
 from flask_login import current_user
 
 from portal.extensions import login_manager
+from portal.principals import tenant_of_identity
 
 
 def _unauthorized():
@@ -25,7 +26,16 @@ def _unauthorized():
         response = jsonify(error="not signed in")
         response.status_code = 401
         return response
+    tenant = g.get("tenant")
+    if tenant is not None and not tenant.is_active and tenant_of_identity(session.get("_user_id")) == tenant.id:
+        # Their session ended because the operator suspended the tenant: signing in again cannot help.
+        return not_active_page(tenant)
     return login_manager.unauthorized()
+
+
+def not_active_page(tenant):
+    """The page for staff of a suspended (or offboarded) tenant: only the platform's operator can help."""
+    return render_template("tenant/not_active.html", tenant=tenant), 403
 
 
 def role_required(role: str):

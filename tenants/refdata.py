@@ -60,6 +60,15 @@ def _optional_float(value: str) -> float | None:
     return float(value) if value.strip() else None
 
 
+def district_name(name: str) -> str:
+    """A Landkreis as it is officially written: "Bergstraße" is the "Landkreis Bergstraße", a name that
+    says "Kreis" itself ("Main-Kinzig-Kreis", "Odenwaldkreis") stands alone. Idempotent."""
+    name = name.strip()
+    if not name or name.lower().endswith("kreis") or name.startswith("Landkreis "):
+        return name
+    return f"Landkreis {name}"
+
+
 def read_regions(path: Path = DEFAULT_FILE) -> list[RegionRow]:
     """Parse and validate the whole file before anything is written."""
     rows: list[RegionRow] = []
@@ -74,10 +83,12 @@ def read_regions(path: Path = DEFAULT_FILE) -> list[RegionRow]:
                     RegionRow(
                         ags=ags,
                         ars=(raw.get("ars") or "").strip() or ars_from_ags(ags),
-                        name=raw["name"].strip(),
+                        # The register's short names of districts become the official ones.
+                        name=district_name(raw["name"]) if kind == "landkreis" else raw["name"].strip(),
                         kind=kind,
                         kreis_ags=raw["kreis_ags"].strip(),
-                        kreis_name=raw["kreis_name"].strip(),
+                        kreis_name=(raw["kreis_name"].strip() if kind == "kreisfreie_stadt"
+                                    else district_name(raw["kreis_name"])),
                         population=int(raw["population"]),
                         postal_code=(raw.get("postal_code") or "").strip() or None,
                         longitude=_optional_float(raw.get("longitude") or ""),

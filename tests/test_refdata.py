@@ -28,7 +28,7 @@ def test_all_443_are_loaded(owner_engine):
         marburg = conn.execute(text("SELECT name, kreis_name, ars FROM portal.regions WHERE ags = '06534014'")).one()
     assert sum(counts.values()) == 443
     assert counts["landkreis"] == 21
-    assert tuple(marburg) == ("Marburg, Universitätsstadt", "Marburg-Biedenkopf", "065340014014")
+    assert tuple(marburg) == ("Marburg, Universitätsstadt", "Landkreis Marburg-Biedenkopf", "065340014014")
 
 
 def _copy_with(tmp_path, edit):
@@ -72,3 +72,18 @@ def test_a_broken_file_names_the_line_and_changes_nothing(owner_engine, tmp_path
     with owner_engine.connect() as conn:
         first_ags = next(csv.DictReader(open(DEFAULT_FILE, encoding="utf-8")))["ags"]
         assert conn.execute(text("SELECT population FROM portal.regions WHERE ags=:a"), {"a": first_ags}).scalar() > 1
+
+
+def test_districts_carry_their_official_names(app, clean_db):
+    """"Bergstraße" is the Landkreis Bergstraße; a name that says "Kreis" itself stays as it is."""
+    from tenants.refdata import read_regions
+
+    regions = {r.ags: r for r in read_regions()}
+    assert regions["06431"].name == "Landkreis Bergstraße" and regions["06435"].name == "Main-Kinzig-Kreis"
+    assert regions["06431001"].kreis_name == "Landkreis Bergstraße"
+    assert regions["06412000"].kreis_name == "Frankfurt am Main, Stadt"
+    from tenants.context import tenant_transaction
+    from tenants.registry import create_tenant
+
+    with app.app_context(), tenant_transaction(None):
+        assert create_tenant("06431", status="active").name == "Landkreis Bergstraße"

@@ -63,7 +63,9 @@ def _http_problem(exc: HTTPException):
 def _unrouted_problem(exc: HTTPException):
     """A URL under /api/ that matches no route (an id beyond the database's integers, a typo) answers
     as the API does; anywhere else the portal's usual page."""
-    return _http_problem(exc) if request.path.startswith("/api/") else exc
+    from portal.error_pages import error_page
+
+    return _http_problem(exc) if request.path.startswith("/api/") else error_page(exc)
 
 
 bp.register_error_handler(HTTPException, _http_problem)

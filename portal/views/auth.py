@@ -6,12 +6,12 @@ The flows themselves live in ``portal/sso.py`` (Authlib) and the decisions in
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import sessions, sso
-from portal.access import public
+from portal.access import not_active_page, public
 from portal.extensions import limiter
 from portal.principals import OperatorPrincipal, StaffPrincipal
 from portal.tenancy import current_tenant
@@ -29,6 +29,7 @@ from tenants.models import Tenant
 from tenants.settings import get_settings
 
 bp = Blueprint("auth", __name__)
+SIGNED_OUT = "signed_out"
 tenant_bp = Blueprint("tenant_auth", __name__, url_prefix="/t/<ags>")
 
 
@@ -46,13 +47,17 @@ def refused(reason, *, why: str, kind: str = "tenant", tenant_id: int | None = N
     :param kind: ``tenant`` or ``operator``.
     """
     metrics.sign_in(kind, why)
+    _record_refusal(reason, tenant_id)
+    return render_template("auth/refused.html", reason=reason), status
+
+
+def _record_refusal(reason, tenant_id: int | None) -> None:
     db.session.rollback()
     attempted = getattr(reason, "attempted", None) or {}
     actor = f"attempt {attempted['attempted']}" if attempted.get("attempted") else "anonymous"
     audit.record("login.refused", actor=actor, tenant_id=tenant_id, details={"reason": str(reason), **attempted},
                  remote_addr=request.remote_addr)
     db.session.commit()
-    return render_template("auth/refused.html", reason=reason), status
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -86,11 +91,34 @@ def logout():
                  remote_addr=request.remote_addr)
     db.session.commit()
     sessions.end_session()
+    # The provider sends the browser back to the start page (the address tenants registered there, with
+    # its ``?state=``); this mark turns that return into the confirmation page.
+    session[SIGNED_OUT] = True
     target = url_for("main.index", _external=True)
     url = sso.end_session_url(client, id_token, target) if client is not None else None
     if url is None:
-        return redirect(target)
+        return redirect(url_for("auth.signed_out"))
     return _forward(url, _("Signed out"), _("Sign out at your identity provider as well"))
+
+
+@bp.get("/signed-out")
+@public
+def signed_out():
+    """The confirmation after signing out; where to sign in again."""
+    session.pop(SIGNED_OUT, None)
+    return render_template("auth/signed_out.html")
+
+
+@bp.errorhandler(429)
+def too_many(exc):
+    """Too many sign-in attempts: the form comes back with the address typed, and says when to retry."""
+    from portal.error_pages import error_page
+
+    if request.endpoint != "auth.login" or request.method != "POST":
+        return error_page(exc)
+    return render_template("auth/login.html", email=request.form.get("email", "").strip(),
+                           error=_("Too many sign-in attempts from your address. Your entry is kept; try again "
+                                   "in a minute."), operator_login=sso.operator_client() is not None), 429
 
 
 def _forward(target: str, title: str, link_text: str):
@@ -147,8 +175,9 @@ def login_tenant():
     """Start the sign-in at the tenant's own identity provider."""
     tenant = current_tenant()
     if not tenant.is_active:
-        return refused(_("%(name)s cannot sign in at the moment.", name=tenant.name), why="tenant_inactive",
-                       tenant_id=tenant.id)
+        metrics.sign_in("tenant", "tenant_inactive")
+        _record_refusal(_("%(name)s cannot sign in at the moment.", name=tenant.name), tenant.id)
+        return not_active_page(tenant)
     provider = get_identity_provider(tenant.id)
     if provider is None:
         return refused(_("%(name)s has no identity provider yet.", name=tenant.name), why="no_provider",

@@ -19,6 +19,7 @@ from portal.tenancy import current_tenant
 from portal.views import commit_or_show_error
 from tenants.benchmark import participation, rules_from
 from tenants.benchmark.comparison import comparison, last_refresh, services
+from tenants.benchmark.comparison import overview as overview_lines
 from tenants.benchmark.groups import SIZE_CLASSES
 from tenants.benchmark.metrics import FAMILIES
 from tenants.benchmark.participation import ParticipationError
@@ -65,7 +66,8 @@ def _comparison(leika: str):
 def overview():
     tenant = current_tenant()
     states = participation.families(db.session, tenant.id)
-    return render_template("benchmark/overview.html", tenant=tenant, services=services(db.session, tenant.id),
+    return render_template("benchmark/overview.html", tenant=tenant, lines=overview_lines(db.session, tenant,
+                                                                                        berlin_today()),
                            states=states, refreshed_at=last_refresh(db.session), dashboard_url=_dashboard_url(tenant))
 
 
@@ -74,7 +76,9 @@ def overview():
 def service(leika: str):
     tenant, result = _comparison(leika)
     brules = rules_from(get_settings())
+    # The shares of single payment and sign-in methods fold away: the page stays short.
     return render_template("benchmark/service.html", tenant=tenant, c=result, brules=brules,
+                           share_keys=[row.key for row in result.rows if ":" in row.key],
                            dashboard_url=_dashboard_url(tenant))
 
 

@@ -18,7 +18,7 @@ from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from portal.views import commit_or_show_error
 from tenants.db import db
-from tenants.ingest import catalogue, matomo, runs
+from tenants.ingest import catalogue, file_templates, matomo, runs
 from tenants.ingest.health import health_in_session
 from tenants.ingest.profiles import shipped_profiles
 from tenants.ingest.sources import (
@@ -33,6 +33,7 @@ from tenants.ingest.sources import (
     recent_runs,
     revoke_token,
     run_errors,
+    set_column_mapping,
     set_mapping,
     update_source,
 )
@@ -43,6 +44,28 @@ bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 
 UPLOAD_KINDS = ("upload", "push")
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogues; it is translated where it is shown (``_(profile.title)``)."""
+    return message
+
+
+#: Titles and descriptions of the shipped profiles (tenants/ingest/profiles/*.json), for the catalogues;
+#: tests/ingest/test_file_templates.py checks the list against the files.
+PROFILE_TEXTS = (
+    N_("Daily counts per service (eGovSAD template)"),
+    N_("One row per day, service and count (started, submitted, abandoned). For systems that only know totals."),
+    N_("Single steps of each application (eGovSAD template)"),
+    N_("One row per step of an application: started, steps, sign-in, payment, submitted or "
+       "abandoned. For form systems that can export single events."),
+    N_("civento statistics export"),
+    N_("The statistics export of the OZG platform civento as it is: one row per day and service, "
+       "one column per count."),
+    N_("Mängelmelder export"),
+    N_("The export of a Mängelmelder app as it is: one row per step of a report, with its origin "
+       "(web, iOS, Android)."),
+)
 
 
 def _source_or_404(source_id: int, kinds=("upload", "push", "matomo", "feedback")):
@@ -61,9 +84,22 @@ def _run_or_404(run_id: int):
 @role_required("editor")
 def index():
     sources = list_sources(db.session)
-    return render_template("ingest/index.html", sources=sources, runs=recent_runs(db.session),
-                           upload_sources=[s for s in sources if s.kind in UPLOAD_KINDS and s.active],
+    recent = recent_runs(db.session)
+    upload_sources = [s for s in sources if s.kind in UPLOAD_KINDS and s.active]
+    return render_template("ingest/index.html", sources=sources, runs=recent, upload_sources=upload_sources,
+                           selected=_preselected(upload_sources, recent, request.args.get("source", type=int)),
                            profiles=shipped_profiles(), is_admin=current_user.has_role("admin"))
+
+
+def _preselected(upload_sources, recent, asked: int | None) -> int | None:
+    """The source the upload form offers first: the one asked for (``?source=``, the link on a source's
+    page), else whichever is newer, the source of the latest load or the latest created source."""
+    ids = {s.id for s in upload_sources}
+    if asked in ids:
+        return asked
+    candidates = [(r.created_at, r.data_source_id) for r in recent[:1] if r.data_source_id in ids]
+    candidates += [(s.created_at, s.id) for s in upload_sources]
+    return max(candidates)[1] if candidates else None
 
 
 @bp.post("/upload")
@@ -117,6 +153,86 @@ def run_page(run_id: int):
                            error=runs.error_text(run.error, run.error_args))
 
 
+@bp.get("/formats")
+@role_required("editor")
+def formats():
+    """What a file of each profile holds: its columns and what they mean, with template and example."""
+    profiles = shipped_profiles()
+    sources = [s for s in list_sources(db.session) if s.kind in UPLOAD_KINDS and s.mapping_profile in profiles]
+    return render_template("ingest/formats.html", profiles=profiles, columns=file_templates.headers,
+                           has_example=file_templates.has_example, column_meaning=column_meaning,
+                           used_by={name: [s.name for s in sources if s.mapping_profile == name] for name in profiles})
+
+
+@bp.get("/formats/<profile>-<any(template, example):kind>.<any(csv, xlsx):fmt>")
+@role_required("editor")
+def format_file(profile: str, kind: str, fmt: str):
+    """An empty template or a filled example of a shipped profile, as CSV or Excel workbook."""
+    from tenants.ingest.loader import berlin_today
+
+    chosen = shipped_profiles().get(profile)
+    if chosen is None or (kind == "example" and not file_templates.has_example(chosen)):
+        abort(404)
+    rows = file_templates.example_rows(chosen, berlin_today()) if kind == "example" else []
+    body = file_templates.render(chosen, rows, fmt)
+    name = f"{_('template') if kind == 'template' else _('example')}-{profile}.{fmt}"
+    mimetype = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+def column_meaning(profile, header: str) -> str:
+    """What a column of a file in ``profile`` holds, in the user's language."""
+    if header in profile.measures:
+        return _("number of %(what)s that day", what=measure_label(profile.measures[header]))
+    from datetime import datetime
+
+    canonical = next((c for c, h in profile.columns.items() if h == header), header)
+    sample = datetime(2026, 3, 2, 9, 15)
+    if canonical == "day" and profile.date_format:
+        return _("Day, e.g. %(example)s", example=sample.strftime(profile.date_format))
+    if canonical == "occurred_at" and profile.datetime_format:
+        return _("Date and time, e.g. %(example)s", example=sample.strftime(profile.datetime_format))
+    if profile.values.get(canonical):
+        values = ", ".join(v for v in profile.values[canonical] if v)
+        return _("%(meaning)s; written as: %(values)s", meaning=canonical_column_label(canonical), values=values)
+    return canonical_column_label(canonical)
+
+
+@bp.app_template_global()
+def sample_date(fmt: str) -> str:
+    """2 March 2026, 09:15, written in ``fmt`` (how a clerk recognises a date format)."""
+    from datetime import datetime
+
+    return datetime(2026, 3, 2, 9, 15).strftime(fmt)
+
+
+def measure_label(measure: str) -> str:
+    return {"started": _("applications started"), "submitted": _("applications submitted"),
+            "aborted": _("applications abandoned"), "step_reached": _("steps reached"),
+            "payment": _("payments"), "authentication": _("sign-ins")}.get(measure, measure)
+
+
+def canonical_column_label(column: str) -> str:
+    return {
+        "event_id": _("Unique id of the row from your system (optional; without it, the row itself is the id)"),
+        "occurred_at": _("Date and time, e.g. 2026-03-02T09:15:00"),
+        "service_key": _("LeiKa key of the service (14 digits starting with 99) or local:name"),
+        "session_id": _("Id of the application in your system; it is made unrecognisable on arrival"),
+        "event_type": _("What happened: started, step_reached, submitted, aborted, payment, authentication"),
+        "step_no": _("Number of the form step (0–999)"),
+        "step_name": _("Title of the form step"),
+        "channel": _("Channel: web, ios or android"),
+        "payment_method": _("Payment method, e.g. paypal, credit_card, sepa_direct_debit, invoice"),
+        "payment_provider": _("Payment provider, e.g. epaybl, pmpayment, epay21"),
+        "auth_method": _("Sign-in method, e.g. none, bundid_eid, muk_elster"),
+        "trust_level": _("Trust level: none, basis, substanziell or hoch"),
+        "day": _("Day, e.g. 2026-03-02"),
+        "measure": _("What is counted: started, submitted, aborted, step_reached, payment or authentication"),
+        "value": _("The count (a whole number)"),
+    }.get(column, column)
+
+
 @bp.get("/runs/<int:run_id>/status")
 @role_required("editor")
 def run_status(run_id: int):
@@ -158,7 +274,25 @@ def create():
 def source_page(source_id: int):
     source = _source_or_404(source_id)
     return render_template("ingest/source.html", source=source, token=None,
-                           portal_url=get_settings().portal_url)
+                           portal_url=get_settings().portal_url, **_mapping_form(source))
+
+
+def _mapping_form(source) -> dict:
+    """What the column form shows: the payload, its fields and the headers assigned now (own or shipped)."""
+    from tenants.canonical import PAYLOADS, REQUIRED
+    from tenants.ingest.profiles import ProfileError, profile_for
+    from tenants.ingest.sources import DATE_FORMATS, DATETIME_FORMATS
+
+    try:
+        profile = profile_for(source.mapping_profile, source.config)
+    except ProfileError:
+        profile = shipped_profiles()["canonical"]
+    own = (source.config or {}).get("mapping") or {}
+    return {"mapping_profile": profile, "payload_fields": {p: [(c, c in REQUIRED[p]) for c in cols]
+                                                           for p, cols in PAYLOADS.items()},
+            "assigned": profile.columns, "own_mapping": bool(own), "field_label": canonical_column_label,
+            "date_formats": DATE_FORMATS, "datetime_formats": DATETIME_FORMATS,
+            "profile_title": shipped_profiles().get(source.mapping_profile)}
 
 
 def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
@@ -197,7 +331,7 @@ def new_token(source_id: int):
     db.session.commit()
     # Shown once, in this response only; it is not stored in clear anywhere.
     response = Response(render_template("ingest/source.html", source=source, token=token,
-                                        portal_url=get_settings().portal_url))
+                                        portal_url=get_settings().portal_url, **_mapping_form(source)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -215,9 +349,20 @@ def revoke(source_id: int):
 @bp.post("/sources/<int:source_id>/mapping")
 @role_required("admin")
 def mapping(source_id: int):
+    """Save the source's own mapping: from the column form (rows "field → your column") or, for experts,
+    as JSON."""
     source = _source_or_404(source_id, UPLOAD_KINDS)
-    return _change_source(source_id, lambda: set_mapping(source, request.form.get("mapping", "")),
-                          lambda: _("The mapping was saved; it applies to the next file or batch."))
+    form = request.form
+    if "payload" in form:
+        def change():
+            set_column_mapping(source, form.get("payload", ""),
+                               {key[4:]: value for key, value in form.items() if key.startswith("col_")},
+                               form.get("date_format", ""), form.get("datetime_format", ""),
+                               form.get("decimal_comma") == "on")
+    else:
+        def change():
+            set_mapping(source, form.get("mapping", ""))
+    return _change_source(source_id, change, lambda: _("The mapping was saved; it applies to the next file or batch."))
 
 
 @bp.post("/sources/<int:source_id>/backfill")

@@ -27,6 +27,7 @@ from tenants.opendata.publication import (
     published_entries,
     rules_from,
     to_csv,
+    to_excel_csv,
     to_json,
 )
 from tenants.settings import get_settings
@@ -36,6 +37,8 @@ bp = Blueprint("opendata", __name__)
 DATASET = "any(" + ", ".join(DATASETS) + "):dataset"
 RDF_SUFFIX = "any(" + ", ".join(catalogue.FORMATS) + "):suffix"
 LIMIT = "120 per minute"
+#: Rows a dataset page shows before the download: the file's last ones, of the newest month.
+PREVIEW_ROWS = 12
 
 
 def _settings():
@@ -106,7 +109,8 @@ def tenant_page(key: str):
 @limiter.limit(LIMIT)
 def dataset_page(key: str, dataset: str):
     snapshot = _snapshot(key, dataset)
-    return render_template("opendata/dataset.html", snapshot=snapshot, spec=DATASETS[dataset])
+    return render_template("opendata/dataset.html", snapshot=snapshot, spec=DATASETS[dataset],
+                           preview=snapshot.rows[-PREVIEW_ROWS:], columns=[c.name for c in DATASETS[dataset].columns])
 
 
 @bp.get(f"/opendata/<key>/<{DATASET}>.<any(csv, json):fmt>")
@@ -119,6 +123,28 @@ def download(key: str, dataset: str, fmt: str):
         body, media_type = to_json(snapshot, _settings().portal_url), "application/json"
     return _conditional(body, media_type, f"{snapshot.etag}-{snapshot.publication.licence}",
                         snapshot.publication.modified, f"{key}-{dataset}.{fmt}")
+
+
+@bp.app_template_global()
+def month_name(value: str) -> str:
+    """``2026-03`` as the reader's language writes it ("März 2026")."""
+    from datetime import date
+
+    from flask_babel import format_date
+
+    try:
+        return format_date(date(int(value[:4]), int(value[5:7]), 1), "MMMM y")
+    except (TypeError, ValueError):
+        return value
+
+
+@bp.get(f"/opendata/<key>/<{DATASET}>.excel.csv")
+@limiter.limit(LIMIT)
+def download_excel(key: str, dataset: str):
+    """The table for German Excel (semicolons, decimal commas, German months); the standard CSV stays as it is."""
+    snapshot = _snapshot(key, dataset)
+    return _conditional(to_excel_csv(snapshot), "text/csv", f"{snapshot.etag}-{snapshot.publication.licence}-excel",
+                        snapshot.publication.modified, f"{key}-{dataset}-excel.csv")
 
 
 def _page() -> int:

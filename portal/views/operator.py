@@ -47,6 +47,45 @@ def action_label(action: str) -> str:
             "reactivate": _("Reactivate"), "offboard": _("Offboard")}.get(action, action)
 
 
+@bp.app_template_global()
+def provisioning_text(progress: dict | None) -> str:
+    """The last provisioning run in words, with German local times."""
+    from datetime import datetime
+
+    from flask_babel import format_datetime
+
+    if not progress:
+        return _("Not run yet.")
+
+    def when(value):
+        try:
+            return format_datetime(datetime.fromisoformat(value), "short") if value else ""
+        except (TypeError, ValueError):
+            return str(value)
+
+    status = progress.get("status")
+    started, finished = when(progress.get("started_at")), when(progress.get("finished_at"))
+    if progress.get("action") == "deprovision":
+        return {"succeeded": _("Dashboards and database access removed on %(when)s.", when=finished),
+                "failed": _("Removing dashboards and database access failed on %(when)s.", when=finished)}.get(
+            status, _("Removing dashboards and database access since %(when)s.", when=started))
+    return {"succeeded": _("Set up completely on %(when)s.", when=finished),
+            "failed": _("Set-up failed on %(when)s.", when=finished)}.get(
+        status, _("Set-up running since %(when)s.", when=started))
+
+
+@bp.app_template_global()
+def step_status_text(status: str) -> str:
+    return {"done": _("done"), "failed": _("failed"), "running": _("running"), "pending": _("waiting")}.get(
+        status, status)
+
+
+@bp.app_template_global()
+def step_text(name: str) -> str:
+    return {"superset_db_role": _("Database access for the dashboards"),
+            "superset_objects": _("Dashboards and datasets in Superset")}.get(name, name)
+
+
 def _actor() -> str:
     return audit.actor_of(current_user)
 
@@ -64,12 +103,44 @@ def _back(message: str, category: str):
     return redirect(url_for("operator.tenant", ags=current_tenant().ags))
 
 
+PER_PAGE = 50
+
+
+def _size_key(region) -> str:
+    from tenants.benchmark.groups import Member, size_class
+
+    return size_class(Member(0, region.ags, region.kind, region.kreis_ags, region.kreis_name, region.population))[0]
+
+
 @bp.get("/")
 @operator_required
 def index():
+    """All tenants, searchable by name or AGS and filtered by status, Landkreis and size class; 50 a page.
+
+    At most 443 tenants (Hessen): filtering the list in memory is simpler than SQL and as fast.
+    """
+    from tenants.benchmark.groups import DISTRICTS, SIZE_CLASSES
+
+    args = request.args
+    wanted = {k: args.get(k, "").strip()[:100] for k in ("q", "status", "kreis", "size")}
     tenants = list_tenants()
-    groups = {status: [t for t in tenants if t.status == status] for status in STATUS_ORDER}
-    return render_template("operator/index.html", groups=groups)
+    counts = {status: sum(t.status == status for t in tenants) for status in STATUS_ORDER}
+    districts = sorted({(t.region.kreis_ags, t.region.kreis_name if t.region.kind != "landkreis" else t.name)
+                        for t in tenants if t.region.kind != "kreisfreie_stadt"}, key=lambda d: d[1])
+    q = wanted["q"].lower()
+    shown = [t for t in tenants
+             if (not q or q in t.name.lower() or t.ags.startswith(q))
+             and (not wanted["status"] or t.status == wanted["status"])
+             and (not wanted["kreis"] or t.region.kreis_ags == wanted["kreis"] or t.ags == wanted["kreis"])
+             and (not wanted["size"] or _size_key(t.region) == wanted["size"])]
+    shown.sort(key=lambda t: (STATUS_ORDER.index(t.status), t.name))
+    page = max(args.get("page", 1, type=int) or 1, 1)
+    return render_template("operator/index.html", tenants=shown[(page - 1) * PER_PAGE:page * PER_PAGE],
+                           total=len(shown), page=page, has_next=len(shown) > page * PER_PAGE, wanted=wanted,
+                           counts=counts, statuses=STATUS_ORDER, districts=districts,
+                           sizes=[(key, label) for key, _lo, _hi, label in SIZE_CLASSES] + [DISTRICTS],
+                           size_label=dict([(key, label) for key, _lo, _hi, label in SIZE_CLASSES] + [DISTRICTS]),
+                           size_key=_size_key)
 
 
 @bp.get("/tenants/<ags>")
@@ -226,4 +297,7 @@ def restore_identity():
 @bp.get("/audit")
 @operator_required
 def platform_audit():
-    return render_template("operator/audit.html", events=audit.platform_events())
+    from portal.audit_pages import audit_page
+    from tenants.models import PlatformAuditEvent
+
+    return audit_page("operator/audit.html", PlatformAuditEvent)

@@ -18,6 +18,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from portal.access import public
+from portal.error_pages import error_page
 from portal.extensions import limiter
 from tenants.db import db
 from tenants.identity import (
@@ -125,7 +126,7 @@ def too_many(exc):
     except TenantError:
         region = None
     if region is None:
-        return exc
+        return error_page(exc)
     message = (_("Too many connection tests from your address. Your entries are kept; try again later.")
                if is_connection_test() else
                _("Too many sign-ups from your address. Your entries are kept; try again later."))

@@ -7,11 +7,14 @@ ones alike.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import role_required
+from portal.error_pages import error_page
 from portal.tenancy import current_tenant
 from portal.views.signup import connection_test_limited, setup_values
 from tenants import audit
@@ -43,6 +46,22 @@ def role_label(role: str) -> str:
     return {"viewer": _("Viewer"), "editor": _("Editor"), "admin": _("Administrator")}.get(role, role)
 
 
+@home_bp.app_template_global()
+def first_step_label(key: str) -> str:
+    return {"identity_provider": _("Set up the identity provider so that colleagues get their role"),
+            "data_source": _("Create the first data source"),
+            "upload": _("Upload the first file"),
+            "dashboards": _("Look at the dashboards")}.get(key, key)
+
+
+@home_bp.app_template_global()
+def freshness_label(state: str, active: bool = True) -> str:
+    if not active:
+        return _("paused")
+    return {"fresh": _("up to date (last 7 days)"), "stale": _("older than 7 days"),
+            "never": _("no data loaded yet")}.get(state, state)
+
+
 def _audit(action: str, target: str | None = None, **details) -> None:
     audit.record(action, actor=audit.actor_of(current_user), tenant_id=current_tenant().id, target=target,
                  details=details, remote_addr=request.remote_addr)
@@ -51,8 +70,26 @@ def _audit(action: str, target: str | None = None, **details) -> None:
 @home_bp.get("/")
 @role_required("viewer")
 def index():
-    """The start page of a tenant's staff."""
-    return render_template("tenant/home.html", tenant=current_tenant())
+    """The start page of a tenant's staff: last month at a glance, where people abandon, how fresh
+    the data is, and for a new tenant the "Erste Schritte" checklist (all from its own rows)."""
+    from datetime import datetime
+
+    from tenants import overview
+    from tenants.ingest.loader import berlin_today
+    from tenants.superset.embedding import tenant_dashboards
+
+    tenant = current_tenant()
+    today = berlin_today()
+    last, before = overview.main_figures(db.session, tenant.id, today)
+    sources = overview.freshness(db.session, tenant.id, datetime.now(UTC))
+    provider = get_identity_provider(tenant.id)
+    steps = overview.first_steps(
+        db.session, tenant.id, sources=sources, has_dashboards=bool(tenant_dashboards(tenant.id)),
+        # Signed in means a provider exists; the step is done when colleagues get a role by it too.
+        has_identity_provider=provider is not None and bool(provider.role_mapping or provider.default_role))
+    return render_template("tenant/home.html", tenant=tenant, last=last, before=before, steps=steps,
+                           abandonment=overview.highest_abandonment(db.session, tenant.id, today), sources=sources,
+                           min_starts=overview.MIN_STARTS_FOR_RANKING)
 
 
 @admin_bp.get("/users")
@@ -144,7 +181,7 @@ def identity_provider():
 def too_many(exc):
     """Over the connection tests' limit: the form comes back as it was filled in."""
     if request.endpoint != "tenant_admin.identity_provider":
-        return exc
+        return error_page(exc)
     flash(_("Too many connection tests from your address. Your entries are kept; try again later."), "danger")
     return _identity_page(request.form, status=429)
 
@@ -162,5 +199,7 @@ def _current_values(provider, tenant_id: int) -> dict:
 @admin_bp.get("/audit")
 @role_required("admin")
 def audit_log():
-    return render_template("tenant/audit.html", tenant=current_tenant(),
-                           events=audit.recent_events(current_tenant().id))
+    from portal.audit_pages import audit_page
+    from tenants.models import AuditEvent
+
+    return audit_page("tenant/audit.html", AuditEvent, current_tenant().id, tenant=current_tenant())

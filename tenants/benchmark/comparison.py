@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tenants.benchmark import participation
 from tenants.benchmark.aggregate import GroupFigure, rank_band
-from tenants.benchmark.groups import Member, groups_of
+from tenants.benchmark.groups import HESSEN, Member, groups_of
 from tenants.benchmark.metrics import ABANDON_STEP, BASE_METRICS, metric_for, tenant_values
 from tenants.models import Region, Tenant
 
@@ -133,3 +133,53 @@ def comparison(session: Session, tenant: Tenant, leika: str, month: date | None,
         rows.append(row)
     return Comparison(leika, names.get(leika, leika), month, months, groups, rows, participating, withdrawn_pending,
                       refreshed_at)
+
+
+@dataclass(frozen=True)
+class OverviewLine:
+    """One service on the comparison overview: the tenant's own value of ``metric`` in the service's latest
+    month against the published Hessen median. ``why`` says why no median is shown: "" (shown),
+    ``not_participating``, ``not_refreshed`` (no comparison has run since), ``withheld`` (with
+    ``withheld_reason``, the rule's key) or ``missing``."""
+
+    leika: str
+    name: str
+    month: date | None
+    own: float | None
+    median: float | None
+    band: str | None
+    why: str
+    withheld_reason: str = ""
+
+
+OVERVIEW_METRIC = "completion_rate"
+
+
+def overview(session: Session, tenant: Tenant, today: date, metric: str = OVERVIEW_METRIC) -> list[OverviewLine]:
+    """Per service with a LeiKa key: own value against the Hessen median (see :class:`OverviewLine`)."""
+    member = member_of(session, tenant)
+    own = tenant_values(session, tenant.id, member.population, today)
+    participating = participation.families(session, tenant.id)[metric_for(metric).family]["opted_in"]
+    refreshed = last_refresh(session) is not None
+    lines = []
+    for leika, name in services(session, tenant.id):
+        months = sorted({m for (lk, m, _) in own.values if lk == leika}, reverse=True)
+        month = months[0] if months else None
+        value = own.values.get((leika, month, metric)) if month else None
+        own_value = value.value if value else None
+        figure, why, reason = None, "", ""
+        if not participating:
+            why = "not_participating"
+        elif not refreshed:
+            why = "not_refreshed"
+        elif month is not None:
+            figure = _figures(session, [HESSEN], leika, month).get((HESSEN, metric), (None,))[0]
+            if figure is None:
+                why = "missing"
+            elif figure.median is None:
+                why, reason = "withheld", figure.suppressed.get("median", "group")
+        else:
+            why = "missing"
+        lines.append(OverviewLine(leika, name, month, own_value, figure.median if figure else None,
+                                  rank_band(own_value, figure), why, reason))
+    return lines

@@ -19,6 +19,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from tenants.refdata import district_name
+
 HESSEN = "hessen"
 
 #: (key, lower bound inclusive, upper bound exclusive or None, German label). Municipalities only.
@@ -59,7 +61,8 @@ def kreis_group(member: Member) -> tuple[str, str] | None:
     (districts are compared with each other in their own size class)."""
     if member.kind in ("kreisfreie_stadt", "landkreis") or not member.kreis_ags:
         return None
-    return f"kreis:{member.kreis_ags}", f"Landkreis {member.kreis_name}"
+    # kreis_name is the official name (tenants.refdata.district_name): "Landkreis Fulda", "Vogelsbergkreis".
+    return f"kreis:{member.kreis_ags}", district_name(member.kreis_name)
 
 
 def peer_key(tenant_id: int) -> str:

@@ -169,6 +169,46 @@ def set_mapping(source: DataSource, textvalue: str) -> None:
     source.config = config  # a new dict, so SQLAlchemy sees the change
 
 
+#: Date and time formats a clerk picks from (``strptime``); the first of each is the canonical ISO form.
+DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y")
+DATETIME_FORMATS = ("", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S")
+
+
+def set_column_mapping(source: DataSource, payload: str, columns: dict[str, str], date_format: str = "",
+                       datetime_format: str = "", decimal_comma: bool = False) -> None:
+    """Give an upload or push source its own column assignment, as the form without JSON sends it.
+
+    :param payload: ``events`` or ``aggregates``.
+    :param columns: canonical column -> the header in the clerk's file (empty: not in the file).
+    :param date_format: one of :data:`DATE_FORMATS`; ``datetime_format`` one of :data:`DATETIME_FORMATS`
+        ("" is ISO 8601).
+    Value maps, constants and measures of an existing mapping are kept. No column at all removes the mapping.
+    :raise SourceError: for another kind of source, an unknown format, or a header given twice.
+    """
+    import json
+
+    from tenants.canonical import PAYLOADS
+
+    if payload not in PAYLOADS:
+        raise SourceError("The mapping is not a valid profile (JSON object, see the data format).")
+    chosen = {c: h.strip() for c, h in columns.items() if c in PAYLOADS[payload] and h and h.strip()}
+    if len(set(chosen.values())) < len(chosen):
+        raise SourceError("Each column of your file can stand for one field only.")
+    if date_format not in DATE_FORMATS or datetime_format not in DATETIME_FORMATS:
+        raise SourceError("The mapping is not a valid profile (JSON object, see the data format).")
+    if not chosen:
+        set_mapping(source, "")
+        return
+    mapping = {k: v for k, v in (source.config or {}).get("mapping", {}).items()
+               if k in ("values", "constants", "measures", "delimiter", "encoding")}
+    mapping.update(payload=payload, columns=chosen, decimal_comma=decimal_comma)
+    if date_format != DATE_FORMATS[0]:
+        mapping["date_format"] = date_format
+    if datetime_format:
+        mapping["datetime_format"] = datetime_format
+    set_mapping(source, json.dumps(mapping))
+
+
 def issue_token(source: DataSource) -> str:
     """A new push token for ``source``; the only time it is seen in clear."""
     if source.kind != "push":

@@ -38,8 +38,11 @@ GEO = "http://dcat-ap.de/def/politicalGeocoding/"
 THEME_GOVE = URIRef(EU + "data-theme/GOVE")
 MONTHLY = URIRef(EU + "frequency/MONTHLY")
 AVAILABLE = URIRef(EU + "planned-availability/AVAILABLE")
-FILE_TYPES = {"csv": (URIRef(EU + "file-type/CSV"), "text/csv"),
-              "json": (URIRef(EU + "file-type/JSON"), "application/json")}
+#: Distributions: URL suffix -> (file type, media type, what the title says in brackets).
+FILE_TYPES = {"csv": (URIRef(EU + "file-type/CSV"), "text/csv", "CSV"),
+              "json": (URIRef(EU + "file-type/JSON"), "application/json", "JSON"),
+              # The same table for German Excel: semicolons, decimal commas, German months, UTF-8 with BOM.
+              "excel.csv": (URIRef(EU + "file-type/CSV"), "text/csv", "CSV für Excel")}
 
 #: Serialisations: URL suffix -> (rdflib format, media type).
 FORMATS = {
@@ -134,12 +137,12 @@ def _add_dataset(graph: Graph, spec: CatalogueSpec, entry: PublishedEntry) -> UR
     add((contact, RDF.type, VCARD.Organization))
     add((contact, VCARD.fn, Literal(tenant.name)))
     add((contact, VCARD.hasEmail, URIRef(f"mailto:{pub.contact_email}")))
-    for suffix, (file_type, media_type) in FILE_TYPES.items():
+    for suffix, (file_type, media_type, label) in FILE_TYPES.items():
         url = URIRef(f"{landing}.{suffix}")
-        dist = URIRef(f"{landing}#{suffix}")
+        dist = URIRef(f"{landing}#{suffix.replace('.', '-')}")
         add((node, DCAT.distribution, dist))
         add((dist, RDF.type, DCAT.Distribution))
-        add((dist, DCTERMS.title, Literal(f"{meta.title} – {tenant.name} ({suffix.upper()})", lang="de")))
+        add((dist, DCTERMS.title, Literal(f"{meta.title} – {tenant.name} ({label})", lang="de")))
         add((dist, DCAT.accessURL, url))
         add((dist, DCAT.downloadURL, url))
         add((dist, DCTERMS.format, file_type))

@@ -126,7 +126,8 @@ def test_provisioning_progress_and_errors_are_shown(sso_app, sso_tenants, redis_
     finally:
         _STEPS.pop("zz-test-broken")
     page = operator.get(f"/operator/tenants/{MARBURG}").get_data(as_text=True)
-    assert "zz-test-broken: failed" in page and "Superset antwortet nicht" in page
+    assert "zz-test-broken: fehlgeschlagen" in page and "Superset antwortet nicht" in page
+    assert "Einrichtung fehlgeschlagen am" in page
 
 
 def test_suspended_tenant_cannot_sign_in_and_keeps_its_data(sso_app, sso_client, sso_tenants):
@@ -141,10 +142,10 @@ def test_suspended_tenant_cannot_sign_in_and_keeps_its_data(sso_app, sso_client,
 
     with sso_app.app_context(), platform_transaction():
         assert not is_ingest_allowed(get_tenant_by_ags(a.ags))
-    # The open session ends, and nobody signs in.
-    assert sso_client.get(f"/t/{a.ags}/").status_code == 302
-    response = sso_client.get(f"/t/{a.ags}/login")
-    assert response.status_code == 403 and 'id="refusal-reason"' in response.get_data(as_text=True)
+    # The open session ends, and nobody signs in; both are told that only the operator can help.
+    for response in (sso_client.get(f"/t/{a.ags}/"), sso_client.get(f"/t/{a.ags}/login")):
+        page = response.get_data(as_text=True)
+        assert response.status_code == 403 and 'id="not-active"' in page and "Betrieb der Plattform" in page
     # The data is still there.
     with sso_app.app_context(), tenant_transaction(a.id) as session:
         assert session.execute(text("SELECT count(*) FROM portal.users")).scalar() == 1

@@ -55,6 +55,8 @@ VALUES = {
     # issue 5 (Superset): a ready-made dashboard's key (superset_config/dashboards); `world` records
     # it as provisioned for both tenants.
     "key": lambda: "overview",
+    # issue 15 (file templates): a shipped mapping profile (tenants/ingest/profiles)
+    "profile": lambda: "civento",
 }
 
 

@@ -20,5 +20,29 @@ def test_marburg_editor_sees_hundesteuer_against_hessen_landkreis_and_size_class
     assert "Median" in html
     # The size class has 7 members: the median is shown, the quartiles are withheld and explained.
     assert "Quartile werden ab 9 teilnehmenden Kommunen gezeigt." in html
-    assert "•" in html
+    # Withheld figures are said in words, never as a bare dot.
+    assert "•" not in html and "zurückgehalten" in html
+    # The shares of single methods fold away.
+    assert 'id="share-metrics"' in html or "payment:" not in html
+
+
+def test_the_overview_has_one_line_per_service_with_own_value_and_hessen_median(app, hessen, signed_in):
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id)
+    run_refresh(app)
+    html = signed_in(hessen.marburg, "viewer").get(f"/t/{MARBURG}/vergleich/").get_data(as_text=True)
+    line = html.split(f'data-leika="{HUNDESTEUER}"')[1].split("</tr>")[0]
+    own = line.split("kern-table__cell--numeric\">")[1].split("<")[0]
+    assert "Hundesteuer-Anmeldung" in line and own.endswith(" %")
+    # Either the median and where Marburg stands, or why the median is withheld, in words.
+    assert any(band in line for band in ("oberes Viertel", "über dem Median", "unter dem Median", "unteres Viertel",
+                                         "Median zurückgehalten: "))
+
+
+def test_a_tenant_not_taking_part_is_told_why_it_sees_no_comparison(app, hessen, signed_in):
+    run_refresh(app)
+    html = signed_in(hessen.marburg, "viewer").get(f"/t/{MARBURG}/vergleich/").get_data(as_text=True)
+    assert 'id="not-participating"' in html and "nimmt am Vergleich der Nutzung nicht teil" in html
+    line = html.split(f'data-leika="{HUNDESTEUER}"')[1].split("</tr>")[0]
+    assert "nicht verglichen: keine Teilnahme" in line
 

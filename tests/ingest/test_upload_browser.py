@@ -36,7 +36,7 @@ def test_upload_progress_errors_and_figures(app, two_tenants, live_server, page,
     page.get_by_label("Datenquelle", exact=True).select_option(label="civento Statistik (civento-Statistikexport)")
     page.get_by_label("Datei", exact=True).set_input_files(str(upload))
     page.get_by_role("button", name="Hochladen und übernehmen").click()
-    page.get_by_text("wartet auf einen Worker").wait_for()
+    page.get_by_text("wird gleich verarbeitet").wait_for()
 
     env = {**os.environ, "EGOV_ENV": "test", "EGOV_DATABASE_NAME": settings.database_name,
            "EGOV_REDIS_URL": settings.redis_url}

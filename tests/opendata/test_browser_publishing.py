@@ -42,7 +42,7 @@ def test_admin_previews_publishes_and_withdraws(app, page, live_server, marburg_
 
     public = page.context.browser.new_context(locale="de-DE").new_page()
     public.goto(f"{live_server.url}/opendata/06534014/")
-    expect(public.get_by_role("link", name="Nutzung der Online-Dienste")).to_be_visible()
+    expect(public.get_by_role("link", name="Nutzung der Online-Dienste", exact=True)).to_be_visible()
     assert "Creative Commons Namensnennung 4.0 International" in public.content()
     public.screenshot(path=str(ARTIFACTS / "opendata-public.png"), full_page=True)
     download = public.request.get(f"{live_server.url}/opendata/06534014/usage.csv")

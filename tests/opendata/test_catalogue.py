@@ -96,7 +96,7 @@ def test_every_dataset_carries_the_required_metadata(client, published):
         assert str(graph.value(contact, URIRef("http://www.w3.org/2006/vcard/ns#hasEmail"))) == \
             "mailto:opendata@marburg.de"
         distributions = list(graph.objects(ds, DCAT.distribution))
-        assert len(distributions) == 2
+        assert len(distributions) == 3  # CSV, JSON and the CSV for German Excel
         for dist in distributions:
             assert graph.value(dist, DCTERMS.license) == URIRef("http://dcat-ap.de/def/licenses/dl-by-de/2.0")
             assert str(graph.value(dist, DCATDE.licenseAttributionByText)) == "Marburg, Universitätsstadt"

@@ -201,7 +201,7 @@ def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server
     page = context.new_page()
     try:
         page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/dashboards/")
-        page.get_by_role("link", name="Eigene Auswertungen erstellen").click()
+        page.locator("#main").get_by_role("link", name="Eigene Auswertungen erstellen").click()
         page.wait_for_url(f"{superset}/chart/add**", timeout=60_000)
         page.wait_for_load_state("networkidle")
         ARTIFACTS.mkdir(exist_ok=True)

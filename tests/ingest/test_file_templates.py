@@ -1,0 +1,119 @@
+"""Templates and examples a clerk downloads from the formats page load through the real upload path."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from openpyxl import load_workbook
+
+from ingest_workers.worker import run_worker
+from tenants.ingest.file_templates import headers
+from tenants.ingest.profiles import PROFILE_DIR, shipped_profiles
+from tests.ingest.conftest import HUNDESTEUER, add_source, rows, sign_in
+
+PROFILES = sorted(shipped_profiles())
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_example_loads_without_a_rejected_row(app, two_tenants, profile, fmt):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Quelle", profile=profile)
+    editor = sign_in(app, a.id, "editor")
+    page = editor.get(f"/t/{a.ags}/data/formats").get_data(as_text=True)
+    link = f"/t/{a.ags}/data/formats/{profile}-example.{fmt}"
+    assert f'href="{link}"' in page
+    example = editor.get(link)
+    assert example.status_code == 200 and "attachment" in example.headers["Content-Disposition"]
+    response = editor.post(f"/t/{a.ags}/data/upload", content_type="multipart/form-data",
+                           data={"source_id": source, "file": (io.BytesIO(example.data), f"beispiel.{fmt}")})
+    assert response.status_code == 302
+    run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
+    [(status, accepted, rejected)] = rows(app, a.id,
+                                          "SELECT status, rows_accepted, rows_rejected FROM portal.ingest_runs")
+    assert (status, rejected) == ("succeeded", 0) and accepted > 0
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_template_has_the_columns_the_page_lists_and_opens_in_german_excel(app, two_tenants, profile):
+    editor = sign_in(app, two_tenants.a.id, "editor")
+    expected = headers(shipped_profiles()[profile])
+    page = editor.get(f"/t/{two_tenants.a.ags}/data/formats").get_data(as_text=True)
+    table = page.split(f'data-profile="{profile}"')[1].split("</table>")[0]
+    assert [part.split("</code>")[0] for part in table.split("<code>")[1:]] == expected
+    body = editor.get(f"/t/{two_tenants.a.ags}/data/formats/{profile}-template.csv").data
+    # UTF-8 with BOM and semicolons: German Excel opens it in columns with umlauts intact.
+    assert body.startswith(b"\xef\xbb\xbf") and next(csv.reader(io.StringIO(body.decode("utf-8-sig")),
+                                                              delimiter=";")) == expected
+    xlsx = editor.get(f"/t/{two_tenants.a.ags}/data/formats/{profile}-template.xlsx").data
+    workbook = load_workbook(io.BytesIO(xlsx))
+    assert [c.value for c in next(workbook.active.iter_rows(max_row=1))] == expected
+
+
+def test_a_viewer_gets_no_templates(app, two_tenants):
+    viewer = sign_in(app, two_tenants.a.id, "viewer")
+    assert viewer.get(f"/t/{two_tenants.a.ags}/data/formats").status_code == 403
+    assert viewer.get(f"/t/{two_tenants.a.ags}/data/formats/civento-template.csv").status_code == 403
+
+
+def test_profile_titles_and_descriptions_are_in_the_catalogues():
+    from portal.views.ingest import PROFILE_TEXTS
+
+    for path in PROFILE_DIR.glob("*.json"):
+        data = json.loads(path.read_text())
+        assert {data["title"], data["description"]} <= set(PROFILE_TEXTS), path.name
+
+
+def test_the_upload_form_preselects_the_source_of_the_latest_load_or_the_newest_source(app, two_tenants):
+    a = two_tenants.a
+    with app.app_context():
+        first = add_source(a.id, "A-Formulare")
+        newest = add_source(a.id, "Z-Neu", profile="civento")
+    editor = sign_in(app, a.id, "editor")
+    page = editor.get(f"/t/{a.ags}/data/").get_data(as_text=True)
+    assert f'<option value="{newest}" selected>' in page
+    page = editor.get(f"/t/{a.ags}/data/?source={first}").get_data(as_text=True)
+    assert f'<option value="{first}" selected>' in page
+
+
+def test_an_admin_assigns_columns_without_json_and_the_file_loads(app, two_tenants):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Fachverfahren")
+    admin = sign_in(app, a.id, "admin")
+    page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    assert 'id="column-mapping"' in page and 'name="col_occurred_at"' in page
+    response = admin.post(f"/t/{a.ags}/data/sources/{source}/mapping", data={
+        "payload": "events", "col_occurred_at": "Zeitpunkt", "col_service_key": "Leistung",
+        "col_event_type": "Vorgang", "col_session_id": "", "date_format": "%Y-%m-%d",
+        "datetime_format": "%d.%m.%Y %H:%M"})
+    assert response.status_code == 302
+    page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    assert 'value="Zeitpunkt"' in page and "eigener Spaltenzuordnung" in page
+    from tenants.ingest.loader import berlin_today
+    from tenants.overview import month_start
+
+    day = month_start(berlin_today(), 1).strftime("%d.%m.%Y")
+    content = f"Leistung;Vorgang;Zeitpunkt\n{HUNDESTEUER};started;{day} 10:00\n{HUNDESTEUER};submitted;{day} 10:05\n"
+    admin.post(f"/t/{a.ags}/data/upload", content_type="multipart/form-data",
+               data={"source_id": source, "file": (io.BytesIO(content.encode()), "export.csv")})
+    run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
+    assert rows(app, a.id, "SELECT status, rows_accepted, rows_rejected FROM portal.ingest_runs") == [
+        ("succeeded", 2, 0)]
+
+
+def test_one_column_of_the_file_cannot_stand_for_two_fields(app, two_tenants):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Fachverfahren")
+    admin = sign_in(app, a.id, "admin")
+    admin.post(f"/t/{a.ags}/data/sources/{source}/mapping", data={
+        "payload": "events", "col_occurred_at": "Zeit", "col_service_key": "Zeit", "col_event_type": "Art",
+        "date_format": "%Y-%m-%d", "datetime_format": ""})
+    page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    assert "nur für ein Feld stehen" in page
+    assert rows(app, a.id, "SELECT config FROM portal.data_sources") == [({},)]
