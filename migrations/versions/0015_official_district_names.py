@@ -4,15 +4,15 @@ The reference data is loaded with the official names from now on (``tenants.refd
 ``egov refdata load`` after the migrations brings ``portal.regions`` up to date); tenants copied their
 name at sign-up, so existing district tenants are renamed here by the same rule. Control plane, no RLS.
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-29
 """
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
