@@ -67,7 +67,7 @@ def _database_at_head(settings) -> bool:
 
 @pytest.fixture(scope="session")
 def owner_engine(database):
-    engine = create_engine(database.sqlalchemy_url(database.migration_database_url))
+    engine = create_engine(database.sqlalchemy_url(database.migration_database_url), pool_pre_ping=True)
     yield engine
     engine.dispose()
 
@@ -75,7 +75,8 @@ def owner_engine(database):
 @pytest.fixture(scope="session")
 def app_engine(database):
     """A plain engine as the application role, outside Flask."""
-    engine = create_engine(database.sqlalchemy_url(), pool_size=2)
+    # Pinged on checkout: the restore drill drops and restores the databases, ending every open connection.
+    engine = create_engine(database.sqlalchemy_url(), pool_size=2, pool_pre_ping=True)
     yield engine
     engine.dispose()
 

@@ -84,8 +84,8 @@ def test_csv_export(ctx):
                           result_format="csv")
     assert response.status_code == 200, response.text[:300]
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=","))
-    # The export labels columns with their German names ("Mandant" is tenant_id).
-    assert len(rows) > 100 and {row["Mandant"] for row in rows} == {str(ctx["a"].id)}
+    # The export labels columns with their German names ("Interne Mandantennummer" is tenant_id).
+    assert len(rows) > 100 and {row["Interne Mandantennummer"] for row in rows} == {str(ctx["a"].id)}
 
 
 def test_tampered_query_context(ctx):
