@@ -52,13 +52,14 @@ def seed_demo_identity(settings) -> int:
     """
     from demo.dev_idp import DEMO_ROLE_MAPPING
     from tenants.context import platform_acting_for
-    from tenants.identity import ProviderSettings, get_identity_provider, save_identity_provider, set_domains
+    from tenants.db import db
+    from tenants.identity import ProviderSettings, find_identity_provider, save_identity_provider, set_domains
 
     count = 0
     for ags, domain in DEMO_DOMAINS.items():
         tenant = find_tenant_by_ags(ags)
         with platform_acting_for(tenant.id):
-            if get_identity_provider(tenant.id) is not None:
+            if find_identity_provider(db.session, tenant.id) is not None:
                 continue
             set_domains(tenant.id, [domain])
             save_identity_provider(tenant.id, ProviderSettings(

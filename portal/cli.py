@@ -275,7 +275,8 @@ def tenants_identity(ags: str, version: int | None, reason: str | None) -> None:
     """Show the tenant's identity-provider settings and every saved version; restore one with --restore."""
     from tenants.break_glass import restore_identity, versions
     from tenants.context import platform_transaction
-    from tenants.identity import IdentityError, format_role_mapping, get_identity_provider
+    from tenants.db import db
+    from tenants.identity import IdentityError, find_identity_provider, format_role_mapping
     from tenants.registry import TenantError, get_tenant_by_ags
 
     try:
@@ -284,7 +285,7 @@ def tenants_identity(ags: str, version: int | None, reason: str | None) -> None:
             if version is not None:
                 provider = restore_identity(tenant, version, actor="cli", reason=reason or "")
                 click.echo(f"Version {version} restored as version {provider.config_version}.")
-            provider = get_identity_provider(tenant.id)
+            provider = find_identity_provider(db.session, tenant.id)
             current = provider.config_version if provider else None
             for saved in versions(tenant.id):
                 mark = "*" if saved.version == current else " "

@@ -20,7 +20,7 @@ from tenants.identity import (
     IdentityError,
     bind_unbound_users,
     email_domain,
-    get_identity_provider,
+    find_identity_provider,
     next_version,
     record_version,
     set_domains,
@@ -96,7 +96,7 @@ def restore_identity(tenant: Tenant, version: int, *, actor: str, reason: str,
         saved = db.session.get(IdentityProviderVersion, (tenant.id, version))
         if saved is None:
             raise IdentityError(_l("There is no version %(version)s.", version=version))
-        provider = get_identity_provider(tenant.id)
+        provider = find_identity_provider(db.session, tenant.id)
         if provider is None:
             provider = IdentityProvider(tenant_id=tenant.id, config_version=0)
             db.session.add(provider)

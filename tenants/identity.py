@@ -314,9 +314,9 @@ def claims_read(role_claim: str, email_claim: str) -> list[str]:
     return list(dict.fromkeys(["sub", email_claim or "email", "email_verified", "name", role_claim or "roles"]))
 
 
-def get_identity_provider(tenant_id: int) -> IdentityProvider | None:
-    """The tenant's provider (the caller runs in the tenant's context)."""
-    return db.session.get(IdentityProvider, tenant_id)
+def find_identity_provider(session, tenant_id: int) -> IdentityProvider | None:
+    """The tenant's provider, or None while it has none (the caller runs in the tenant's context)."""
+    return session.get(IdentityProvider, tenant_id)
 
 
 def stored_secret(tenant_id: int | None, settings: Settings) -> str | None:
@@ -324,7 +324,7 @@ def stored_secret(tenant_id: int | None, settings: Settings) -> str | None:
     if tenant_id is None:
         return None
     with platform_acting_for(tenant_id):
-        provider = get_identity_provider(tenant_id)
+        provider = find_identity_provider(db.session, tenant_id)
         return crypto.decrypt(settings, provider.client_secret_encrypted) if provider is not None else None
 
 
@@ -366,7 +366,7 @@ def save_identity_provider(tenant_id: int, wanted: ProviderSettings, settings: S
     """
     wanted = _validated(wanted)
     with platform_acting_for(tenant_id):
-        provider = get_identity_provider(tenant_id)
+        provider = find_identity_provider(db.session, tenant_id)
         secret = wanted.client_secret or (crypto.decrypt(settings, provider.client_secret_encrypted)
                                           if provider is not None else None)
         if not secret:
@@ -504,7 +504,7 @@ def another_admin_remains(tenant_id: int, user_id: int) -> bool:
     The users page asks this before an admin is demoted or deactivated: an admin in the database
     whose claims would make them a viewer at their next sign-in does not count.
     """
-    provider = get_identity_provider(tenant_id)
+    provider = find_identity_provider(db.session, tenant_id)
     others = [u for u in db.session.scalars(select(User).where(User.tenant_id == tenant_id, User.active.is_(True)))
               if u.id != user_id]
     if provider is None:

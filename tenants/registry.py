@@ -11,7 +11,7 @@ import re
 from sqlalchemy import select
 
 from tenants.db import db
-from tenants.errors import UserError
+from tenants.errors import NotFound, UserError
 from tenants.models import Region, Tenant, TenantStatus
 
 
@@ -19,8 +19,8 @@ class TenantError(UserError, ValueError):
     """A request about a tenant that cannot be fulfilled; the message is for the user."""
 
 
-class TenantNotFound(TenantError):
-    pass
+class TenantNotFound(TenantError, NotFound):
+    """No tenant (or region) with this AGS: the portal answers 404, the CLI prints the message."""
 
 
 def normalise_ags(ags: str) -> str:

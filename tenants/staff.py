@@ -16,14 +16,14 @@ from tenants.identity import IdentityError, another_admin_remains
 from tenants.models import USER_ROLES, User
 
 
-def list_users(tenant_id: int) -> list[User]:
+def list_users(session, tenant_id: int) -> list[User]:
     query = select(User).where(User.tenant_id == tenant_id).order_by(User.active.desc(), User.email)
-    return list(db.session.scalars(query))
+    return list(session.scalars(query))
 
 
-def get_user_for_tenant(tenant_id: int, user_id: int) -> User:
+def get_user(session, tenant_id: int, user_id: int) -> User:
     """:raise NotFound: for a missing user and for another tenant's user alike."""
-    user = db.session.get(User, (tenant_id, user_id))
+    user = session.get(User, (tenant_id, user_id))
     if user is None or user.tenant_id != tenant_id:
         raise NotFound(user_id)
     return user

@@ -83,3 +83,29 @@ def test_the_layer_rule_sees_an_import_inside_a_function(tmp_path):
     (tmp_path / "ingest_workers").mkdir()
     (tmp_path / "ingest_workers" / "ok.py").write_text("from tenants.jobs import enqueue\n")
     assert layer_violations(tmp_path) == ["tenants/bad.py imports demo", "tenants/bad.py imports portal"]
+
+
+def fetch_helper_violations(root: Path = ROOT) -> list[str]:
+    """Core functions that fetch one of a tenant's objects (``get_<thing>``/``find_<thing>`` with a
+    ``tenant_id`` parameter) but do not take ``(session, tenant_id, ...)``: the one fetch convention
+    (docs/architecture.md), so no helper reaches for a global session or opens its own transaction."""
+    found = []
+    for path in sorted((root / "tenants").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.FunctionDef) or not node.name.startswith(("get_", "find_", "list_")):
+                continue
+            names = [a.arg for a in node.args.args]
+            if "tenant_id" in names and names[:2] != ["session", "tenant_id"]:
+                found.append(f"{path.relative_to(root)}:{node.name}({', '.join(names)})")
+    return found
+
+
+def test_every_fetch_helper_takes_the_session_and_the_tenant():
+    assert fetch_helper_violations() == []
+
+
+def test_the_fetch_rule_sees_a_helper_without_a_session(tmp_path):
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "bad.py").write_text(
+        "def get_user(tenant_id, user_id):\n    pass\n\ndef get_run(session, tenant_id, run_id):\n    pass\n")
+    assert fetch_helper_violations(tmp_path) == ["tenants/bad.py:get_user(tenant_id, user_id)"]

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from portal import inputs
@@ -25,7 +25,7 @@ from portal.tenancy import current_tenant
 from tenants.canonical import PAYLOADS
 from tenants.db import db
 from tenants.ingest import runs
-from tenants.ingest.sources import SourceNotFound, get_run, get_source, token_matches
+from tenants.ingest.sources import get_run, get_source, token_matches
 from tenants.settings import get_settings
 
 bp = Blueprint("tenant_api", __name__, url_prefix="/api/v1/t/<ags>")
@@ -82,10 +82,7 @@ def _authorised_source(source_id: int):
     """The push source if the bearer token fits, else None; 404 for a source this tenant does not have."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    try:
-        source = get_source(db.session, current_tenant().id, source_id)
-    except SourceNotFound:
-        abort(404)
+    source = get_source(db.session, current_tenant().id, source_id)
     return source if source.kind == "push" and token_matches(source, token) else None
 
 
@@ -177,12 +174,7 @@ def batch_status(source_id: int, run_id: int):
     source = _authorised_source(source_id)
     if source is None:
         return _problem(401, "Missing or invalid token for this data source.")
-    try:
-        run = get_run(db.session, current_tenant().id, run_id)
-    except SourceNotFound:
-        run = None
-    if run is None or run.data_source_id != source.id:
-        return _problem(404, "No such batch.")
+    run = get_run(db.session, current_tenant().id, run_id, source=source)
     return jsonify(runs.run_status(run))
 
 

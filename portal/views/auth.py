@@ -22,7 +22,7 @@ from tenants.identity import (
     admit_operator,
     admit_user,
     email_domain,
-    get_identity_provider,
+    find_identity_provider,
     tenant_for_domain,
 )
 from tenants.models import Tenant
@@ -129,7 +129,7 @@ def _forward(target: str, title: str, link_text: str):
 def _client_of_session():
     if current_user.is_operator:
         return sso.operator_client()
-    provider = get_identity_provider(current_user.tenant_id)
+    provider = find_identity_provider(db.session, current_user.tenant_id)
     return sso.tenant_client(provider) if provider is not None else None
 
 
@@ -178,7 +178,7 @@ def login_tenant():
         metrics.sign_in("tenant", "tenant_inactive")
         _record_refusal(_("%(name)s cannot sign in at the moment.", name=tenant.name), tenant.id)
         return not_active_page(tenant)
-    provider = get_identity_provider(tenant.id)
+    provider = find_identity_provider(db.session, tenant.id)
     if provider is None:
         return refused(_("%(name)s has no identity provider yet.", name=tenant.name), why="no_provider",
                        tenant_id=tenant.id)
@@ -196,7 +196,7 @@ def login_tenant():
 def callback():
     """Back from the identity provider: validate, admit, and start a fresh session."""
     tenant = current_tenant()
-    provider = get_identity_provider(tenant.id)
+    provider = find_identity_provider(db.session, tenant.id)
     if provider is None:
         return refused(_("%(name)s has no identity provider yet.", name=tenant.name), why="no_provider",
                        tenant_id=tenant.id)

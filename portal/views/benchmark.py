@@ -28,7 +28,7 @@ from tenants.db import db
 from tenants.models import Tenant
 from tenants.months import berlin_today
 from tenants.settings import get_settings
-from tenants.superset.embedding import tenant_dashboards
+from tenants.superset.embedding import list_dashboards
 
 bp = Blueprint("tenant_benchmark", __name__, url_prefix="/t/<ags>/vergleich")
 operator_bp = Blueprint("operator_benchmark", __name__, url_prefix="/operator")
@@ -46,7 +46,7 @@ def _month(value: str | None) -> date | None:
 
 def _dashboard_url(tenant) -> str | None:
     """The embedded "Vergleich" dashboard, once the tenant's Superset objects are provisioned."""
-    if any(dashboard.key == "benchmark" for dashboard in tenant_dashboards(tenant.id)):
+    if any(dashboard.key == "benchmark" for dashboard in list_dashboards(db.session, tenant.id)):
         return url_for("tenant_dashboards.show", ags=tenant.ags, key="benchmark")
     return None
 

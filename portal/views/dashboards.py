@@ -12,6 +12,7 @@ from portal.access import role_required
 from portal.extensions import limiter
 from portal.tenancy import current_tenant
 from tenants import metrics
+from tenants.db import db
 from tenants.settings import get_settings
 from tenants.superset import embedding
 from tenants.superset.server import answered_recently
@@ -28,7 +29,7 @@ def _superset_url() -> str:
 @role_required("viewer")
 def show(key: str | None):
     tenant = current_tenant()
-    dashboards = embedding.tenant_dashboards(tenant.id)
+    dashboards = embedding.list_dashboards(db.session, tenant.id)
     selected = None
     if dashboards:
         selected = next((d for d in dashboards if d.key == (key or dashboards[0].key)), None)
@@ -39,7 +40,7 @@ def show(key: str | None):
     available = answered_recently(get_settings().superset_api_url)
     if available:
         g.csp_frame_src = _superset_url()
-    without_steps = bool(selected and selected.needs_steps and not embedding.has_step_data(tenant.id))
+    without_steps = bool(selected and selected.needs_steps and not embedding.has_step_data(db.session, tenant.id))
     return render_template("dashboards/show.html", tenant=tenant, dashboards=dashboards, selected=selected,
                            superset_available=available, superset_url=_superset_url(), without_steps=without_steps,
                            can_edit=current_user.has_role("editor"))
@@ -56,11 +57,11 @@ def _per_user() -> str:
 def guest_token(key: str):
     tenant = current_tenant()
     try:
-        token = embedding.guest_token(get_settings(), tenant.id, key,
+        token = embedding.guest_token(db.session, get_settings(), tenant.id, key,
                                       user_label=f"portal-{tenant.ags}-{current_user.user.id}")
     except embedding.DashboardNotFound:
         metrics.GUEST_TOKENS.labels("not_found").inc()
-        abort(404)
+        raise
     except Exception:
         metrics.GUEST_TOKENS.labels("failed").inc()
         raise

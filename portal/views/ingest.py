@@ -17,7 +17,7 @@ from flask_login import current_user
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from portal.views import commit_or_show_error
-from tenants.db import db
+from tenants.db import after_commit, db
 from tenants.ingest import catalogue, file_templates, matomo, runs
 from tenants.ingest.health import health_in_session
 from tenants.ingest.profiles import shipped_profiles
@@ -255,18 +255,14 @@ def run_errors_csv(run_id: int):
 @role_required("admin")
 def create():
     form = request.form
-    try:
-        source = create_source(db.session, current_tenant().id, get_settings(), form.get("name", ""),
-                               form.get("kind", ""), form.get("profile", "canonical"),
-                               matomo={k: form.get(k, "") for k in ("url", "site_id", "token", "pages")},
-                               origins=form.get("origins", ""))
-    except SourceError as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return redirect(url_for(".index"))
-    db.session.commit()
-    flash(_("Data source %(name)s created.", name=source.name), "success")
-    return redirect(url_for(".source_page", source_id=source.id))
+    return commit_or_show_error(
+        lambda: create_source(db.session, current_tenant().id, get_settings(), form.get("name", ""),
+                              form.get("kind", ""), form.get("profile", "canonical"),
+                              matomo={k: form.get(k, "") for k in ("url", "site_id", "token", "pages")},
+                              origins=form.get("origins", "")),
+        SourceError, lambda source: _("Data source %(name)s created.", name=source.name),
+        lambda source: url_for(".source_page", source_id=source.id), failed_back=url_for(".index"),
+        error_text=lambda exc: _(str(exc)))
 
 
 @bp.get("/sources/<int:source_id>")
@@ -295,7 +291,7 @@ def _mapping_form(source) -> dict:
             "profile_title": shipped_profiles().get(source.mapping_profile)}
 
 
-def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[], str],
+def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[object], str],
                    done: str | None = None) -> Response:
     """Apply a change to a data source: commit and confirm it, or undo it and show the user's error."""
     page = url_for(".source_page", source_id=source_id)
@@ -310,7 +306,7 @@ def settings(source_id: int):
     return _change_source(
         source_id, lambda: update_source(db.session, source, request.form.get("name", ""),
                                          request.form.get("active") == "on"),
-        lambda: _("The data source was saved.") if source.active else
+        lambda _saved: _("The data source was saved.") if source.active else
         _("The data source is paused: it accepts nothing until it is switched on again."))
 
 
@@ -320,7 +316,7 @@ def delete(source_id: int):
     source = _source_or_404(source_id)
     name = source.name
     return _change_source(source_id, lambda: delete_source(db.session, source),
-                          lambda: _("Data source %(name)s deleted.", name=name), url_for(".index"))
+                          lambda _deleted: _("Data source %(name)s deleted.", name=name), url_for(".index"))
 
 
 @bp.post("/sources/<int:source_id>/token")
@@ -362,7 +358,8 @@ def mapping(source_id: int):
     else:
         def change():
             set_mapping(source, form.get("mapping", ""))
-    return _change_source(source_id, change, lambda: _("The mapping was saved; it applies to the next file or batch."))
+    return _change_source(source_id, change,
+                          lambda _saved: _("The mapping was saved; it applies to the next file or batch."))
 
 
 @bp.post("/sources/<int:source_id>/backfill")
@@ -394,17 +391,18 @@ def save_service():
     if not form.get("service_key"):
         flash(_("Choose a service."), "danger")
         return redirect(url_for(".services"))
-    try:
+    tenant_id = current_tenant().id
+
+    def change():
         service = catalogue.update_service(db.session, form.get("service_key", ""), form.get("name", ""),
                                            form.get("leika_key", ""))
-    except catalogue.ServiceError as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return redirect(url_for(".services"))
-    db.session.commit()
-    superset_cache.data_changed(current_tenant().id, [catalogue.SERVICES_TABLE])  # names shown in charts
-    flash(_("Service %(name)s saved.", name=service.name), "success")
-    return redirect(url_for(".services"))
+        # The names are shown in charts: their cached answers go.
+        after_commit(db.session, lambda: superset_cache.data_changed(tenant_id, [catalogue.SERVICES_TABLE]))
+        return service
+
+    return commit_or_show_error(change, catalogue.ServiceError,
+                                lambda service: _("Service %(name)s saved.", name=service.name),
+                                url_for(".services"), error_text=lambda exc: _(str(exc)))
 
 
 def _health_page(retry_endpoint: str, back_url: str | None):
@@ -420,23 +418,16 @@ def health():
     return _health_page("tenant_ingest.retry", url_for(".index"))
 
 
-def _retry(run_id: int):
+def _retry(run_id: int, back: str) -> Response:
     run = _run_or_404(run_id)
-    try:
-        runs.retry_run(db.session, run)
-    except runs.IngestRefused as exc:
-        db.session.rollback()
-        flash(_(str(exc)), "danger")
-        return
-    db.session.commit()
-    flash(_("The run was queued again."), "success")
+    return commit_or_show_error(lambda: runs.retry_run(db.session, run), runs.IngestRefused,
+                                _("The run was queued again."), back, error_text=lambda exc: _(str(exc)))
 
 
 @bp.post("/runs/<int:run_id>/retry")
 @role_required("admin")
 def retry(run_id: int):
-    _retry(run_id)
-    return redirect(url_for(".health"))
+    return _retry(run_id, url_for(".health"))
 
 
 # -- operators: the same health page for any tenant ------------------------------------------------
@@ -453,5 +444,4 @@ def ops_health():
 @ops.post("/runs/<int:run_id>/retry")
 @operator_required
 def ops_retry(run_id: int):
-    _retry(run_id)
-    return redirect(url_for(".ops_health"))
+    return _retry(run_id, url_for(".ops_health"))

@@ -170,12 +170,9 @@ def _modified_since(entries):
 
 def _catalogue_response(spec: catalogue.CatalogueSpec, entries, suffix: str) -> Response:
     entries = _modified_since(entries)
-    try:
-        since = request.args.get("modified_since")
-        query = f"{urlencode({'modified_since': since})}&" if since else ""
-        graph = catalogue.build_catalogue(spec, entries, _page(), suffix, query)
-    except catalogue.PageNotFound:
-        abort(404)
+    since = request.args.get("modified_since")
+    query = f"{urlencode({'modified_since': since})}&" if since else ""
+    graph = catalogue.build_catalogue(spec, entries, _page(), suffix, query)
     body, media_type = catalogue.serialise(graph, suffix)
     response = Response(body, mimetype=media_type)
     response.headers["Access-Control-Allow-Origin"] = "*"

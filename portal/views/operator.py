@@ -14,9 +14,10 @@ from flask_login import current_user
 
 from portal.access import operator_required
 from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
 from tenants import archive, audit, break_glass, offboarding
 from tenants.db import after_commit, db
-from tenants.identity import IdentityError, format_role_mapping, get_identity_provider, tenant_domains
+from tenants.identity import IdentityError, find_identity_provider, format_role_mapping, tenant_domains
 from tenants.lifecycle import (
     NEEDS_REASON,
     TRANSITIONS,
@@ -97,10 +98,14 @@ def _audit(action: str, **details) -> None:
                  remote_addr=request.remote_addr)
 
 
+def _tenant_page() -> str:
+    return url_for("operator.tenant", ags=current_tenant().ags)
+
+
 def _back(message: str, category: str):
     """Flash and return to the tenant's page."""
     flash(message, category)
-    return redirect(url_for("operator.tenant", ags=current_tenant().ags))
+    return redirect(_tenant_page())
 
 
 PER_PAGE = 50
@@ -152,7 +157,7 @@ def tenant():
     counts = archive.row_counts(db.session.connection(), tenant.id) if offboarded else None
     return render_template(
         "operator/tenant.html", tenant=tenant, actions=actions, needs_reason=NEEDS_REASON,
-        provider=get_identity_provider(tenant.id), domains=tenant_domains(tenant.id),
+        provider=find_identity_provider(db.session, tenant.id), domains=tenant_domains(tenant.id),
         progress=provisioning_progress(tenant.id), job_error=provisioning_job_error(tenant.id),
         events=audit.recent_events(tenant.id, limit=50), counts=counts,
         offboarding=offboarding.offboarding_state(tenant) if offboarded else None,
@@ -164,19 +169,20 @@ def tenant():
 def change():
     tenant = current_tenant()
     action = request.form.get("action", "")
-    try:
-        change_status(tenant, action, actor=_actor(), reason=request.form.get("reason", ""),
-                      remote_addr=request.remote_addr)
-    except LifecycleError as exc:
-        db.session.rollback()
-        return _back(str(exc), "danger")
     tenant_id, actor = tenant.id, _actor()
-    if tenant.is_active:
-        after_commit(db.session, lambda: start_provisioning(tenant_id))
-    elif tenant.status == TenantStatus.OFFBOARDED:
-        after_commit(db.session, lambda: offboarding.start_archive(tenant_id, actor))
-    db.session.commit()
-    return _back(_("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)), "success")
+
+    def apply():
+        change_status(tenant, action, actor=actor, reason=request.form.get("reason", ""),
+                      remote_addr=request.remote_addr)
+        if tenant.is_active:
+            after_commit(db.session, lambda: start_provisioning(tenant_id))
+        elif tenant.status == TenantStatus.OFFBOARDED:
+            after_commit(db.session, lambda: offboarding.start_archive(tenant_id, actor))
+
+    return commit_or_show_error(
+        apply, LifecycleError,
+        lambda _changed: _("%(name)s is now %(status)s.", name=tenant.name, status=status_label(tenant.status)),
+        _tenant_page())
 
 
 @bp.post("/tenants/<ags>/provision")
@@ -235,16 +241,15 @@ def offboarding_status():
 def purge():
     """Queue the purge of the offboarded tenant's data after the second confirmation (its AGS typed in)."""
     tenant = current_tenant()
-    try:
-        offboarding.request_purge(tenant, request.form.get("confirmation", ""), actor=_actor(),
-                                  remote_addr=request.remote_addr)
-    except LifecycleError as exc:
-        db.session.rollback()
-        return _back(str(exc), "danger")
-    db.session.commit()
-    offboarding.start_purge(tenant.id, _actor(), request.remote_addr)
-    return _back(_("The data of %(name)s is being deleted; this page shows the progress.", name=tenant.name),
-                 "success")
+    tenant_id, actor, remote_addr = tenant.id, _actor(), request.remote_addr
+
+    def request_it():
+        offboarding.request_purge(tenant, request.form.get("confirmation", ""), actor=actor, remote_addr=remote_addr)
+        after_commit(db.session, lambda: offboarding.start_purge(tenant_id, actor, remote_addr))
+
+    return commit_or_show_error(
+        request_it, LifecycleError,
+        _("The data of %(name)s is being deleted; this page shows the progress.", name=tenant.name), _tenant_page())
 
 
 @bp.get("/tenants/<ags>/access")
@@ -252,30 +257,26 @@ def purge():
 def access():
     """Break-glass: the tenant's accounts and saved identity settings, to restore an admin or a working version."""
     tenant = current_tenant()
-    return render_template("operator/access.html", tenant=tenant, users=list_users(tenant.id),
-                           provider=get_identity_provider(tenant.id), domains=tenant_domains(tenant.id),
+    return render_template("operator/access.html", tenant=tenant, users=list_users(db.session, tenant.id),
+                           provider=find_identity_provider(db.session, tenant.id), domains=tenant_domains(tenant.id),
                            versions=break_glass.versions(tenant.id), format_role_mapping=format_role_mapping)
 
 
-def _back_to_access(message: str, category: str):
-    flash(message, category)
-    return redirect(url_for("operator.access", ags=current_tenant().ags))
+def _access_page() -> str:
+    return url_for("operator.access", ags=current_tenant().ags)
 
 
 @bp.post("/tenants/<ags>/access/admin")
 @operator_required
 def grant_admin():
     tenant = current_tenant()
-    email = request.form.get("email", "")
-    try:
-        user = break_glass.grant_admin(tenant, email, actor=_actor(), reason=request.form.get("reason", ""),
-                                       remote_addr=request.remote_addr)
-    except IdentityError as exc:
-        db.session.rollback()
-        return _back_to_access(str(exc), "danger")
-    db.session.commit()
-    return _back_to_access(_("%(email)s is an administrator of %(name)s now (role fixed in the portal).",
-                             email=user.email, name=tenant.name), "success")
+    return commit_or_show_error(
+        lambda: break_glass.grant_admin(tenant, request.form.get("email", ""), actor=_actor(),
+                                        reason=request.form.get("reason", ""), remote_addr=request.remote_addr),
+        IdentityError,
+        lambda user: _("%(email)s is an administrator of %(name)s now (role fixed in the portal).",
+                       email=user.email, name=tenant.name),
+        _access_page())
 
 
 @bp.post("/tenants/<ags>/access/restore")
@@ -284,14 +285,16 @@ def restore_identity():
     tenant = current_tenant()
     try:
         version = int(request.form.get("version", ""))
-        provider = break_glass.restore_identity(tenant, version, actor=_actor(), reason=request.form.get("reason", ""),
-                                                remote_addr=request.remote_addr)
-    except ValueError as exc:  # IdentityError included
-        db.session.rollback()
-        return _back_to_access(str(exc) if isinstance(exc, IdentityError) else _("Choose a version."), "danger")
-    db.session.commit()
-    return _back_to_access(_("Version %(version)s is restored as version %(new)s and applies to the next sign-in.",
-                             version=version, new=provider.config_version), "success")
+    except ValueError:
+        flash(_("Choose a version."), "danger")
+        return redirect(_access_page())
+    return commit_or_show_error(
+        lambda: break_glass.restore_identity(tenant, version, actor=_actor(), reason=request.form.get("reason", ""),
+                                             remote_addr=request.remote_addr),
+        IdentityError,
+        lambda provider: _("Version %(version)s is restored as version %(new)s and applies to the next sign-in.",
+                           version=version, new=provider.config_version),
+        _access_page())
 
 
 @bp.get("/audit")

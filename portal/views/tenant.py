@@ -16,6 +16,7 @@ from flask_login import current_user
 from portal.access import role_required
 from portal.error_pages import error_page
 from portal.tenancy import current_tenant
+from portal.views import commit_or_show_error
 from portal.views.signup import connection_test_limited, setup_values
 from tenants import audit
 from tenants.db import db
@@ -24,8 +25,8 @@ from tenants.identity import (
     ProviderSettings,
     check_provider,
     extra_scopes,
+    find_identity_provider,
     format_role_mapping,
-    get_identity_provider,
     parse_domains,
     parse_role_mapping,
     save_identity_provider,
@@ -35,7 +36,7 @@ from tenants.identity import (
     tenant_domains,
 )
 from tenants.settings import get_settings
-from tenants.staff import change_role, get_user_for_tenant, list_users, set_active
+from tenants.staff import change_role, get_user, list_users, set_active
 
 home_bp = Blueprint("tenant_home", __name__, url_prefix="/t/<ags>")
 admin_bp = Blueprint("tenant_admin", __name__, url_prefix="/t/<ags>/admin")
@@ -76,15 +77,15 @@ def index():
 
     from tenants import overview
     from tenants.ingest.loader import berlin_today
-    from tenants.superset.embedding import tenant_dashboards
+    from tenants.superset.embedding import list_dashboards
 
     tenant = current_tenant()
     today = berlin_today()
     last, before = overview.main_figures(db.session, tenant.id, today)
     sources = overview.freshness(db.session, tenant.id, datetime.now(UTC))
-    provider = get_identity_provider(tenant.id)
+    provider = find_identity_provider(db.session, tenant.id)
     steps = overview.first_steps(
-        db.session, tenant.id, sources=sources, has_dashboards=bool(tenant_dashboards(tenant.id)),
+        db.session, tenant.id, sources=sources, has_dashboards=bool(list_dashboards(db.session, tenant.id)),
         # Signed in means a provider exists; the step is done when colleagues get a role by it too.
         has_identity_provider=provider is not None and bool(provider.role_mapping or provider.default_role))
     return render_template("tenant/home.html", tenant=tenant, last=last, before=before, steps=steps,
@@ -95,31 +96,27 @@ def index():
 @admin_bp.get("/users")
 @role_required("admin")
 def users():
-    return render_template("tenant/users.html", tenant=current_tenant(), users=list_users(current_tenant().id))
+    tenant = current_tenant()
+    return render_template("tenant/users.html", tenant=tenant, users=list_users(db.session, tenant.id))
 
 
 @admin_bp.post("/users/<int:user_id>")
 @role_required("admin")
 def update_user(user_id: int):
     """Change a member's role, or deactivate or reactivate them."""
-    user = get_user_for_tenant(current_tenant().id, user_id)
+    user = get_user(db.session, current_tenant().id, user_id)
     action = request.form.get("action")
-    try:
-        if action == "role":
+    if action == "role":
+        def change():
             change_role(user, request.form.get("role", ""))
             _audit("user.role_changed", user.email, role=user.role)
-        elif action in ("deactivate", "reactivate"):
+    elif action in ("deactivate", "reactivate"):
+        def change():
             set_active(user, action == "reactivate")
             _audit(f"user.{action}d", user.email)
-        else:
-            abort(400)
-    except IdentityError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for("tenant_admin.users"))
-    db.session.commit()
-    flash(_("Saved."), "success")
-    return redirect(url_for("tenant_admin.users"))
+    else:
+        abort(400)
+    return commit_or_show_error(change, IdentityError, _("Saved."), url_for("tenant_admin.users"))
 
 
 def _provider_form(form) -> tuple[ProviderSettings, str]:
@@ -136,7 +133,7 @@ def _provider_form(form) -> tuple[ProviderSettings, str]:
 def _identity_page(form, check=None, status=200):
     tenant = current_tenant()
     return render_template("tenant/identity_provider.html", tenant=tenant, form=form, check=check,
-                           has_secret=get_identity_provider(tenant.id) is not None,
+                           has_secret=find_identity_provider(db.session, tenant.id) is not None,
                            setup=setup_values(tenant.ags, form)), status
 
 
@@ -152,7 +149,7 @@ def identity_provider():
     tenant = current_tenant()
     settings = get_settings()
     if request.method == "GET":
-        return _identity_page(_current_values(get_identity_provider(tenant.id), tenant.id))
+        return _identity_page(_current_values(find_identity_provider(db.session, tenant.id), tenant.id))
     redirect_uri = url_for("tenant_auth.callback", _external=True)
     check = None
     try:

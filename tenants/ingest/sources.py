@@ -41,15 +41,17 @@ def list_sources(session) -> list[DataSource]:
 
 
 def get_source(session, tenant_id: int, source_id: int, kinds: tuple[str, ...] = KINDS) -> DataSource:
+    """:raise SourceNotFound: missing, another tenant's, or not of ``kinds``."""
     source = session.get(DataSource, (tenant_id, source_id))
     if source is None or source.tenant_id != tenant_id or source.kind not in kinds:
         raise SourceNotFound(source_id)
     return source
 
 
-def get_run(session, tenant_id: int, run_id: int) -> IngestRun:
+def get_run(session, tenant_id: int, run_id: int, source: DataSource | None = None) -> IngestRun:
+    """:raise SourceNotFound: missing, another tenant's, or (with ``source``) another source's run."""
     run = session.get(IngestRun, (tenant_id, run_id))
-    if run is None or run.tenant_id != tenant_id:
+    if run is None or run.tenant_id != tenant_id or (source is not None and run.data_source_id != source.id):
         raise SourceNotFound(run_id)
     return run
 

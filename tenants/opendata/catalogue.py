@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
+from tenants.errors import NotFound
 from tenants.opendata.datasets import DATASETS
 from tenants.opendata.publication import LICENCES, PublishedEntry, Publisher
 
@@ -54,8 +55,8 @@ FORMATS = {
 }
 
 
-class PageNotFound(LookupError):
-    pass
+class PageNotFound(NotFound):
+    """A catalogue page beyond the last: the portal answers 404."""
 
 
 @dataclass(frozen=True)

@@ -160,8 +160,8 @@ def warm_tenant(tenant_id: int, dataset_ids: list[int] | None = None) -> dict[st
         if tenant is None or not tenant.is_active:
             return {"asked": 0, "failed": 0}
         ags = tenant.ags
-        ours = {d.embedded_uuid for d in embedding.tenant_dashboards(tenant_id)}
-        rules = embedding.benchmark_rules(tenant_id)
+        ours = {d.embedded_uuid for d in embedding.list_dashboards(session, tenant_id)}
+        rules = embedding.benchmark_rules(session, tenant_id)
     tokens: dict[str, str] = {}
     asked = failed = 0
     http = requests.Session()
