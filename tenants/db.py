@@ -7,7 +7,7 @@ the very same sessions, pool and tenant hook as web requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -35,20 +35,25 @@ db = SQLAlchemy(model_class=Base)
 _AFTER_COMMIT = "egov_after_commit"
 
 
-def after_commit(session: Session, callback: Callable[[], object]) -> None:
+def after_commit(session: Session, callback: Callable[[], object], key: Hashable | None = None) -> None:
     """Run ``callback()`` once the session's current transaction has committed; drop it if it rolls back.
 
-    The one way to cause a side effect of a transaction outside the database (queue a job, start provisioning):
-    a job queued before the commit may run before its rows exist, or for rows a rollback then removes (in the
-    manner of Zulip's ``send_event_on_commit``). Callbacks run in the order given, outside any transaction, and
-    may not use this session; an exception from one propagates from ``commit()`` (the data is committed).
+    The one way to cause a side effect of a transaction outside the database (queue a job, start provisioning,
+    sync Superset's access): a job queued before the commit may run before its rows exist, or for rows a
+    rollback then removes (in the manner of Zulip's ``send_event_on_commit``). Callbacks run in the order
+    given, outside any transaction, and may not use this session; an exception from one propagates from
+    ``commit()`` (the data is committed).
+
+    :param key: a callback whose key was given before in the same transaction is not added again (one
+        access sync per tenant, however many flushes changed its people).
     """
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+    pending = session.info.setdefault(_AFTER_COMMIT, {})
+    pending.setdefault(object() if key is None else key, callback)
 
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
-    for callback in session.info.pop(_AFTER_COMMIT, []):
+    for callback in session.info.pop(_AFTER_COMMIT, {}).values():
         callback()
 
 

@@ -30,3 +30,15 @@ def test_a_rolled_back_transaction_causes_no_side_effect(app):
         with platform_transaction():
             pass
     assert done == []
+
+
+def test_a_keyed_side_effect_runs_once_per_transaction_and_again_in_the_next(app):
+    # The Superset access sync registers itself after every flush that changed a tenant's people;
+    # one commit must queue it once per tenant, and the next transaction's change queues it again.
+    done = []
+    with app.app_context():
+        for _ in range(2):
+            with platform_transaction() as session:
+                for tenant_id in (7, 7, 8, 7):
+                    after_commit(session, lambda t=tenant_id: done.append(t), key=("sync", tenant_id))
+    assert done == [7, 8, 7, 8]

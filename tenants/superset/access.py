@@ -20,12 +20,14 @@ Superset usernames are the portal's subjects, ``<AGS>:<user id>`` (portal/oidc.p
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from tenants.context import platform_transaction, tenant_transaction
+from tenants.db import after_commit
 from tenants.models import Tenant, User
 from tenants.superset.client import SupersetClient, rison
 
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 EDITOR_BASE_ROLES = ("egov_editor", "sql_lab")
 #: Portal roles that reach self-service Superset (viewers are refused at the portal's authorize step).
 SUPERSET_ROLES = ("editor", "admin")
-PENDING = "egov_superset_access"
+SYNC_KEY = "superset_access_sync"
 
 
 def wanted_access(tenant: Tenant, users: dict[int, User]) -> dict[int, bool]:
@@ -144,36 +146,31 @@ def _left_or_regained_active(tenant: Tenant) -> bool:
 
 
 def _collect(session: Session, flush_context) -> None:
-    touched = session.info.setdefault(PENDING, set())
+    """After each flush: the tenants whose people changed get one access sync once the transaction commits."""
     for obj in [*session.new, *session.dirty, *session.deleted]:
         if isinstance(obj, User) and obj not in session.new and (obj in session.deleted
                                                                  or _changed(obj, "role", "active")):
-            touched.add(obj.tenant_id)
+            tenant_id = obj.tenant_id
         elif isinstance(obj, Tenant) and obj not in session.new and _left_or_regained_active(obj):
-            touched.add(obj.id)
+            tenant_id = obj.id
+        else:
+            continue
+        after_commit(session, partial(_enqueue, tenant_id), key=(SYNC_KEY, tenant_id))
 
 
-def _enqueue(session: Session) -> None:
+def _enqueue(tenant_id: int) -> None:
     from tenants.jobs import enqueue
 
-    for tenant_id in sorted(session.info.pop(PENDING, set())):
-        try:
-            enqueue(sync_tenant_access, tenant_id, queue="high", timeout=120, retries=3, retry_delays=[5, 15, 30])
-        except Exception:  # noqa: BLE001 - Redis down: the watchdog's catch-up still comes within a minute
-            log.exception("could not queue the Superset access sync of tenant %s", tenant_id)
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(PENDING, None)
+    try:
+        enqueue(sync_tenant_access, tenant_id, queue="high", timeout=120, retries=3, retry_delays=[5, 15, 30])
+    except Exception:  # noqa: BLE001 - Redis down: the watchdog's catch-up still comes within a minute
+        log.exception("could not queue the Superset access sync of tenant %s", tenant_id)
 
 
 def watch(session_class=Session) -> None:
     """Hook the sync onto every session of ``session_class`` (called once by ``create_app``)."""
-    if event.contains(session_class, "after_flush", _collect):
-        return
-    event.listen(session_class, "after_flush", _collect)
-    event.listen(session_class, "after_commit", _enqueue)
-    event.listen(session_class, "after_rollback", _forget)
+    if not event.contains(session_class, "after_flush", _collect):
+        event.listen(session_class, "after_flush", _collect)
 
 
 #: Superset's tables that hold what a person did (queries with their SQL, tabs, permalinks, logs,
