@@ -7,12 +7,16 @@ translate between HTTP and those functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
+from functools import lru_cache
+from pathlib import Path
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
@@ -162,6 +166,55 @@ def formats():
     return render_template("ingest/formats.html", profiles=profiles, columns=file_templates.headers,
                            has_example=file_templates.has_example, column_meaning=column_meaning,
                            used_by={name: [s.name for s in sources if s.mapping_profile == name] for name in profiles})
+
+
+@bp.get("/format-documentation")
+@role_required("editor")
+def format_documentation():
+    """docs/data-format.md as a page of the portal: the full description behind the formats page, for the
+    clerk who needs more than a template (own mappings, value lists, the push interface)."""
+    return render_template("ingest/format_documentation.html", body=format_documentation_html())
+
+
+#: The repository's format documentation (the portal image copies it, docker/Containerfile.portal).
+FORMAT_DOC = Path(__file__).resolve().parents[2] / "docs" / "data-format.md"
+
+
+@lru_cache(maxsize=1)
+def format_documentation_html() -> Markup:
+    """docs/data-format.md rendered with markdown-it-py (CommonMark and tables).
+
+    Raw HTML in the file is escaped, not passed through. Links relative to the repository (the JSON
+    Schemas, other docs) have no page in the portal, so they become their text; headings move one level
+    down under the page's own h1; tables and code get the portal's classes.
+    """
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(FORMAT_DOC.read_text(encoding="utf-8"))
+    for token, following in zip(tokens, tokens[1:] + tokens[:1], strict=True):
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+            if token.type == "heading_open":  # an id to link to, e.g. #mapping-profiles
+                token.attrSet("class", "kern-heading-medium" if token.tag == "h2" else "kern-heading-small")
+                token.attrSet("id", re.sub(r"[^a-z0-9]+", "-", following.content.split(" (")[0].lower()).strip("-"))
+        elif token.type == "table_open":
+            token.attrSet("class", "kern-table kern-table--small")
+        elif token.type == "inline" and token.children:
+            token.children = _without_repository_links(token.children)
+    return Markup(md.renderer.render(tokens, md.options, {}))
+
+
+def _without_repository_links(children: list) -> list:
+    kept, dropping = [], False  # links do not nest in Markdown: one flag suffices
+    for child in children:
+        if child.type == "link_open" and not str(child.attrGet("href") or "").startswith(("https://", "http://", "#")):
+            dropping = True
+        elif child.type == "link_close" and dropping:
+            dropping = False
+        else:
+            kept.append(child)
+    return kept
 
 
 @bp.get("/formats/<profile>-<any(template, example):kind>.<any(csv, xlsx):fmt>")

@@ -117,3 +117,25 @@ def test_one_column_of_the_file_cannot_stand_for_two_fields(app, two_tenants):
     page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
     assert "nur für ein Feld stehen" in page
     assert rows(app, a.id, "SELECT config FROM portal.data_sources") == [({},)]
+
+
+def test_the_format_documentation_is_a_page_of_the_portal_reached_from_the_upload_form(app, two_tenants):
+    a = two_tenants.a
+    editor = sign_in(app, a.id, "editor")
+    link = f"/t/{a.ags}/data/format-documentation"
+    for page in (f"/t/{a.ags}/data/", f"/t/{a.ags}/data/formats"):
+        assert f'href="{link}"' in editor.get(page).get_data(as_text=True), page
+    response = editor.get(link)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    doc = page.split('id="format-documentation"')[1]
+    # Rendered, not shown as Markdown: headings with anchors, the key table as a table, code as code.
+    assert '<h3 class="kern-heading-small" id="mapping-profiles">Mapping profiles</h3>' in doc
+    assert "<td><code>values</code></td>" in doc and '<table class="kern-table' in doc
+    assert "<pre><code" in doc and "```" not in doc and "| --- |" not in doc and "## " not in doc
+    assert 'lang="en"' in page.split('id="format-documentation"')[0].rsplit("<", 1)[1]  # read aloud in English
+    assert 'href="schemas/' not in doc  # repository links have no page here
+    assert "<h1 class=\"kern-heading-large\">Datenformat: die technische Beschreibung</h1>" in page
+
+    viewer = sign_in(app, a.id, "viewer")
+    assert viewer.get(link).status_code == 403
