@@ -39,6 +39,7 @@ from tenants.ingest.sources import (
     run_errors,
     set_column_mapping,
     set_mapping,
+    set_value_mapping,
     update_source,
 )
 from tenants.settings import get_settings
@@ -47,6 +48,10 @@ from tenants.superset import cache as superset_cache
 bp = Blueprint("tenant_ingest", __name__, url_prefix="/t/<ags>/data")
 
 UPLOAD_KINDS = ("upload", "push")
+#: Empty rows the value list form offers below the filled ones (saving offers as many again), and the
+#: most rows read from one form.
+VALUE_ROWS_SPARE = 3
+VALUE_ROWS_MAX = 500
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
 
 
@@ -266,6 +271,26 @@ def measure_label(measure: str) -> str:
             "payment": _("payments"), "authentication": _("sign-ins")}.get(measure, measure)
 
 
+def value_field_label(column: str) -> str:
+    """Short name of a field with a value list (the value list form's first column)."""
+    return {"event_type": _("What happened"), "measure": _("What is counted"), "channel": _("Channel"),
+            "payment_method": _("Payment method"), "payment_provider": _("Payment provider"),
+            "auth_method": _("Sign-in method"), "trust_level": _("Trust level")}.get(column, column)
+
+
+def value_label(column: str, code: str) -> str:
+    """A canonical value as the value list form offers it: its German label, the code behind it."""
+    from tenants.vocabulary import VOCABULARIES
+
+    if column in ("event_type", "measure"):
+        words = {"started": _("application started"), "step_reached": _("step reached"),
+                 "submitted": _("application submitted"), "aborted": _("application abandoned"),
+                 "payment": _("payment"), "authentication": _("sign-in")}.get(code, code)
+    else:
+        words = VOCABULARIES[column].get(code, code)
+    return f"{words} ({code})"
+
+
 def canonical_column_label(column: str) -> str:
     return {
         "event_id": _("Unique id of the row from your system (optional; without it, the row itself is the id)"),
@@ -330,18 +355,23 @@ def _mapping_form(source) -> dict:
     """What the column form shows: the payload, its fields and the headers assigned now (own or shipped)."""
     from tenants.canonical import PAYLOADS, REQUIRED
     from tenants.ingest.profiles import ProfileError, profile_for
-    from tenants.ingest.sources import DATE_FORMATS, DATETIME_FORMATS
+    from tenants.ingest.sources import CODED_VALUES, DATE_FORMATS, DATETIME_FORMATS
 
     try:
         profile = profile_for(source.mapping_profile, source.config)
     except ProfileError:
         profile = shipped_profiles()["canonical"]
     own = (source.config or {}).get("mapping") or {}
+    payload_columns = PAYLOADS[profile.payload]
     return {"mapping_profile": profile, "payload_fields": {p: [(c, c in REQUIRED[p]) for c in cols]
                                                            for p, cols in PAYLOADS.items()},
             "assigned": profile.columns, "own_mapping": bool(own), "field_label": canonical_column_label,
             "date_formats": DATE_FORMATS, "datetime_formats": DATETIME_FORMATS,
-            "profile_title": shipped_profiles().get(source.mapping_profile)}
+            "profile_title": shipped_profiles().get(source.mapping_profile),
+            "value_rows": [(f, found, meaning) for f, pairs in profile.values.items()
+                           for found, meaning in pairs.items() if found.strip()] + [("", "", "")] * VALUE_ROWS_SPARE,
+            "value_fields": [(f, value_field_label(f), [(v, value_label(f, v)) for v in CODED_VALUES[f]])
+                             for f in payload_columns if f in CODED_VALUES]}
 
 
 def _change_source(source_id: int, change: Callable[[], object], confirm: Callable[[object], str],
@@ -413,6 +443,21 @@ def mapping(source_id: int):
             set_mapping(source, form.get("mapping", ""))
     return _change_source(source_id, change,
                           lambda _saved: _("The mapping was saved; it applies to the next file or batch."))
+
+
+@bp.post("/sources/<int:source_id>/values")
+@role_required("admin")
+def values(source_id: int):
+    """Save the source's value lists from the form rows "field, value in your file → meaning"."""
+    source = _source_or_404(source_id, UPLOAD_KINDS)
+    form = request.form
+    rows = []  # a meaning is sent as "<field>:<code>": the group of the list it was chosen from names the field
+    for n in range(VALUE_ROWS_MAX):
+        if f"value_from_{n}" in form:
+            field, _sep, code = form.get(f"value_to_{n}", "").partition(":")
+            rows.append((field, form[f"value_from_{n}"], code))
+    return _change_source(source_id, lambda: set_value_mapping(source, rows),
+                          lambda: _("The value lists were saved; they apply to the next file or batch."))
 
 
 @bp.post("/sources/<int:source_id>/backfill")

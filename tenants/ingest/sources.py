@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from tenants import canonical
 from tenants.crypto import encrypt
 from tenants.errors import NotFound, UserError
 from tenants.ingest.profiles import shipped_profiles
@@ -209,6 +210,73 @@ def set_column_mapping(source: DataSource, payload: str, columns: dict[str, str]
     if datetime_format:
         mapping["datetime_format"] = datetime_format
     set_mapping(source, json.dumps(mapping))
+
+
+#: Canonical columns a value list can translate, and the values each may become.
+CODED_VALUES: dict[str, tuple[str, ...]] = {
+    "event_type": canonical.EVENT_TYPES, "measure": canonical.EVENT_TYPES, "channel": canonical.CHANNELS,
+    "payment_method": canonical.PAYMENT_METHODS, "payment_provider": canonical.PAYMENT_PROVIDERS,
+    "auth_method": canonical.AUTH_METHODS, "trust_level": canonical.TRUST_LEVELS,
+}
+
+
+def set_value_mapping(source: DataSource, rows: list[tuple[str, str, str]]) -> None:
+    """Give an upload or push source its value lists, as the form without JSON sends them.
+
+    :param rows: (canonical column, value as it stands in the file, canonical value); rows with all
+        three empty are the form's spare rows and skipped.
+    The rest of the mapping stays. A source without an own mapping starts from the shipped profile it
+    names, so the value lists are the only change in how its files are read. Values are compared
+    without regard to case, as the loader does.
+    :raise SourceError: for another kind of source, an incomplete row, a meaning not in the lists,
+        or one file value given twice for a field.
+    """
+    import json
+
+    from tenants.ingest.profiles import ProfileError, profile_for
+
+    if source.kind not in ("upload", "push"):
+        raise SourceError("Only upload and push sources have a mapping.")
+    try:
+        profile = profile_for(source.mapping_profile, source.config)
+    except ProfileError as exc:
+        raise SourceError("The mapping is not a valid profile (JSON object, see the data format).") from exc
+    # An entry for the empty cell (civento's "" -> "") has no row in the form; it stays as it is.
+    values: dict[str, dict[str, str]] = {field: {"": meaning} for field, mapping in profile.values.items()
+                                         for found, meaning in mapping.items() if not found.strip()}
+    for field, found, meaning in rows:
+        field, found, meaning = field.strip(), found.strip(), meaning.strip()
+        if not (field or found or meaning):
+            continue
+        if not found or not meaning:
+            raise SourceError("Each row of a value list needs the value as it stands in your file and its meaning.")
+        if field not in CODED_VALUES or field not in profile.canonical_columns or meaning not in CODED_VALUES[field]:
+            raise SourceError("Choose the meaning of each value from the list.")
+        if found.casefold() in {known.casefold() for known in values.get(field, {}) if known}:
+            raise SourceError("A value of your file is listed twice for the same field.")
+        values.setdefault(field, {})[found] = meaning
+    own = (source.config or {}).get("mapping")
+    if not own and values == profile.values:
+        return  # nothing changed: the source keeps reading its shipped profile as it is
+    mapping = dict(own) if own else _profile_dict(profile)
+    mapping.pop("values", None)
+    if values:
+        mapping["values"] = values
+    set_mapping(source, json.dumps(mapping))
+
+
+def _profile_dict(profile) -> dict[str, Any]:
+    """A shipped profile as the keys of an own mapping (what differs from the defaults; no title)."""
+    import dataclasses
+
+    out = {}
+    for spec in dataclasses.fields(profile):
+        value = getattr(profile, spec.name)
+        default = spec.default if spec.default is not dataclasses.MISSING else \
+            spec.default_factory() if spec.default_factory is not dataclasses.MISSING else object()
+        if spec.name not in ("name", "title", "description") and value != default:
+            out[spec.name] = value
+    return out
 
 
 def issue_token(source: DataSource) -> str:

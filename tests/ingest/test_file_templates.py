@@ -139,3 +139,86 @@ def test_the_format_documentation_is_a_page_of_the_portal_reached_from_the_uploa
 
     viewer = sign_in(app, a.id, "viewer")
     assert viewer.get(link).status_code == 403
+
+
+def _value_rows(*rows: tuple[str, str]) -> dict[str, str]:
+    """The value list form as a browser sends it: every row, filled or spare ("value in the file", "field:code")."""
+    padded = [*rows, ("", ""), ("", "")]
+    return {k: v for n, (found, meaning) in enumerate(padded)
+            for k, v in ((f"value_from_{n}", found), (f"value_to_{n}", meaning))}
+
+
+def test_an_admin_lists_the_words_of_her_file_in_form_rows_and_the_file_loads(app, two_tenants):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Fachverfahren")
+    admin = sign_in(app, a.id, "admin")
+    admin.post(f"/t/{a.ags}/data/sources/{source}/mapping", data={
+        "payload": "events", "col_occurred_at": "Zeitpunkt", "col_service_key": "Leistung",
+        "col_event_type": "Vorgang", "col_channel": "Kanal", "date_format": "%Y-%m-%d",
+        "datetime_format": "%d.%m.%Y %H:%M"})
+    page = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True)
+    form = page.split('id="value-mapping"')[1].split("</form>")[0]
+    assert 'name="value_from_0"' in form and '<optgroup label="Kanal">' in form
+    assert '<option value="event_type:started">Antrag begonnen (started)</option>' in form
+
+    response = admin.post(f"/t/{a.ags}/data/sources/{source}/values", data=_value_rows(
+        ("Antrag gestartet", "event_type:started"), ("Antrag abgeschickt", "event_type:submitted"),
+        ("Webportal", "channel:web")))
+    assert response.status_code == 302
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Die Wertelisten wurden gespeichert" in page
+    form = page.split('id="value-mapping"')[1].split("</form>")[0]
+    assert 'value="Antrag gestartet"' in form and '<option value="channel:web" selected>' in form
+    [(config,)] = rows(app, a.id, "SELECT config FROM portal.data_sources")
+    assert config["mapping"]["columns"]["event_type"] == "Vorgang"  # the column assignment stays
+    assert config["mapping"]["values"] == {"event_type": {"Antrag gestartet": "started",
+                                                          "Antrag abgeschickt": "submitted"},
+                                           "channel": {"Webportal": "web"}}
+
+    from tenants.ingest.loader import berlin_today
+    from tenants.overview import month_start
+
+    day = month_start(berlin_today(), 1).strftime("%d.%m.%Y")
+    content = (f"Leistung;Vorgang;Zeitpunkt;Kanal\n{HUNDESTEUER};antrag gestartet;{day} 10:00;Webportal\n"
+               f"{HUNDESTEUER};Antrag abgeschickt;{day} 10:05;WEBPORTAL\n")
+    admin.post(f"/t/{a.ags}/data/upload", content_type="multipart/form-data",
+               data={"source_id": source, "file": (io.BytesIO(content.encode()), "export.csv")})
+    run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
+    assert rows(app, a.id, "SELECT status, rows_accepted, rows_rejected FROM portal.ingest_runs") == [
+        ("succeeded", 2, 0)]
+
+
+@pytest.mark.parametrize(("value_rows", "message"), [
+    ((("Webportal", ""),), "braucht den Wert"),
+    ((("Webportal", "channel:web"), ("webportal", "channel:ios")), "zweimal"),
+    ((("Webportal", "channel:fax"),), "aus der Liste"),
+    ((("Webportal", "measure:started"),), "aus der Liste"),  # a field events do not have
+])
+def test_value_lists_with_a_gap_or_a_contradiction_are_refused_in_german(app, two_tenants, value_rows, message):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Fachverfahren")
+    admin = sign_in(app, a.id, "admin")
+    response = admin.post(f"/t/{a.ags}/data/sources/{source}/values", data=_value_rows(*value_rows))
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert message in page
+    assert rows(app, a.id, "SELECT config FROM portal.data_sources") == [({},)]
+
+
+def test_a_shipped_profiles_value_lists_show_as_rows_and_an_added_row_keeps_them(app, two_tenants):
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Mängelmelder", profile="maengelmelder")
+    admin = sign_in(app, a.id, "admin")
+    form = admin.get(f"/t/{a.ags}/data/sources/{source}").get_data(as_text=True).split('id="value-mapping"')[1]
+    assert 'value="Webportal"' in form.split("</form>")[0]
+    shipped = shipped_profiles()["maengelmelder"]
+    kept = [(found, f"{field}:{meaning}") for field, pairs in shipped.values.items()
+            for found, meaning in pairs.items()]
+    admin.post(f"/t/{a.ags}/data/sources/{source}/values", data=_value_rows(*kept))
+    assert rows(app, a.id, "SELECT config FROM portal.data_sources") == [({},)]  # unchanged: no own mapping
+    admin.post(f"/t/{a.ags}/data/sources/{source}/values", data=_value_rows(*kept, ("Tablet-App", "channel:ios")))
+    [(config,)] = rows(app, a.id, "SELECT config FROM portal.data_sources")
+    assert config["mapping"]["values"]["channel"] == {**shipped.values["channel"], "Tablet-App": "ios"}
+    assert config["mapping"]["columns"] == shipped.columns and config["mapping"]["constants"] == shipped.constants
