@@ -13,6 +13,15 @@
 * **A declared language** on every HTML page: ``<html>`` becomes ``<html lang="de">`` (or the
   request's language: the portal passes ``_l_=en`` to the embedded page in English mode, which
   Flask-AppBuilder's locale selector honours per request).
+* **The ready-made dashboards' own texts in the page's language**: their titles, chart titles, intro
+  texts, filter names and column labels are written in German into Superset (the templates in
+  ``dashboards/``). When the embedded dashboard is opened in another language (the portal's ``_l_``),
+  the answers of the dashboard API that carry these texts (``/api/v1/dashboard/<id>``, ``…/charts``,
+  ``…/datasets``) get them from ``translations/dashboards.<lang>.json`` (German text → text). Only
+  named display keys are touched, never a chart's form data: a guest's query must stay the one the
+  chart was saved with. The frontend's API calls carry no ``_l_``, so the language is taken from the
+  embedded page that made them (its address, the ``Referer``), else from the session, where the
+  embedded page records it (Flask-AppBuilder's language choice lives there too).
 * **On the embedded dashboard page** a stylesheet (contrast, visible focus) and a small script under
   the page's CSP nonce that makes every chart a keyboard stop named after its title (Superset's
   chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar) and
@@ -47,6 +56,9 @@ EMBEDDED_CSS = """
 .ant-select-selection-search-input::placeholder { color: #595959 !important; }
 .ant-empty-description, .ant-typography-secondary, .ant-form-item-extra,
 .date-label-content { color: #595959 !important; }
+/* Empty table cells ("N/A": a withheld quartile, a metric without value) are grey #878787, 3.3:1 on the
+   striped rows; this grey reaches 6.4:1 and still reads as "nothing here". */
+td.dt-is-null { color: #595959 !important; }
 """
 
 #: Every chart holder becomes a focusable region named after its chart title (WCAG 2.1.1, 4.1.2).
@@ -144,6 +156,87 @@ def _serve_language_pack() -> Response | None:
     return response
 
 
+#: Answers of the dashboard API that carry the ready-made dashboards' texts.
+_DASHBOARD_API = re.compile(r"^/api/v1/dashboard/[^/]+(?:/charts|/datasets)?/?$")
+#: Keys whose string value is shown as it is: titles, names, markdown, descriptions, verbose names.
+_TEXT_KEYS = frozenset({"dashboard_title", "slice_name", "sliceName", "sliceNameOverride", "text", "code", "name",
+                        "description", "verbose_name"})
+#: Keys holding JSON in a string (the layout and the native filters) and mappings of display names.
+_JSON_STRING_KEYS = frozenset({"position_json", "json_metadata"})
+_NAME_MAP_KEYS = frozenset({"verbose_map"})
+#: What a chart queries with: left alone (a changed metric label would be a changed query).
+_QUERY_KEYS = frozenset({"form_data", "params", "query_context"})
+
+
+@lru_cache(maxsize=8)
+def template_texts(lang: str) -> dict[str, str]:
+    """The ready-made dashboards' texts in ``lang`` (German text → text); empty for German or unknown."""
+    path = OVERRIDE_DIR / f"dashboards.{lang}.json"
+    if not path.is_file():
+        return {}
+    found = json.loads(path.read_text(encoding="utf-8"))
+    return {german: text for german, text in found.items() if not german.startswith("_")}
+
+
+def translate_texts(value: Any, texts: dict[str, str], key: str | None = None) -> Any:
+    """``value`` (a decoded API answer) with the display texts under :data:`_TEXT_KEYS` replaced."""
+    if isinstance(value, dict):
+        if key in _NAME_MAP_KEYS:
+            return {k: texts.get(v, v) if isinstance(v, str) else v for k, v in value.items()}
+        return {k: v if k in _QUERY_KEYS else translate_texts(v, texts, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [translate_texts(item, texts, key) for item in value]
+    if isinstance(value, str):
+        if key in _JSON_STRING_KEYS:
+            try:
+                inner = json.loads(value)
+            except ValueError:
+                return value
+            return json.dumps(translate_texts(inner, texts), ensure_ascii=False)
+        if key in _TEXT_KEYS:
+            return texts.get(value, value)
+    return value
+
+
+def _dashboard_language() -> str:
+    """The language the embedded dashboard was opened in (see the module's description)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.path.startswith("/embedded/"):
+        asked = parse_qs(referer.query).get("_l_")
+        if asked:
+            return asked[0]
+    return _page_language()
+
+
+def _before_dashboard_api() -> None:
+    if request.path.startswith("/embedded/") and request.args.get("_l_"):
+        from flask import current_app, session
+
+        if request.args["_l_"] in current_app.config.get("LANGUAGES", {}):
+            session["locale"] = request.args["_l_"]
+    elif _DASHBOARD_API.match(request.path) and template_texts(_dashboard_language()):
+        # The browser's cached answer is in the other language; the ETag does not say which.
+        request.environ.pop("HTTP_IF_NONE_MATCH", None)
+        request.environ.pop("HTTP_IF_MODIFIED_SINCE", None)
+
+
+def _translate_dashboard_api(response: Response) -> Response:
+    if (response.status_code != 200 or response.mimetype != "application/json" or response.direct_passthrough
+            or not _DASHBOARD_API.match(request.path)):
+        return response
+    texts = template_texts(_dashboard_language())
+    if not texts:
+        return response
+    response.set_data(json.dumps(translate_texts(json.loads(response.get_data()), texts), ensure_ascii=False))
+    # Not the German answer's validators: a cache must not take one for the other.
+    for header in ("ETag", "Last-Modified"):
+        response.headers.pop(header, None)
+    response.headers["Vary"] = ", ".join(filter(None, (response.headers.get("Vary"), "Referer", "Cookie")))
+    return response
+
+
 def _page_language() -> str:
     from flask_babel import get_locale
 
@@ -168,4 +261,6 @@ def _adjust_html(response: Response) -> Response:
 def install(app: Flask) -> None:
     """Register the hooks above on Superset's app (FLASK_APP_MUTATOR)."""
     app.before_request(_serve_language_pack)
+    app.before_request(_before_dashboard_api)
     app.after_request(_adjust_html)
+    app.after_request(_translate_dashboard_api)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, session, url_for
+from flask_babel import get_locale
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
@@ -16,8 +19,22 @@ from tenants.db import db
 from tenants.settings import get_settings
 from tenants.superset import embedding
 from tenants.superset.server import answered_recently
+from tenants.superset.templates import TEMPLATE_DIR
 
 bp = Blueprint("tenant_dashboards", __name__, url_prefix="/t/<ags>")
+
+
+@lru_cache(maxsize=4)
+def _template_texts(lang: str) -> dict[str, str]:
+    """The ready-made dashboards' texts in ``lang``: the catalogue Superset uses for the same texts inside
+    the embedded dashboard (superset_config/portal_ui.py), so the page and the dashboard agree."""
+    path = TEMPLATE_DIR.parent / "translations" / f"dashboards.{lang}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def dashboard_text(text: str) -> str:
+    """A dashboard title or description in the page's language (the templates are written in German)."""
+    return _template_texts(str(get_locale() or "de").split("_")[0]).get(text, text)
 
 
 def _superset_url() -> str:
@@ -43,7 +60,7 @@ def show(key: str | None):
     without_steps = bool(selected and selected.needs_steps and not embedding.has_step_data(db.session, tenant.id))
     return render_template("dashboards/show.html", tenant=tenant, dashboards=dashboards, selected=selected,
                            superset_available=available, superset_url=_superset_url(), without_steps=without_steps,
-                           can_edit=current_user.has_role("editor"))
+                           can_edit=current_user.has_role("editor"), text=dashboard_text)
 
 
 def _per_user() -> str:

@@ -83,7 +83,8 @@ def _reached_by_tab(page, frame, stops: int = 80) -> set[str]:
     return reached
 
 
-@pytest.mark.parametrize("key", ["overview", "service_detail", "payment", "authentication"])
+@pytest.mark.parametrize("key", ["overview", "service_detail", "payment", "authentication", "channels", "feedback",
+                                 "web_analytics", "benchmark"])
 def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_content(
         ss_app, ss_live_server, tenants_ab, viewer_a, browser, key):
     from tenants.superset import templates
@@ -137,16 +138,66 @@ def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_co
         context.close()
 
 
+def _template_texts() -> list[str]:
+    """Every text of the ready-made dashboards a user reads, as the templates write it (German)."""
+    from tenants.superset import templates
+
+    texts = []
+    for template in templates.dashboards().values():
+        texts += [template["title"], template.get("description", ""), template.get("intro", "")]
+        texts += [spec["name"] for spec in template.get("filters", [])]
+        texts += [chart["name"] for chart in template["charts"]]
+    texts += list(templates.column_labels().values())
+    texts += [spec.get("description", "") for spec in templates.datasets().values()]
+    return [text for text in dict.fromkeys(texts) if text]
+
+
+def test_every_template_text_has_an_english_text():
+    catalogue = json.loads((ROOT / "superset_config/translations/dashboards.en.json").read_text(encoding="utf-8"))
+    texts = _template_texts()
+    assert [text for text in texts if not catalogue.get(text)] == []
+    assert sorted(set(catalogue) - set(texts) - {"_comment"}) == []  # no entry left from a renamed text
+
+
+def _chart_titles(frame) -> set[str]:
+    """The titles shown above the charts."""
+    return set(frame.evaluate("""() => Array.from(document.querySelectorAll('.dashboard-component-chart-holder'))
+        .map(h => h.querySelector("[data-test='editable-title'], .header-title, .chart-header .title"))
+        .filter(t => t).map(t => t.textContent.trim())"""))
+
+
+@pytest.mark.parametrize("key", ["overview", "service_detail"])
 def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_server, tenants_ab, viewer_a,
-                                                              browser):
-    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, "overview",
-                                    lang="en")
+                                                              browser, key):
+    from tenants.superset import templates
+
+    english = json.loads((ROOT / "superset_config/translations/dashboards.en.json").read_text(encoding="utf-8"))
+    template = templates.dashboards()[key]
+    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, key, lang="en")
     try:
-        page.screenshot(path=str(ARTIFACTS / "embedded_english_overview.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"embedded_english_{key}.png"), full_page=True)
         assert frame.evaluate("document.documentElement.lang") == "en"
         body = frame.locator("body").inner_text()
         assert "Apply filters" in body and "Filter anwenden" not in body
-        assert page.locator("#superset-dashboard iframe").get_attribute("title") == "Dashboard “Übersicht”"
+        # The template's own texts: the page around it, chart titles, filter names, the intro.
+        title = english[template["title"]]
+        assert page.locator("#superset-dashboard iframe").get_attribute("title") == f"Dashboard “{title}”"
+        assert page.locator("h2").first.inner_text() == title
+        shown = _chart_titles(frame)
+        assert shown == {english[chart["name"]] for chart in template["charts"]}, shown
+        filters = frame.locator("[data-test='filter-bar']").inner_text()
+        assert all(english[spec["name"]] in filters and spec["name"] not in filters
+                   for spec in template["filters"]), filters
+        if template.get("intro"):
+            assert "Please choose the service" in body and "Bitte wählen Sie" not in body
+    finally:
+        context.close()
+
+    # The same viewer back in German mode: the German titles again.
+    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, key)
+    try:
+        shown = _chart_titles(frame)
+        assert shown == {chart["name"] for chart in template["charts"]}, shown
     finally:
         context.close()
 
