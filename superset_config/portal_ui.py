@@ -109,14 +109,19 @@ EMBEDDED_SCRIPT = r"""
 """
 
 
-@lru_cache(maxsize=8)
-def overrides(lang: str) -> dict[str, str]:
-    """Our corrections for ``lang`` (msgid → msgstr); empty when there are none."""
-    path = OVERRIDE_DIR / f"{lang}.json"
+def _catalogue(name: str) -> dict[str, str]:
+    """A JSON object of texts in ``translations/`` without its comment keys (``_…``); empty when missing."""
+    path = OVERRIDE_DIR / name
     if not path.is_file():
         return {}
     found = json.loads(path.read_text(encoding="utf-8"))
-    return {msgid: text for msgid, text in found.items() if not msgid.startswith("_")}
+    return {key: text for key, text in found.items() if not key.startswith("_")}
+
+
+@lru_cache(maxsize=8)
+def overrides(lang: str) -> dict[str, str]:
+    """Our corrections for ``lang`` (msgid → msgstr); empty when there are none."""
+    return _catalogue(f"{lang}.json")
 
 
 def _wheel_pack(lang: str) -> dict[str, Any] | None:
@@ -171,11 +176,7 @@ _QUERY_KEYS = frozenset({"form_data", "params", "query_context"})
 @lru_cache(maxsize=8)
 def template_texts(lang: str) -> dict[str, str]:
     """The ready-made dashboards' texts in ``lang`` (German text → text); empty for German or unknown."""
-    path = OVERRIDE_DIR / f"dashboards.{lang}.json"
-    if not path.is_file():
-        return {}
-    found = json.loads(path.read_text(encoding="utf-8"))
-    return {german: text for german, text in found.items() if not german.startswith("_")}
+    return _catalogue(f"dashboards.{lang}.json")
 
 
 def translate_texts(value: Any, texts: dict[str, str], key: str | None = None) -> Any:
