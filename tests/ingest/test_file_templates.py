@@ -222,3 +222,34 @@ def test_a_shipped_profiles_value_lists_show_as_rows_and_an_added_row_keeps_them
     [(config,)] = rows(app, a.id, "SELECT config FROM portal.data_sources")
     assert config["mapping"]["values"]["channel"] == {**shipped.values["channel"], "Tablet-App": "ios"}
     assert config["mapping"]["columns"] == shipped.columns and config["mapping"]["constants"] == shipped.constants
+
+
+def test_in_chromium_the_value_lists_are_filled_by_keyboard_and_mouse_and_both_pages_pass_axe(
+        app, two_tenants, live_server, browser):
+    from tests.auth.test_role_journeys import axe_violations
+
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Fachverfahren")
+    client = sign_in(app, a.id, "admin")
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    context = browser.new_context(locale="de-DE", bypass_csp=True)  # axe is injected as a script
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "domain": "127.0.0.1", "path": "/"}])
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/t/{a.ags}/data/sources/{source}")
+        assert axe_violations(page) == []
+        page.get_by_label("Wert in Ihrer Datei, Zeile 1").fill("Internet")
+        page.get_by_label("Bedeutet, Zeile 1").select_option(label="Web (web)")
+        page.get_by_role("button", name="Wertelisten speichern").click()
+        assert page.get_by_text("Die Wertelisten wurden gespeichert").is_visible()
+        assert page.get_by_label("Wert in Ihrer Datei, Zeile 1").input_value() == "Internet"
+        [(config,)] = rows(app, a.id, "SELECT config FROM portal.data_sources")
+        assert config["mapping"]["values"] == {"channel": {"Internet": "web"}}
+
+        page.goto(f"{live_server.url}/t/{a.ags}/data/")
+        page.get_by_role("link", name="Technische Beschreibung des Datenformats").click()
+        assert page.get_by_role("heading", name="Mapping profiles").is_visible()
+        assert axe_violations(page) == []
+    finally:
+        context.close()
