@@ -457,7 +457,7 @@ def values(source_id: int):
             field, _sep, code = form.get(f"value_to_{n}", "").partition(":")
             rows.append((field, form[f"value_from_{n}"], code))
     return _change_source(source_id, lambda: set_value_mapping(source, rows),
-                          lambda: _("The value lists were saved; they apply to the next file or batch."))
+                          lambda _saved: _("The value lists were saved; they apply to the next file or batch."))
 
 
 @bp.post("/sources/<int:source_id>/backfill")

@@ -226,6 +226,8 @@ def test_a_shipped_profiles_value_lists_show_as_rows_and_an_added_row_keeps_them
 
 def test_in_chromium_the_value_lists_are_filled_by_keyboard_and_mouse_and_both_pages_pass_axe(
         app, two_tenants, live_server, browser):
+    from playwright.sync_api import expect
+
     from tests.auth.test_role_journeys import axe_violations
 
     a = two_tenants.a
@@ -242,14 +244,14 @@ def test_in_chromium_the_value_lists_are_filled_by_keyboard_and_mouse_and_both_p
         page.get_by_label("Wert in Ihrer Datei, Zeile 1").fill("Internet")
         page.get_by_label("Bedeutet, Zeile 1").select_option(label="Web (web)")
         page.get_by_role("button", name="Wertelisten speichern").click()
-        assert page.get_by_text("Die Wertelisten wurden gespeichert").is_visible()
-        assert page.get_by_label("Wert in Ihrer Datei, Zeile 1").input_value() == "Internet"
+        expect(page.get_by_text("Die Wertelisten wurden gespeichert")).to_be_visible()  # waits for the new page
+        expect(page.get_by_label("Wert in Ihrer Datei, Zeile 1")).to_have_value("Internet")
         [(config,)] = rows(app, a.id, "SELECT config FROM portal.data_sources")
         assert config["mapping"]["values"] == {"channel": {"Internet": "web"}}
 
         page.goto(f"{live_server.url}/t/{a.ags}/data/")
         page.get_by_role("link", name="Technische Beschreibung des Datenformats").click()
-        assert page.get_by_role("heading", name="Mapping profiles").is_visible()
+        expect(page.get_by_role("heading", name="Mapping profiles")).to_be_visible()
         assert axe_violations(page) == []
     finally:
         context.close()
