@@ -25,7 +25,8 @@
 * **On the embedded dashboard page** a stylesheet (contrast, visible focus) and a small script under
   the page's CSP nonce that makes every chart a keyboard stop named after its title (Superset's
   chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar) and
-  makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch).
+  makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch), and
+  writes an empty table cell as "keine Angabe" instead of the table chart's own English "N/A".
 """
 
 from __future__ import annotations
@@ -99,9 +100,22 @@ EMBEDDED_SCRIPT = r"""
       }
     });
   }
+  // The table chart writes "N/A" into an empty cell itself (not through the language pack). The text
+  // node's value is changed in place, so React still owns the node it rendered.
+  var EMPTY = { de: "keine Angabe" }[document.documentElement.lang];
+  function nameEmptyCells() {
+    if (!EMPTY) return;
+    document.querySelectorAll("td.dt-is-null").forEach(function (cell) {
+      var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (node.nodeValue === "N/A") node.nodeValue = EMPTY;
+      }
+    });
+  }
   function adjust() {
     mark();
     nameButtons();
+    nameEmptyCells();
   }
   new MutationObserver(adjust).observe(document.documentElement, { childList: true, subtree: true });
   document.addEventListener("DOMContentLoaded", adjust);
