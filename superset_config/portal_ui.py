@@ -6,7 +6,8 @@
   ``/superset/language_pack/<lang>/``, which serves ``superset/translations/<lang>/LC_MESSAGES/
   messages.json`` from the wheel. A ``before_request`` hook answers that path itself with the
   wheel's pack and our overrides merged in (``translations/<lang>.json`` next to this file: a JSON
-  object msgid → corrected msgstr; keys starting with ``_`` are comments). An override whose msgid
+  object msgid → corrected msgstr, or a list of the plural forms for a msgid Superset uses with
+  ``tn``; keys starting with ``_`` are comments). An override whose msgid
   the pack does not know is still served (Superset may add it later) and reported by
   ``unknown_overrides`` for the test. The pack is public in Superset too (its strings are no secret),
   so answering before Superset's own access check changes nothing for anyone.
@@ -123,7 +124,7 @@ EMBEDDED_SCRIPT = r"""
 """
 
 
-def _catalogue(name: str) -> dict[str, str]:
+def _catalogue(name: str) -> dict[str, Any]:
     """A JSON object of texts in ``translations/`` without its comment keys (``_…``); empty when missing."""
     path = OVERRIDE_DIR / name
     if not path.is_file():
@@ -133,8 +134,8 @@ def _catalogue(name: str) -> dict[str, str]:
 
 
 @lru_cache(maxsize=8)
-def overrides(lang: str) -> dict[str, str]:
-    """Our corrections for ``lang`` (msgid → msgstr); empty when there are none."""
+def overrides(lang: str) -> dict[str, str | list[str]]:
+    """Our corrections for ``lang`` (msgid → msgstr, or its plural forms); empty when there are none."""
     return _catalogue(f"{lang}.json")
 
 
@@ -153,7 +154,7 @@ def language_pack(lang: str) -> bytes | None:
     if pack is None:
         return None
     messages = pack["locale_data"]["superset"]
-    messages.update({msgid: [text] for msgid, text in overrides(lang).items()})
+    messages.update({msgid: text if isinstance(text, list) else [text] for msgid, text in overrides(lang).items()})
     return json.dumps(pack, ensure_ascii=False).encode("utf-8")
 
 

@@ -108,6 +108,8 @@ def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_co
         assert shown or not {"big_number_total", "table"} & {c["viz_type"] for c in template["charts"]}
         assert not [s for s in shown if re.search(r"\d(\.\d+)?[kKMB]\b", s)], shown
         assert "N/A" not in shown  # an empty cell in German (the table chart writes it in English itself)
+        placeholders = frame.evaluate("Array.from(document.querySelectorAll('input[placeholder]'), i => i.placeholder)")
+        assert not [p for p in placeholders if "record" in p], placeholders
         big = [s.strip() for s in frame.locator(".header-line").all_inner_texts()]
         assert all(re.fullmatch(r"-?\d{1,3}(\.\d{3})*(,\d+)?( ?%)?", s) for s in big), big
 
@@ -219,7 +221,10 @@ def test_superset_serves_corrected_german_strings(superset):
     assert "".join(messages[k][0] for k in ("Select", " a dashboard OR ", "create", " a new one")) == \
         "Auswählen: ein vorhandenes Dashboard – oder Erstellen: ein neues Dashboard"
     assert sorted(set(overrides) - set(original)) == []
-    assert all(messages[k] == [v] for k, v in overrides.items())
+    assert all(messages[k] == (v if isinstance(v, list) else [v]) for k, v in overrides.items())
+    # A plural: Superset's own is "%s Fehler" (errors) and "%s records..." for the table search's count.
+    assert original["%s record"] == ["%s Fehler", "%s records..."]
+    assert messages["%s record"] == ["%s Eintrag …", "%s Einträge …"]
     assert messages["Dashboards"] == original["Dashboards"]  # the rest is Superset's own
 
 
