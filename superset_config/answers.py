@@ -18,8 +18,9 @@ A copy is served only for an identical key, made of
   dashboard, read from Superset's metadata database on every request. tenants/superset/cache.py
   moves the datasets' ``changed_on`` after each load (that is how Superset's own cache retires
   old figures too), so new data never shows old figures; an edited chart or dataset, or a removed
-  dashboard, also misses. Bodies with a relative time range get today's date in the key (Superset
-  resolves "Last week" against today); bodies that say ``now`` are never stored.
+  dashboard, or a changed row-level rule of Superset's own, also misses. Bodies with a relative time
+  range get today's date in the key (Superset resolves "Last week" against today); bodies that say
+  ``now``, and Jinja in the body or the dataset's SQL (rendered per user or URL), are never stored.
 
 A copy is written only after Superset itself answered the same request with 200 **as that guest**
 (serving.py's ``after_request`` hook notes the claims Superset acted on: a request that also
@@ -58,11 +59,17 @@ ALL_CACHED = "egov.answer.all_cached"
 NOT_REPLAYED = frozenset({"set-cookie", "date", "server", "content-length", "connection", "transfer-encoding",
                           "keep-alive"})
 _NOW = re.compile(rb"\bnow\b", re.IGNORECASE)
+#: Jinja in a dataset's SQL or in the body: Superset renders it per request (user, URL parameters); never stored.
+_TEMPLATED = re.compile(rb"\{\{|\{%")
+#: The data version of a request, in one round trip: the dataset (NULL when its SQL is templated), the
+#: embedded dashboard and the chart, and Superset's own row-level rules (a changed rule changes answers).
 _VERSION_SQL = (
-    "SELECT (SELECT changed_on FROM tables WHERE id = %(dataset)s), "
+    "SELECT (SELECT changed_on FROM tables WHERE id = %(dataset)s "
+    "        AND strpos(coalesce(sql, ''), '{{') = 0 AND strpos(coalesce(sql, ''), '{%%') = 0), "
     "(SELECT d.changed_on FROM embedded_dashboards e JOIN dashboards d ON d.id = e.dashboard_id "
     " WHERE e.uuid = %(dashboard)s), "
-    "(SELECT changed_on FROM slices WHERE id = %(chart)s)")
+    "(SELECT changed_on FROM slices WHERE id = %(chart)s), "
+    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM row_level_security_filters)")
 
 
 def data_claims(claims: dict) -> dict:
@@ -127,7 +134,7 @@ class StoredAnswers:
 
     def __call__(self, environ, start_response):
         if not (self.enabled and environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == CHART_DATA
-                and environ.get("HTTP_X_GUESTTOKEN")):
+                and environ.get("HTTP_X_GUESTTOKEN") and self.audience):
             return self.app(environ, start_response)
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -167,7 +174,7 @@ class StoredAnswers:
             parsed = json.loads(body)
         except ValueError:
             return None
-        if not isinstance(parsed, dict) or parsed.get("force") or _NOW.search(body):
+        if not isinstance(parsed, dict) or parsed.get("force") or _NOW.search(body) or _TEMPLATED.search(body):
             return None
         resources = claims.get("resources") or []
         datasource = parsed.get("datasource") or {}

@@ -122,3 +122,12 @@ def test_after_a_load_the_viewer_sees_the_new_figures_at_once(ss_app, ctx, owner
     assert fresh.headers.get(HEADER) is None
     assert total(fresh) == after
     assert total(stored_answer(ctx, body)) == after
+
+
+def test_a_time_range_relative_to_now_is_always_answered_by_superset(ctx):
+    """Superset resolves "now" anew for every request; a stored copy would show a window that has moved on."""
+    body = started_total_body(ctx, marker=6)
+    body["queries"][0]["time_range"] = 'DATEADD(DATETIME("now"), -3650, day) : now'
+    answers = [ask(ctx, token(ctx), body) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 200], answers[0].text[:300]
+    assert [r.headers.get(HEADER) for r in answers] == [None, None, None]
