@@ -45,9 +45,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 CHART_DATA = "/api/v1/chart/data"
-#: Redis keys of the stored answers (Superset's cache Redis; they share its lifetime of a week).
+#: Redis keys of the stored answers (Superset's cache Redis).
 PREFIX = "egov_answer:"
-LIFETIME_SECONDS = 7 * 24 * 3600
+#: A day, not Superset's week: every load leaves the copies of the old version behind, and a copy missing
+#: costs one answer from Superset's cache, which then stores it again.
+LIFETIME_SECONDS = 24 * 3600
 #: A chart-data body of the dashboards is a few kB; anything far larger goes to Superset unread.
 MAX_BODY = 256 * 1024
 #: Set by the response of a stored answer (tests and operators can see which path answered).
