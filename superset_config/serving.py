@@ -12,6 +12,8 @@
   platform's worker can ask it again after the tenant's next load (tenants/superset/cache.py).
   A guest can only be of one tenant (its token's ``tenant`` claim, checked by
   tenant_boundary), and only the worker reads the hash.
+* **Stored answers for guests** (answers.py): a guest's chart answer that Superset gave from its
+  cache is kept and answered again before Flask for the identical token claims, body and data version.
 """
 
 from __future__ import annotations
@@ -123,5 +125,8 @@ EVENT_LOGGER = _event_logger()
 
 
 def mutate(app) -> None:
-    """``FLASK_APP_MUTATOR``."""
+    """``FLASK_APP_MUTATOR``: registered after Flask-Compress, so these hooks see the uncompressed answer."""
+    from answers import note_guest_answer
+
     app.after_request(record_guest_request)
+    app.after_request(note_guest_answer)

@@ -14,6 +14,7 @@ from pathlib import Path
 # portal_security lives next to this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from answers import StoredAnswers  # noqa: E402
 from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
 from portal_security import PortalSecurityManager, guest_token_is_bound, roles_mapping  # noqa: E402
 from portal_ui import install as _install_portal_ui  # noqa: E402
@@ -89,9 +90,21 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PORTAL_ORIGIN.startswith("https://")
 WTF_CSRF_ENABLED = True
 ENABLE_PROXY_FIX = os.environ.get("EGOV_SUPERSET_PROXY_FIX", "") == "1"
+
+
+def _stored_answers(wsgi_app):
+    """Embedded guests' cached chart answers without Superset's per-request work (superset_config/answers.py);
+    EGOV_SUPERSET_STORED_ANSWERS=0 turns it off (to compare, or to profile Superset's own path)."""
+    return StoredAnswers(wsgi_app, secret=GUEST_TOKEN_JWT_SECRET, audience=GUEST_TOKEN_JWT_AUDIENCE,
+                         algorithm=GUEST_TOKEN_JWT_ALGO, redis_url=_REDIS, meta_url=SQLALCHEMY_DATABASE_URI,
+                         validator=guest_token_is_bound,
+                         enabled=os.environ.get("EGOV_SUPERSET_STORED_ANSWERS", "1") != "0")
+
+
 # Front-end files from WhiteNoise (compressed, immutable when hashed); guests' chart requests noted
-# for the warm-up after a load (superset_config/serving.py).
-ADDITIONAL_MIDDLEWARE = [static_files]
+# for the warm-up after a load (superset_config/serving.py); the stored answers outermost, so a hit
+# touches nothing else.
+ADDITIONAL_MIDDLEWARE = [static_files, _stored_answers]
 
 # Caches in Redis (EGOV_SUPERSET_REDIS_URL: caches; ..._LIMITS_URL: rate limits).
 _REDIS = _env("EGOV_SUPERSET_REDIS_URL", "redis://127.0.0.1:6379/1")

@@ -31,6 +31,8 @@ VIEWER_COUNTS = (1, 10, 20)
 #: The dashboard the concurrent viewers open (the first one the portal shows).
 CONCURRENT_KEY = "overview"
 VIEWERS = "Concurrent viewers of the largest tenant's Übersicht (7 chart-data requests one after another)"
+VIEWERS_OWN_PATH = ("The same, cached, on Superset's own path (stored answers for guests off: "
+                    "EGOV_SUPERSET_STORED_ANSWERS=0)")
 BROWSER = "One viewer in Chromium, from navigation to the first and to the last chart's data"
 PER_DASHBOARD = "Per dashboard, one viewer, per chart-data request"
 PROVISIONING = "Provisioning a tenant's Superset objects (database role, connection, 9 datasets, roles, 8 dashboards)"
@@ -124,7 +126,9 @@ def _browser_visits(portal_url: str, cookie: str, ags: str, keys: list[str]) -> 
     return recorded, rows
 
 
-def run(settings) -> dict[str, list[dict]]:
+def run(settings, part: str = "all") -> dict[str, list[dict]]:
+    """Every table; ``part="concurrency"``: only the concurrent viewers (one tenant, the overview, stored
+    answers on and off), for ``python -m tests.bench.bench_superset`` while working on them."""
     from werkzeug.serving import make_server
 
     from portal import create_app
@@ -132,6 +136,7 @@ def run(settings) -> dict[str, list[dict]]:
     from tenants.settings import load_settings
     from tenants.superset import server
 
+    everything = part == "all"
     # A database of its own: the other benchmarks drop and recreate theirs.
     settings = load_settings({**os.environ, "EGOV_DATABASE_NAME": settings.database_name + "_ss"})
     owner, app_engine = fresh_database(settings)
@@ -144,7 +149,7 @@ def run(settings) -> dict[str, list[dict]]:
     with open(log, "a") as out:
         server.install(log=out)
         server.initialise(settings, log=out)
-    superset = server.start(settings, SUPERSET_PORT, log, portal_url=settings.portal_url)
+    superset = _start_superset(settings, log, stored_answers=True)
     # The token endpoint's rate limit (60/min) would answer most of the 200 timed calls with 429.
     app = create_app({"TESTING": True, "RATELIMIT_ENABLED": False}, settings=settings)
     portal = make_server("127.0.0.1", PORTAL_PORT, app, threaded=True)
@@ -152,23 +157,23 @@ def run(settings) -> dict[str, list[dict]]:
     tables: dict[str, list[dict]] = {}
     try:
         largest = _tenant(app, LARGEST, scale=200)
-        other = _tenant(app, OTHER, scale=1)
-        small = _tenant(app, SMALL, scale=1, days=90)
+        beside = [(_tenant(app, OTHER, scale=1), "one tenant"),
+                  (_tenant(app, SMALL, scale=1, days=90), "one tenant")] if everything else []
         provisioning = []
         with app.app_context():
-            for tenant_id, what in ((largest, "first tenant of a process (shared base roles too)"),
-                                    (other, "one tenant"), (small, "one tenant")):
+            for tenant_id, what in ((largest, "first tenant of a process (shared base roles too)"), *beside):
                 started = time.perf_counter()
                 provision_tenant(tenant_id)
                 provisioning.append({"what": what, "seconds": round(time.perf_counter() - started, 1)})
-            started = time.perf_counter()
-            provision_tenant(small)
-            provisioning.append({"what": "one tenant again (nothing to change)",
-                                 "seconds": round(time.perf_counter() - started, 1)})
+            if beside:
+                started = time.perf_counter()
+                provision_tenant(beside[-1][0])
+                provisioning.append({"what": "one tenant again (nothing to change)",
+                                     "seconds": round(time.perf_counter() - started, 1)})
             from tenants.superset import guest, templates
             from tenants.superset.provision import load_state
 
-            keys = list(templates.dashboards())
+            keys = list(templates.dashboards()) if everything else [CONCURRENT_KEY]
             state = load_state(largest)
         identity, cookie = _viewer(app, largest)
         client = app.test_client()
@@ -177,9 +182,11 @@ def run(settings) -> dict[str, list[dict]]:
         def mint_one():
             assert client.get(f"/t/{LARGEST}/dashboards/overview/guest-token").status_code == 200
 
-        mint = timed(mint_one, runs=200, warmup=5)
-        per_dashboard = [{"what": "guest token (portal endpoint)", "requests": 1, "cold median ms": mint["median_ms"],
-                          "cold p95 ms": mint["p95_ms"], "cached median ms": "", "cached p95 ms": ""}]
+        if everything:
+            mint = timed(mint_one, runs=200, warmup=5)
+            per_dashboard = [{"what": "guest token (portal endpoint)", "requests": 1,
+                              "cold median ms": mint["median_ms"], "cold p95 ms": mint["p95_ms"],
+                              "cached median ms": "", "cached p95 ms": ""}]
         recorded, browser_rows = _browser_visits(settings.portal_url, cookie, LARGEST, keys)
 
         def token_for(key: str):
@@ -187,19 +194,40 @@ def run(settings) -> dict[str, list[dict]]:
             return lambda: guest.mint(settings, largest, LARGEST, state["dashboards"][key]["embedded_uuid"], "bench")
 
         tables[VIEWERS] = _concurrency(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
-        for key in keys:
-            per_dashboard.append(_replay(settings.superset_url, token_for(key), key, state["dashboards"][key]["title"],
-                                         recorded[key]))
-        tables[BROWSER] = browser_rows
-        tables[PER_DASHBOARD] = per_dashboard
-        tables[PROVISIONING] = provisioning
-        tables[UP] = _up_phases()
+        if everything:
+            for key in keys:
+                per_dashboard.append(_replay(settings.superset_url, token_for(key), key,
+                                             state["dashboards"][key]["title"], recorded[key]))
+            tables[BROWSER] = browser_rows
+            tables[PER_DASHBOARD] = per_dashboard
+            tables[PROVISIONING] = provisioning
+            tables[UP] = _up_phases()
+        # The same viewers on Superset's own path: the stored answers off (superset_config/answers.py).
+        server.stop(superset)
+        superset = _start_superset(settings, log, stored_answers=False)
+        tables[VIEWERS_OWN_PATH] = _concurrency(settings.superset_url, token_for(CONCURRENT_KEY),
+                                                recorded[CONCURRENT_KEY], modes=((False, "cached", 4),))
     finally:
         portal.shutdown()
         server.stop(superset)
         owner.dispose()
         app_engine.dispose()
     return tables
+
+
+def _start_superset(settings, log: Path, stored_answers: bool):
+    """Superset on SUPERSET_PORT, with or without the stored answers for guests (EGOV_SUPERSET_STORED_ANSWERS)."""
+    from tenants.superset import server
+
+    earlier = os.environ.get("EGOV_SUPERSET_STORED_ANSWERS")
+    os.environ["EGOV_SUPERSET_STORED_ANSWERS"] = "1" if stored_answers else "0"
+    try:
+        return server.start(settings, SUPERSET_PORT, log, portal_url=settings.portal_url)
+    finally:
+        if earlier is None:
+            os.environ.pop("EGOV_SUPERSET_STORED_ANSWERS")
+        else:
+            os.environ["EGOV_SUPERSET_STORED_ANSWERS"] = earlier
 
 
 def _up_phases() -> list[dict]:
@@ -230,10 +258,13 @@ def _viewer_loop(superset_url: str, token, bodies: list[dict], force: bool, roun
         dashboards_ms.append((time.perf_counter() - began) * 1000)
 
 
-def _concurrency(superset_url: str, token, bodies: list[dict]) -> list[dict]:
+def _concurrency(superset_url: str, token, bodies: list[dict],
+                 modes=((False, "cached", 4), (True, "cold (force)", 1))) -> list[dict]:
     """1, 10 and 20 viewers at once, each asking for the dashboard's charts one after another."""
     rows = []
-    for force, label, rounds in ((False, "cached", 4), (True, "cold (force)", 1)):
+    for force, label, rounds in modes:
+        if not force:  # each request once untimed, so "cached" is cached on every path (Redis, stored answers)
+            _viewer_loop(superset_url, token, bodies, False, 1, [], [])
         for viewers in VIEWER_COUNTS:
             requests_ms: list[float] = []
             dashboards_ms: list[float] = []
@@ -276,3 +307,16 @@ def _replay(superset_url: str, token, key: str, title: str, bodies: list[dict]) 
     return {"what": f"{title} ({key}), per chart-data request", "requests": len(bodies),
             "cold median ms": cold[0], "cold p95 ms": cold[1], "cached median ms": cached[0],
             "cached p95 ms": cached[1]}
+
+
+if __name__ == "__main__":
+    # Only the concurrent viewers, printed (docs/benchmarks.md is written by `python -m tests.bench`).
+    from tenants.settings import load_settings
+    from tests.bench.__main__ import _table
+
+    os.environ.setdefault("EGOV_ENV", "test")
+    found = run(load_settings({**os.environ, "EGOV_DATABASE_NAME": os.environ.get("EGOV_BENCH_DATABASE_NAME",
+                                                                                   "egovsad_bench")}),
+                part="concurrency")
+    for heading, table in found.items():
+        print(f"### {heading}\n\n" + "\n".join(_table(table)) + "\n")

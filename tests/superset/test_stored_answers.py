@@ -1,0 +1,133 @@
+"""An embedded guest's cached chart is answered from Superset's stored answer, and only for the identical key.
+
+Real Superset: the answer marked ``X-Egov-Answer: stored`` comes from superset_config/answers.py,
+in front of Superset. A foreign, expired or tampered token never gets it; after a load the viewer
+sees the new figures at once.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+from tenants.superset import guest
+from tests.superset.test_cache import _load_through_the_worker
+from tests.superset.test_embedding import started_sum
+
+HEADER = "X-Egov-Answer"
+SUM_STARTED = {"expressionType": "SQL", "sqlExpression": "SUM(started)", "label": "Begonnen"}
+
+
+@pytest.fixture(scope="module")
+def ctx(ss_app, tenants_ab, superset_settings):
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        return {"a": tenants_ab.a, "b": tenants_ab.b, "state_a": load_state(tenants_ab.a.id),
+                "state_b": load_state(tenants_ab.b.id), "settings": superset_settings}
+
+
+def token(ctx, tenant: str = "a", **changes) -> str:
+    t = ctx[tenant]
+    minted = guest.mint(ctx["settings"], t.id, t.ags, ctx[f"state_{tenant}"]["dashboards"]["overview"]["embedded_uuid"],
+                        f"guest-{time.time_ns()}")
+    if not changes:
+        return minted
+    key = OctKey.import_key(ctx["settings"].superset_guest_secret)
+    claims = {**jwt.decode(minted, key).claims, **changes}
+    return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, key)
+
+
+def started_total_body(ctx, tenant: str = "a", marker: int = 0) -> dict:
+    """The overview's "Begonnene Vorgänge" as the embedded page asks for it (``marker`` makes a body of its own)."""
+    st = ctx[f"state_{tenant}"]
+    dashboard = st["dashboards"]["overview"]
+    dataset_id = st["datasets"]["egov_service_daily"]
+    return {"datasource": {"id": dataset_id, "type": "table"}, "force": False,
+            "form_data": {"dashboardId": dashboard["id"], "slice_id": dashboard["charts"]["started_total"],
+                          "viz_type": "big_number_total", "datasource": f"{dataset_id}__table"},
+            "queries": [{"filters": [], "extras": {"where": "", "having": ""}, "row_limit": 10000 - marker,
+                         "time_range": "No filter", "columns": [], "metrics": [SUM_STARTED]}],
+            "result_format": "json", "result_type": "full"}
+
+
+def ask(ctx, raw_token: str, body: dict) -> requests.Response:
+    return requests.post(ctx["settings"].superset_url + "/api/v1/chart/data", json=body, timeout=60,
+                         headers={"X-GuestToken": raw_token})
+
+
+def total(response: requests.Response) -> int:
+    assert response.status_code == 200, response.text[:300]
+    return response.json()["result"][0]["data"][0]["Begonnen"]
+
+
+def stored_answer(ctx, body: dict, tenant: str = "a") -> requests.Response:
+    """Ask until the answer comes stored: Superset computes, answers from its cache (kept), then the copy."""
+    for _ in range(3):
+        response = ask(ctx, token(ctx, tenant), body)
+        if response.headers.get(HEADER) == "stored":
+            return response
+    pytest.fail("the third identical request was still answered by Superset, not from the stored answer")
+
+
+def test_a_renewed_token_of_the_same_dashboard_gets_the_stored_answer(ctx, owner_engine):
+    body = started_total_body(ctx, marker=1)
+    first = ask(ctx, token(ctx), body)
+    assert first.headers.get(HEADER) is None  # nothing stored before Superset answered from its cache
+    stored = stored_answer(ctx, body)
+    assert total(stored) == total(first) == started_sum(owner_engine, ctx["a"].id)
+    assert stored.json()["result"][0]["is_cached"] is True
+    # A changed body is another question: Superset answers it.
+    assert ask(ctx, token(ctx), started_total_body(ctx, marker=2)).headers.get(HEADER) is None
+
+
+def test_another_tenants_token_never_receives_the_stored_answer(ctx, owner_engine):
+    body = started_total_body(ctx, marker=3)
+    stored_answer(ctx, body)
+    foreign = ask(ctx, token(ctx, "b"), body)
+    assert foreign.headers.get(HEADER) is None
+    assert foreign.status_code in (403, 404) and "result" not in foreign.json()
+    # B's token with A's tenant claim put back in, but signed with a key of its own: refused as well.
+    forged = jwt.encode({"alg": "HS256", "typ": "JWT"},
+                        jwt.decode(token(ctx), OctKey.import_key(ctx["settings"].superset_guest_secret)).claims,
+                        OctKey.import_key("x" * 64))
+    assert ask(ctx, forged, body).status_code == 401
+
+
+def test_expired_or_tampered_tokens_are_refused(ctx):
+    body = started_total_body(ctx, marker=4)
+    stored_answer(ctx, body)
+    expired = token(ctx, exp=int(time.time()) - 5, iat=int(time.time()) - 400)
+    assert ask(ctx, expired, body).status_code == 401
+    head, claims, signature = token(ctx).split(".")
+    tampered = ".".join([head, claims, signature[:-4] + ("AAAA" if signature[-4:] != "AAAA" else "BBBB")])
+    assert ask(ctx, tampered, body).status_code == 401
+    # Another audience (a token for another installation's Superset sharing the secret).
+    assert ask(ctx, token(ctx, aud="https://staging.invalid"), body).status_code == 401
+    # A wider row rule, properly signed with the secret, is another key: Superset answers it afresh.
+    assert ask(ctx, token(ctx, rls_rules=[{"clause": "1 = 1"}]), body).headers.get(HEADER) is None
+
+
+def test_after_a_load_the_viewer_sees_the_new_figures_at_once(ss_app, ctx, owner_engine, tmp_path):
+    body = started_total_body(ctx, marker=5)
+    before = total(stored_answer(ctx, body))
+    _load_through_the_worker(ss_app, ctx["a"], 5, tmp_path, queues=[])
+    after = started_sum(owner_engine, ctx["a"].id)
+    assert after != before
+    fresh = ask(ctx, token(ctx), body)
+    assert fresh.headers.get(HEADER) is None
+    assert total(fresh) == after
+    assert total(stored_answer(ctx, body)) == after
+
+
+def test_a_time_range_relative_to_now_is_always_answered_by_superset(ctx):
+    """Superset resolves "now" anew for every request; a stored copy would show a window that has moved on."""
+    body = started_total_body(ctx, marker=6)
+    body["queries"][0]["time_range"] = 'DATEADD(DATETIME("now"), -3650, day) : now'
+    answers = [ask(ctx, token(ctx), body) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 200], answers[0].text[:300]
+    assert [r.headers.get(HEADER) for r in answers] == [None, None, None]
