@@ -19,11 +19,12 @@ def _portal_origins() -> list[str]:
     return [get_settings().portal_url]
 
 
-def ensure_embedded(api: SupersetClient, dashboard_id: int) -> str:
-    """The dashboard's embedding UUID, embedding allowed for the portal's origin only (written when it differs)."""
+def ensure_embedded(api: SupersetClient, dashboard_id: int, new: bool = False) -> str:
+    """The dashboard's embedding UUID, embedding allowed for the portal's origin only (written when it differs;
+    ``new``: the dashboard was just created, so it has none yet)."""
     origins = _portal_origins()
-    response = api.request("GET", f"/api/v1/dashboard/{dashboard_id}/embedded", expect=(200, 404))
-    if response.status_code == 200:
+    response = None if new else api.request("GET", f"/api/v1/dashboard/{dashboard_id}/embedded", expect=(200, 404))
+    if response is not None and response.status_code == 200:
         current = response.json()["result"]
         if sorted(current.get("allowed_domains") or []) == sorted(origins):
             return current["uuid"]

@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from flask import current_app, has_app_context
 from sqlalchemy import text
 
 from tenants import crypto, tenant_state
@@ -161,40 +162,56 @@ class Found:
                 and all(u in self.charts for charts in wanted.charts.values() for u in charts.values()))
 
 
-def _find(api: SupersetClient, ags: str, dataset_uuids: list[str] | None = None) -> Found:
-    """The tenant's objects; with ``dataset_uuids`` (the last run's) the connection comes with its datasets."""
-    found = Found()
+def _connection(api: SupersetClient, ags: str, dataset_uuids: list[str] | None = None) -> tuple[dict | None, dict]:
+    """The tenant's database connection and datasets (by table name); by the datasets' UUIDs (one request)
+    or else by the connection's name."""
+    database, datasets = None, {}
     if dataset_uuids:
         for d in _listed(api, "dataset", ["id", "uuid", "table_name", "database.id", "database.uuid"],
                          [{"col": "uuid", "opr": "in", "value": dataset_uuids}]):
-            found.database = d.pop("database")
-            found.datasets[d["table_name"]] = d
-    if found.database is None:
+            database = d.pop("database")
+            datasets[d["table_name"]] = d
+    if database is None:
         databases = _listed(api, "database", ["id", "uuid", "database_name"],
                             [{"col": "database_name", "opr": "eq", "value": database_name(ags)}])
-        found.database = databases[0] if databases else None
-        if found.database is not None:
-            found.datasets = {d["table_name"]: d for d in _listed(
-                api, "dataset", ["id", "uuid", "table_name"],
-                [{"col": "database", "opr": "rel_o_m", "value": found.database["id"]}])}
+        database = databases[0] if databases else None
+        if database is not None:
+            datasets = {d["table_name"]: d for d in _listed(
+                api, "dataset", ["id", "uuid", "table_name"], [{"col": "database", "opr": "rel_o_m",
+                                                                "value": database["id"]}])}
+    return database, datasets
+
+
+def _dashboards(api: SupersetClient, ags: str) -> dict[str, dict]:
+    """The tenant's ready-made dashboards by slug (``sw`` is SQL's LIKE, so the prefix is checked again)."""
     prefix = bundle.dashboard_slug(ags, "")
-    found.dashboards = {d["slug"]: d for d in _listed(api, "dashboard", ["id", "uuid", "slug", "roles.id"],
-                                                        [{"col": "slug", "opr": "sw", "value": prefix}])
-                        if (d.get("slug") or "").startswith(prefix)}
-    if found.datasets:
-        found.charts = {c["uuid"]: c for c in _listed(
-            api, "chart", ["id", "uuid", "slice_name"],
-            [{"col": "datasource_id", "opr": "in", "value": sorted(d["id"] for d in found.datasets.values())}])}
-    return found
+    return {d["slug"]: d for d in _listed(api, "dashboard", ["id", "uuid", "slug", "roles.id"],
+                                          [{"col": "slug", "opr": "sw", "value": prefix}])
+            if (d.get("slug") or "").startswith(prefix)}
 
 
-def _adopted_uuids(found: Found) -> dict[str, str]:
+def _charts(api: SupersetClient, col: str, values: list) -> dict[str, dict]:
+    if not values:
+        return {}
+    return {c["uuid"]: c for c in _listed(api, "chart", ["id", "uuid", "slice_name"],
+                                          [{"col": col, "opr": "in", "value": values}])}
+
+
+def _find(api: SupersetClient, wanted: bundle.Bundle) -> Found:
+    """What Superset holds of the bundle's objects, in three requests side by side."""
+    connection, dashboards, charts = _side_by_side(api, [
+        partial(_connection, ags=wanted.ags, dataset_uuids=list(wanted.datasets.values())),
+        partial(_dashboards, ags=wanted.ags),
+        partial(_charts, col="uuid", values=[u for c in wanted.charts.values() for u in c.values()])])
+    return Found(*connection, dashboards=dashboards, charts=charts)
+
+
+def _adopted_uuids(database: dict | None, datasets: dict[str, dict]) -> dict[str, str]:
     """UUIDs of a connection and datasets made before bundles (by REST): kept, so the import overwrites them
     (datasets keep their ids, and with them what editors built on them)."""
-    if found.database is None:
+    if database is None:
         return {}
-    return {"database": found.database["uuid"],
-            **{f"dataset/{name}": d["uuid"] for name, d in found.datasets.items()}}
+    return {"database": database["uuid"], **{f"dataset/{name}": d["uuid"] for name, d in datasets.items()}}
 
 
 def _import(api: SupersetClient, wanted: bundle.Bundle, password: str) -> None:
@@ -249,14 +266,15 @@ def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[
 SIDE_BY_SIDE = 4
 
 
-def _dashboard(api: SupersetClient, dashboard: dict, roles: list[int]) -> str:
+def _dashboard(api: SupersetClient, dashboard: dict, roles: list[int], new: bool) -> str:
     """A bundle carries no dashboard roles (the tenant boundary reads them: a dashboard's tenant) and no
-    embedding; both written only when they differ. Returns the embedding's UUID."""
+    embedding; both written only when they differ (``new``: just created, so no embedding yet). Returns the
+    embedding's UUID."""
     from tenants.superset.dashboards import ensure_embedded
 
     if sorted(r["id"] for r in dashboard.get("roles") or []) != roles:
         api.put(f"/api/v1/dashboard/{dashboard['id']}", {"roles": roles})
-    return ensure_embedded(api, dashboard["id"])
+    return ensure_embedded(api, dashboard["id"], new=new)
 
 
 def _side_by_side(api: SupersetClient, calls: list) -> list:
@@ -272,8 +290,17 @@ def _side_by_side(api: SupersetClient, calls: list) -> list:
         finally:
             clients.put(own)
 
+    # The calls may read the settings (the portal's origin for embedding): the caller's app, not the environment's.
+    app = current_app._get_current_object() if has_app_context() else None
+
+    def in_app(call):
+        if app is None:
+            return run(call)
+        with app.app_context():
+            return run(call)
+
     with ThreadPoolExecutor(SIDE_BY_SIDE) as pool:
-        return list(pool.map(run, calls))
+        return list(pool.map(in_app, calls))
 
 
 def provision_objects(tenant_id: int) -> None:
@@ -291,12 +318,12 @@ def provision_objects(tenant_id: int) -> None:
     password = crypto.decrypt(settings, state["db_password"])
     api = client()
     base_roles = ensure_base_roles(api)
-    uuids = state.get("uuids")
-    found = _find(api, ags, [u for k, u in uuids.items() if k.startswith("dataset/")] if uuids else None)
-    wanted = bundle.build(None, ags, name, _sqlalchemy_uri(state["db_role"], bundle.MASK),
-                          uuids or _adopted_uuids(found))
+    uuids = state.get("uuids") or _adopted_uuids(*_connection(api, ags))
+    wanted = bundle.build(None, ags, name, _sqlalchemy_uri(state["db_role"], bundle.MASK), uuids)
+    found = _find(api, wanted)
     # A new login role's password (deprovisioned and provisioned again) must reach the connection too.
     version = wanted.version + "-" + hashlib.sha256(state["db_password"].encode()).hexdigest()[:8]
+    created: set[str] = set()
     if state.get("bundle") != version or not found.complete(wanted):
         keep = {bundle.dashboard_slug(ags, key): u for key, u in wanted.dashboards.items()}
         for slug, dashboard in found.dashboards.items():
@@ -308,16 +335,19 @@ def provision_objects(tenant_id: int) -> None:
             for chart_key, chart_id in previous.get("charts", {}).items():
                 if chart_key not in wanted.charts.get(key, {}):
                     api.delete(f"/api/v1/chart/{chart_id}")
-        found = _find(api, ags, list(wanted.datasets.values()))
+        created = {slug for slug in keep if slug not in found.dashboards}
+        found = _find(api, wanted)
         if not found.complete(wanted):
             raise RuntimeError(f"Superset's import left out some of tenant {ags}'s objects.")
     database_id = found.database["id"]
     dataset_ids = {name: found.datasets[name]["id"] for name in wanted.datasets}
     role_ids = ensure_tenant_roles(api, ags, database_id, dataset_ids)
-    ensure_rls(api, ags, tenant_id, dataset_ids, role_ids, groups, base_roles[GUEST_ROLE])
     keys = list(templates.dashboards())
     shown = [found.dashboards[bundle.dashboard_slug(ags, key)] for key in keys]
-    embedded = _side_by_side(api, [partial(_dashboard, dashboard=d, roles=sorted(role_ids.values())) for d in shown])
+    rls = partial(ensure_rls, ags=ags, tenant_id=tenant_id, dataset_ids=dataset_ids, role_ids=role_ids,
+                  groups=groups, guest_role=base_roles[GUEST_ROLE])
+    *embedded, _ = _side_by_side(api, [partial(_dashboard, dashboard=d, roles=sorted(role_ids.values()),
+                                               new=d["slug"] in created) for d in shown] + [rls])
     dashboards = {}
     for key, dashboard, embedded_uuid in zip(keys, shown, embedded, strict=True):
         template = templates.dashboards()[key]
@@ -341,13 +371,13 @@ def deprovision_objects(tenant_id: int) -> None:
     remove_dashboards(api, ags)
     for rule in _rules(api, ags).values():
         api.delete(f"/api/v1/rowlevelsecurity/{rule['id']}")
-    found = _find(api, ags)
-    for chart in found.charts.values():  # any made in self-service
-        api.delete(f"/api/v1/chart/{chart['id']}")
-    for dataset in found.datasets.values():
+    database, datasets = _connection(api, ags)
+    for chart in _charts(api, "datasource_id", sorted(d["id"] for d in datasets.values())).values():
+        api.delete(f"/api/v1/chart/{chart['id']}")  # any made in self-service
+    for dataset in datasets.values():
         api.delete(f"/api/v1/dataset/{dataset['id']}")
-    if found.database:
-        api.delete(f"/api/v1/database/{found.database['id']}")
+    if database:
+        api.delete(f"/api/v1/database/{database['id']}")
     remove_tenant_roles(api, ags)
     with tenant_transaction(tenant_id) as session:
         state = load_state(tenant_id, session)
