@@ -11,7 +11,9 @@ Per tenant (all idempotent; a second run finds everything and changes nothing):
    ``tenant_<AGS>_viewer`` and ``tenant_<AGS>_editor``, a Superset RLS rule
    (second layer), one more on the comparison dataset (the tenant's own
    comparison groups) and the ready-made dashboards cloned from the
-   templates, with embedding allowed for the portal's origin.
+   templates, with embedding allowed for the portal's origin. Connection,
+   datasets, charts and dashboards arrive in one import of the tenant's
+   bundle (:mod:`tenants.superset.bundle`); the rest is REST.
 
 Deprovisioning removes the Superset objects, then the database role.
 """
