@@ -7,12 +7,7 @@ The dashboards themselves, with their charts, come from the tenant's import bund
 from __future__ import annotations
 
 from tenants.settings import get_settings
-from tenants.superset.bundle import dashboard_slug
-from tenants.superset.client import SupersetClient, rison
-
-
-def slug(ags: str, key: str) -> str:
-    return dashboard_slug(ags, key)
+from tenants.superset.client import SupersetClient
 
 
 def _portal_origins() -> list[str]:
@@ -37,12 +32,3 @@ def remove_dashboard(api: SupersetClient, dashboard_id: int) -> None:
         api.delete(f"/api/v1/chart/{chart['id']}")
     api.request("DELETE", f"/api/v1/dashboard/{dashboard_id}/embedded", expect=(200, 204, 404))
     api.delete(f"/api/v1/dashboard/{dashboard_id}")
-
-
-def remove_dashboards(api: SupersetClient, ags: str) -> None:
-    """Every dashboard with the tenant's slug prefix, with its charts and embedding."""
-    prefix = f"t{ags}-"
-    query = {"filters": [{"col": "slug", "opr": "sw", "value": prefix}], "page": 0, "page_size": 100}
-    for dashboard in api.get("/api/v1/dashboard/", params={"q": rison(query)})["result"]:
-        if (dashboard.get("slug") or "").startswith(prefix):
-            remove_dashboard(api, dashboard["id"])

@@ -234,9 +234,9 @@ def _ensure_rule(api: SupersetClient, found: dict | None, wanted: dict[str, Any]
 
 def _rules(api: SupersetClient, ags: str) -> dict[str, dict]:
     """The tenant's row-level rules by name, in one request."""
-    names = {rls_name(ags), benchmark_rls_name(ags), deny_rls_name(ags)}
+    names = [rls_name(ags), benchmark_rls_name(ags), deny_rls_name(ags)]
     listed = api.get("/api/v1/rowlevelsecurity/", params={"q": rison(
-        {"filters": [{"col": "name", "opr": "sw", "value": rls_name(ags)}], "page": 0, "page_size": 100})})["result"]
+        {"filters": [{"col": "name", "opr": "in", "value": names}], "page": 0, "page_size": 100})})["result"]
     return {rule["name"]: rule for rule in listed if rule["name"] in names}
 
 
@@ -279,8 +279,14 @@ def _dashboard(api: SupersetClient, dashboard: dict, roles: list[int], new: bool
     return ensure_embedded(api, dashboard["id"], new=new)
 
 
+def _delete(api: SupersetClient, path: str) -> None:
+    api.delete(path)
+
+
 def _side_by_side(api: SupersetClient, calls: list) -> list:
     """``calls`` (functions of a client) on up to SIDE_BY_SIDE clients at once; their results in order."""
+    if not calls:
+        return []
     clients = queue.SimpleQueue()
     for _ in range(min(SIDE_BY_SIDE, len(calls))):
         clients.put(api.clone())
@@ -364,20 +370,19 @@ def provision_objects(tenant_id: int) -> None:
 
 def deprovision_objects(tenant_id: int) -> None:
     from tenants.superset.access import remove_people
-    from tenants.superset.dashboards import remove_dashboards
+    from tenants.superset.dashboards import remove_dashboard
 
     with tenant_transaction(tenant_id) as session:
         ags = session.get(Tenant, tenant_id).ags
     api = client()
     remove_people(api, _settings(), ags)
-    remove_dashboards(api, ags)
+    database, datasets = _connection(api, ags)
+    charts = _charts(api, "datasource_id", sorted(d["id"] for d in datasets.values()))  # ready-made, self-service
+    _side_by_side(api, [partial(_delete, path=f"/api/v1/chart/{c['id']}") for c in charts.values()])
+    _side_by_side(api, [partial(remove_dashboard, dashboard_id=d["id"]) for d in _dashboards(api, ags).values()])
     for rule in _rules(api, ags).values():
         api.delete(f"/api/v1/rowlevelsecurity/{rule['id']}")
-    database, datasets = _connection(api, ags)
-    for chart in _charts(api, "datasource_id", sorted(d["id"] for d in datasets.values())).values():
-        api.delete(f"/api/v1/chart/{chart['id']}")  # any made in self-service
-    for dataset in datasets.values():
-        api.delete(f"/api/v1/dataset/{dataset['id']}")
+    _side_by_side(api, [partial(_delete, path=f"/api/v1/dataset/{d['id']}") for d in datasets.values()])
     if database:
         api.delete(f"/api/v1/database/{database['id']}")
     remove_tenant_roles(api, ags)

@@ -113,22 +113,19 @@ def _lookup(api: SupersetClient, missing: set[tuple[str, str]], known: dict[tupl
         raise LookupError(f"Superset has no permission {permission} on {resource!r}")
 
 
-def converge_roles(api: SupersetClient, wanted: dict[str, list[tuple[str, str]]],
-                   prefix: str | None = None) -> dict[str, int]:
+def converge_roles(api: SupersetClient, wanted: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
     """Each role of ``wanted`` created if missing, with exactly its (permission, resource) pairs; the role ids.
 
-    Found in one search (``prefix``: all share it) or one per role. A role's permissions are read by
-    name only when some wanted pair's id is not known yet from a role read before (list the larger
-    roles first); ids unknown after that are looked up (:func:`_lookup`). Written only when they differ.
+    Found by one search per role. A role's permissions are read by name only when some wanted pair's id
+    is not known yet from a role read before (list the larger roles first); ids unknown after that are
+    looked up (:func:`_lookup`). Written only when they differ.
     """
     from tenants.superset.client import rison
 
-    filters = ([[{"col": "name", "opr": "sw", "value": prefix}]] if prefix
-               else [[{"col": "name", "opr": "eq", "value": name}] for name in wanted])
     found = {}
-    for f in filters:
-        for role in api.get("/api/v1/security/roles/search/",
-                            params={"q": rison({"filters": f, "page": 0, "page_size": 100})})["result"]:
+    for name in wanted:
+        query = {"filters": [{"col": "name", "opr": "eq", "value": name}], "page": 0, "page_size": 100}
+        for role in api.get("/api/v1/security/roles/search/", params={"q": rison(query)})["result"]:
             found[role["name"]] = role
     known: dict[tuple[str, str], int] = {}
     ids = {}
@@ -177,8 +174,9 @@ def dataset_resource(ags: str, dataset: str, dataset_id: int) -> str:
 def ensure_tenant_roles(api: SupersetClient, ags: str, database_id: int, dataset_ids: dict[str, int]) -> dict[str, int]:
     data = [("datasource_access", dataset_resource(ags, name, i)) for name, i in dataset_ids.items()]
     editor = [*data, ("database_access", f"[tenant_{ags}].(id:{database_id})")]
-    ids = converge_roles(api, {tenant_role(ags, "editor"): editor, tenant_role(ags, "viewer"): data},
-                         prefix=f"tenant_{ags}_")
+    # One search per role: a prefix search is SQL's LIKE, where "_" matches any character, so a district's
+    # prefix would also find the roles of all its municipalities (and a page holds at most 100).
+    ids = converge_roles(api, {tenant_role(ags, "editor"): editor, tenant_role(ags, "viewer"): data})
     return {level: ids[tenant_role(ags, level)] for level in ("viewer", "editor")}
 
 
