@@ -42,7 +42,13 @@ from tenants.provisioning import register_step
 from tenants.settings import get_settings
 from tenants.superset import bundle, guest, templates
 from tenants.superset.client import SupersetClient, rison
-from tenants.superset.roles import GUEST_ROLE, ensure_base_roles, ensure_tenant_roles, remove_tenant_roles
+from tenants.superset.roles import (
+    GUEST_ROLE,
+    ensure_base_roles,
+    ensure_tenant_permissions,
+    remove_tenant_roles,
+    tenant_roles,
+)
 
 STATE_KEY = "superset"
 SCHEMA = "analytics"
@@ -199,13 +205,16 @@ def _charts(api: SupersetClient, col: str, values: list) -> dict[str, dict]:
                                           [{"col": col, "opr": "in", "value": values}])}
 
 
-def _find(api: SupersetClient, wanted: bundle.Bundle) -> Found:
-    """What Superset holds of the bundle's objects, in three requests side by side."""
-    connection, dashboards, charts = _side_by_side(api, [
+def _find(api: SupersetClient, wanted: bundle.Bundle, *more) -> tuple:
+    """What Superset holds of the bundle's objects, and the results of ``more`` calls run beside the look-ups.
+
+    Charts by their datasets' ids: a filter on chart UUIDs takes Superset seconds.
+    """
+    connection, dashboards, *rest = _side_by_side(api, [
         partial(_connection, ags=wanted.ags, dataset_uuids=list(wanted.datasets.values())),
-        partial(_dashboards, ags=wanted.ags),
-        partial(_charts, col="uuid", values=[u for c in wanted.charts.values() for u in c.values()])])
-    return Found(*connection, dashboards=dashboards, charts=charts)
+        partial(_dashboards, ags=wanted.ags), *more])
+    charts = _charts(api, "datasource_id", sorted(d["id"] for d in connection[1].values()))
+    return Found(*connection, dashboards=dashboards, charts=charts), *rest
 
 
 def _adopted_uuids(database: dict | None, datasets: dict[str, dict]) -> dict[str, str]:
@@ -328,7 +337,9 @@ def provision_objects(tenant_id: int) -> None:
     base_roles = ensure_base_roles(api)
     uuids = state.get("uuids") or _adopted_uuids(*_connection(api, ags))
     wanted = bundle.build(None, ags, name, _sqlalchemy_uri(state["db_role"], bundle.MASK), uuids)
-    found = _find(api, wanted)
+    # The tenant's roles need nothing of the import: found (or made) beside the look-ups.
+    found, roles = _find(api, wanted, partial(tenant_roles, ags=ags))
+    role_ids = {level: role["id"] for level, role in roles.items()}
     # A new login role's password (deprovisioned and provisioned again) must reach the connection too.
     version = wanted.version + "-" + hashlib.sha256(state["db_password"].encode()).hexdigest()[:8]
     created: set[str] = set()
@@ -344,18 +355,20 @@ def provision_objects(tenant_id: int) -> None:
                 if chart_key not in wanted.charts.get(key, {}):
                     api.delete(f"/api/v1/chart/{chart_id}")
         created = {slug for slug in keep if slug not in found.dashboards}
-        found = _find(api, wanted)
+        (found,) = _find(api, wanted)
         if not found.complete(wanted):
             raise RuntimeError(f"Superset's import left out some of tenant {ags}'s objects.")
     database_id = found.database["id"]
     dataset_ids = {name: found.datasets[name]["id"] for name in wanted.datasets}
-    role_ids = ensure_tenant_roles(api, ags, database_id, dataset_ids)
     keys = list(templates.dashboards())
     shown = [found.dashboards[bundle.dashboard_slug(ags, key)] for key in keys]
+    permissions = partial(ensure_tenant_permissions, ags=ags, roles=roles, database_id=database_id,
+                          dataset_ids=dataset_ids)
     rls = partial(ensure_rls, ags=ags, tenant_id=tenant_id, dataset_ids=dataset_ids, role_ids=role_ids,
                   groups=groups, guest_role=base_roles[GUEST_ROLE])
-    *embedded, _ = _side_by_side(api, [partial(_dashboard, dashboard=d, roles=sorted(role_ids.values()),
-                                               new=d["slug"] in created) for d in shown] + [rls])
+    # The two chains of several requests first, so they start at once.
+    _, _, *embedded = _side_by_side(api, [permissions, rls] + [
+        partial(_dashboard, dashboard=d, roles=sorted(role_ids.values()), new=d["slug"] in created) for d in shown])
     dashboards = {}
     for key, dashboard, embedded_uuid in zip(keys, shown, embedded, strict=True):
         template = templates.dashboards()[key]

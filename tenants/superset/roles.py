@@ -113,27 +113,32 @@ def _lookup(api: SupersetClient, missing: set[tuple[str, str]], known: dict[tupl
         raise LookupError(f"Superset has no permission {permission} on {resource!r}")
 
 
-def converge_roles(api: SupersetClient, wanted: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
-    """Each role of ``wanted`` created if missing, with exactly its (permission, resource) pairs; the role ids.
-
-    Found by one search per role. A role's permissions are read by name only when some wanted pair's id
-    is not known yet from a role read before (list the larger roles first); ids unknown after that are
-    looked up (:func:`_lookup`). Written only when they differ.
-    """
+def find_roles(api: SupersetClient, names: list[str]) -> dict[str, dict]:
+    """Each named role as ``{"id", "permission_ids"}``, created if missing; one search per role (a prefix
+    search is SQL's LIKE, where "_" matches any character: a district's prefix would also find the roles
+    of its municipalities, and a page holds at most 100)."""
     from tenants.superset.client import rison
 
     found = {}
-    for name in wanted:
+    for name in names:
         query = {"filters": [{"col": "name", "opr": "eq", "value": name}], "page": 0, "page_size": 100}
         for role in api.get("/api/v1/security/roles/search/", params={"q": rison(query)})["result"]:
             found[role["name"]] = role
+        if name not in found:
+            found[name] = {"id": api.post("/api/v1/security/roles/", {"name": name})["id"], "permission_ids": []}
+    return found
+
+
+def converge_permissions(api: SupersetClient, roles: dict[str, dict], wanted: dict[str, list[tuple[str, str]]]) -> None:
+    """Each role of ``wanted`` (found by :func:`find_roles`) with exactly its (permission, resource) pairs.
+
+    A role's permissions are read by name only when some wanted pair's id is not known yet from a role
+    read before (list the larger roles first); ids unknown after that are looked up (:func:`_lookup`).
+    Written only when they differ.
+    """
     known: dict[tuple[str, str], int] = {}
-    ids = {}
     for name, pairs in wanted.items():
-        role = found.get(name)
-        if role is None:
-            role = {"id": api.post("/api/v1/security/roles/", {"name": name})["id"], "permission_ids": []}
-        ids[name] = role["id"]
+        role = roles[name]
         if set(pairs) - known.keys() and role["permission_ids"]:
             known.update({(p["permission_name"], p["view_menu_name"]): p["id"]
                           for p in role_permissions(api, role["id"])})
@@ -142,7 +147,13 @@ def converge_roles(api: SupersetClient, wanted: dict[str, list[tuple[str, str]]]
         if set(role["permission_ids"]) != target:
             api.post(f"/api/v1/security/roles/{role['id']}/permissions",
                      {"permission_view_menu_ids": sorted(target)})
-    return ids
+
+
+def converge_roles(api: SupersetClient, wanted: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
+    """:func:`find_roles` and :func:`converge_permissions`; the role ids."""
+    roles = find_roles(api, list(wanted))
+    converge_permissions(api, roles, wanted)
+    return {name: role["id"] for name, role in roles.items()}
 
 
 #: What anonymous requests may do: fetch the German UI texts. The embedded dashboard loads them
@@ -171,13 +182,19 @@ def dataset_resource(ags: str, dataset: str, dataset_id: int) -> str:
     return f"[tenant_{ags}].[{dataset}](id:{dataset_id})"
 
 
-def ensure_tenant_roles(api: SupersetClient, ags: str, database_id: int, dataset_ids: dict[str, int]) -> dict[str, int]:
+def tenant_roles(api: SupersetClient, ags: str) -> dict[str, dict]:
+    """The tenant's two roles by level (created if missing), before its datasets exist."""
+    found = find_roles(api, [tenant_role(ags, "editor"), tenant_role(ags, "viewer")])
+    return {level: found[tenant_role(ags, level)] for level in ("viewer", "editor")}
+
+
+def ensure_tenant_permissions(api: SupersetClient, ags: str, roles: dict[str, dict], database_id: int,
+                              dataset_ids: dict[str, int]) -> None:
+    """The viewer reads the tenant's datasets; the editor also its database (SQL Lab)."""
     data = [("datasource_access", dataset_resource(ags, name, i)) for name, i in dataset_ids.items()]
     editor = [*data, ("database_access", f"[tenant_{ags}].(id:{database_id})")]
-    # One search per role: a prefix search is SQL's LIKE, where "_" matches any character, so a district's
-    # prefix would also find the roles of all its municipalities (and a page holds at most 100).
-    ids = converge_roles(api, {tenant_role(ags, "editor"): editor, tenant_role(ags, "viewer"): data})
-    return {level: ids[tenant_role(ags, level)] for level in ("viewer", "editor")}
+    converge_permissions(api, {tenant_role(ags, level): role for level, role in roles.items()},
+                         {tenant_role(ags, "editor"): editor, tenant_role(ags, "viewer"): data})
 
 
 def remove_tenant_roles(api: SupersetClient, ags: str) -> None:
