@@ -23,6 +23,8 @@ def _superset_objects(api, ags: str) -> dict:
     query = rison({"filters": [{"col": "slug", "opr": "sw", "value": f"t{ags}-"}], "page": 0, "page_size": 100})
     for dashboard in api.get("/api/v1/dashboard/", params={"q": query})["result"]:
         objects[f"dashboard {dashboard['slug']}"] = dashboard["changed_on_utc"]
+        embedded = api.request("GET", f"/api/v1/dashboard/{dashboard['id']}/embedded", expect=(200, 404))
+        objects[f"embedded {dashboard['slug']}"] = embedded.json()["result"]["uuid"] if embedded.ok else None
         for chart in api.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"]:
             objects[f"chart {chart['id']}"] = api.find_one("chart", id=chart["id"])["changed_on_utc"]
     for level in ("viewer", "editor"):
@@ -31,7 +33,7 @@ def _superset_objects(api, ags: str) -> dict:
         if role:
             perms = api.get(f"/api/v1/security/roles/{role[0]['id']}/permissions/")["result"]
             objects[f"role {level}"] = sorted(p["id"] for p in perms)
-    for name in (f"tenant_{ags}", f"tenant_{ags}_vergleich"):
+    for name in (f"tenant_{ags}", f"tenant_{ags}_vergleich", f"tenant_{ags}_sperre"):
         rls = api.find_one("rowlevelsecurity", name=name)
         if rls:
             objects[f"rls {name}"] = {k: v for k, v in rls.items() if k != "changed_on_delta_humanized"}
