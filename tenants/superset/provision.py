@@ -51,7 +51,6 @@ from tenants.superset.roles import (
 )
 
 STATE_KEY = "superset"
-SCHEMA = "analytics"
 #: The dataset of published comparison figures and the tenant's own values ("Vergleich").
 BENCHMARK_DATASET = "egov_benchmark"
 #: Advisory lock key of the database-role step (any constant no other lock uses: "SSPR").
