@@ -74,6 +74,17 @@ class SupersetClient:
         self.http.headers["Referer"] = self.base_url
         self._logged_in = True
 
+    def clone(self) -> SupersetClient:
+        """A client with this one's login (token, CSRF token, session cookie) on a session of its own, for
+        another thread: a ``requests.Session`` is not safe to share between threads."""
+        if not self._logged_in:
+            self.login()
+        other = SupersetClient(self.base_url, self.username, self.password, self.timeout)
+        other.http.headers.update(self.http.headers)
+        other.http.cookies.update(self.http.cookies)
+        other._logged_in = True
+        return other
+
     def request(self, method: str, path: str, expect: tuple[int, ...] = (200, 201), **kwargs) -> requests.Response:
         if not self._logged_in:
             self.login()

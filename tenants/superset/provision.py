@@ -11,17 +11,26 @@ Per tenant (all idempotent; a second run finds everything and changes nothing):
    ``tenant_<AGS>_viewer`` and ``tenant_<AGS>_editor``, a Superset RLS rule
    (second layer), one more on the comparison dataset (the tenant's own
    comparison groups) and the ready-made dashboards cloned from the
-   templates, with embedding allowed for the portal's origin.
+   templates, with embedding allowed for the portal's origin. Connection,
+   datasets, charts and dashboards arrive in one import of the tenant's
+   bundle (:mod:`tenants.superset.bundle`); the rest is REST.
 
 Deprovisioning removes the Superset objects, then the database role.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import queue
 import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from flask import current_app, has_app_context
 from sqlalchemy import text
 
 from tenants import crypto, tenant_state
@@ -31,12 +40,17 @@ from tenants.context import tenant_transaction
 from tenants.models import Tenant
 from tenants.provisioning import register_step
 from tenants.settings import get_settings
-from tenants.superset import guest, templates
-from tenants.superset.client import SupersetClient
-from tenants.superset.roles import ensure_base_roles, ensure_tenant_roles, remove_tenant_roles
+from tenants.superset import bundle, guest, templates
+from tenants.superset.client import SupersetClient, rison
+from tenants.superset.roles import (
+    GUEST_ROLE,
+    ensure_base_roles,
+    ensure_tenant_permissions,
+    remove_tenant_roles,
+    tenant_roles,
+)
 
 STATE_KEY = "superset"
-SCHEMA = "analytics"
 #: The dataset of published comparison figures and the tenant's own values ("Vergleich").
 BENCHMARK_DATASET = "egov_benchmark"
 #: Advisory lock key of the database-role step (any constant no other lock uses: "SSPR").
@@ -59,49 +73,45 @@ def load_state(tenant_id: int, session=None) -> dict[str, Any]:
         return load_state(tenant_id, own)
 
 
-def _save_state(tenant_id: int, state: dict[str, Any]) -> None:
-    with tenant_transaction(tenant_id) as session:
+def _save_state(tenant_id: int, state: dict[str, Any], session=None) -> None:
+    if session is not None:
         tenant_state.save(session, tenant_id, STATE_KEY, state)
-
-
-def _tenant(tenant_id: int) -> Tenant:
-    with tenant_transaction(tenant_id) as session:
-        tenant = session.get(Tenant, tenant_id)
-        session.expunge(tenant)
-        return tenant
+        return
+    with tenant_transaction(tenant_id) as own:
+        tenant_state.save(own, tenant_id, STATE_KEY, state)
 
 
 # -- 1. the database login role ----------------------------------------------------
 
 def provision_db_role(tenant_id: int) -> None:
-    state = load_state(tenant_id)
     settings = _settings()
-    if "db_password" not in state:
-        state["db_password"] = crypto.encrypt(settings, secrets.token_urlsafe(32))
-    password = crypto.decrypt(settings, state["db_password"])
-    with tenant_transaction(tenant_id) as session:
+    with tenant_transaction(tenant_id) as session:  # read, create and record in one transaction
+        state = load_state(tenant_id, session)
+        if "db_password" not in state:
+            state["db_password"] = crypto.encrypt(settings, secrets.token_urlsafe(32))
+        password = crypto.decrypt(settings, state["db_password"])
         # Tenants are provisioned side by side (egov superset provision); concurrent GRANTs on one
         # table fail with "tuple concurrently updated", so this transaction waits for the others.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROTECT_LOCK})
         session.execute(text("SELECT portal.superset_protect_analytics()"))
         state["db_role"] = session.execute(text("SELECT portal.superset_login_ensure(:t, :pw)"),
                                            {"t": tenant_id, "pw": password}).scalar_one()
-    _save_state(tenant_id, state)
+        _save_state(tenant_id, state, session)
 
 
 def deprovision_db_role(tenant_id: int) -> None:
     with tenant_transaction(tenant_id) as session:
         session.execute(text("SELECT portal.superset_login_drop(:t)"), {"t": tenant_id})
-    state = load_state(tenant_id)
-    for key in ("db_role", "db_password"):
-        state.pop(key, None)
-    _save_state(tenant_id, state)
+        state = load_state(tenant_id, session)
+        for key in ("db_role", "db_password"):
+            state.pop(key, None)
+        _save_state(tenant_id, state, session)
 
 
 # -- 2. Superset objects -------------------------------------------------------------
 
 def database_name(ags: str) -> str:
-    return f"tenant_{ags}"
+    return bundle.database_name(ags)
 
 
 def _sqlalchemy_uri(role: str, password: str) -> str:
@@ -109,68 +119,6 @@ def _sqlalchemy_uri(role: str, password: str) -> str:
     server = urlsplit(settings.database_url)  # the platform's PostgreSQL, as the tenant's own role
     return (f"postgresql+psycopg2://{quote(role)}:{quote(password, safe='')}@{server.hostname or '127.0.0.1'}:"
             f"{server.port or 5432}/{quote(settings.database_name)}")
-
-
-def ensure_database(api: SupersetClient, ags: str, role: str, password: str) -> int:
-    wanted = {
-        "database_name": database_name(ags), "expose_in_sqllab": True, "allow_run_async": False,
-        "allow_dml": False, "allow_ctas": False, "allow_cvas": False, "allow_file_upload": False,
-    }
-    found = api.find_one("database", database_name=wanted["database_name"])
-    if found is None:
-        return api.post("/api/v1/database/", {**wanted, "sqlalchemy_uri": _sqlalchemy_uri(role, password)})["id"]
-    current = api.get(f"/api/v1/database/{found['id']}")["result"]
-    # The stored URI masks the password; compare the rest and trust the role's own idempotency.
-    masked = _sqlalchemy_uri(role, "XXXXXXXXXX")
-    if current.get("sqlalchemy_uri") != masked or any(current.get(k) != v for k, v in wanted.items()):
-        api.put(f"/api/v1/database/{found['id']}", {**wanted, "sqlalchemy_uri": _sqlalchemy_uri(role, password)})
-    return found["id"]
-
-
-#: Columns editors never need to group or filter by (the tenant's own rows are all they see).
-INTERNAL_COLUMNS = ("tenant_id",)
-
-
-def _label_columns(api: SupersetClient, dataset_id: int, description: str,
-                   current: dict[str, Any] | None = None) -> None:
-    """German verbose names and description, ``day`` as the time column, internal columns out of the
-    pickers; written only when they differ.
-
-    ``current``: the dataset as Superset just answered it (unchanged since), to save asking again.
-    """
-    current = current or api.get(f"/api/v1/dataset/{dataset_id}")["result"]
-    labels = templates.column_labels()
-    columns = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] == "day" or c["is_dttm"],
-                "verbose_name": labels.get(c["column_name"], c.get("verbose_name")),
-                "groupby": c["column_name"] not in INTERNAL_COLUMNS,
-                "filterable": c["column_name"] not in INTERNAL_COLUMNS} for c in current["columns"]]
-    unchanged = all(all(c.get(key) == value for key, value in w.items())
-                    for c, w in zip(current["columns"], columns, strict=True))
-    if not unchanged or current.get("main_dttm_col") != "day" or current.get("description") != description:
-        api.put(f"/api/v1/dataset/{dataset_id}", {"main_dttm_col": "day", "description": description,
-                                                  "columns": columns})
-
-
-def ensure_datasets(api: SupersetClient, database_id: int) -> dict[str, int]:
-    ids = {}
-    for name, spec in templates.datasets().items():
-        found = api.find_one("dataset", table_name=name, database=("rel_o_m", database_id))
-        current = None
-        if found is None:
-            dataset_id = api.post("/api/v1/dataset/", {"database": database_id, "schema": SCHEMA, "table_name": name,
-                                                       "sql": spec["sql"]})["id"]
-            # Columns are read from the query.
-            api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
-        else:
-            dataset_id = found["id"]
-            current = api.get(f"/api/v1/dataset/{dataset_id}")["result"]
-            if current.get("sql") != spec["sql"]:
-                api.put(f"/api/v1/dataset/{dataset_id}", {"sql": spec["sql"]})
-                api.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
-                current = None
-        _label_columns(api, dataset_id, spec.get("description", ""), current)
-        ids[name] = dataset_id
-    return ids
 
 
 def rls_name(ags: str) -> str:
@@ -185,6 +133,10 @@ def deny_rls_name(ags: str) -> str:
     return f"tenant_{ags}_sperre"
 
 
+def _benchmark_groups(session, tenant: Tenant) -> list[str]:
+    return [key for _, key, _ in groups_of(member_of(session, tenant), has_peers=True)]
+
+
 def benchmark_groups(tenant_id: int) -> list[str]:
     """Every comparison group the tenant can be shown, its peer group included whether chosen yet or not.
 
@@ -192,12 +144,92 @@ def benchmark_groups(tenant_id: int) -> list[str]:
     what the tenant's page shows right now (tenants/superset/embedding.py).
     """
     with tenant_transaction(tenant_id) as session:
-        member = member_of(session, session.get(Tenant, tenant_id))
-    return [key for _, key, _ in groups_of(member, has_peers=True)]
+        return _benchmark_groups(session, session.get(Tenant, tenant_id))
 
 
-def _ensure_rule(api: SupersetClient, wanted: dict[str, Any]) -> None:
-    found = api.find_one("rowlevelsecurity", name=wanted["name"])
+def _listed(api: SupersetClient, resource: str, columns: list[str], filters: list[dict]) -> list[dict]:
+    query = {"columns": columns, "filters": filters, "page": 0, "page_size": 1000}
+    return api.get(f"/api/v1/{resource}/", params={"q": rison(query)})["result"]
+
+
+@dataclass
+class Found:
+    """The tenant's objects in Superset as four list requests show them."""
+
+    database: dict | None = None
+    datasets: dict[str, dict] = field(default_factory=dict)  # by table name
+    dashboards: dict[str, dict] = field(default_factory=dict)  # by slug
+    charts: dict[str, dict] = field(default_factory=dict)  # by UUID
+
+    def complete(self, wanted: bundle.Bundle) -> bool:
+        return (self.database is not None and self.database["uuid"] == wanted.database
+                and all(self.datasets.get(n, {}).get("uuid") == u for n, u in wanted.datasets.items())
+                and all(self.dashboards.get(bundle.dashboard_slug(wanted.ags, k), {}).get("uuid") == u
+                        for k, u in wanted.dashboards.items())
+                and all(u in self.charts for charts in wanted.charts.values() for u in charts.values()))
+
+
+def _connection(api: SupersetClient, ags: str, dataset_uuids: list[str] | None = None) -> tuple[dict | None, dict]:
+    """The tenant's database connection and datasets (by table name); by the datasets' UUIDs (one request)
+    or else by the connection's name."""
+    database, datasets = None, {}
+    if dataset_uuids:
+        for d in _listed(api, "dataset", ["id", "uuid", "table_name", "database.id", "database.uuid"],
+                         [{"col": "uuid", "opr": "in", "value": dataset_uuids}]):
+            database = d.pop("database")
+            datasets[d["table_name"]] = d
+    if database is None:
+        databases = _listed(api, "database", ["id", "uuid", "database_name"],
+                            [{"col": "database_name", "opr": "eq", "value": database_name(ags)}])
+        database = databases[0] if databases else None
+        if database is not None:
+            datasets = {d["table_name"]: d for d in _listed(
+                api, "dataset", ["id", "uuid", "table_name"], [{"col": "database", "opr": "rel_o_m",
+                                                                "value": database["id"]}])}
+    return database, datasets
+
+
+def _dashboards(api: SupersetClient, ags: str) -> dict[str, dict]:
+    """The tenant's ready-made dashboards by slug (``sw`` is SQL's LIKE, so the prefix is checked again)."""
+    prefix = bundle.dashboard_slug(ags, "")
+    return {d["slug"]: d for d in _listed(api, "dashboard", ["id", "uuid", "slug", "roles.id"],
+                                          [{"col": "slug", "opr": "sw", "value": prefix}])
+            if (d.get("slug") or "").startswith(prefix)}
+
+
+def _charts(api: SupersetClient, col: str, values: list) -> dict[str, dict]:
+    if not values:
+        return {}
+    return {c["uuid"]: c for c in _listed(api, "chart", ["id", "uuid", "slice_name"],
+                                          [{"col": col, "opr": "in", "value": values}])}
+
+
+def _find(api: SupersetClient, wanted: bundle.Bundle, *more) -> tuple:
+    """What Superset holds of the bundle's objects, and the results of ``more`` calls run beside the look-ups.
+
+    Charts by their datasets' ids: a filter on chart UUIDs takes Superset seconds.
+    """
+    connection, dashboards, *rest = _side_by_side(api, [
+        partial(_connection, ags=wanted.ags, dataset_uuids=list(wanted.datasets.values())),
+        partial(_dashboards, ags=wanted.ags), *more])
+    charts = _charts(api, "datasource_id", sorted(d["id"] for d in connection[1].values()))
+    return Found(*connection, dashboards=dashboards, charts=charts), *rest
+
+
+def _adopted_uuids(database: dict | None, datasets: dict[str, dict]) -> dict[str, str]:
+    """UUIDs of a connection and datasets made before bundles (by REST): kept, so the import overwrites them
+    (datasets keep their ids, and with them what editors built on them)."""
+    if database is None:
+        return {}
+    return {"database": database["uuid"], **{f"dataset/{name}": d["uuid"] for name, d in datasets.items()}}
+
+
+def _import(api: SupersetClient, wanted: bundle.Bundle, password: str) -> None:
+    api.request("POST", "/api/v1/assets/import/", files={"bundle": ("bundle.zip", wanted.zip(), "application/zip")},
+                data={"passwords": json.dumps({wanted.database_file: password})})
+
+
+def _ensure_rule(api: SupersetClient, found: dict | None, wanted: dict[str, Any]) -> None:
     if found is None:
         api.post("/api/v1/rowlevelsecurity/", wanted)
         return
@@ -208,72 +240,169 @@ def _ensure_rule(api: SupersetClient, wanted: dict[str, Any]) -> None:
         api.put(f"/api/v1/rowlevelsecurity/{found['id']}", wanted)
 
 
-def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[str, int],
-               role_ids: dict[str, int]) -> None:
-    from tenants.superset.roles import GUEST_ROLE, ensure_role
+def _rules(api: SupersetClient, ags: str) -> dict[str, dict]:
+    """The tenant's row-level rules by name, in one request."""
+    names = [rls_name(ags), benchmark_rls_name(ags), deny_rls_name(ags)]
+    listed = api.get("/api/v1/rowlevelsecurity/", params={"q": rison(
+        {"filters": [{"col": "name", "opr": "in", "value": names}], "page": 0, "page_size": 100})})["result"]
+    return {rule["name"]: rule for rule in listed if rule["name"] in names}
 
+
+def ensure_rls(api: SupersetClient, ags: str, tenant_id: int, dataset_ids: dict[str, int],
+               role_ids: dict[str, int], groups: list[str], guest_role: int) -> None:
     roles = sorted(role_ids.values())
+    found = _rules(api, ags)
     # The deny layer behind the tenant boundary (superset_config/tenant_boundary.py): a "Base" rule
     # applies to everyone *except* its roles, so anyone but the tenant's own staff and embedded
     # guests (held to their token's tenant by the boundary and the token's own clause) reads no
     # row of the tenant's datasets, even if some path of Superset's lets them reach one.
-    _ensure_rule(api, {"name": deny_rls_name(ags), "filter_type": "Base", "tables": sorted(dataset_ids.values()),
-                       "roles": sorted([*roles, ensure_role(api, GUEST_ROLE)]), "clause": "1 = 0",
-                       "group_key": "sperre",
-                       "description": "Sperre für alle außer den eigenen Rollen (dritte Ebene der Mandantentrennung)"})
-    _ensure_rule(api, {"name": rls_name(ags), "filter_type": "Regular", "tables": sorted(dataset_ids.values()),
-                       "roles": roles, "clause": guest.rls_clause(tenant_id), "group_key": "tenant",
-                       "description": "Mandantentrennung (zweite Ebene, zusätzlich zur Datenbankrolle)"})
+    _ensure_rule(api, found.get(deny_rls_name(ags)), {
+        "name": deny_rls_name(ags), "filter_type": "Base", "tables": sorted(dataset_ids.values()),
+        "roles": sorted([*roles, guest_role]), "clause": "1 = 0", "group_key": "sperre",
+        "description": "Sperre für alle außer den eigenen Rollen (dritte Ebene der Mandantentrennung)"})
+    _ensure_rule(api, found.get(rls_name(ags)), {
+        "name": rls_name(ags), "filter_type": "Regular", "tables": sorted(dataset_ids.values()), "roles": roles,
+        "clause": guest.rls_clause(tenant_id), "group_key": "tenant",
+        "description": "Mandantentrennung (zweite Ebene, zusätzlich zur Datenbankrolle)"})
     if BENCHMARK_DATASET in dataset_ids:
         # Its own group key: Superset ORs the rules of one group key, and this one must narrow the tenant rule.
-        _ensure_rule(api, {"name": benchmark_rls_name(ags), "filter_type": "Regular",
-                           "tables": [dataset_ids[BENCHMARK_DATASET]], "roles": roles,
-                           "clause": guest.benchmark_clause(benchmark_groups(tenant_id)), "group_key": "vergleich",
-                           "description": "Nur die eigenen Vergleichsgruppen"})
+        _ensure_rule(api, found.get(benchmark_rls_name(ags)), {
+            "name": benchmark_rls_name(ags), "filter_type": "Regular", "tables": [dataset_ids[BENCHMARK_DATASET]],
+            "roles": roles, "clause": guest.benchmark_clause(groups), "group_key": "vergleich",
+            "description": "Nur die eigenen Vergleichsgruppen"})
+
+
+#: Requests sent side by side for the per-dashboard work (Superset serves 2 workers x 4 threads).
+SIDE_BY_SIDE = 4
+
+
+def _dashboard(api: SupersetClient, dashboard: dict, roles: list[int], new: bool) -> str:
+    """A bundle carries no dashboard roles (the tenant boundary reads them: a dashboard's tenant) and no
+    embedding; both written only when they differ (``new``: just created, so no embedding yet). Returns the
+    embedding's UUID."""
+    from tenants.superset.dashboards import ensure_embedded
+
+    if sorted(r["id"] for r in dashboard.get("roles") or []) != roles:
+        api.put(f"/api/v1/dashboard/{dashboard['id']}", {"roles": roles})
+    return ensure_embedded(api, dashboard["id"], new=new)
+
+
+def _delete(api: SupersetClient, path: str) -> None:
+    api.delete(path)
+
+
+def _side_by_side(api: SupersetClient, calls: list) -> list:
+    """``calls`` (functions of a client) on up to SIDE_BY_SIDE clients at once; their results in order."""
+    if not calls:
+        return []
+    clients = queue.SimpleQueue()
+    for _ in range(min(SIDE_BY_SIDE, len(calls))):
+        clients.put(api.clone())
+
+    def run(call):
+        own = clients.get()
+        try:
+            return call(own)
+        finally:
+            clients.put(own)
+
+    # The calls may read the settings (the portal's origin for embedding): the caller's app, not the environment's.
+    app = current_app._get_current_object() if has_app_context() else None
+
+    def in_app(call):
+        if app is None:
+            return run(call)
+        with app.app_context():
+            return run(call)
+
+    with ThreadPoolExecutor(SIDE_BY_SIDE) as pool:
+        return list(pool.map(in_app, calls))
 
 
 def provision_objects(tenant_id: int) -> None:
-    from tenants.superset.dashboards import ensure_dashboards
+    from tenants.superset.dashboards import remove_dashboard
 
-    tenant = _tenant(tenant_id)
-    state = load_state(tenant_id)
+    settings = _settings()
+    with tenant_transaction(tenant_id) as session:  # everything this step reads from the platform, at once
+        tenant = session.get(Tenant, tenant_id)
+        ags, name = tenant.ags, tenant.name
+        state = load_state(tenant_id, session)
+        groups = _benchmark_groups(session, tenant)
+        bundle.warm(session)
     if "db_role" not in state:
         raise RuntimeError("The database role step has not run for this tenant.")
+    password = crypto.decrypt(settings, state["db_password"])
     api = client()
-    ensure_base_roles(api)
-    database_id = ensure_database(api, tenant.ags, state["db_role"], crypto.decrypt(_settings(), state["db_password"]))
-    dataset_ids = ensure_datasets(api, database_id)
-    role_ids = ensure_tenant_roles(api, tenant.ags, database_id, dataset_ids)
-    ensure_rls(api, tenant.ags, tenant_id, dataset_ids, role_ids)
-    dashboards = ensure_dashboards(api, tenant.ags, tenant.name, dataset_ids, role_ids, state.get("dashboards", {}))
-    state.update(database_id=database_id, datasets=dataset_ids, roles=role_ids, dashboards=dashboards)
+    base_roles = ensure_base_roles(api)
+    uuids = state.get("uuids") or _adopted_uuids(*_connection(api, ags))
+    wanted = bundle.build(None, ags, name, _sqlalchemy_uri(state["db_role"], bundle.MASK), uuids)
+    # The tenant's roles need nothing of the import: found (or made) beside the look-ups.
+    found, roles = _find(api, wanted, partial(tenant_roles, ags=ags))
+    role_ids = {level: role["id"] for level, role in roles.items()}
+    # A new login role's password (deprovisioned and provisioned again) must reach the connection too.
+    version = wanted.version + "-" + hashlib.sha256(state["db_password"].encode()).hexdigest()[:8]
+    created: set[str] = set()
+    if state.get("bundle") != version or not found.complete(wanted):
+        keep = {bundle.dashboard_slug(ags, key): u for key, u in wanted.dashboards.items()}
+        for slug, dashboard in found.dashboards.items():
+            if keep.get(slug) != dashboard["uuid"]:  # a dropped template, or a dashboard made before bundles
+                remove_dashboard(api, dashboard["id"])
+        _import(api, wanted, password)
+        # Charts a newer template no longer has: the import took them off their dashboard, not out of Superset.
+        for key, previous in state.get("dashboards", {}).items():
+            for chart_key, chart_id in previous.get("charts", {}).items():
+                if chart_key not in wanted.charts.get(key, {}):
+                    api.delete(f"/api/v1/chart/{chart_id}")
+        created = {slug for slug in keep if slug not in found.dashboards}
+        (found,) = _find(api, wanted)
+        if not found.complete(wanted):
+            raise RuntimeError(f"Superset's import left out some of tenant {ags}'s objects.")
+    database_id = found.database["id"]
+    dataset_ids = {name: found.datasets[name]["id"] for name in wanted.datasets}
+    keys = list(templates.dashboards())
+    shown = [found.dashboards[bundle.dashboard_slug(ags, key)] for key in keys]
+    permissions = partial(ensure_tenant_permissions, ags=ags, roles=roles, database_id=database_id,
+                          dataset_ids=dataset_ids)
+    rls = partial(ensure_rls, ags=ags, tenant_id=tenant_id, dataset_ids=dataset_ids, role_ids=role_ids,
+                  groups=groups, guest_role=base_roles[GUEST_ROLE])
+    # The two chains of several requests first, so they start at once.
+    _, _, *embedded = _side_by_side(api, [permissions, rls] + [
+        partial(_dashboard, dashboard=d, roles=sorted(role_ids.values()), new=d["slug"] in created) for d in shown])
+    dashboards = {}
+    for key, dashboard, embedded_uuid in zip(keys, shown, embedded, strict=True):
+        template = templates.dashboards()[key]
+        dashboards[key] = {"id": dashboard["id"], "embedded_uuid": embedded_uuid,
+                           "title": template["title"], "fingerprint": templates.fingerprint(template),
+                           "charts": {k: found.charts[u]["id"] for k, u in wanted.charts[key].items()}}
+    state.update(database_id=database_id, datasets=dataset_ids, roles=role_ids, dashboards=dashboards,
+                 bundle=version, uuids={"database": wanted.database,
+                                        **{f"dataset/{n}": u for n, u in wanted.datasets.items()}})
     _save_state(tenant_id, state)
 
 
 def deprovision_objects(tenant_id: int) -> None:
     from tenants.superset.access import remove_people
-    from tenants.superset.dashboards import remove_dashboards
+    from tenants.superset.dashboards import remove_dashboard
 
-    tenant = _tenant(tenant_id)
+    with tenant_transaction(tenant_id) as session:
+        ags = session.get(Tenant, tenant_id).ags
     api = client()
-    remove_people(api, _settings(), tenant.ags)
-    remove_dashboards(api, tenant.ags)
-    for name in (rls_name(tenant.ags), benchmark_rls_name(tenant.ags), deny_rls_name(tenant.ags)):
-        found = api.find_one("rowlevelsecurity", name=name)
-        if found:
-            api.delete(f"/api/v1/rowlevelsecurity/{found['id']}")
-    database = api.find_one("database", database_name=database_name(tenant.ags))
+    remove_people(api, _settings(), ags)
+    database, datasets = _connection(api, ags)
+    charts = _charts(api, "datasource_id", sorted(d["id"] for d in datasets.values()))  # ready-made, self-service
+    _side_by_side(api, [partial(_delete, path=f"/api/v1/chart/{c['id']}") for c in charts.values()])
+    _side_by_side(api, [partial(remove_dashboard, dashboard_id=d["id"]) for d in _dashboards(api, ags).values()])
+    for rule in _rules(api, ags).values():
+        api.delete(f"/api/v1/rowlevelsecurity/{rule['id']}")
+    _side_by_side(api, [partial(_delete, path=f"/api/v1/dataset/{d['id']}") for d in datasets.values()])
     if database:
-        for dataset in api.find("dataset", database=("rel_o_m", database["id"])):
-            for chart in api.find("chart", datasource_id=dataset["id"]):  # any made in self-service
-                api.delete(f"/api/v1/chart/{chart['id']}")
-            api.delete(f"/api/v1/dataset/{dataset['id']}")
         api.delete(f"/api/v1/database/{database['id']}")
-    remove_tenant_roles(api, tenant.ags)
-    state = load_state(tenant_id)
-    for key in ("database_id", "datasets", "roles", "dashboards"):
-        state.pop(key, None)
-    _save_state(tenant_id, state)
+    remove_tenant_roles(api, ags)
+    with tenant_transaction(tenant_id) as session:
+        state = load_state(tenant_id, session)
+        for key in ("database_id", "datasets", "roles", "dashboards", "bundle", "uuids"):
+            state.pop(key, None)
+        _save_state(tenant_id, state, session)
 
 
 def register() -> None:

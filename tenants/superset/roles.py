@@ -97,34 +97,63 @@ def role_permissions(api: SupersetClient, role_id: int) -> list[dict]:
     return api.get(f"/api/v1/security/roles/{role_id}/permissions/")["result"]
 
 
-def set_permissions(api: SupersetClient, role_id: int, permission_ids: set[int]) -> None:
-    current = {p["id"] for p in role_permissions(api, role_id)}
-    if current != permission_ids:
-        api.post(f"/api/v1/security/roles/{role_id}/permissions",
-                 {"permission_view_menu_ids": sorted(permission_ids)})
+def _lookup(api: SupersetClient, missing: set[tuple[str, str]], known: dict[tuple[str, str], int]) -> None:
+    """Ids of (permission, resource) pairs not seen on any role yet, newest first: a new tenant's datasets
+    made their permissions a moment ago, so the first page (Superset sends at most 100) nearly always has them."""
+    from tenants.superset.client import rison
+
+    page, pages = 0, 1
+    while missing - known.keys() and page < pages:
+        answer = api.get("/api/v1/security/permissions-resources/", params={"q": rison(
+            {"order_column": "id", "order_direction": "desc", "page": page, "page_size": 100})})
+        for p in answer["result"]:
+            known[(p["permission"]["name"], p["view_menu"]["name"])] = p["id"]
+        pages, page = -(-answer["count"] // 100), page + 1
+    for permission, resource in sorted(missing - known.keys()):
+        raise LookupError(f"Superset has no permission {permission} on {resource!r}")
 
 
-def permission_ids(api: SupersetClient, pairs: list[tuple[str, str]],
-                   by_resource: dict[str, dict[str, int]] | None = None) -> set[int]:
-    """Ids of (permission, resource) pairs; a missing pair is an error (Superset would ignore it).
+def find_roles(api: SupersetClient, names: list[str]) -> dict[str, dict]:
+    """Each named role as ``{"id", "permission_ids"}``, created if missing; one search per role (a prefix
+    search is SQL's LIKE, where "_" matches any character: a district's prefix would also find the roles
+    of its municipalities, and a page holds at most 100)."""
+    from tenants.superset.client import rison
 
-    ``by_resource`` carries the lookups from one call to the next.
+    found = {}
+    for name in names:
+        query = {"filters": [{"col": "name", "opr": "eq", "value": name}], "page": 0, "page_size": 100}
+        for role in api.get("/api/v1/security/roles/search/", params={"q": rison(query)})["result"]:
+            found[role["name"]] = role
+        if name not in found:
+            found[name] = {"id": api.post("/api/v1/security/roles/", {"name": name})["id"], "permission_ids": []}
+    return found
+
+
+def converge_permissions(api: SupersetClient, roles: dict[str, dict], wanted: dict[str, list[tuple[str, str]]]) -> None:
+    """Each role of ``wanted`` (found by :func:`find_roles`) with exactly its (permission, resource) pairs.
+
+    A role's permissions are read by name only when some wanted pair's id is not known yet from a role
+    read before (list the larger roles first); ids unknown after that are looked up (:func:`_lookup`).
+    Written only when they differ.
     """
-    by_resource = {} if by_resource is None else by_resource
-    ids = set()
-    for permission, resource in pairs:
-        if resource not in by_resource:
-            found = api.get("/api/v1/security/resources/",
-                            params={"q": _q([{"col": "name", "opr": "eq", "value": resource}])})["result"]
-            if not found:
-                raise LookupError(f"Superset has no resource {resource!r}")
-            listed = api.get("/api/v1/security/permissions-resources/", params={
-                "q": _q([{"col": "view_menu", "opr": "rel_o_m", "value": found[0]["id"]}])})["result"]
-            by_resource[resource] = {p["permission"]["name"]: p["id"] for p in listed}
-        if permission not in by_resource[resource]:
-            raise LookupError(f"Superset has no permission {permission} on {resource!r}")
-        ids.add(by_resource[resource][permission])
-    return ids
+    known: dict[tuple[str, str], int] = {}
+    for name, pairs in wanted.items():
+        role = roles[name]
+        if set(pairs) - known.keys() and role["permission_ids"]:
+            known.update({(p["permission_name"], p["view_menu_name"]): p["id"]
+                          for p in role_permissions(api, role["id"])})
+        _lookup(api, set(pairs), known)
+        target = {known[pair] for pair in pairs}
+        if set(role["permission_ids"]) != target:
+            api.post(f"/api/v1/security/roles/{role['id']}/permissions",
+                     {"permission_view_menu_ids": sorted(target)})
+
+
+def converge_roles(api: SupersetClient, wanted: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
+    """:func:`find_roles` and :func:`converge_permissions`; the role ids."""
+    roles = find_roles(api, list(wanted))
+    converge_permissions(api, roles, wanted)
+    return {name: role["id"] for name, role in roles.items()}
 
 
 #: What anonymous requests may do: fetch the German UI texts. The embedded dashboard loads them
@@ -132,39 +161,40 @@ def permission_ids(api: SupersetClient, pairs: list[tuple[str, str]],
 PUBLIC_PERMISSIONS = [("can_language_pack", "Superset")]
 
 
-#: Superset servers whose base roles this process has brought in line (base URL); see ensure_base_roles.
-_base_roles_done: set[str] = set()
+#: Superset servers whose base roles this process has brought in line (base URL -> role ids); see ensure_base_roles.
+_base_roles_done: dict[str, dict[str, int]] = {}
 
 
-def ensure_base_roles(api: SupersetClient) -> None:
-    """The shared roles, once per process and Superset (about 90 lookups): they do not differ per tenant.
+def ensure_base_roles(api: SupersetClient) -> dict[str, int]:
+    """The shared roles, once per process and Superset: they do not differ per tenant. Their ids by name.
 
     A change made to them by hand is undone by the next ``egov superset provision`` (a new process).
     """
-    if api.base_url in _base_roles_done:
-        return
-    known: dict[str, dict[str, int]] = {}
-    set_permissions(api, ensure_role(api, GUEST_ROLE), permission_ids(api, GUEST_PERMISSIONS, known))
-    set_permissions(api, ensure_role(api, "Public"), permission_ids(api, PUBLIC_PERMISSIONS, known))
-    set_permissions(api, ensure_role(api, EDITOR_BASE), permission_ids(api, EDITOR_PERMISSIONS, known))
-    reading = [(p, r) for p, r in EDITOR_PERMISSIONS if not any(word in p for word in WRITING)]
-    set_permissions(api, ensure_role(api, VIEWER_BASE), permission_ids(api, reading, known))
-    _base_roles_done.add(api.base_url)
+    if api.base_url not in _base_roles_done:
+        reading = [(p, r) for p, r in EDITOR_PERMISSIONS if not any(word in p for word in WRITING)]
+        _base_roles_done[api.base_url] = converge_roles(api, {
+            EDITOR_BASE: EDITOR_PERMISSIONS, VIEWER_BASE: reading, GUEST_ROLE: GUEST_PERMISSIONS,
+            "Public": PUBLIC_PERMISSIONS})
+    return _base_roles_done[api.base_url]
 
 
 def dataset_resource(ags: str, dataset: str, dataset_id: int) -> str:
     return f"[tenant_{ags}].[{dataset}](id:{dataset_id})"
 
 
-def ensure_tenant_roles(api: SupersetClient, ags: str, database_id: int, dataset_ids: dict[str, int]) -> dict[str, int]:
+def tenant_roles(api: SupersetClient, ags: str) -> dict[str, dict]:
+    """The tenant's two roles by level (created if missing), before its datasets exist."""
+    found = find_roles(api, [tenant_role(ags, "editor"), tenant_role(ags, "viewer")])
+    return {level: found[tenant_role(ags, level)] for level in ("viewer", "editor")}
+
+
+def ensure_tenant_permissions(api: SupersetClient, ags: str, roles: dict[str, dict], database_id: int,
+                              dataset_ids: dict[str, int]) -> None:
+    """The viewer reads the tenant's datasets; the editor also its database (SQL Lab)."""
     data = [("datasource_access", dataset_resource(ags, name, i)) for name, i in dataset_ids.items()]
-    viewer = permission_ids(api, data)
-    editor = viewer | permission_ids(api, [("database_access", f"[tenant_{ags}].(id:{database_id})")])
-    roles = {}
-    for level, wanted in (("viewer", viewer), ("editor", editor)):
-        roles[level] = ensure_role(api, tenant_role(ags, level))
-        set_permissions(api, roles[level], wanted)
-    return roles
+    editor = [*data, ("database_access", f"[tenant_{ags}].(id:{database_id})")]
+    converge_permissions(api, {tenant_role(ags, level): role for level, role in roles.items()},
+                         {tenant_role(ags, "editor"): editor, tenant_role(ags, "viewer"): data})
 
 
 def remove_tenant_roles(api: SupersetClient, ags: str) -> None:

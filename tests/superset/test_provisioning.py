@@ -23,6 +23,8 @@ def _superset_objects(api, ags: str) -> dict:
     query = rison({"filters": [{"col": "slug", "opr": "sw", "value": f"t{ags}-"}], "page": 0, "page_size": 100})
     for dashboard in api.get("/api/v1/dashboard/", params={"q": query})["result"]:
         objects[f"dashboard {dashboard['slug']}"] = dashboard["changed_on_utc"]
+        embedded = api.request("GET", f"/api/v1/dashboard/{dashboard['id']}/embedded", expect=(200, 404))
+        objects[f"embedded {dashboard['slug']}"] = embedded.json()["result"]["uuid"] if embedded.ok else None
         for chart in api.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"]:
             objects[f"chart {chart['id']}"] = api.find_one("chart", id=chart["id"])["changed_on_utc"]
     for level in ("viewer", "editor"):
@@ -31,7 +33,7 @@ def _superset_objects(api, ags: str) -> dict:
         if role:
             perms = api.get(f"/api/v1/security/roles/{role[0]['id']}/permissions/")["result"]
             objects[f"role {level}"] = sorted(p["id"] for p in perms)
-    for name in (f"tenant_{ags}", f"tenant_{ags}_vergleich"):
+    for name in (f"tenant_{ags}", f"tenant_{ags}_vergleich", f"tenant_{ags}_sperre"):
         rls = api.find_one("rowlevelsecurity", name=name)
         if rls:
             objects[f"rls {name}"] = {k: v for k, v in rls.items() if k != "changed_on_delta_humanized"}
@@ -86,3 +88,40 @@ def test_provisioning_twice_changes_nothing_and_offboarding_leaves_nothing(ss_ap
         assert deprovision_tenant(giessen.id)["status"] == "succeeded"
         assert _superset_objects(api, GIESSEN) == {}
         assert _login_role(superset_settings, giessen.id) is None
+
+
+def test_bundle_has_stable_uuids_and_no_password(ss_app, superset_settings, giessen):
+    """The import bundle names the tenant's objects by UUIDs of its AGS (so importing again overwrites them)
+    and carries the connection's password nowhere: it goes with the request only."""
+    import io
+    import zipfile
+
+    from tenants import crypto
+    from tenants.provisioning import deprovision_tenant, provision_tenant
+    from tenants.superset import bundle
+    from tenants.superset.provision import _sqlalchemy_uri, client, load_state
+
+    with ss_app.app_context():
+        assert provision_tenant(giessen.id)["status"] == "succeeded"
+        state = load_state(giessen.id)
+        password = crypto.decrypt(superset_settings, state["db_password"])
+        built = bundle.build(None, GIESSEN, giessen.name, _sqlalchemy_uri(state["db_role"], bundle.MASK),
+                             state["uuids"])
+        archive = zipfile.ZipFile(io.BytesIO(built.zip()))
+        text_of_bundle = b"".join(archive.read(name) for name in archive.namelist()).decode()
+        assert password not in text_of_bundle and bundle.MASK in text_of_bundle
+        assert state["bundle"].startswith(built.version)
+
+        api = client()
+        uuids = {d["slug"]: d["uuid"] for d in api.get("/api/v1/dashboard/", params={"q": (
+            f"(filters:!((col:slug,opr:sw,value:t{GIESSEN}-)),columns:!(slug,uuid),page:0,page_size:100)")})["result"]}
+        assert uuids == {bundle.dashboard_slug(GIESSEN, key): bundle.object_uuid(GIESSEN, "dashboard", key)
+                         for key in built.dashboards}
+        # Offboarded and onboarded again: the same objects by the same UUIDs, the connection with the new password.
+        assert deprovision_tenant(giessen.id)["status"] == "succeeded"
+        assert provision_tenant(giessen.id)["status"] == "succeeded"
+        again = load_state(giessen.id)
+        assert again["uuids"] == state["uuids"] and again["db_password"] != state["db_password"]
+        database_id = again["database_id"]
+        answer = api.get(f"/api/v1/database/{database_id}/schemas/", params={"q": "(force:!t)"})
+        assert "analytics" in answer["result"]  # Superset reaches PostgreSQL as the tenant's new login role

@@ -70,3 +70,32 @@ def test_rollout_gives_tenants_provisioned_before_it_the_vergleich_dashboard(ss_
         assert [r.error for r in rollout([a])] == [None]
         assert differences(a.id) == []
         assert load_state(a.id)["dashboards"]["benchmark"]["embedded_uuid"]
+
+
+def test_rollout_removes_a_chart_the_newer_template_dropped(ss_app, tenants_ab, monkeypatch):
+    """The import overwrites what the bundle has; a chart a template no longer has goes from Superset too."""
+    from tenants.superset.provision import client, load_state
+    from tenants.superset.rollout import differences, rollout
+
+    a = tenants_ab.a
+    original = templates.dashboards()
+    newer = copy.deepcopy(original)
+    newer["overview"]["version"] += 1
+    dropped = newer["overview"]["charts"].pop()["key"]
+    newer["overview"]["rows"] = [[k for k in row if k != dropped] for row in newer["overview"]["rows"]]
+    newer["overview"]["rows"] = [row for row in newer["overview"]["rows"] if row]
+    with ss_app.app_context():
+        before = load_state(a.id)["dashboards"]["overview"]
+        chart_id = before["charts"][dropped]
+        monkeypatch.setattr(templates, "dashboards", lambda: newer)
+        assert [r.error for r in rollout([a])] == [None]
+        api = client()
+        assert api.request("GET", f"/api/v1/chart/{chart_id}", expect=(200, 404)).status_code == 404
+        on_dashboard = {c["id"] for c in api.get(f"/api/v1/dashboard/{before['id']}/charts")["result"]}
+        assert on_dashboard == set(load_state(a.id)["dashboards"]["overview"]["charts"].values())
+        assert len(on_dashboard) == len(original["overview"]["charts"]) - 1
+
+        monkeypatch.setattr(templates, "dashboards", lambda: original)  # and back, for the other tests
+        rollout([a])
+        assert differences(a.id) == []
+        assert len(api.get(f"/api/v1/dashboard/{before['id']}/charts")["result"]) == len(original["overview"]["charts"])
