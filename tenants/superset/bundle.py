@@ -125,8 +125,8 @@ def build(session, ags: str, tenant_name: str, sqlalchemy_uri_masked: str,
         "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
         "allow_dml": False, "allow_csv_upload": False, "extra": {}, "uuid": bundle.database, "version": "1.0.0",
     }
-    labels = templates.column_labels()
     for name, spec in templates.datasets().items():
+        labels = templates.dataset_column_labels(name)
         dataset_uuid = uuids.get(f"dataset/{name}") or object_uuid(ags, "dataset", name)
         bundle.datasets[name] = dataset_uuid
         # Only what differs from Superset's defaults: Superset parses each file with the pure-Python YAML

@@ -61,8 +61,14 @@ def datasets() -> dict[str, dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def column_labels() -> dict[str, str]:
-    """German labels of the datasets' columns (Superset's verbose names)."""
+    """German labels of the datasets' columns (Superset's verbose names), shared by every dataset."""
     return _read(TEMPLATE_DIR / "datasets.json")["labels"]
+
+
+def dataset_column_labels(name: str) -> dict[str, str]:
+    """The labels of one dataset's columns: the shared ones, overridden by the dataset's own ``labels``
+    (the comparison figures are monthly, so their ``day`` reads "Monat", not "Tag")."""
+    return {**column_labels(), **datasets()[name].get("labels", {})}
 
 
 @lru_cache(maxsize=1)

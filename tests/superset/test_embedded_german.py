@@ -150,7 +150,7 @@ def _template_texts() -> list[str]:
         texts += [template["title"], template.get("description", ""), template.get("intro", "")]
         texts += [spec["name"] for spec in template.get("filters", [])]
         texts += [chart["name"] for chart in template["charts"]]
-    texts += list(templates.column_labels().values())
+    texts += [label for name in templates.datasets() for label in templates.dataset_column_labels(name).values()]
     texts += [spec.get("description", "") for spec in templates.datasets().values()]
     return [text for text in dict.fromkeys(texts) if text]
 

@@ -125,3 +125,22 @@ def test_bundle_has_stable_uuids_and_no_password(ss_app, superset_settings, gies
         database_id = again["database_id"]
         answer = api.get(f"/api/v1/database/{database_id}/schemas/", params={"q": "(force:!t)"})
         assert "analytics" in answer["result"]  # Superset reaches PostgreSQL as the tenant's new login role
+
+
+def test_the_comparison_table_heads_its_monthly_column_monat(ss_app, superset_settings, giessen):
+    """The comparison figures are monthly: their time column reads "Monat" (it read "Tag", like the daily
+    datasets', seen on Vergleich), while the daily datasets keep "Tag"."""
+    from tenants.provisioning import provision_tenant
+    from tenants.superset.provision import client, load_state
+
+    with ss_app.app_context():
+        assert provision_tenant(giessen.id)["status"] == "succeeded"
+        datasets = load_state(giessen.id)["datasets"]
+        api = client()
+
+    def label_of_day(name: str) -> str:
+        columns = api.get(f"/api/v1/dataset/{datasets[name]}")["result"]["columns"]
+        return next(column["verbose_name"] for column in columns if column["column_name"] == "day")
+
+    assert label_of_day("egov_benchmark") == "Monat"
+    assert label_of_day("egov_service_daily") == "Tag"
