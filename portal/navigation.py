@@ -31,7 +31,7 @@ TENANT_MENU = (
     Entry("tenant_dashboards.self_service", _l("Build your own charts"), "editor", _WORK),
     Entry("tenant_ingest.index", _l("Uploads and data sources"), "editor", _DATA),
     Entry("tenant_ingest.formats", _l("File formats"), "editor", _DATA),
-    Entry("tenant_ingest.format_documentation", _l("Technical description of the data format"), "editor", _DATA),
+    Entry("tenant_ingest.format_documentation", _l("Data format (technical)"), "editor", _DATA),
     Entry("tenant_ingest.health", _l("Ingest health"), "admin", _DATA),
     Entry("tenant_ingest.services", _l("Service names"), "admin", _DATA),
     Entry("tenant_opendata.overview", _l("Open Data"), "admin", _DATA),
