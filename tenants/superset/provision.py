@@ -110,10 +110,6 @@ def deprovision_db_role(tenant_id: int) -> None:
 
 # -- 2. Superset objects -------------------------------------------------------------
 
-def database_name(ags: str) -> str:
-    return bundle.database_name(ags)
-
-
 def _sqlalchemy_uri(role: str, password: str) -> str:
     settings = _settings()
     server = urlsplit(settings.database_url)  # the platform's PostgreSQL, as the tenant's own role
@@ -134,17 +130,12 @@ def deny_rls_name(ags: str) -> str:
 
 
 def _benchmark_groups(session, tenant: Tenant) -> list[str]:
-    return [key for _, key, _ in groups_of(member_of(session, tenant), has_peers=True)]
-
-
-def benchmark_groups(tenant_id: int) -> list[str]:
     """Every comparison group the tenant can be shown, its peer group included whether chosen yet or not.
 
     For the staff who open the dashboards in Superset itself; guest tokens narrow this further to
     what the tenant's page shows right now (tenants/superset/embedding.py).
     """
-    with tenant_transaction(tenant_id) as session:
-        return _benchmark_groups(session, session.get(Tenant, tenant_id))
+    return [key for _, key, _ in groups_of(member_of(session, tenant), has_peers=True)]
 
 
 def _listed(api: SupersetClient, resource: str, columns: list[str], filters: list[dict]) -> list[dict]:
@@ -180,7 +171,7 @@ def _connection(api: SupersetClient, ags: str, dataset_uuids: list[str] | None =
             datasets[d["table_name"]] = d
     if database is None:
         databases = _listed(api, "database", ["id", "uuid", "database_name"],
-                            [{"col": "database_name", "opr": "eq", "value": database_name(ags)}])
+                            [{"col": "database_name", "opr": "eq", "value": bundle.database_name(ags)}])
         database = databases[0] if databases else None
         if database is not None:
             datasets = {d["table_name"]: d for d in _listed(
