@@ -109,9 +109,10 @@ def run_worker(app, queues: list[str], burst: bool = False, with_scheduler: bool
         production; a test whose data has made-up runs leaves it out).
     """
     from tenants.jobs import redis_connection
+    from tenants.settings import settings_of
 
     AppWorker.app = app
-    connection = redis_connection(app.config["EGOV"].redis_url)
+    connection = redis_connection(settings_of(app).redis_url)
     # Job descriptions hold the job's arguments (an operator's address, for one): the log names the job id only.
     worker = AppWorker(queues, connection=connection, log_job_description=False)
     with app.app_context():

@@ -31,7 +31,7 @@ from pathlib import Path
 import click
 
 from tenants.models import TenantStatus
-from tenants.settings import SettingsError, load_settings
+from tenants.settings import SettingsError, load_settings, settings_of
 
 
 def _fail(message: str) -> None:
@@ -501,7 +501,7 @@ def worker(burst: bool, queues: tuple[str, ...]) -> None:
     from ingest_workers.worker import run_worker
 
     app = _process_app("worker", metrics=not burst)  # nobody scrapes a worker that ends when the queue is empty
-    run_worker(app, list(queues) or list(app.config["EGOV"].queues), burst=burst)
+    run_worker(app, list(queues) or list(settings_of(app).queues), burst=burst)
 
 
 def _process_app(role: str, metrics: bool = True):
@@ -511,9 +511,9 @@ def _process_app(role: str, metrics: bool = True):
     from tenants.metrics import serve
 
     app = create_app()
-    configure_logging(app.config["EGOV"], role)
+    configure_logging(settings_of(app), role)
     if metrics:
-        serve(app.config["EGOV"], role)
+        serve(settings_of(app), role)
     return app
 
 
@@ -529,7 +529,7 @@ def scheduler() -> None:
 
     app = _process_app("scheduler")
     REGISTRY.register(StateCollector(app))
-    cron = CronScheduler(connection=redis_connection(app.config["EGOV"].redis_url))
+    cron = CronScheduler(connection=redis_connection(settings_of(app).redis_url))
     cron.load_config_from_file("ingest_workers.cron")
     cron.start()
 
@@ -541,7 +541,7 @@ def watchdog(once: bool) -> None:
     from ingest_workers.watchdog import run
 
     app = _process_app("watchdog")
-    settings = app.config["EGOV"]
+    settings = settings_of(app)
     with app.app_context():
         run(settings.tenant_query_limit_seconds, settings.watchdog_interval_seconds, rounds=1 if once else None)
 

@@ -24,7 +24,7 @@ from flask import Flask, g, session
 from flask_login import login_user, logout_user
 
 from tenants.jobs import redis_connection
-from tenants.settings import get_settings
+from tenants.settings import get_settings, settings_of
 
 SID = "sid"
 KEY = "egov:session:{}"
@@ -88,5 +88,5 @@ def init_app(app: Flask) -> None:
     """Register the check; must run before ``portal.tenancy`` reads the identity."""
     from datetime import timedelta
 
-    app.permanent_session_lifetime = timedelta(minutes=app.config["EGOV"].session_idle_minutes)
+    app.permanent_session_lifetime = timedelta(minutes=settings_of(app).session_idle_minutes)
     app.before_request(_check)

@@ -9,7 +9,7 @@ import time
 import click
 
 from tenants.models import TenantStatus
-from tenants.settings import load_settings
+from tenants.settings import get_settings, load_settings
 
 
 @click.group("superset")
@@ -95,7 +95,7 @@ def provision_cmd(ags_list: tuple[str, ...], parallel: int) -> None:
     app = create_app()
     begun = time.perf_counter()
     with app.app_context():
-        _wait_for_superset(app.config["EGOV"].superset_api_url)
+        _wait_for_superset(get_settings().superset_api_url)
         found = _tenants(ags_list)
         ensure_base_roles(client())  # shared by all; once, before the tenants run side by side
 
@@ -136,7 +136,7 @@ def rollout_cmd(check: bool) -> None:
     app = create_app()
     with app.app_context():
         if not check:
-            _wait_for_superset(app.config["EGOV"].superset_api_url)
+            _wait_for_superset(get_settings().superset_api_url)
         reports = rollout(_tenants(()), apply=not check)
     differing = [r for r in reports if r.differences]
     for report in differing:

@@ -132,8 +132,9 @@ class StateCollector:
 
     def _queues(self):
         from tenants.jobs import queue_state, redis_connection
+        from tenants.settings import settings_of
 
-        settings = self.app.config["EGOV"]
+        settings = settings_of(self.app)
         jobs = GaugeMetricFamily("egov_queue_jobs", "RQ jobs per queue and state (queued, running, failed).",
                                  labels=["queue", "state"])
         up = GaugeMetricFamily("egov_queue_up", "1 when Redis answered this scrape, else 0.")

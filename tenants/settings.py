@@ -290,6 +290,12 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
     return stored
 
 
+def settings_of(app) -> Settings:
+    """The settings ``create_app`` gave ``app``: for a process that holds its app outside an app context
+    (the worker, scheduler and watchdog commands as they start)."""
+    return app.config["EGOV"]
+
+
 def get_settings() -> Settings:
     """The settings of the running process; the one accessor for code that runs in the app or a job.
 
@@ -300,7 +306,7 @@ def get_settings() -> Settings:
     from flask import current_app, has_app_context
 
     if has_app_context():
-        return current_app.config["EGOV"]
+        return settings_of(current_app)
     global _PROCESS_SETTINGS
     if _PROCESS_SETTINGS is None:
         _PROCESS_SETTINGS = load_settings()

@@ -109,3 +109,17 @@ def test_the_fetch_rule_sees_a_helper_without_a_session(tmp_path):
     (tmp_path / "tenants" / "bad.py").write_text(
         "def get_user(tenant_id, user_id):\n    pass\n\ndef get_run(session, tenant_id, run_id):\n    pass\n")
     assert fetch_helper_violations(tmp_path) == ["tenants/bad.py:get_user(tenant_id, user_id)"]
+
+
+def _files_containing(pattern: str) -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for p in SOURCES if re.search(pattern, p.read_text()))
+
+
+def test_settings_are_read_through_the_one_accessor():
+    # get_settings() (or settings_of(app) where a process holds its app), never the app's config by hand.
+    assert _files_containing(r"""config\[["']EGOV["']\]""") == ["tenants/settings.py"]
+
+
+def test_only_the_job_facade_builds_redis_clients():
+    # One cached client per URL and process (tenants.jobs.redis_connection); a client per call opened a pool each.
+    assert _files_containing(r"\bRedis(\.from_url)?\(|\bStrictRedis\b|redis\.from_url\(") == ["tenants/jobs.py"]
