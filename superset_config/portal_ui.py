@@ -4,10 +4,10 @@
 
 * **Corrected German** (and any other language): Superset's frontend loads its strings from
   ``/superset/language_pack/<lang>/``, which serves ``superset/translations/<lang>/LC_MESSAGES/
-  messages.json`` from the wheel. A ``before_request`` hook answers that path itself with the
-  wheel's pack and our overrides merged in (``translations/<lang>.json`` next to this file: a JSON
-  object msgid → corrected msgstr, or a list of the plural forms for a msgid Superset uses with
-  ``tn``; keys starting with ``_`` are comments). An override whose msgid
+  messages.json`` from the wheel. serving.py answers that path itself, before Flask, with the
+  wheel's pack and our overrides merged in by :func:`language_pack` (``translations/<lang>.json``
+  next to this file: a JSON object msgid → corrected msgstr, or a list of the plural forms for a
+  msgid Superset uses with ``tn``; keys starting with ``_`` are comments). An override whose msgid
   the pack does not know is still served (Superset may add it later) and reported by
   ``unknown_overrides`` for the test. The pack is public in Superset too (its strings are no secret),
   so answering before Superset's own access check changes nothing for anyone.
@@ -41,7 +41,6 @@ from typing import Any
 from flask import Flask, Response, request
 
 OVERRIDE_DIR = Path(__file__).resolve().parent / "translations"
-_PACK_PATH = re.compile(r"^/superset/language_pack/([a-z]{2,3}(?:_[A-Z]{2})?)/$")
 _HTML_TAG = re.compile(rb"<html(?=[\s>])(?![^>]*\blang=)", re.IGNORECASE)
 
 #: Contrast and focus on the embedded page (WCAG 2.1 AA 1.4.3, 2.4.7). Superset's theme tokens set
@@ -164,18 +163,6 @@ def unknown_overrides(lang: str) -> list[str]:
     return sorted(set(overrides(lang)) - set(pack["locale_data"]["superset"]))
 
 
-def _serve_language_pack() -> Response | None:
-    match = _PACK_PATH.match(request.path)
-    if not match:
-        return None
-    body = language_pack(match.group(1))
-    if body is None:
-        return None  # Superset answers (404)
-    response = Response(body, mimetype="application/json")
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
-
-
 #: Answers of the dashboard API that carry the ready-made dashboards' texts.
 _DASHBOARD_API = re.compile(r"^/api/v1/dashboard/[^/]+(?:/charts|/datasets)?/?$")
 #: Keys whose string value is shown as it is: titles, names, markdown, descriptions, verbose names.
@@ -276,7 +263,6 @@ def _adjust_html(response: Response) -> Response:
 
 def install(app: Flask) -> None:
     """Register the hooks above on Superset's app (FLASK_APP_MUTATOR)."""
-    app.before_request(_serve_language_pack)
     app.before_request(_before_dashboard_api)
     app.after_request(_adjust_html)
     app.after_request(_translate_dashboard_api)

@@ -12,6 +12,10 @@
   platform's worker can ask it again after the tenant's next load (tenants/superset/cache.py).
   A guest can only be of one tenant (its token's ``tenant`` claim, checked by
   tenant_boundary), and only the worker reads the hash.
+* **The language pack** (``/superset/language_pack/<lang>/``, 100 kB that Superset's frontend asks
+  for on every page before it draws anything) answered before Flask, compressed once, with an ETag
+  and a day's lifetime: Flask's answer carried ``Vary: Cookie``, and the embedded page writes the
+  session cookie on every visit (the language), so the browser never used its copy (140 ms per view).
 * **Stored answers for guests** (answers.py): a guest's chart answer that Superset gave from its
   cache is kept and answered again before Flask for the identical token claims, body and data version.
 """
@@ -24,6 +28,7 @@ import logging
 import os
 import re
 import time
+from functools import lru_cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,54 @@ def static_root() -> Path:
 def _immutable(path: str, url: str) -> bool:
     return url.startswith("/static/assets/") and bool(HASHED.search(url.rsplit("/", 1)[-1]))
 
+
+
+#: ``/superset/language_pack/<lang>/``: the frontend's strings (portal_ui.language_pack merges our overrides).
+LANGUAGE_PACK = re.compile(r"^/superset/language_pack/([a-z]{2,3}(?:_[A-Z]{2})?)/$")
+#: A deploy changes the pack; the ETag then differs, so after a day the browser asks and gets the new one.
+LANGUAGE_PACK_MAX_AGE = 24 * 3600
+
+
+@lru_cache(maxsize=8)
+def _compressed_pack(lang: str) -> dict[str, bytes] | None:
+    """The pack for ``lang`` per content coding ("br", "gzip", "" for none) and its "etag", or None when
+    Superset has no pack for ``lang``."""
+    import gzip
+
+    import brotli
+    from portal_ui import language_pack
+
+    body = language_pack(lang)
+    if body is None:
+        return None
+    return {"br": brotli.compress(body), "gzip": gzip.compress(body, mtime=0), "": body,
+            "etag": f'"{hashlib.sha256(body).hexdigest()[:32]}"'.encode()}
+
+
+def language_packs(wsgi_app):
+    """``ADDITIONAL_MIDDLEWARE``: the language pack without Flask (see the module's description)."""
+
+    def app(environ, start_response):
+        match = LANGUAGE_PACK.match(environ.get("PATH_INFO", ""))
+        if not match or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return wsgi_app(environ, start_response)
+        variants = _compressed_pack(match.group(1))
+        if variants is None:
+            return wsgi_app(environ, start_response)  # Superset answers (404)
+        accepted = {part.split(";")[0].strip() for part in environ.get("HTTP_ACCEPT_ENCODING", "").split(",")}
+        coding = next((c for c in ("br", "gzip") if c in accepted), "")
+        body, etag = variants[coding], variants["etag"].decode()
+        headers = [("Content-Type", "application/json"), ("ETag", etag), ("Vary", "Accept-Encoding"),
+                   ("Cache-Control", f"public, max-age={LANGUAGE_PACK_MAX_AGE}")]
+        if etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+            start_response("304 Not Modified", headers)
+            return [b""]
+        if coding:
+            headers.append(("Content-Encoding", coding))
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+
+    return app
 
 
 def static_files(wsgi_app):

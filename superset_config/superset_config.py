@@ -18,7 +18,7 @@ from answers import StoredAnswers  # noqa: E402
 from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
 from portal_security import PortalSecurityManager, guest_token_is_bound, roles_mapping  # noqa: E402
 from portal_ui import install as _install_portal_ui  # noqa: E402
-from serving import EVENT_LOGGER, mutate, static_files  # noqa: E402, F401 - EVENT_LOGGER is a setting
+from serving import EVENT_LOGGER, language_packs, mutate, static_files  # noqa: E402, F401 - EVENT_LOGGER is a setting
 from tenant_boundary import RELATED_FILTERS  # noqa: E402
 
 
@@ -101,10 +101,9 @@ def _stored_answers(wsgi_app):
                          enabled=os.environ.get("EGOV_SUPERSET_STORED_ANSWERS", "1") != "0")
 
 
-# Front-end files from WhiteNoise (compressed, immutable when hashed); guests' chart requests noted
-# for the warm-up after a load (superset_config/serving.py); the stored answers outermost, so a hit
-# touches nothing else.
-ADDITIONAL_MIDDLEWARE = [static_files, _stored_answers]
+# Front-end files from WhiteNoise (compressed, immutable when hashed) and the language pack, both before
+# Flask (superset_config/serving.py); the stored answers outermost, so a hit touches nothing else.
+ADDITIONAL_MIDDLEWARE = [static_files, language_packs, _stored_answers]
 
 # Caches in Redis (EGOV_SUPERSET_REDIS_URL: caches; ..._LIMITS_URL: rate limits).
 _REDIS = _env("EGOV_SUPERSET_REDIS_URL", "redis://127.0.0.1:6379/1")

@@ -228,6 +228,21 @@ def test_superset_serves_corrected_german_strings(superset):
     assert messages["Dashboards"] == original["Dashboards"]  # the rest is Superset's own
 
 
+def test_language_pack_is_kept_by_the_browser(superset):
+    """Superset's frontend asks for the pack (100 kB) on every page before drawing anything: the browser may
+    keep it for a day whatever the session cookie says, and asks again cheaply (304) after that."""
+    url = f"{superset}/superset/language_pack/de/"
+    served = requests.get(url, headers={"Accept-Encoding": "br, gzip"}, cookies={"session": "any"}, timeout=10)
+    assert served.status_code == 200 and served.headers["Content-Encoding"] == "br"
+    assert "max-age=86400" in served.headers["Cache-Control"]
+    assert "cookie" not in served.headers["Vary"].lower()  # the embedded page rewrites the cookie on every visit
+    gzip = requests.get(url, headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert gzip.headers["Content-Encoding"] == "gzip" and len(gzip.content) > 4 * len(served.content) // 3
+    assert gzip.json()["locale_data"]["superset"]["Last queried at"] == ["Zuletzt abgefragt am"]
+    again = requests.get(url, headers={"If-None-Match": served.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304 and again.content == b""
+
+
 @pytest.fixture
 def daily_counts_only(ss_app, owner_engine, tenants_ab):
     """A tenant whose sources deliver daily counts only, with tenant a's dashboards recorded as its own
