@@ -1,10 +1,13 @@
-"""Stored chart answers for embedded guests: a cached chart costs microseconds, not Superset's ~130 ms.
+"""Stored answers for embedded guests: a cached chart or the dashboard's metadata costs a few ms, not
+Superset's ~100-220 ms.
 
 Profiling a cached chart-data request showed that Superset spends almost all of it on its own
 per-request work (loading the guest, building the query context, permission and boundary checks,
 serialising and compressing the JSON), not on Redis. With 20 viewers on two cores that queues up.
 :class:`StoredAnswers` is a WSGI middleware in front of Superset (``ADDITIONAL_MIDDLEWARE``) that
-answers ``POST /api/v1/chart/data`` of an embedded guest from a copy of Superset's own answer.
+answers ``POST /api/v1/chart/data`` of an embedded guest from a copy of Superset's own answer, and
+the four requests the embedded page makes before its first chart (``/api/v1/dashboard/<id>``, its
+``/charts`` and ``/datasets``, ``/api/v1/me/roles/``; see "Metadata" below).
 
 A copy is served only for an identical key, made of
 
@@ -27,7 +30,16 @@ A copy is written only after Superset itself answered the same request with 200 
 carried a signed-in user's session is answered for that user, and is not stored) and **from its
 own cache** (every result ``is_cached``): the copy is what Superset would answer again. Everything
 else — other endpoints, signed-in users, ``force``, failures of Redis or the metadata database —
-goes through Superset unchanged.
+goes through Superset unchanged. Every key also holds :func:`deploy_fingerprint` (Superset's version
+and this configuration's files), so a deploy never serves a copy made by the code before it.
+
+Metadata: the key is the verified token's data claims (and the guest's name for ``/me/roles/``,
+which shows it), the path and query, the encoding, the language of the embedded page (from the
+``Referer``, as portal_ui translates by it; no ``Referer`` language, no copy), the hour (the
+dashboard's answer says "changed 3 hours ago"), and one round trip's version of everything these
+answers show: the token's dashboard (whose id or slug the path must name) and its theme, its charts,
+their datasets with their columns and metrics, Superset's row-level rules and the permissions of the
+guests' role. A copy is written after Superset answered 200 to that guest in that language.
 """
 
 from __future__ import annotations
@@ -40,11 +52,16 @@ import threading
 import time
 import uuid
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 CHART_DATA = "/api/v1/chart/data"
+#: What the embedded page asks before its first chart: the dashboard, its charts, its datasets (the charts wait
+#: for all three; ~100, ~100 and ~220 ms of Superset's CPU each) and the guest's roles.
+DASHBOARD_API = re.compile(r"^/api/v1/dashboard/(?P<dashboard>[^/]+)(?:/charts|/datasets)?/?$")
+ME_ROLES = "/api/v1/me/roles/"
 #: Redis keys of the stored answers (Superset's cache Redis).
 PREFIX = "egov_answer:"
 #: A day, not Superset's week: every load leaves the copies of the old version behind, and a copy missing
@@ -57,6 +74,7 @@ HEADER = "X-Egov-Answer"
 #: environ keys: serving.py's after_request notes what Superset acted on; the middleware reads it.
 ACTED_AS = "egov.answer.guest_claims"
 ALL_CACHED = "egov.answer.all_cached"
+LANGUAGE_USED = "egov.answer.language"
 #: Headers of Superset's answer not replayed: per connection or per response.
 NOT_REPLAYED = frozenset({"set-cookie", "date", "server", "content-length", "connection", "transfer-encoding",
                           "keep-alive"})
@@ -72,6 +90,38 @@ _VERSION_SQL = (
     " WHERE e.uuid = %(dashboard)s), "
     "(SELECT changed_on FROM slices WHERE id = %(chart)s), "
     "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM row_level_security_filters)")
+#: The version of what the embedded page's metadata answers show, in one round trip: the dashboard (its
+#: identifiers, to check the path names it, and ``changed_on``), its theme, its charts, their datasets with
+#: their columns and metrics, Superset's row-level rules and the permissions of the guests' role.
+_META_VERSION_SQL = (
+    "WITH d AS (SELECT d.id, d.slug, d.changed_on, d.theme_id FROM embedded_dashboards e "
+    "           JOIN dashboards d ON d.id = e.dashboard_id WHERE e.uuid = %(dashboard)s), "
+    "s AS (SELECT sl.id, sl.changed_on, sl.datasource_id FROM dashboard_slices ds JOIN slices sl "
+    "      ON sl.id = ds.slice_id WHERE ds.dashboard_id = (SELECT id FROM d)), "
+    "t AS (SELECT id, changed_on FROM tables WHERE id IN (SELECT datasource_id FROM s)) "
+    "SELECT (SELECT id FROM d), (SELECT slug FROM d), (SELECT changed_on FROM d), "
+    "(SELECT changed_on FROM themes WHERE id = (SELECT theme_id FROM d)), "
+    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM s), "
+    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM t), "
+    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM table_columns "
+    " WHERE table_id IN (SELECT id FROM t)), "
+    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM sql_metrics "
+    " WHERE table_id IN (SELECT id FROM t)), "
+    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM row_level_security_filters), "
+    "(SELECT count(*) || ' ' || coalesce(sum(pvr.permission_view_id), 0) FROM ab_permission_view_role pvr "
+    " JOIN ab_role r ON r.id = pvr.role_id WHERE r.name = %(guest_role)s)")
+
+
+def deploy_fingerprint(config_dir: Path) -> str:
+    """Superset's version and every file of this configuration (code, translations, templates), hashed: what
+    a stored answer was made with. A deploy that changes any of them makes every copy miss."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(version("apache-superset").encode())
+    for path in sorted(config_dir.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(config_dir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
 
 
 def data_claims(claims: dict) -> dict:
@@ -100,8 +150,11 @@ class StoredAnswers:
     """The WSGI middleware (superset_config.py builds it from the guest-token settings)."""
 
     def __init__(self, app, *, secret: str, audience: str, algorithm: str, redis_url: str, meta_url: str,
-                 validator=None, enabled: bool = True):
+                 validator=None, enabled: bool = True, guest_role: str = "", fingerprint: str = ""):
         self.app = app
+        self.guest_role = guest_role
+        #: Superset's version and this configuration (with its translations): a deploy retires every copy.
+        self.fingerprint = fingerprint
         self.secret, self.audience, self.algorithm = secret, audience, algorithm
         self.redis_url, self.meta_url = redis_url, meta_url
         self.validator = validator
@@ -135,40 +188,50 @@ class StoredAnswers:
     # -- the request -----------------------------------------------------------------------------
 
     def __call__(self, environ, start_response):
-        if not (self.enabled and environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == CHART_DATA
-                and environ.get("HTTP_X_GUESTTOKEN") and self.audience):
+        if not (self.enabled and environ.get("HTTP_X_GUESTTOKEN") and self.audience):
+            return self.app(environ, start_response)
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+        if method == "POST" and path == CHART_DATA:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if not 0 < length <= MAX_BODY:
+                return self.app(environ, start_response)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = BytesIO(body)  # Superset reads it again on a miss
+            environ["CONTENT_LENGTH"] = str(len(body))
+
+            def keyed():
+                return self.key(environ, body)
+        elif method == "GET" and (path == ME_ROLES or DASHBOARD_API.match(path)):
+            def keyed():
+                return self.metadata_key(environ)
+        else:
             return self.app(environ, start_response)
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if not 0 < length <= MAX_BODY:
-            return self.app(environ, start_response)
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = BytesIO(body)  # Superset reads it again on a miss
-        environ["CONTENT_LENGTH"] = str(len(body))
-        try:
-            found = self.key(environ, body)
+            found = keyed()
         except Exception:  # noqa: BLE001 - Redis or the metadata database away: Superset answers as always
-            log.warning("stored chart answers: no key for this request", exc_info=True)
+            log.warning("stored answers: no key for this request", exc_info=True)
             found = None
         if found is None:
             return self.app(environ, start_response)
-        key, claims = found
+        key, claims, language = found
         try:
             stored = self.redis().get(key)
         except Exception:  # noqa: BLE001
-            log.warning("stored chart answers: Redis away", exc_info=True)
+            log.warning("stored answers: Redis away", exc_info=True)
             return self.app(environ, start_response)
         if stored is not None:
             head, _, payload = stored.partition(b"\n")
             headers = [(name, value) for name, value in json.loads(head)]
             start_response("200 OK", [*headers, ("Content-Length", str(len(payload))), (HEADER, "stored")])
             return [payload]
-        return self._through_superset(environ, start_response, key, claims)
+        return self._through_superset(environ, start_response, key, claims, language)
 
-    def key(self, environ, body: bytes) -> tuple[str, dict] | None:
-        """The stored answer's key for this request, or None when it must go to Superset."""
+    def key(self, environ, body: bytes) -> tuple[str, dict, None] | None:
+        """A chart-data request's key, its token's claims (and no language: a chart answer has none), or None
+        when it must go to Superset."""
         claims = self.verified(environ["HTTP_X_GUESTTOKEN"])
         if claims is None:
             return None
@@ -202,8 +265,50 @@ class StoredAnswers:
             "encoding": environ.get("HTTP_ACCEPT_ENCODING", ""),
             "versions": [str(v) for v in versions],
             "day": day,
+            "deploy": self.fingerprint,
         }, sort_keys=True).encode() + b"\n" + body
-        return PREFIX + hashlib.sha256(material).hexdigest(), claims
+        return PREFIX + hashlib.sha256(material).hexdigest(), claims, None
+
+    def metadata_key(self, environ) -> tuple[str, dict, str] | None:
+        """A metadata request's key (:data:`DASHBOARD_API` of the token's own dashboard, or :data:`ME_ROLES`),
+        its token's claims and the language the answer must be in; None when it must go to Superset.
+
+        The texts of these answers follow the embedded page's language (portal_ui), which the frontend's
+        calls carry only in their ``Referer``: without it, Superset answers. The key holds the hour, as the
+        dashboard's answer says "changed 3 hours ago"; the guest's own name is in it only for the roles.
+        """
+        from urllib.parse import parse_qs, urlsplit
+
+        claims = self.verified(environ["HTTP_X_GUESTTOKEN"])
+        resources = (claims or {}).get("resources") or []
+        referer = urlsplit(environ.get("HTTP_REFERER", ""))
+        language = (parse_qs(referer.query).get("_l_") or [""])[0] if referer.path.startswith("/embedded/") else ""
+        if claims is None or len(resources) != 1 or not re.fullmatch(r"[a-z]{2}", language):
+            return None
+        try:
+            dashboard = str(uuid.UUID(str(resources[0].get("id"))))
+        except (TypeError, ValueError, AttributeError):
+            return None
+        with self.engine().connect() as conn:
+            versions = conn.exec_driver_sql(_META_VERSION_SQL, {"dashboard": dashboard,
+                                                                "guest_role": self.guest_role}).fetchone()
+        if versions is None or versions[0] is None:
+            return None
+        path = environ["PATH_INFO"]
+        named = DASHBOARD_API.match(path)
+        if named and named.group("dashboard") not in (str(versions[0]), versions[1] or str(versions[0])):
+            return None  # another dashboard than the token's: Superset decides (and refuses)
+        material = json.dumps({
+            "claims": {**data_claims(claims), **({"user": claims.get("user")} if path == ME_ROLES else {})},
+            "path": path,
+            "query": environ.get("QUERY_STRING", ""),
+            "encoding": environ.get("HTTP_ACCEPT_ENCODING", ""),
+            "language": language,
+            "versions": [str(v) for v in versions],
+            "hour": time.strftime("%Y-%m-%d %H"),
+            "deploy": self.fingerprint,
+        }, sort_keys=True).encode()
+        return PREFIX + hashlib.sha256(material).hexdigest(), claims, language
 
     def verified(self, raw: str) -> dict | None:
         """The token's claims when Superset would accept it (see ``parse_jwt_guest_token``), else None."""
@@ -220,8 +325,9 @@ class StoredAnswers:
             return None
         return claims
 
-    def _through_superset(self, environ, start_response, key: str, claims: dict):
-        """Superset answers; its answer is kept when it answered this guest from its own cache."""
+    def _through_superset(self, environ, start_response, key: str, claims: dict, language: str | None):
+        """Superset answers; its answer is kept when it answered this guest, a chart from its own cache and
+        metadata in ``language``."""
         captured: dict = {}
 
         def capture(status, headers, exc_info=None):
@@ -230,7 +336,8 @@ class StoredAnswers:
 
         result = self.app(environ, capture)
         acted_as = environ.get(ACTED_AS)
-        if (not captured.get("status", "").startswith("200 ") or not environ.get(ALL_CACHED)
+        done_as_asked = environ.get(ALL_CACHED) if language is None else environ.get(LANGUAGE_USED) == language
+        if (not captured.get("status", "").startswith("200 ") or not done_as_asked
                 or acted_as is None or data_claims(acted_as) != data_claims(claims)):
             return result
         headers = [(name, value) for name, value in captured["headers"] if name.lower() not in NOT_REPLAYED]
@@ -244,17 +351,19 @@ class StoredAnswers:
         try:
             self.redis().set(key, json.dumps(headers).encode() + b"\n" + payload, ex=LIFETIME_SECONDS)
         except Exception:  # noqa: BLE001 - the viewer has the answer; the next one asks Superset again
-            log.warning("stored chart answers: could not store", exc_info=True)
+            log.warning("stored answers: could not store", exc_info=True)
         return [payload]
 
 
 def note_guest_answer(response):
     """``after_request`` (before Flask-Compress): tell :class:`StoredAnswers` whom Superset answered, and
-    whether every result came from Superset's cache."""
+    whether every chart result came from Superset's cache, or in which language the metadata is."""
     from flask import request
 
-    if request.path != CHART_DATA or request.method != "POST" or response.status_code != 200 \
-            or response.is_streamed or response.mimetype != "application/json":
+    chart = request.path == CHART_DATA and request.method == "POST"
+    metadata = request.method == "GET" and (request.path == ME_ROLES or DASHBOARD_API.match(request.path))
+    if not (chart or metadata) or response.status_code != 200 or response.is_streamed \
+            or response.mimetype != "application/json":
         return response
     try:
         import tenant_boundary
@@ -262,11 +371,16 @@ def note_guest_answer(response):
         user = tenant_boundary._loaded_user()
         if not getattr(user, "is_guest_user", False):
             return response
-        answer = response.get_json(silent=True) or {}
-        results = answer.get("result") if isinstance(answer, dict) else None
-        request.environ[ALL_CACHED] = bool(results) and all(
-            isinstance(r, dict) and r.get("is_cached") is True for r in results)
+        if chart:
+            answer = response.get_json(silent=True) or {}
+            results = answer.get("result") if isinstance(answer, dict) else None
+            request.environ[ALL_CACHED] = bool(results) and all(
+                isinstance(r, dict) and r.get("is_cached") is True for r in results)
+        else:
+            from portal_ui import dashboard_language
+
+            request.environ[LANGUAGE_USED] = dashboard_language()
         request.environ[ACTED_AS] = dict(user.guest_token)
     except Exception:  # noqa: BLE001 - not stored then; the viewer's answer is unaffected
-        log.warning("stored chart answers: could not note the answer", exc_info=True)
+        log.warning("stored answers: could not note the answer", exc_info=True)
     return response

@@ -201,7 +201,7 @@ def translate_texts(value: Any, texts: dict[str, str], key: str | None = None) -
     return value
 
 
-def _dashboard_language() -> str:
+def dashboard_language() -> str:
     """The language the embedded dashboard was opened in (see the module's description)."""
     from urllib.parse import parse_qs, urlsplit
 
@@ -219,7 +219,7 @@ def _before_dashboard_api() -> None:
 
         if request.args["_l_"] in current_app.config.get("LANGUAGES", {}):
             session["locale"] = request.args["_l_"]
-    elif _DASHBOARD_API.match(request.path) and template_texts(_dashboard_language()):
+    elif _DASHBOARD_API.match(request.path) and template_texts(dashboard_language()):
         # The browser's cached answer is in the other language; the ETag does not say which.
         request.environ.pop("HTTP_IF_NONE_MATCH", None)
         request.environ.pop("HTTP_IF_MODIFIED_SINCE", None)
@@ -229,7 +229,7 @@ def _translate_dashboard_api(response: Response) -> Response:
     if (response.status_code != 200 or response.mimetype != "application/json" or response.direct_passthrough
             or not _DASHBOARD_API.match(request.path)):
         return response
-    texts = template_texts(_dashboard_language())
+    texts = template_texts(dashboard_language())
     if not texts:
         return response
     response.set_data(json.dumps(translate_texts(json.loads(response.get_data()), texts), ensure_ascii=False))

@@ -14,7 +14,7 @@ from pathlib import Path
 # portal_security lives next to this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from answers import StoredAnswers  # noqa: E402
+from answers import StoredAnswers, deploy_fingerprint  # noqa: E402
 from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
 from portal_security import PortalSecurityManager, guest_token_is_bound, roles_mapping  # noqa: E402
 from portal_ui import install as _install_portal_ui  # noqa: E402
@@ -93,11 +93,13 @@ ENABLE_PROXY_FIX = os.environ.get("EGOV_SUPERSET_PROXY_FIX", "") == "1"
 
 
 def _stored_answers(wsgi_app):
-    """Embedded guests' cached chart answers without Superset's per-request work (superset_config/answers.py);
-    EGOV_SUPERSET_STORED_ANSWERS=0 turns it off (to compare, or to profile Superset's own path)."""
+    """Embedded guests' cached chart answers and dashboard metadata without Superset's per-request work
+    (superset_config/answers.py); EGOV_SUPERSET_STORED_ANSWERS=0 turns it off (to compare, or to profile
+    Superset's own path)."""
     return StoredAnswers(wsgi_app, secret=GUEST_TOKEN_JWT_SECRET, audience=GUEST_TOKEN_JWT_AUDIENCE,
                          algorithm=GUEST_TOKEN_JWT_ALGO, redis_url=_REDIS, meta_url=SQLALCHEMY_DATABASE_URI,
-                         validator=guest_token_is_bound,
+                         validator=guest_token_is_bound, guest_role=GUEST_ROLE_NAME,
+                         fingerprint=deploy_fingerprint(Path(__file__).resolve().parent),
                          enabled=os.environ.get("EGOV_SUPERSET_STORED_ANSWERS", "1") != "0")
 
 

@@ -131,3 +131,74 @@ def test_a_time_range_relative_to_now_is_always_answered_by_superset(ctx):
     answers = [ask(ctx, token(ctx), body) for _ in range(3)]
     assert [r.status_code for r in answers] == [200, 200, 200], answers[0].text[:300]
     assert [r.headers.get(HEADER) for r in answers] == [None, None, None]
+
+
+# -- the embedded page's metadata: the dashboard, its charts and datasets, the guest's roles ---------------
+
+
+def metadata_paths(ctx, tenant: str = "a") -> list[str]:
+    dashboard = ctx[f"state_{tenant}"]["dashboards"]["overview"]["id"]
+    return [f"/api/v1/dashboard/{dashboard}", f"/api/v1/dashboard/{dashboard}/charts",
+            f"/api/v1/dashboard/{dashboard}/datasets", "/api/v1/me/roles/"]
+
+
+def ask_metadata(ctx, raw_token: str, path: str, language: str | None = "de", tenant: str = "a") -> requests.Response:
+    """As the embedded page asks: the guest token, and the page's address (with its language) as Referer."""
+    embedded = ctx[f"state_{tenant}"]["dashboards"]["overview"]["embedded_uuid"]
+    referer = f"{ctx['settings'].superset_url}/embedded/{embedded}?uiConfig=1"
+    if language:
+        referer += f"&_l_={language}"
+    return requests.get(ctx["settings"].superset_url + path, timeout=60,
+                        headers={"X-GuestToken": raw_token, "Referer": referer})
+
+
+def stored_metadata(ctx, raw_token: str, path: str, language: str = "de") -> requests.Response:
+    for _ in range(2):
+        response = ask_metadata(ctx, raw_token, path, language)
+        assert response.status_code == 200, response.text[:300]
+        if response.headers.get(HEADER) == "stored":
+            return response
+    pytest.fail(f"{path}: the second identical request was still answered by Superset")
+
+
+def test_the_embedded_pages_metadata_is_stored_and_is_superset_s_own_answer(ctx):
+    raw = token(ctx)
+    for path in metadata_paths(ctx):
+        first = ask_metadata(ctx, raw, path)
+        stored = stored_metadata(ctx, raw, path)
+        assert stored.json() == first.json(), path
+    charts = ask_metadata(ctx, raw, metadata_paths(ctx)[1]).json()["result"]
+    assert "Begonnene Vorgänge" in {c["slice_name"] for c in charts}
+    # English mode is another copy, in English.
+    english = [ask_metadata(ctx, raw, metadata_paths(ctx)[1], "en") for _ in range(2)]
+    assert [r.headers.get(HEADER) for r in english] == [None, "stored"]
+    assert "Begonnene Vorgänge" not in {c["slice_name"] for c in english[1].json()["result"]}
+    # Without the page's language in the Referer the language is the session's: never stored.
+    assert [ask_metadata(ctx, raw, metadata_paths(ctx)[0], None).headers.get(HEADER) for _ in range(2)] == [None] * 2
+
+
+def test_another_tenants_guest_never_gets_a_stored_dashboard(ctx):
+    for path in metadata_paths(ctx)[:3]:
+        stored_metadata(ctx, token(ctx), path)
+        foreign = ask_metadata(ctx, token(ctx, "b"), path, tenant="b")
+        assert foreign.headers.get(HEADER) is None
+        assert foreign.status_code in (403, 404), (path, foreign.status_code)
+    assert ask_metadata(ctx, token(ctx, exp=int(time.time()) - 5, iat=int(time.time()) - 400),
+                        metadata_paths(ctx)[2]).status_code == 401
+
+
+def test_a_renamed_chart_shows_at_once(ss_app, ctx):
+    from tenants.superset.provision import client
+
+    chart = ctx["state_a"]["dashboards"]["overview"]["charts"]["started_total"]
+    path = metadata_paths(ctx)[1]
+    stored_metadata(ctx, token(ctx), path)
+    with ss_app.app_context():
+        client().put(f"/api/v1/chart/{chart}", {"slice_name": "Begonnene Vorgänge (umbenannt)"})
+        try:
+            fresh = ask_metadata(ctx, token(ctx), path)
+            assert fresh.headers.get(HEADER) is None
+            assert "Begonnene Vorgänge (umbenannt)" in {c["slice_name"] for c in fresh.json()["result"]}
+        finally:
+            client().put(f"/api/v1/chart/{chart}", {"slice_name": "Begonnene Vorgänge"})
+    assert "Begonnene Vorgänge" in {c["slice_name"] for c in ask_metadata(ctx, token(ctx), path).json()["result"]}
