@@ -112,6 +112,11 @@ _META_VERSION_SQL = (
     " JOIN ab_role r ON r.id = pvr.role_id WHERE r.name = %(guest_role)s)")
 
 
+def is_metadata_path(path: str) -> bool:
+    """One of the embedded page's metadata requests (the dashboard, its charts and datasets, the roles)."""
+    return path == ME_ROLES or DASHBOARD_API.match(path) is not None
+
+
 def deploy_fingerprint(config_dir: Path) -> str:
     """Superset's version and every file of this configuration (code, translations, templates), hashed: what
     a stored answer was made with. A deploy that changes any of them makes every copy miss."""
@@ -204,7 +209,7 @@ class StoredAnswers:
 
             def keyed():
                 return self.key(environ, body)
-        elif method == "GET" and (path == ME_ROLES or DASHBOARD_API.match(path)):
+        elif method == "GET" and is_metadata_path(path):
             def keyed():
                 return self.metadata_key(environ)
         else:
@@ -361,7 +366,7 @@ def note_guest_answer(response):
     from flask import request
 
     chart = request.path == CHART_DATA and request.method == "POST"
-    metadata = request.method == "GET" and (request.path == ME_ROLES or DASHBOARD_API.match(request.path))
+    metadata = request.method == "GET" and is_metadata_path(request.path)
     if not (chart or metadata) or response.status_code != 200 or response.is_streamed \
             or response.mimetype != "application/json":
         return response

@@ -8,8 +8,9 @@
   production the reverse proxy does the same in front; WhiteNoise then answers only misses.
 * **No event rows for guests** (:data:`EVENT_LOGGER`): a guest's chart request writes nothing.
 * **Recording for the warm-up**: every successful chart-data request of an embedded guest is
-  remembered once per distinct body in Redis (``egov_warm:<AGS>``, one field per body), so the
-  platform's worker can ask it again after the tenant's next load (tenants/superset/cache.py).
+  remembered once per distinct body in Redis (``egov_warm:<AGS>``, one field per body), and so are
+  the page's metadata requests (answers.py) with the page's language, so the platform's worker can
+  ask them again after the tenant's next load (tenants/superset/cache.py).
   A guest can only be of one tenant (its token's ``tenant`` claim, checked by
   tenant_boundary), and only the worker reads the hash.
 * **The language pack** (``/superset/language_pack/<lang>/``, 100 kB that Superset's frontend asks
@@ -30,6 +31,8 @@ import re
 import time
 from functools import lru_cache
 from pathlib import Path
+
+from answers import ME_ROLES, is_metadata_path
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +128,14 @@ _STATE: dict = {}
 
 
 def record_guest_request(response):
-    """``after_request``: remember a guest's successful chart-data request for the warm-up."""
+    """``after_request``: remember a guest's successful chart-data request, and the embedded page's metadata
+    requests with the page's language, for the warm-up."""
     from flask import request
 
-    if request.path != CHART_DATA or request.method != "POST" or response.status_code != 200:
+    chart = request.path == CHART_DATA and request.method == "POST"
+    # Not the roles: their answer names the guest, so the worker's copy would serve no viewer.
+    metadata = request.method == "GET" and is_metadata_path(request.path) and request.path != ME_ROLES
+    if not (chart or metadata) or response.status_code != 200:
         return response
     try:
         import tenant_boundary
@@ -138,22 +145,29 @@ def record_guest_request(response):
             return response
         ags = tenant_boundary.acting_tenant()
         resources = user.guest_token.get("resources") or []
-        body = request.get_json(silent=True)
-        if not re.fullmatch(tenant_boundary.AGS, ags) or len(resources) != 1 or not isinstance(body, dict):
+        if not re.fullmatch(tenant_boundary.AGS, ags) or len(resources) != 1:
             return response
-        body = {**body, "force": False}
         dashboard = str(resources[0].get("id"))
         query = request.query_string.decode("latin-1")
-        text = json.dumps({"dashboard": dashboard, "query": query, "body": body}, sort_keys=True)
-        field = hashlib.sha256(text.encode()).hexdigest()[:32]
+        if chart:
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                return response
+            asked = {"dashboard": dashboard, "query": query, "body": {**body, "force": False}}
+        else:
+            from portal_ui import dashboard_language
+
+            asked = {"dashboard": dashboard, "method": "GET", "path": request.path, "query": query,
+                     "language": dashboard_language()}
+        field = hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:32]
         key = RECORD_PREFIX + ags
         store = _store()
         if store.hlen(key) >= RECORD_LIMIT and not store.hexists(key, field):
             return response
-        record = json.dumps({"dashboard": dashboard, "query": query, "body": body, "at": time.time()})
-        store.pipeline().hset(key, field, record).expire(key, RECORD_TTL_SECONDS).execute()
+        store.pipeline().hset(key, field, json.dumps({**asked, "at": time.time()})).expire(
+            key, RECORD_TTL_SECONDS).execute()
     except Exception:  # noqa: BLE001 - the viewer's answer matters more than the warm-up's notes
-        log.warning("could not record a chart request for the warm-up", exc_info=True)
+        log.warning("could not record a guest request for the warm-up", exc_info=True)
     return response
 
 

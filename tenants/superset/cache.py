@@ -14,9 +14,12 @@ Warming: Superset remembers the chart-data requests embedded viewers made
 into the Redis hash :func:`recorded_key`), and :func:`warm_tenant`, queued by
 :func:`data_changed`, asks them again as a guest of the same tenant with the
 same row rules, so they land under the very keys the next viewer's requests
-compute. The hash holds only request bodies of the tenant's own dashboards
-(the guest token names the tenant); it is read by the worker and by nobody in
-Superset.
+compute. A chart Superset computes anew is asked twice: the second answer comes
+from Superset's cache and is kept as the stored answer (superset_config/answers.py),
+and the embedded page's metadata requests are asked too, so the first viewer after
+a load reads copies and waits for nothing. The hash holds only requests of the
+tenant's own dashboards (the guest token names the tenant); it is read by the
+worker and by nobody in Superset.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import re
 import time
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg
 import requests
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 RECORD_MAX_AGE_SECONDS = 30 * 24 * 3600
 #: The key prefix of the recorded requests, shared with superset_config/serving.py.
 RECORD_PREFIX = "egov_warm:"
+#: Chromium's and Firefox's ``Accept-Encoding``: a stored answer is kept per encoding the browser accepts.
+BROWSER_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 #: Every analytics or comparison table a dataset's SQL reads, as written there.
 _TABLE = re.compile(r"\b((?:analytics|benchmark)\.[a-z_]+)")
 
@@ -136,6 +142,14 @@ def _records(ags: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: -float(r.get("at", 0)))
 
 
+def _all_cached(response: requests.Response) -> bool:
+    try:
+        results = response.json().get("result") or []
+    except (ValueError, AttributeError):
+        return False
+    return bool(results) and all(isinstance(r, dict) and r.get("is_cached") for r in results)
+
+
 def _dataset_of(body: dict[str, Any]) -> int | None:
     datasource = body.get("datasource") or {}
     try:
@@ -164,16 +178,31 @@ def warm_tenant(tenant_id: int, dataset_ids: list[int] | None = None) -> dict[st
         rules = embedding.benchmark_rules(session, tenant_id)
     tokens: dict[str, str] = {}
     asked = failed = 0
+    base = settings.superset_url.rstrip("/")
     http = requests.Session()
+    # What the stored answers' keys hold (superset_config/answers.py): answers compressed as browsers accept.
+    http.headers["Accept-Encoding"] = BROWSER_ACCEPT_ENCODING
     for record in _records(ags):
         dashboard = record.get("dashboard")
-        if dashboard not in ours or (dataset_ids is not None and _dataset_of(record["body"]) not in dataset_ids):
+        if dashboard not in ours or (dataset_ids is not None and "body" in record
+                                     and _dataset_of(record["body"]) not in dataset_ids):
             continue
         if dashboard not in tokens:
             tokens[dashboard] = guest.mint(settings, tenant_id, ags, dashboard, f"warm-{ags}", rules)
+        headers = {"X-GuestToken": tokens[dashboard]}
         query = f"?{record['query']}" if record.get("query") else ""
-        response = http.post(settings.superset_url.rstrip("/") + "/api/v1/chart/data" + query, json=record["body"],
-                             headers={"X-GuestToken": tokens[dashboard]}, timeout=60)
+        if record.get("method") == "GET":
+            # The embedded page's metadata, in the language the page asked for it (the Referer carries it).
+            headers["Referer"] = f"{base}/embedded/{dashboard}?{urlencode({'_l_': record.get('language', 'de')})}"
+            response = http.get(base + record["path"] + query, headers=headers, timeout=60)
+        else:
+            # The bytes a browser's JSON.stringify sends: a stored answer's key holds the exact body.
+            body = json.dumps(record["body"], separators=(",", ":"), ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+            for _ in range(2):  # computed, then (asked again) from Superset's cache and so kept as stored
+                response = http.post(base + "/api/v1/chart/data" + query, data=body, headers=headers, timeout=60)
+                if response.status_code != 200 or _all_cached(response):
+                    break
         asked += 1
         if response.status_code != 200:
             failed += 1

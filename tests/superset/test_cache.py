@@ -64,13 +64,19 @@ def test_a_viewer_sees_new_figures_right_after_a_load_and_cached_after_the_warm_
     assert after_load != before
     assert _started_totals(view()) == [after_load]
 
-    # Another load, and the warm-up it queues runs too: the viewer gets the new figures from the cache.
+    # Another load, and the warm-up it queues runs too: the viewer gets the new figures from the cache, and
+    # the page's metadata and every chart from the stored answers (superset_config/answers.py): the first
+    # viewer after a load waits for neither PostgreSQL nor Superset's own request handling.
     _load_through_the_worker(ss_app, a, 11, tmp_path, queues=["low"])
     after_warm = started_sum(owner_engine, a.id)
     assert after_warm != after_load
-    warm = view()
+    answered_by: dict[str, str | None] = {}
+    warm = open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, "overview", answered_by)
     assert _started_totals(warm) == [after_warm]
     assert _all_cached(warm)
+    assert len(answered_by) >= 5 and any(k.startswith("GET /api/v1/dashboard/") for k in answered_by)
+    # Only the roles are the viewer's own (they name her): the warm-up cannot ask them for her.
+    assert {k: v for k, v in answered_by.items() if v != "stored" and "/me/roles/" not in k} == {}
 
 
 def test_a_load_retires_only_its_own_tenants_cached_figures(ss_app, tenants_ab):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -33,14 +34,23 @@ def expected_requests(key: str) -> int:
     return len(template["charts"]) + sum(f["type"] == "filter_select" for f in template["filters"])
 
 
-def open_dashboard(browser, app, live_url: str, tenant, identity: str, key: str) -> list[dict]:
-    """Open a dashboard page in Chromium; returns the chart data it loaded; screenshot in test-artifacts/."""
+def open_dashboard(browser, app, live_url: str, tenant, identity: str, key: str,
+                   answered_by: dict[str, str | None] | None = None) -> list[dict]:
+    """Open a dashboard page in Chromium; returns the chart data it loaded; screenshot in test-artifacts/.
+
+    :param answered_by: filled with the path of each chart-data and metadata request (the dashboard, its charts
+        and datasets, the guest's roles) → its ``X-Egov-Answer`` header ("stored" or None).
+    """
     context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1400})
     context.add_cookies([session_cookie(app, identity)])
     page = context.new_page()
     chart_data: list[dict] = []
 
     def record(response):
+        url = urlsplit(response.url)
+        if answered_by is not None and (url.path.startswith(("/api/v1/dashboard/", "/api/v1/me/roles/"))
+                                        or url.path == "/api/v1/chart/data"):
+            answered_by[f"{response.request.method} {url.path}?{url.query}"] = response.headers.get("x-egov-answer")
         if "/api/v1/chart/data" in response.url and response.request.method == "POST":
             failed = {"status": response.status, "body": response.text()[:300]}
             chart_data.append(response.json() if response.ok else failed)
