@@ -48,9 +48,10 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         n = settings.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     _init_extensions(app)
-    from portal import inputs, observability
+    from portal import inputs, observability, static_files
 
     observability.init_app(app)
+    static_files.init_app(app)
 
     inputs.init_app(app)  # before the blueprints: their rules read the id converter
     from portal.error_pages import init_app as init_error_pages

@@ -49,6 +49,23 @@ def test_kern_design_system_is_served_locally(client):
     assert client.get("/static/vendor/kern/fonts/fira-sans.css").status_code == 200
 
 
+def test_static_files_are_kept_by_the_browser_until_they_change(client, tmp_path):
+    """A page's stylesheets and scripts carry their content's digest: kept for a year, asked for again only
+    after a deploy changed them (a link from before it gets no long lifetime)."""
+    import re
+
+    html = client.get("/").get_data(as_text=True)
+    links = re.findall(r'(/static/portal\.css)\?v=([0-9a-f]{16})', html)
+    assert links, html[:500]
+    path, version = links[0]
+    kept = client.get(f"{path}?v={version}")
+    assert kept.status_code == 200 and kept.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    stale = client.get(f"{path}?v={'0' * 16}")
+    assert stale.status_code == 200 and "immutable" not in stale.headers.get("Cache-Control", "")
+    assert "immutable" not in client.get(path).headers.get("Cache-Control", "")
+    assert client.get("/static/../pyproject.toml?v=x").status_code == 404
+
+
 def test_healthz_green_with_real_services(client):
     response = client.get("/healthz")
     body = response.get_json()
