@@ -2,9 +2,13 @@
 day holds a few thousand cases per service), with two more tenants beside it; Superset with one gunicorn worker per
 core. Chromium opens each dashboard page twice in one profile, the second time with a warm browser cache; the
 chart-data requests the page made are then replayed as the guest: "cold" forces Superset past its Redis cache
-(every query reaches PostgreSQL through the tenant's login role), "cached" is the same request answered from Redis.
+(every query reaches PostgreSQL through the tenant's login role), "cached" is the same request answered from Redis
+(and, with the stored answers for guests, from their copy); "PostgreSQL alone" is the SQL Superset generated for
+those requests run directly (application role, the tenant's row-level security), so "cold" minus it is Superset's
+own share of a cold chart.
 Concurrent viewers are threads, each asking for the dashboard's charts one after another (a browser asks up to six
-at once, so a page is faster than the "whole dashboard" column). "guest token" is the portal's
+at once, so a page is faster than the "whole dashboard" column): back to back (a load generator, the worst case), and
+as readers who open the dashboard again after a pause (an office with the dashboard open). "guest token" is the portal's
 `/t/<ags>/dashboards/<key>/guest-token` endpoint (state lookup and signing; Superset is not asked).
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import statistics
 import threading
 import time
@@ -31,6 +36,12 @@ VIEWER_COUNTS = (1, 10, 20)
 #: The dashboard the concurrent viewers open (the first one the portal shows).
 CONCURRENT_KEY = "overview"
 VIEWERS = "Concurrent viewers of the largest tenant's Übersicht (7 chart-data requests one after another)"
+#: Viewers who read: each opens the Übersicht, reads for a while (exponentially distributed, this mean), opens it
+#: again, for READING_SECONDS; 20 of them are a town hall's office with the dashboard open, not a load generator.
+READING_MEAN_SECONDS = 10.0
+READING_SECONDS = 45.0
+VIEWERS_READING = (f"Concurrent viewers who read: each opens the Übersicht again after {READING_MEAN_SECONDS:.0f} s "
+                   f"on average (exponentially distributed), for {READING_SECONDS:.0f} s; cached")
 VIEWERS_OWN_PATH = ("The same, cached, on Superset's own path (stored answers for guests off: "
                     "EGOV_SUPERSET_STORED_ANSWERS=0)")
 BROWSER = "One viewer in Chromium, from navigation to the first and to the last chart's data"
@@ -186,7 +197,7 @@ def run(settings, part: str = "all") -> dict[str, list[dict]]:
             mint = timed(mint_one, runs=200, warmup=5)
             per_dashboard = [{"what": "guest token (portal endpoint)", "requests": 1,
                               "cold median ms": mint["median_ms"], "cold p95 ms": mint["p95_ms"],
-                              "cached median ms": "", "cached p95 ms": ""}]
+                              "cached median ms": "", "cached p95 ms": "", "PostgreSQL alone median ms": ""}]
         recorded, browser_rows = _browser_visits(settings.portal_url, cookie, LARGEST, keys)
 
         def token_for(key: str):
@@ -194,10 +205,12 @@ def run(settings, part: str = "all") -> dict[str, list[dict]]:
             return lambda: guest.mint(settings, largest, LARGEST, state["dashboards"][key]["embedded_uuid"], "bench")
 
         tables[VIEWERS] = _concurrency(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
+        tables[VIEWERS_READING] = _reading(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
         if everything:
-            for key in keys:
-                per_dashboard.append(_replay(settings.superset_url, token_for(key), key,
-                                             state["dashboards"][key]["title"], recorded[key]))
+            with app.app_context():  # _postgres_alone runs the charts' SQL in a tenant transaction
+                for key in keys:
+                    per_dashboard.append(_replay(settings.superset_url, token_for(key), key,
+                                                 state["dashboards"][key]["title"], recorded[key], largest))
             tables[BROWSER] = browser_rows
             tables[PER_DASHBOARD] = per_dashboard
             tables[PROVISIONING] = provisioning
@@ -281,13 +294,42 @@ def _concurrency(superset_url: str, token, bodies: list[dict],
     return rows
 
 
+def _reading(superset_url: str, token, bodies: list[dict]) -> list[dict]:
+    """1, 10 and 20 viewers at once who read between two views (see READING_MEAN_SECONDS): the load an office
+    with the dashboard open puts on Superset, where :func:`_concurrency` asks back to back."""
+    rows = []
+    for viewers in VIEWER_COUNTS:
+        requests_ms: list[float] = []
+        dashboards_ms: list[float] = []
+        deadline = time.perf_counter() + READING_SECONDS
+
+        def reader(seed: int, requests_ms=requests_ms, dashboards_ms=dashboards_ms, deadline=deadline) -> None:
+            chance = random.Random(seed)
+            time.sleep(chance.uniform(0, READING_MEAN_SECONDS))  # they did not all sit down at the same second
+            while time.perf_counter() < deadline:
+                _viewer_loop(superset_url, token, bodies, False, 1, requests_ms, dashboards_ms)
+                time.sleep(chance.expovariate(1 / READING_MEAN_SECONDS))
+
+        threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(viewers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        p50, p95 = _stats(requests_ms)
+        dash_p50, dash_p95 = _stats(dashboards_ms)
+        rows.append({"viewers at once": viewers, "p50 ms": p50, "p95 ms": p95, "whole dashboard p50 ms": dash_p50,
+                     "whole dashboard p95 ms": dash_p95, "dashboards opened": len(dashboards_ms),
+                     "requests": len(requests_ms)})
+    return rows
+
+
 def _stats(samples: list[float]) -> tuple[float, float]:
     samples = sorted(samples)
     return (round(statistics.median(samples), 1),
             round(samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))], 1))
 
 
-def _replay(superset_url: str, token, key: str, title: str, bodies: list[dict]) -> dict:
+def _replay(superset_url: str, token, key: str, title: str, bodies: list[dict], tenant_id: int) -> dict:
     """Median and p95 over every chart-data request of the dashboard, cold (forced) and from the cache."""
     http = requests.Session()
 
@@ -306,7 +348,36 @@ def _replay(superset_url: str, token, key: str, title: str, bodies: list[dict]) 
     cold, cached = _stats(rounds(True, 3)), _stats(rounds(False, 3))
     return {"what": f"{title} ({key}), per chart-data request", "requests": len(bodies),
             "cold median ms": cold[0], "cold p95 ms": cold[1], "cached median ms": cached[0],
-            "cached p95 ms": cached[1]}
+            "cached p95 ms": cached[1],
+            "PostgreSQL alone median ms": _postgres_alone(bodies, tenant_id)}
+
+
+def _postgres_alone(bodies: list[dict], tenant_id: int) -> float:
+    """The cold path's database share: the SQL Superset generates for each chart (``result_type: query``), run
+    in PostgreSQL as the application role for the largest tenant (row-level security on), median per request.
+    What "cold" costs beyond it is Superset's own work on the request. Superset shows a guest no SQL, so the
+    administrator asks for it; the tenant boundary gives her a "1 = 0" where the guest's row rules would be,
+    taken out here. PostgreSQL's row-level security for the tenant applies, the guest's own further rules do
+    not: an upper bound where one narrows further (the comparison's peer groups)."""
+    from sqlalchemy import text
+
+    from tenants.context import tenant_transaction
+    from tenants.superset.provision import client
+
+    admin = client()
+    statements = []
+    for body in bodies:
+        answer = admin.post("/api/v1/chart/data", {**body, "result_type": "query"})
+        statements.append([r["query"].replace("(1 = 0)", "(1 = 1)") for r in answer["result"]])
+    samples = []
+    with tenant_transaction(tenant_id) as session:
+        session.execute(text("SET LOCAL search_path TO analytics, benchmark, public"))
+        for queries in statements * 3:
+            started = time.perf_counter()
+            for query in queries:
+                session.connection().exec_driver_sql(query).fetchall()
+            samples.append((time.perf_counter() - started) * 1000)
+    return _stats(samples)[0]
 
 
 if __name__ == "__main__":
