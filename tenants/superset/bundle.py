@@ -33,7 +33,6 @@ from tenants.superset import templates
 NAMESPACE = uuid.UUID("6c1d6a0e-5f5b-4c8e-9a57-2f0f3c1e7d21")
 #: Superset's mask for a stored password; the real one comes with the request.
 MASK = "XXXXXXXXXX"
-SCHEMA = "analytics"
 #: Columns editors never need to group or filter by (the tenant's own rows are all they see).
 INTERNAL_COLUMNS = ("tenant_id",)
 #: Column types as Superset names them when it reads a virtual dataset's query through psycopg2.
@@ -89,7 +88,8 @@ class Bundle:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: template dashboard key -> chart key -> chart UUID
     charts: dict[str, dict[str, str]] = field(default_factory=dict)
-    datasets: dict[str, str] = field(default_factory=dict)  # dataset name -> UUID
+    datasets: dict[str, str] = field(default_factory=dict)  # dataset key -> UUID
+    dataset_names: dict[str, str] = field(default_factory=dict)  # dataset key -> the German name Superset shows
     dashboards: dict[str, str] = field(default_factory=dict)  # template key -> UUID
     database: str = ""
 
@@ -129,18 +129,21 @@ def build(session, ags: str, tenant_name: str, sqlalchemy_uri_masked: str,
         labels = templates.dataset_column_labels(name)
         dataset_uuid = uuids.get(f"dataset/{name}") or object_uuid(ags, "dataset", name)
         bundle.datasets[name] = dataset_uuid
+        bundle.dataset_names[name] = spec["name"]
         # Only what differs from Superset's defaults: Superset parses each file with the pure-Python YAML
         # parser, which takes about a second for the whole bundle.
         columns = [{"column_name": column, "type": kind, "is_dttm": column == "day" or kind in _TEMPORAL,
                     "verbose_name": labels.get(column), "groupby": column not in INTERNAL_COLUMNS,
                     "filterable": column not in INTERNAL_COLUMNS}
                    for column, kind in dataset_columns(session, name, spec["sql"])]
+        # The table name is what editors see (Superset has no other display name for a dataset); no schema,
+        # which Superset would show in front of it ("analytics.Dienste je Tag"): the SQL names its schemas.
         bundle.files[f"datasets/{database_name(ags)}/{name}.yaml"] = {
-            "table_name": name, "main_dttm_col": "day", "description": spec.get("description", ""),
-            "offset": 0, "schema": SCHEMA, "sql": spec["sql"], "filter_select_enabled": True,
+            "table_name": spec["name"], "schema": None, "main_dttm_col": "day",
+            "description": spec.get("description", ""), "offset": 0, "sql": spec["sql"], "filter_select_enabled": True,
             "normalize_columns": False, "always_filter_main_dttm": False, "uuid": dataset_uuid,
-            "metrics": [{"metric_name": "count", "verbose_name": "COUNT(*)", "metric_type": "count",
-                         "expression": "COUNT(*)"}],
+            "metrics": [{"metric_name": "count", "verbose_name": templates.metric_labels()["count"],
+                         "metric_type": "count", "expression": "COUNT(*)"}],
             "columns": columns, "version": "1.0.0", "database_uuid": bundle.database,
         }
     for key, template in templates.dashboards().items():

@@ -148,33 +148,37 @@ class Found:
     """The tenant's objects in Superset as four list requests show them."""
 
     database: dict | None = None
-    datasets: dict[str, dict] = field(default_factory=dict)  # by table name
+    datasets: dict[str, dict] = field(default_factory=dict)  # by template key (datasets.json)
     dashboards: dict[str, dict] = field(default_factory=dict)  # by slug
     charts: dict[str, dict] = field(default_factory=dict)  # by UUID
 
     def complete(self, wanted: bundle.Bundle) -> bool:
+        datasets = {key: (d["uuid"], d["table_name"]) for key, d in self.datasets.items()}  # a renamed one differs
         return (self.database is not None and self.database["uuid"] == wanted.database
-                and all(self.datasets.get(n, {}).get("uuid") == u for n, u in wanted.datasets.items())
+                and all(datasets.get(k) == (u, wanted.dataset_names[k]) for k, u in wanted.datasets.items())
                 and all(self.dashboards.get(bundle.dashboard_slug(wanted.ags, k), {}).get("uuid") == u
                         for k, u in wanted.dashboards.items())
                 and all(u in self.charts for charts in wanted.charts.values() for u in charts.values()))
 
 
-def _connection(api: SupersetClient, ags: str, dataset_uuids: list[str] | None = None) -> tuple[dict | None, dict]:
-    """The tenant's database connection and datasets (by table name); by the datasets' UUIDs (one request)
-    or else by the connection's name."""
+def _connection(api: SupersetClient, ags: str, dataset_uuids: dict[str, str] | None = None) -> tuple[dict | None, dict]:
+    """The tenant's database connection and datasets by template key: by the datasets' UUIDs (key -> UUID,
+    one request), or else by the connection's name, its datasets keyed by their names (the German name, or
+    the key a dataset was named by before)."""
     database, datasets = None, {}
     if dataset_uuids:
+        key_of = {u: k for k, u in dataset_uuids.items()}
         for d in _listed(api, "dataset", ["id", "uuid", "table_name", "database.id", "database.uuid"],
-                         [{"col": "uuid", "opr": "in", "value": dataset_uuids}]):
+                         [{"col": "uuid", "opr": "in", "value": list(key_of)}]):
             database = d.pop("database")
-            datasets[d["table_name"]] = d
+            datasets[key_of[d["uuid"]]] = d
     if database is None:
         databases = _listed(api, "database", ["id", "uuid", "database_name"],
                             [{"col": "database_name", "opr": "eq", "value": bundle.database_name(ags)}])
         database = databases[0] if databases else None
         if database is not None:
-            datasets = {d["table_name"]: d for d in _listed(
+            key_of = templates.dataset_keys_by_name()
+            datasets = {key_of.get(d["table_name"], d["table_name"]): d for d in _listed(
                 api, "dataset", ["id", "uuid", "table_name"], [{"col": "database", "opr": "rel_o_m",
                                                                 "value": database["id"]}])}
     return database, datasets
@@ -201,7 +205,7 @@ def _find(api: SupersetClient, wanted: bundle.Bundle, *more) -> tuple:
     Charts by their datasets' ids: a filter on chart UUIDs takes Superset seconds.
     """
     connection, dashboards, *rest = _side_by_side(api, [
-        partial(_connection, ags=wanted.ags, dataset_uuids=list(wanted.datasets.values())),
+        partial(_connection, ags=wanted.ags, dataset_uuids=wanted.datasets),
         partial(_dashboards, ags=wanted.ags), *more])
     charts = _charts(api, "datasource_id", sorted(d["id"] for d in connection[1].values()))
     return Found(*connection, dashboards=dashboards, charts=charts), *rest
@@ -349,11 +353,12 @@ def provision_objects(tenant_id: int) -> None:
         if not found.complete(wanted):
             raise RuntimeError(f"Superset's import left out some of tenant {ags}'s objects.")
     database_id = found.database["id"]
-    dataset_ids = {name: found.datasets[name]["id"] for name in wanted.datasets}
+    dataset_ids = {key: found.datasets[key]["id"] for key in wanted.datasets}
     keys = list(templates.dashboards())
     shown = [found.dashboards[bundle.dashboard_slug(ags, key)] for key in keys]
+    # By the names Superset holds now (complete() checked them): renaming a dataset renamed its permission.
     permissions = partial(ensure_tenant_permissions, ags=ags, roles=roles, database_id=database_id,
-                          dataset_ids=dataset_ids)
+                          datasets={wanted.dataset_names[key]: i for key, i in dataset_ids.items()})
     rls = partial(ensure_rls, ags=ags, tenant_id=tenant_id, dataset_ids=dataset_ids, role_ids=role_ids,
                   groups=groups, guest_role=base_roles[GUEST_ROLE])
     # The two chains of several requests first, so they start at once.

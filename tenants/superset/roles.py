@@ -179,6 +179,8 @@ def ensure_base_roles(api: SupersetClient) -> dict[str, int]:
 
 
 def dataset_resource(ags: str, dataset: str, dataset_id: int) -> str:
+    """Superset's name of the permission on a dataset: its database, its table name (the German name
+    users see, templates.dataset_keys_by_name) and its id."""
     return f"[tenant_{ags}].[{dataset}](id:{dataset_id})"
 
 
@@ -189,9 +191,9 @@ def tenant_roles(api: SupersetClient, ags: str) -> dict[str, dict]:
 
 
 def ensure_tenant_permissions(api: SupersetClient, ags: str, roles: dict[str, dict], database_id: int,
-                              dataset_ids: dict[str, int]) -> None:
-    """The viewer reads the tenant's datasets; the editor also its database (SQL Lab)."""
-    data = [("datasource_access", dataset_resource(ags, name, i)) for name, i in dataset_ids.items()]
+                              datasets: dict[str, int]) -> None:
+    """The viewer reads the tenant's datasets (table name -> id); the editor also its database (SQL Lab)."""
+    data = [("datasource_access", dataset_resource(ags, name, i)) for name, i in datasets.items()]
     editor = [*data, ("database_access", f"[tenant_{ags}].(id:{database_id})")]
     converge_permissions(api, {tenant_role(ags, level): role for level, role in roles.items()},
                          {tenant_role(ags, "editor"): editor, tenant_role(ags, "viewer"): data})

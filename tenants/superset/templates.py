@@ -50,13 +50,32 @@ def benchmark_metrics_sql() -> str:
     return "VALUES " + ",\n  ".join(rows)
 
 
+#: What a dataset's name must not hold: Superset writes it into permission names as ``[tenant_<AGS>].[<name>](id:N)``.
+_NAME_FORBIDDEN = re.compile(r"[\[\]()]")
+
+
 @lru_cache(maxsize=1)
 def datasets() -> dict[str, dict[str, Any]]:
     found = _read(TEMPLATE_DIR / "datasets.json")["datasets"]
+    names = [spec["name"] for spec in found.values()]
+    if len(set(names)) != len(names) or any(_NAME_FORBIDDEN.search(name) for name in names):
+        raise ValueError(f"datasets.json: dataset names must differ and hold no brackets: {names}")
     for spec in found.values():
         spec["sql"] = re.sub(r"\{vocabulary:(\w+)\}", lambda m: vocabulary.values_sql(m.group(1)),
                              spec["sql"].replace("{benchmark_metrics}", benchmark_metrics_sql()))
     return found
+
+
+def dataset_keys_by_name() -> dict[str, str]:
+    """Template key by dataset name, old names included: a tenant provisioned before the German names
+    has datasets named by their keys."""
+    return {**{key: key for key in datasets()}, **{spec["name"]: key for key, spec in datasets().items()}}
+
+
+@lru_cache(maxsize=1)
+def metric_labels() -> dict[str, str]:
+    """German names of the datasets' saved metrics (Superset's verbose names), by metric name."""
+    return _read(TEMPLATE_DIR / "datasets.json")["metric_labels"]
 
 
 @lru_cache(maxsize=1)
@@ -79,7 +98,8 @@ def dashboards() -> dict[str, dict[str, Any]]:
 
 
 def fingerprint(template: dict[str, Any]) -> str:
-    body = json.dumps([template, datasets(), column_labels()], sort_keys=True, ensure_ascii=False).encode()
+    body = json.dumps([template, datasets(), column_labels(), metric_labels()], sort_keys=True,
+                      ensure_ascii=False).encode()
     return f"v{template['version']}-{hashlib.sha256(body).hexdigest()[:12]}"
 
 

@@ -87,6 +87,25 @@ def test_editor_signs_in_to_superset_without_a_password(editor_a, superset, tena
     assert datasets and {d["database"]["database_name"] for d in datasets} == {f"tenant_{tenants_ab.a.ags}"}
 
 
+def test_editors_choose_among_datasets_with_german_names(editor_a, superset):
+    """Building a chart starts with choosing a dataset: editors see German names ("Dienste je Tag", not
+    egov_service_daily), in the list and above the chart editor's columns, and German column and metric names."""
+    from tenants.superset import templates
+
+    datasets = editor_a.get(superset + "/api/v1/dataset/", params={"q": "(page_size:100)"}, timeout=30).json()["result"]
+    names = sorted(d["table_name"] for d in datasets)
+    assert "Dienste je Tag" in names and [name for name in names if "_" in name or name.islower()] == []
+    assert names == sorted(spec["name"] for spec in templates.datasets().values())
+    for dataset in datasets:
+        shown = editor_a.get(superset + "/api/v1/explore/", timeout=30, params={
+            "datasource_type": "table", "datasource_id": dataset["id"]}).json()["result"]["dataset"]
+        assert shown["name"] == dataset["table_name"]  # the chart editor's heading, without a schema before it
+        assert [c["column_name"] for c in shown["columns"] if not c["verbose_name"]] == []
+        assert [m["verbose_name"] for m in shown["metrics"]] == ["Anzahl Zeilen"]
+    charts = editor_a.get(superset + "/api/v1/chart/", params={"q": "(page_size:100)"}, timeout=30).json()["result"]
+    assert charts and {c["datasource_name_text"] for c in charts} <= set(names)  # the chart list's dataset column
+
+
 def test_viewers_do_not_get_into_superset(ss_app, ss_live_server, tenants_ab, superset):
     http, response = sso_session(ss_app, ss_live_server, superset, add_user(ss_app, tenants_ab.a, "viewer",
                                                                           subject="viewer-sso"))
@@ -204,9 +223,14 @@ def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server
         page.locator("#main").get_by_role("link", name="Eigene Auswertungen erstellen").click()
         page.wait_for_url(f"{superset}/chart/add**", timeout=60_000)
         page.wait_for_load_state("networkidle")
+        # The first choice is the dataset: its list shows the German names.
+        page.get_by_role("combobox").first.click()
+        page.get_by_text("Dienste je Tag").first.wait_for(timeout=30_000)
+        choices = page.locator(".ant-select-dropdown").inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "self_service_chart_add_tenant_a.png"))
         roles = page.evaluate("async () => (await (await fetch('/api/v1/me/roles/')).json()).result.roles")
     finally:
         context.close()
     assert f"tenant_{tenants_ab.a.ags}_editor" in roles
+    assert "Dienste je Tag" in choices and "egov_" not in choices, choices
