@@ -102,6 +102,12 @@ class Bundle:
         body = json.dumps(self.files, sort_keys=True, ensure_ascii=False).encode()
         return "b" + hashlib.sha256(body).hexdigest()[:16]
 
+    def datasets_only(self) -> Bundle:
+        """The same bundle without its charts and dashboards."""
+        files = {name: content for name, content in self.files.items()
+                 if name.startswith(("databases/", "datasets/"))}
+        return Bundle(self.ags, files, datasets=self.datasets, dataset_names=self.dataset_names, database=self.database)
+
     def zip(self) -> bytes:
         """The ZIP Superset expects: one root folder, ``metadata.yaml``, one YAML (here: JSON) file per object."""
         out = io.BytesIO()

@@ -144,3 +144,78 @@ def test_the_comparison_table_heads_its_monthly_column_monat(ss_app, superset_se
 
     assert label_of_day("egov_benchmark") == "Monat"
     assert label_of_day("egov_service_daily") == "Tag"
+
+
+def _as_before_german_names(api, ags: str, tenant_id: int, name: str, settings) -> dict[str, int]:
+    """The tenant's Superset objects as provisioning left them before datasets had German names: each dataset
+    named by its key in the schema ``analytics``, the metric "COUNT(*)", the roles' permissions of those names,
+    the fingerprints of the older templates. Returns the dataset ids by key."""
+    from tenants import crypto
+    from tenants.superset import bundle
+    from tenants.superset.provision import _import, _save_state, _sqlalchemy_uri, load_state
+    from tenants.superset.roles import ensure_tenant_permissions, tenant_roles
+
+    state = load_state(tenant_id)
+    old = bundle.build(None, ags, name, _sqlalchemy_uri(state["db_role"], bundle.MASK), state["uuids"])
+    for key in old.datasets:
+        dataset = old.files[f"datasets/{bundle.database_name(ags)}/{key}.yaml"]
+        dataset.update(table_name=key, schema="analytics")
+        dataset["metrics"][0]["verbose_name"] = "COUNT(*)"
+    _import(api, old, crypto.decrypt(settings, state["db_password"]))
+    ensure_tenant_permissions(api, ags, tenant_roles(api, ags), state["database_id"], {
+        key: state["datasets"][key] for key in old.datasets})
+    state["bundle"] = old.version
+    for dashboard in state["dashboards"].values():
+        dashboard["fingerprint"] = "v4-before-german-names"
+    _save_state(tenant_id, state)
+    return state["datasets"]
+
+
+
+def test_the_rollout_gives_a_tenant_s_datasets_german_names_and_their_permissions_with_them(
+        ss_app, superset_settings, giessen):
+    """A tenant provisioned before the German names: the roll-out renames its datasets in place (same ids, so
+    what editors built on them stays), and its roles hold the permissions of the new names; none of the old
+    names is left in Superset for anyone to hold."""
+    from sqlalchemy import create_engine, text
+
+    from tenants.provisioning import provision_tenant
+    from tenants.superset import server, templates
+    from tenants.superset.provision import client
+    from tenants.superset.rollout import differences, rollout
+
+    with ss_app.app_context():
+        assert provision_tenant(giessen.id)["status"] == "succeeded"
+        api = client()
+        database_id = api.find_one("database", database_name=f"tenant_{GIESSEN}")["id"]
+
+        def shown() -> dict[int, str]:
+            return {d["id"]: d["table_name"] for d in api.find("dataset", database=("rel_o_m", database_id))}
+
+        ids = _as_before_german_names(api, GIESSEN, giessen.id, giessen.name, superset_settings)
+        assert shown() == {i: key for key, i in ids.items()} and differences(giessen.id)  # the old state
+
+        assert [report.error for report in rollout([giessen])] == [None]
+        assert differences(giessen.id) == []
+        assert shown() == {i: templates.datasets()[key]["name"] for key, i in ids.items()}
+        resources = {f"[tenant_{GIESSEN}].[{name}](id:{i})" for i, name in shown().items()}
+        held = {}
+        for level in ("viewer", "editor"):
+            role = api.find_one("security/roles/search", name=f"tenant_{GIESSEN}_{level}")
+            held[level] = {(p["permission_name"], p["view_menu_name"])
+                           for p in api.get(f"/api/v1/security/roles/{role['id']}/permissions/")["result"]}
+    assert held["viewer"] == {("datasource_access", resource) for resource in resources}
+    assert held["editor"] - held["viewer"] == {("database_access", f"[tenant_{GIESSEN}].(id:{database_id})")}
+
+    meta = create_engine(server.meta_url(superset_settings).replace("+psycopg2", "+psycopg"))
+    with meta.connect() as conn:
+        # Superset renamed each dataset's permission in place: nothing of the old names is left to grant, and the
+        # datasets' and charts' own record of their permission (which Superset's list filters compare) follows.
+        names = conn.execute(text("SELECT name FROM ab_view_menu WHERE name LIKE :prefix"),
+                             {"prefix": f"[tenant_{GIESSEN}]%"}).scalars().all()
+        recorded = conn.execute(text("SELECT perm, schema_perm FROM tables WHERE id = ANY(:ids) "
+                                     "UNION SELECT perm, schema_perm FROM slices WHERE datasource_id = ANY(:ids)"),
+                                {"ids": list(ids.values())}).all()
+    meta.dispose()
+    assert [name for name in names if any(f"[{key}]" in name for key in ids)] == []
+    assert set(recorded) == {(resource, None) for resource in resources}
