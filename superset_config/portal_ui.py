@@ -165,9 +165,10 @@ def unknown_overrides(lang: str) -> list[str]:
 
 #: Answers of the dashboard API that carry the ready-made dashboards' texts.
 _DASHBOARD_API = re.compile(r"^/api/v1/dashboard/[^/]+(?:/charts|/datasets)?/?$")
-#: Keys whose string value is shown as it is: titles, names, markdown, descriptions, verbose names.
+#: Keys whose string value is shown as it is: titles, names, markdown, descriptions, verbose names, the
+#: datasets' names (their table name is the German name users see).
 _TEXT_KEYS = frozenset({"dashboard_title", "slice_name", "sliceName", "sliceNameOverride", "text", "code", "name",
-                        "description", "verbose_name"})
+                        "description", "verbose_name", "table_name", "datasource_name"})
 #: Keys holding JSON in a string (the layout and the native filters) and mappings of display names.
 _JSON_STRING_KEYS = frozenset({"position_json", "json_metadata"})
 _NAME_MAP_KEYS = frozenset({"verbose_map"})

@@ -35,8 +35,9 @@ def viewer_a(ss_app, tenants_ab) -> str:
     return add_user(ss_app, tenants_ab.a, "viewer", subject="viewer-embedded-german")
 
 
-def _open(browser, app, live_url: str, tenant, identity: str, key: str, lang: str = "de"):
-    """The portal's dashboard page with the embedded dashboard loaded; returns (context, page, frame, chart data)."""
+def _open(browser, app, live_url: str, tenant, identity: str, key: str, lang: str = "de", datasets: list | None = None):
+    """The portal's dashboard page with the embedded dashboard loaded; returns (context, page, frame, chart data).
+    ``datasets`` collects the dashboard's datasets as Superset's API sent them to the page."""
     context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 900})
     context.add_cookies([session_cookie(app, identity)])
     page = context.new_page()
@@ -45,6 +46,8 @@ def _open(browser, app, live_url: str, tenant, identity: str, key: str, lang: st
     def record(response):
         if "/api/v1/chart/data" in response.url and response.request.method == "POST" and response.ok:
             chart_data.append({**response.json(), "_request": response.request.post_data_json})
+        elif datasets is not None and re.search(r"/api/v1/dashboard/[^/]+/datasets", response.url) and response.ok:
+            datasets.extend(response.json()["result"])
 
     page.on("response", record)
     page.goto(f"{live_url}/t/{tenant.ags}/dashboards/{key}?lang={lang}")
@@ -152,6 +155,7 @@ def _template_texts() -> list[str]:
         texts += [chart["name"] for chart in template["charts"]]
     texts += [label for name in templates.datasets() for label in templates.dataset_column_labels(name).values()]
     texts += [spec.get("description", "") for spec in templates.datasets().values()]
+    texts += [spec["name"] for spec in templates.datasets().values()] + list(templates.metric_labels().values())
     return [text for text in dict.fromkeys(texts) if text]
 
 
@@ -176,7 +180,9 @@ def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_se
 
     english = json.loads((ROOT / "superset_config/translations/dashboards.en.json").read_text(encoding="utf-8"))
     template = templates.dashboards()[key]
-    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, key, lang="en")
+    datasets = []
+    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, key, lang="en",
+                                    datasets=datasets)
     try:
         page.screenshot(path=str(ARTIFACTS / f"embedded_english_{key}.png"), full_page=True)
         assert frame.evaluate("document.documentElement.lang") == "en"
@@ -193,6 +199,9 @@ def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_se
                    for spec in template["filters"]), filters
         if template.get("intro"):
             assert "Please choose the service" in body and "Bitte wählen Sie" not in body
+        # The datasets' names too (German in Superset; "Dienste je Tag" is "Services per day").
+        names = {templates.datasets()[c["dataset"]]["name"] for c in template["charts"]}
+        assert datasets and {d["table_name"] for d in datasets} == {english[name] for name in names}
     finally:
         context.close()
 
