@@ -2,12 +2,15 @@
 
 Real Superset: the answer marked ``X-Egov-Answer: stored`` comes from superset_config/answers.py,
 in front of Superset. A foreign, expired or tampered token never gets it; after a load the viewer
-sees the new figures at once.
+sees the new figures at once; and whatever else changes what Superset would answer the guest (its
+role's permissions, a row rule's roles, the embedding, the dataset's columns)
+retires the copy before the next request, so the guest gets Superset's own answer or refusal.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -15,6 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from tenants.superset import guest
+from tenants.superset.roles import GUEST_PERMISSIONS, GUEST_ROLE, converge_roles
 from tests.superset.test_cache import _load_through_the_worker
 from tests.superset.test_embedding import started_sum
 
@@ -29,6 +33,15 @@ def ctx(ss_app, tenants_ab, superset_settings):
     with ss_app.app_context():
         return {"a": tenants_ab.a, "b": tenants_ab.b, "state_a": load_state(tenants_ab.a.id),
                 "state_b": load_state(tenants_ab.b.id), "settings": superset_settings}
+
+
+@pytest.fixture(scope="module")
+def admin(ss_app):
+    """The portal's service account in Superset: what an operator or provisioning changes goes through it."""
+    from tenants.superset.provision import client
+
+    with ss_app.app_context():
+        return client()
 
 
 def token(ctx, tenant: str = "a", **changes) -> str:
@@ -202,3 +215,126 @@ def test_a_renamed_chart_shows_at_once(ss_app, ctx):
         finally:
             client().put(f"/api/v1/chart/{chart}", {"slice_name": "Begonnene Vorgänge"})
     assert "Begonnene Vorgänge" in {c["slice_name"] for c in ask_metadata(ctx, token(ctx), path).json()["result"]}
+
+
+def refused(response: requests.Response) -> bool:
+    """Superset's own refusal: no stored copy, no figures."""
+    return (response.headers.get(HEADER) is None and response.status_code in (401, 403, 404)
+            and "result" not in response.json())
+
+
+@contextmanager
+def guest_permissions(admin, permissions: list[tuple[str, str]]):
+    """The guest role (``GUEST_ROLE_NAME``) with exactly ``permissions`` for a while, then as provisioned."""
+    try:
+        converge_roles(admin, {GUEST_ROLE: permissions})
+        yield
+    finally:
+        converge_roles(admin, {GUEST_ROLE: GUEST_PERMISSIONS})
+
+
+def test_a_permission_the_guest_role_loses_or_gains_retires_the_stored_answer(ctx, admin):
+    body = started_total_body(ctx, marker=7)
+    figure = total(stored_answer(ctx, body))
+    # Superset checks "can read Chart" for every chart-data request: without it the guest is refused.
+    with guest_permissions(admin, [p for p in GUEST_PERMISSIONS if p != ("can_read", "Chart")]):
+        assert refused(ask(ctx, token(ctx), body))
+    # A permission gained changes the role too: Superset answers, not the copy made before.
+    with guest_permissions(admin, [*GUEST_PERMISSIONS, ("can_read", "Dataset")]):
+        gained = ask(ctx, token(ctx), body)
+        assert gained.headers.get(HEADER) is None
+        assert total(gained) == figure
+    # Back as provisioned: the same permissions as when the copy was made, so it is good again.
+    assert total(stored_answer(ctx, body)) == figure
+
+
+def _rule(admin, name: str) -> dict:
+    found = admin.get("/api/v1/rowlevelsecurity/", params={"q": f"(filters:!((col:name,opr:eq,value:'{name}')))"})
+    rule = found["result"][0]
+    return {"id": rule["id"], "name": rule["name"], "filter_type": rule["filter_type"],
+            "tables": sorted(t["id"] for t in rule["tables"]), "roles": sorted(r["id"] for r in rule["roles"]),
+            "clause": rule["clause"], "group_key": rule["group_key"], "description": rule["description"]}
+
+
+def test_a_row_rule_that_stops_sparing_the_guest_role_hides_the_figures_at_once(ctx, admin):
+    """The tenant's "Sperre" rule (clause ``1 = 0``) spares the tenant's roles and the guest role; taking the
+    guest role off it changes only the rule's roles (Superset leaves the rule's ``changed_on`` alone)."""
+    from tenants.superset.provision import deny_rls_name
+
+    body = started_total_body(ctx, marker=8)
+    assert total(stored_answer(ctx, body)) > 0
+    rule = _rule(admin, deny_rls_name(ctx["a"].ags))
+    guest_role = admin.get("/api/v1/security/roles/search/", params={
+        "q": f"(filters:!((col:name,opr:eq,value:{GUEST_ROLE})))"})["result"][0]["id"]
+    assert guest_role in rule["roles"]
+    settings = {key: value for key, value in rule.items() if key != "id"}
+    try:
+        admin.put(f"/api/v1/rowlevelsecurity/{rule['id']}",
+                  {**settings, "roles": [r for r in rule["roles"] if r != guest_role]})
+        hidden = ask(ctx, token(ctx), body)
+        assert hidden.headers.get(HEADER) is None
+        assert total(hidden) is None  # the sum of no rows
+    finally:
+        admin.put(f"/api/v1/rowlevelsecurity/{rule['id']}", settings)
+    assert total(ask(ctx, token(ctx), body)) > 0
+
+
+def test_a_dataset_column_removed_shows_in_the_next_answer(ctx, admin):
+    """Removing a column on its own (``DELETE .../column/<id>``) leaves the dataset's ``changed_on`` alone,
+    but Superset reads the columns for every answer: without a temporal column the dashboard's time filter
+    no longer applies to the chart, and Superset says so."""
+    body = started_total_body(ctx, marker=10)
+    body["queries"][0]["applied_time_extras"] = {"__time_range": "No filter"}
+    before = stored_answer(ctx, body).json()["result"][0]
+    assert {"column": "__time_range"} in before["applied_filters"]
+    dataset = ctx["state_a"]["datasets"]["egov_service_daily"]
+    columns = admin.get(f"/api/v1/dataset/{dataset}")["result"]["columns"]
+    day = next(c for c in columns if c["column_name"] == "day")
+    assert [c["column_name"] for c in columns if c["is_dttm"]] == ["day"]
+    try:
+        admin.request("DELETE", f"/api/v1/dataset/{dataset}/column/{day['id']}", expect=(200,))
+        after = ask(ctx, token(ctx), body)
+        assert after.headers.get(HEADER) is None
+        assert {"column": "__time_range"} not in after.json()["result"][0]["applied_filters"]
+    finally:
+        kept = [{k: v for k, v in c.items() if k in _COLUMN_FIELDS} for c in columns if c["id"] != day["id"]]
+        admin.put(f"/api/v1/dataset/{dataset}",
+                  {"columns": [*kept, {k: v for k, v in day.items() if k in _COLUMN_FIELDS and k != "id"}]})
+    restored = total(ask(ctx, token(ctx), body))
+    assert restored == total(stored_answer(ctx, body))
+
+
+#: What the dataset API takes back of a column it listed (its ``PUT`` refuses read-only fields).
+_COLUMN_FIELDS = ("id", "column_name", "type", "is_dttm", "groupby", "filterable", "expression", "verbose_name",
+                  "description", "python_date_format", "is_active", "advanced_data_type", "extra",
+                  "datetime_format")
+
+
+def test_a_dashboard_whose_embedding_changes_or_goes_is_answered_by_superset(ss_app, ctx, admin):
+    """Allowed domains are checked by Superset when the page opens, not per chart: a copy made under other
+    allowed domains is still retired (when in doubt, Superset answers). An embedding removed refuses the
+    guest at once; provisioning embeds the dashboard again (with a new UUID, which the portal then mints)."""
+    from tenants.provisioning import provision_tenant
+    from tenants.superset.provision import load_state
+
+    body = started_total_body(ctx, marker=11)
+    figure = total(stored_answer(ctx, body))
+    dashboard = ctx["state_a"]["dashboards"]["overview"]["id"]
+    raw = token(ctx)  # minted for the embedding that is about to go
+    try:
+        admin.post(f"/api/v1/dashboard/{dashboard}/embedded", {"allowed_domains": ["https://anderswo.invalid"]})
+        elsewhere = ask(ctx, raw, body)
+        assert elsewhere.headers.get(HEADER) is None
+        assert total(elsewhere) == figure
+        admin.request("DELETE", f"/api/v1/dashboard/{dashboard}/embedded", expect=(200,))
+        assert refused(ask(ctx, raw, body))
+    finally:
+        with ss_app.app_context():
+            provision_tenant(ctx["a"].id)
+            ctx["state_a"] = load_state(ctx["a"].id)
+    assert ctx["state_a"]["dashboards"]["overview"]["embedded_uuid"] != guest_uuid(raw, ctx)
+    assert total(stored_answer(ctx, body)) == figure
+
+
+def guest_uuid(raw: str, ctx) -> str:
+    return jwt.decode(raw, OctKey.import_key(ctx["settings"].superset_guest_secret)).claims["resources"][0]["id"]
