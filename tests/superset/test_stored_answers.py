@@ -310,6 +310,35 @@ _COLUMN_FIELDS = ("id", "column_name", "type", "is_dttm", "groupby", "filterable
                   "datetime_format")
 
 
+def test_drill_to_detail_stops_with_the_last_chart_of_its_dataset_leaving_the_dashboard(ctx, admin):
+    """Drill to Detail names no chart: Superset lets a guest read the rows of a dataset while some chart of the
+    dashboard shows it. Taking the charts off the dashboard one by one moves only their own ``changed_on``."""
+    from tenants.superset.client import rison
+
+    st = ctx["state_a"]
+    dashboard, dataset = st["dashboards"]["overview"]["id"], st["datasets"]["egov_service_daily"]
+    body = {"datasource": {"id": dataset, "type": "table"}, "force": False,
+            "form_data": {"dashboardId": dashboard, "datasource": f"{dataset}__table", "viz_type": "table"},
+            "queries": [{"filters": [], "extras": {"where": "", "having": ""}, "columns": [], "metrics": [],
+                         "orderby": [], "row_limit": 12, "time_range": "No filter"}],
+            "result_format": "json", "result_type": "drill_detail"}
+    rows = stored_answer(ctx, body).json()["result"][0]["data"]
+    assert rows and all(row["tenant_id"] == ctx["a"].id for row in rows)
+    on_dataset = {c["id"] for c in admin.get("/api/v1/chart/", params={"q": rison({
+        "columns": ["id"], "filters": [{"col": "datasource_id", "opr": "eq", "value": dataset}], "page_size": 100})})[
+        "result"]}
+    leaving = sorted(on_dataset & set(st["dashboards"]["overview"]["charts"].values()))
+    assert leaving
+    try:
+        for chart in leaving:
+            admin.put(f"/api/v1/chart/{chart}", {"dashboards": []})
+        assert refused(ask(ctx, token(ctx), body))
+    finally:
+        for chart in leaving:
+            admin.put(f"/api/v1/chart/{chart}", {"dashboards": [dashboard]})
+    assert ask(ctx, token(ctx), body).json()["result"][0]["data"] == rows
+
+
 def test_a_dashboard_whose_embedding_changes_or_goes_is_answered_by_superset(ss_app, ctx, admin):
     """Allowed domains are checked by Superset when the page opens, not per chart: a copy made under other
     allowed domains is still retired (when in doubt, Superset answers). An embedding removed refuses the
