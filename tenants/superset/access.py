@@ -207,9 +207,9 @@ def _purge_traces(settings, user_ids: list[int]) -> None:
     import psycopg
     from psycopg import sql
 
-    from tenants.superset.server import meta_url
+    from tenants.superset.server import meta_dsn
 
-    with psycopg.connect(meta_url(settings).replace("postgresql+psycopg2://", "postgresql://")) as conn:
+    with psycopg.connect(meta_dsn(settings)) as conn:
         references = conn.execute("""
             SELECT c.conrelid::regclass::text, a.attname, NOT a.attnotnull
             FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]

@@ -73,9 +73,9 @@ def affected_datasets(state: dict[str, Any], tables: Iterable[str] | None) -> li
 
 
 def _meta_dsn() -> str:
-    from tenants.superset.server import meta_url
+    from tenants.superset.server import meta_dsn
 
-    return meta_url(get_settings()).replace("postgresql+psycopg2://", "postgresql://")
+    return meta_dsn(get_settings())
 
 
 def retire(dataset_ids: list[int]) -> int:

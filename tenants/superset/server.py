@@ -104,10 +104,14 @@ def environment(settings: Settings, url: str | None = None, portal_url: str | No
     }
 
 
+def meta_dsn(settings: Settings) -> str:
+    """:func:`meta_url` for psycopg (Superset's SQLAlchemy names its driver in the scheme)."""
+    return meta_url(settings).replace("postgresql+psycopg2://", "postgresql://")
+
+
 def _initialised(settings: Settings) -> bool:
-    url = meta_url(settings).replace("postgresql+psycopg2://", "postgresql://")
     try:
-        with psycopg.connect(url) as conn:
+        with psycopg.connect(meta_dsn(settings)) as conn:
             row = conn.execute(
                 "SELECT 1 FROM ab_user u JOIN ab_user_role ur ON ur.user_id = u.id "
                 "JOIN ab_role r ON r.id = ur.role_id WHERE u.username = %s AND r.name = 'Admin'",
@@ -121,8 +125,7 @@ def _set_service_password(settings: Settings) -> None:
     """Converge the service account's password to the configured one (FAB stores a werkzeug hash)."""
     from werkzeug.security import generate_password_hash
 
-    url = meta_url(settings).replace("postgresql+psycopg2://", "postgresql://")
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(meta_dsn(settings)) as conn:
         conn.execute("UPDATE ab_user SET password = %s, active = true WHERE username = %s",
                      (generate_password_hash(settings.superset_admin_password), SERVICE_USER))
 
@@ -142,6 +145,30 @@ def initialise(settings: Settings, log=sys.stdout) -> None:
                         "--password", settings.superset_admin_password], **run)
         subprocess.run([_bin("superset"), "init"], **run)
     _set_service_password(settings)
+    ensure_indexes(settings)
+
+
+#: Indexes Superset's schema lacks for look-ups made on every guest chart request (the stored answers' data
+#: version, superset_config/answers.py; Superset's own answers read the same rows): an embedding by its UUID,
+#: a dataset's columns, metrics and row rules, a rule's roles. Without them each look-up reads the whole
+#: table, which grows with every tenant. Named ``egov_*`` so that no migration of Superset's collides.
+METADATA_INDEXES = {
+    "egov_embedded_dashboards_uuid": ("embedded_dashboards", "uuid"),
+    "egov_table_columns_table_id": ("table_columns", "table_id"),
+    "egov_sql_metrics_table_id": ("sql_metrics", "table_id"),
+    "egov_rls_filter_tables_table_id": ("rls_filter_tables", "table_id"),
+    "egov_rls_filter_roles_rls_filter_id": ("rls_filter_roles", "rls_filter_id"),
+}
+
+
+def ensure_indexes(settings: Settings) -> None:
+    """:data:`METADATA_INDEXES`, created when missing (at every initialise: also after an upgrade rebuilt a table)."""
+    from psycopg import sql
+
+    with psycopg.connect(meta_dsn(settings), autocommit=True) as conn:
+        for name, (table, column) in METADATA_INDEXES.items():
+            conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(name), sql.Identifier(table), sql.Identifier(column)))
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
