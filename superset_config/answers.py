@@ -17,13 +17,19 @@ A copy is served only for an identical key, made of
   user label or the expiry, so a renewed token of the same viewer finds the copy, a token of another
   tenant, dashboard or row rule never does;
 * the exact query string and request body (and the ``Accept-Encoding`` it was compressed for);
-* the data version: ``changed_on`` of the dataset the body names, of the chart and of the embedded
-  dashboard, read from Superset's metadata database on every request. tenants/superset/cache.py
-  moves the datasets' ``changed_on`` after each load (that is how Superset's own cache retires
-  old figures too), so new data never shows old figures; an edited chart or dataset, or a removed
-  dashboard, or a changed row-level rule of Superset's own, also misses. Bodies with a relative time
-  range get today's date in the key (Superset resolves "Last week" against today); bodies that say
-  ``now``, and Jinja in the body or the dataset's SQL (rendered per user or URL), are never stored.
+* the data version, read from Superset's metadata database on every request (one prepared
+  statement, :data:`_PREPARE_VERSION`): ``changed_on`` of the dataset the body names (and its
+  database), of the chart (while it is on the dashboard) and of the embedded dashboard and its
+  embedding; the dataset's columns and metrics, Superset's row-level rules on it with their roles,
+  and the guest role's (``GUEST_ROLE_NAME``) permissions, as they are. tenants/superset/cache.py
+  moves the datasets' ``changed_on`` after each load (that is how Superset's own cache retires old
+  figures too), so new data never shows old figures; an edited chart, dataset, column, dashboard or
+  embedding, a removed one, a rule or permission of Superset's own that changed also misses, so
+  the guest gets Superset's own answer or refusal. Bodies with a relative time range get today's
+  date in the key (Superset resolves "Last week" against today); bodies that say ``now``, and
+  Jinja in the body or the dataset's SQL (rendered per user or URL), are never stored, and neither
+  are bodies naming a dashboard other than the token's, or a second chart (a multi-layer chart's
+  parent, Drill By's source).
 
 A copy is written only after Superset itself answered the same request with 200 **as that guest**
 (serving.py's ``after_request`` hook notes the claims Superset acted on: a request that also
@@ -81,15 +87,54 @@ NOT_REPLAYED = frozenset({"set-cookie", "date", "server", "content-length", "con
 _NOW = re.compile(rb"\bnow\b", re.IGNORECASE)
 #: Jinja in a dataset's SQL or in the body: Superset renders it per request (user, URL parameters); never stored.
 _TEMPLATED = re.compile(rb"\{\{|\{%")
-#: The data version of a request, in one round trip: the dataset (NULL when its SQL is templated), the
-#: embedded dashboard and the chart, and Superset's own row-level rules (a changed rule changes answers).
-_VERSION_SQL = (
-    "SELECT (SELECT changed_on FROM tables WHERE id = %(dataset)s "
-    "        AND strpos(coalesce(sql, ''), '{{') = 0 AND strpos(coalesce(sql, ''), '{%%') = 0), "
-    "(SELECT d.changed_on FROM embedded_dashboards e JOIN dashboards d ON d.id = e.dashboard_id "
-    " WHERE e.uuid = %(dashboard)s), "
-    "(SELECT changed_on FROM slices WHERE id = %(chart)s), "
-    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM row_level_security_filters)")
+#: The data version of a request, in one round trip: what Superset reads to decide whether and what it answers
+#: a guest, besides the token and the body. Superset moves no ``changed_on`` when a role's permissions, a
+#: row rule's roles, or a column or metric removed on its own change, so those rows themselves are in the
+#: version. (The tenant boundary also reads a dashboard's roles and owners, but for a guest it loads only its
+#: own tenant's: another tenant's role or owner added changes nothing a guest gets.) Each part is a few rows
+#: found by an index (tenants/superset/server.py, ``METADATA_INDEXES``), and the statement is prepared once
+#: per connection: planning it took longer than running it. $1 dataset, $2 the token's dashboard UUID,
+#: $3 chart, $4 ``GUEST_ROLE_NAME``. NULL in dataset, dashboard, guest_role (or chart, when the body names
+#: one) means "not there": Superset answers.
+_PREPARE_VERSION = """
+PREPARE egov_answer_version (integer, uuid, integer, text) AS
+WITH embedded AS (
+    SELECT dashboard_id, changed_on, allow_domain_list FROM embedded_dashboards WHERE uuid = $2)
+SELECT
+    -- The dataset (NULL when its SQL is templated) and its database, whose name the tenant boundary reads.
+    (SELECT t.changed_on || ' ' || db.id || ' ' || db.database_name || ' ' || coalesce(db.changed_on::text, '')
+       FROM tables t JOIN dbs db ON db.id = t.database_id
+      WHERE t.id = $1 AND strpos(coalesce(t.sql, ''), '{{') = 0 AND strpos(coalesce(t.sql, ''), '{%') = 0
+    ) AS dataset,
+    -- The token's dashboard, embedded under its UUID (Superset's guest check): its id first (the body must name
+    -- it), changed_on (layout, native filters, slug), the embedding's own (allowed domains).
+    (SELECT d.id || ' ' || d.changed_on || ' ' || coalesce(e.changed_on::text, '') || ' '
+            || coalesce(e.allow_domain_list, '')
+       FROM embedded e JOIN dashboards d ON d.id = e.dashboard_id) AS dashboard,
+    -- The chart, only while it is on that dashboard (Superset's condition for a guest).
+    (SELECT s.changed_on FROM slices s JOIN dashboard_slices x ON x.slice_id = s.id
+       JOIN embedded e ON e.dashboard_id = x.dashboard_id WHERE s.id = $3) AS chart,
+    -- The dashboard's charts on the dataset: Drill to Detail names no chart, and Superset lets a guest read
+    -- a dataset's rows while some chart of the dashboard shows it.
+    (SELECT string_agg(s.id || ' ' || s.changed_on, ',' ORDER BY s.id) FROM embedded e
+       JOIN dashboard_slices x ON x.dashboard_id = e.dashboard_id JOIN slices s ON s.id = x.slice_id
+      WHERE s.datasource_id = $1 AND s.datasource_type = 'table') AS shown_by,
+    -- Superset reads the dataset's columns and metrics for every answer (types, which filters applied).
+    (SELECT md5(string_agg(c::text, '|' ORDER BY c.id)) FROM table_columns c WHERE c.table_id = $1)
+        AS columns,
+    (SELECT md5(string_agg(m::text, '|' ORDER BY m.id)) FROM sql_metrics m WHERE m.table_id = $1)
+        AS metrics,
+    -- Superset's row-level rules on the dataset, with the roles each names (Regular) or spares (Base).
+    (SELECT md5(string_agg(f::text || '/' || coalesce((SELECT string_agg(fr.role_id::text, ',' ORDER BY fr.role_id)
+                                                        FROM rls_filter_roles fr WHERE fr.rls_filter_id = f.id), ''),
+                           '|' ORDER BY f.id))
+       FROM row_level_security_filters f JOIN rls_filter_tables ft ON ft.rls_filter_id = f.id
+      WHERE ft.table_id = $1) AS rules,
+    -- The role every guest acts with (GUEST_ROLE_NAME) and its permissions.
+    (SELECT r.id || ':' || coalesce(string_agg(pr.permission_view_id::text, ',' ORDER BY pr.permission_view_id), '')
+       FROM ab_role r LEFT JOIN ab_permission_view_role pr ON pr.role_id = r.id
+      WHERE r.name = $4 GROUP BY r.id) AS guest_role
+"""
 #: The version of what the embedded page's metadata answers show, in one round trip: the dashboard (its
 #: identifiers, to check the path names it, and ``changed_on``), its theme, its charts, their datasets with
 #: their columns and metrics, Superset's row-level rules and the permissions of the guests' role.
@@ -127,6 +172,11 @@ def deploy_fingerprint(config_dir: Path) -> str:
         if path.is_file() and path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(config_dir)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:32]
+
+
+def _prepare(dbapi_connection, _record) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(_PREPARE_VERSION)
 
 
 def data_claims(claims: dict) -> dict:
@@ -181,13 +231,14 @@ class StoredAnswers:
 
     def engine(self):
         if self._engine is None:
-            from sqlalchemy import create_engine
+            from sqlalchemy import create_engine, event
 
             with self._lock:
                 if self._engine is None:
                     # Autocommit: one statement that only reads, and no rollback round trip when it is returned.
-                    self._engine = create_engine(self.meta_url, pool_size=4, max_overflow=4,
-                                                 isolation_level="AUTOCOMMIT")
+                    engine = create_engine(self.meta_url, pool_size=4, max_overflow=4, isolation_level="AUTOCOMMIT")
+                    event.listen(engine, "connect", _prepare)
+                    self._engine = engine
         return self._engine
 
     # -- the request -----------------------------------------------------------------------------
@@ -255,13 +306,22 @@ class StoredAnswers:
             dashboard = str(uuid.UUID(str(resources[0].get("id"))))
             dataset = int(datasource.get("id"))
             chart = None if form_data.get("slice_id") in (None, "") else int(form_data["slice_id"])
+            named = None if form_data.get("dashboardId") in (None, "") else int(form_data["dashboardId"])
+            # The dashboard sends every chart's own id as chart_id too; another one (Drill By's source chart)
+            # or a multi-layer chart's parent is a second chart Superset checks, not in the version.
+            if form_data.get("parent_slice_id") not in (None, "") or \
+                    form_data.get("chart_id") not in (None, "", chart):
+                return None
         except (TypeError, ValueError, AttributeError):
             return None
         with self.engine().connect() as conn:
-            versions = conn.exec_driver_sql(_VERSION_SQL, {"dataset": dataset, "dashboard": dashboard,
-                                                           "chart": chart}).fetchone()
-        if versions is None or None in versions[:2] or (chart is not None and versions[2] is None):
-            return None  # gone (or never there): Superset says what to answer
+            versions = conn.exec_driver_sql("EXECUTE egov_answer_version (%s, %s, %s, %s)",
+                                            (dataset, dashboard, chart, self.guest_role)).fetchone()
+        if versions is None or None in (versions.dataset, versions.dashboard, versions.guest_role) \
+                or (chart is not None and versions.chart is None):
+            return None  # gone, never there, or not this dashboard's: Superset says what to answer
+        if named is not None and versions.dashboard.split(" ", 1)[0] != str(named):
+            return None  # Superset checks the dashboard the body names; only the token's own is versioned here
         ranges = time_ranges(parsed, [])
         day = time.strftime("%Y-%m-%d") if any(r.strip() != "No filter" for r in ranges) else ""
         material = json.dumps({

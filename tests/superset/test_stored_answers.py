@@ -56,12 +56,14 @@ def token(ctx, tenant: str = "a", **changes) -> str:
 
 
 def started_total_body(ctx, tenant: str = "a", marker: int = 0) -> dict:
-    """The overview's "Begonnene Vorgänge" as the embedded page asks for it (``marker`` makes a body of its own)."""
+    """The overview's "Begonnene Vorgänge" as the embedded page asks for it (``marker`` makes a body of its own;
+    the dashboard names each chart twice, as ``slice_id`` and ``chart_id``)."""
     st = ctx[f"state_{tenant}"]
     dashboard = st["dashboards"]["overview"]
     dataset_id = st["datasets"]["egov_service_daily"]
+    chart = dashboard["charts"]["started_total"]
     return {"datasource": {"id": dataset_id, "type": "table"}, "force": False,
-            "form_data": {"dashboardId": dashboard["id"], "slice_id": dashboard["charts"]["started_total"],
+            "form_data": {"dashboardId": dashboard["id"], "slice_id": chart, "chart_id": chart,
                           "viz_type": "big_number_total", "datasource": f"{dataset_id}__table"},
             "queries": [{"filters": [], "extras": {"where": "", "having": ""}, "row_limit": 10000 - marker,
                          "time_range": "No filter", "columns": [], "metrics": [SUM_STARTED]}],
