@@ -112,12 +112,20 @@ def _metric(spec: Any) -> Any:
     return spec
 
 
+#: Superset's categorical colours for every ready-made dashboard and its charts.
+DASHBOARD_COLOR_SCHEME = "supersetColors"
+
+
 def chart_params(chart: dict[str, Any], dataset_id: int) -> dict[str, Any]:
     """Superset form data of one chart for one tenant's dataset."""
     params = {key: (_metric(value) if key in METRIC_KEYS else value) for key, value in chart["params"].items()}
     params.update({
         "datasource": f"{dataset_id}__table",
         "viz_type": chart["viz_type"],
+        # The dashboard's scheme (json_metadata) named in the chart too: otherwise the page asked with
+        # Superset's default "SUPERSET_DEFAULT" when a chart loaded before the dashboard's scheme was applied,
+        # another body than the next view's, so its stored answer missed every other view.
+        "color_scheme": DASHBOARD_COLOR_SCHEME,
         "time_range": "No filter",
         "granularity_sqla": "day",
         "adhoc_filters": params.get("adhoc_filters", []),
@@ -206,7 +214,7 @@ def json_metadata(template: dict[str, Any], charts: dict[str, dict[str, Any]],
     return {
         "native_filter_configuration": [_native_filter(f, template, charts, dataset_ids)
                                         for f in template.get("filters", [])],
-        "chart_configuration": {}, "color_scheme": "supersetColors", "refresh_frequency": 0,
+        "chart_configuration": {}, "color_scheme": DASHBOARD_COLOR_SCHEME, "refresh_frequency": 0,
         "expanded_slices": {}, "label_colors": {}, "timed_refresh_immune_slices": [],
         "cross_filters_enabled": False, "default_filters": "{}", "filter_scopes": {},
     }

@@ -35,11 +35,12 @@ def expected_requests(key: str) -> int:
 
 
 def open_dashboard(browser, app, live_url: str, tenant, identity: str, key: str,
-                   answered_by: dict[str, str | None] | None = None) -> list[dict]:
+                   answered_by: dict[str, str | None] | None = None, sent: list[str] | None = None) -> list[dict]:
     """Open a dashboard page in Chromium; returns the chart data it loaded; screenshot in test-artifacts/.
 
     :param answered_by: filled with the path of each chart-data and metadata request (the dashboard, its charts
         and datasets, the guest's roles) → its ``X-Egov-Answer`` header ("stored" or None).
+    :param sent: filled with the body of each chart-data request, as sent.
     """
     context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1400})
     context.add_cookies([session_cookie(app, identity)])
@@ -51,6 +52,8 @@ def open_dashboard(browser, app, live_url: str, tenant, identity: str, key: str,
         if answered_by is not None and (url.path.startswith(("/api/v1/dashboard/", "/api/v1/me/roles/"))
                                         or url.path == "/api/v1/chart/data"):
             answered_by[f"{response.request.method} {url.path}?{url.query}"] = response.headers.get("x-egov-answer")
+        if sent is not None and url.path == "/api/v1/chart/data" and response.request.method == "POST":
+            sent.append(response.request.post_data or "")
         if "/api/v1/chart/data" in response.url and response.request.method == "POST":
             failed = {"status": response.status, "body": response.text()[:300]}
             chart_data.append(response.json() if response.ok else failed)

@@ -369,3 +369,19 @@ def test_a_dashboard_whose_embedding_changes_or_goes_is_answered_by_superset(ss_
 
 def guest_uuid(raw: str, ctx) -> str:
     return jwt.decode(raw, OctKey.import_key(ctx["settings"].superset_guest_secret)).claims["resources"][0]["id"]
+
+
+def test_every_view_of_a_dashboard_asks_the_same_questions(ss_app, ss_live_server, tenants_ab, browser):
+    """A stored answer is found only for the identical body: the page must send the same bodies on every view
+    (the charts once asked with Superset's default colour scheme or the dashboard's, depending on which loaded
+    first, and half the views missed their copies)."""
+    from tests.superset.conftest import add_user
+    from tests.superset.test_embedding import open_dashboard
+
+    viewer = add_user(ss_app, tenants_ab.a, "viewer", subject="viewer-same-bodies")
+    views = []
+    for _ in range(3):
+        sent: list[str] = []
+        open_dashboard(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer, "payment", sent=sent)
+        views.append(sorted(sent))
+    assert views[0] == views[1] == views[2]
