@@ -44,7 +44,7 @@ which shows it), the path and query, the encoding, the language of the embedded 
 ``Referer``, as portal_ui translates by it; no ``Referer`` language, no copy), the hour (the
 dashboard's answer says "changed 3 hours ago"), and one round trip's version of everything these
 answers show: the token's dashboard (whose id or slug the path must name) and its theme, its charts,
-their datasets with their columns and metrics, Superset's row-level rules and the permissions of the
+their datasets with their columns and metrics (each row by id and ``changed_on``), and the permissions of the
 guests' role. A copy is written after Superset answered 200 to that guest in that language.
 """
 
@@ -137,7 +137,7 @@ SELECT
 """
 #: The version of what the embedded page's metadata answers show, in one round trip: the dashboard (its
 #: identifiers, to check the path names it, and ``changed_on``), its theme, its charts, their datasets with
-#: their columns and metrics, Superset's row-level rules and the permissions of the guests' role.
+#: their columns and metrics, and the permissions of the guests' role (row rules change no metadata answer).
 _META_VERSION_SQL = (
     "WITH d AS (SELECT d.id, d.slug, d.changed_on, d.theme_id FROM embedded_dashboards e "
     "           JOIN dashboards d ON d.id = e.dashboard_id WHERE e.uuid = %(dashboard)s), "
@@ -146,15 +146,15 @@ _META_VERSION_SQL = (
     "t AS (SELECT id, changed_on FROM tables WHERE id IN (SELECT datasource_id FROM s)) "
     "SELECT (SELECT id FROM d), (SELECT slug FROM d), (SELECT changed_on FROM d), "
     "(SELECT changed_on FROM themes WHERE id = (SELECT theme_id FROM d)), "
-    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM s), "
-    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM t), "
-    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM table_columns "
+    # Every row by id and changed_on (not a count and a maximum: one removed and one added would cancel out).
+    "(SELECT md5(string_agg(id || ':' || coalesce(changed_on::text, ''), ',' ORDER BY id)) FROM s), "
+    "(SELECT md5(string_agg(id || ':' || coalesce(changed_on::text, ''), ',' ORDER BY id)) FROM t), "
+    "(SELECT md5(string_agg(id || ':' || coalesce(changed_on::text, ''), ',' ORDER BY id)) FROM table_columns "
     " WHERE table_id IN (SELECT id FROM t)), "
-    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM sql_metrics "
+    "(SELECT md5(string_agg(id || ':' || coalesce(changed_on::text, ''), ',' ORDER BY id)) FROM sql_metrics "
     " WHERE table_id IN (SELECT id FROM t)), "
-    "(SELECT count(*) || ' ' || coalesce(max(changed_on)::text, '') FROM row_level_security_filters), "
-    "(SELECT count(*) || ' ' || coalesce(sum(pvr.permission_view_id), 0) FROM ab_permission_view_role pvr "
-    " JOIN ab_role r ON r.id = pvr.role_id WHERE r.name = %(guest_role)s)")
+    "(SELECT md5(string_agg(pvr.permission_view_id::text, ',' ORDER BY pvr.permission_view_id)) "
+    " FROM ab_permission_view_role pvr JOIN ab_role r ON r.id = pvr.role_id WHERE r.name = %(guest_role)s)")
 
 
 def is_metadata_path(path: str) -> bool:
