@@ -136,16 +136,19 @@ SELECT
       WHERE r.name = $4 GROUP BY r.id) AS guest_role
 """
 #: The version of what the embedded page's metadata answers show, in one round trip: the dashboard (its
-#: identifiers, to check the path names it, and ``changed_on``), its theme, its charts, their datasets with
-#: their columns and metrics, and the permissions of the guests' role (row rules change no metadata answer).
+#: identifiers, to check the path names it, and ``changed_on``), its embedding, its theme, its charts, their
+#: datasets with their columns and metrics, and the permissions of the guests' role (row rules change no
+#: metadata answer).
 _META_VERSION_SQL = (
-    "WITH d AS (SELECT d.id, d.slug, d.changed_on, d.theme_id FROM embedded_dashboards e "
-    "           JOIN dashboards d ON d.id = e.dashboard_id WHERE e.uuid = %(dashboard)s), "
+    "WITH d AS (SELECT d.id, d.slug, d.changed_on, d.theme_id, e.changed_on AS embedded_on, e.allow_domain_list "
+    "           FROM embedded_dashboards e JOIN dashboards d ON d.id = e.dashboard_id WHERE e.uuid = %(dashboard)s), "
     "s AS (SELECT sl.id, sl.changed_on, sl.datasource_id FROM dashboard_slices ds JOIN slices sl "
     "      ON sl.id = ds.slice_id WHERE ds.dashboard_id = (SELECT id FROM d)), "
     "t AS (SELECT id, changed_on FROM tables WHERE id IN (SELECT datasource_id FROM s)) "
     "SELECT (SELECT id FROM d), (SELECT slug FROM d), (SELECT changed_on FROM d), "
     "(SELECT changed_on FROM themes WHERE id = (SELECT theme_id FROM d)), "
+    # The embedding (its allowed domains: Superset refuses a guest whose page is not among them).
+    "(SELECT coalesce(embedded_on::text, '') || ' ' || coalesce(allow_domain_list, '') FROM d), "
     # Every row by id and changed_on (not a count and a maximum: one removed and one added would cancel out).
     "(SELECT md5(string_agg(id || ':' || coalesce(changed_on::text, ''), ',' ORDER BY id)) FROM s), "
     "(SELECT md5(string_agg(id || ':' || coalesce(changed_on::text, ''), ',' ORDER BY id)) FROM t), "

@@ -352,11 +352,14 @@ def test_a_dashboard_whose_embedding_changes_or_goes_is_answered_by_superset(ss_
     figure = total(stored_answer(ctx, body))
     dashboard = ctx["state_a"]["dashboards"]["overview"]["id"]
     raw = token(ctx)  # minted for the embedding that is about to go
+    charts = metadata_paths(ctx)[1]
+    stored_metadata(ctx, raw, charts)
     try:
         admin.post(f"/api/v1/dashboard/{dashboard}/embedded", {"allowed_domains": ["https://anderswo.invalid"]})
         elsewhere = ask(ctx, raw, body)
         assert elsewhere.headers.get(HEADER) is None
         assert total(elsewhere) == figure
+        assert ask_metadata(ctx, raw, charts).headers.get(HEADER) is None  # the page's metadata too
         admin.request("DELETE", f"/api/v1/dashboard/{dashboard}/embedded", expect=(200,))
         assert refused(ask(ctx, raw, body))
     finally:
@@ -383,5 +386,5 @@ def test_every_view_of_a_dashboard_asks_the_same_questions(ss_app, ss_live_serve
     for _ in range(3):
         sent: list[str] = []
         open_dashboard(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer, "payment", sent=sent)
-        views.append(sorted(sent))
+        views.append(set(sent))  # a chart may ask twice in one view (a resize); the question is the same
     assert views[0] == views[1] == views[2]
