@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 #: tenants/superset/cache.py's RECORD_PREFIX.
 RECORD_PREFIX = "egov_warm:"
-#: A tenant's hash stops growing here (filters chosen by hand give new bodies; the defaults are early).
+#: A tenant's hash holds at most this many requests; a full one drops its oldest tenth for a new request.
 RECORD_LIMIT = 400
 RECORD_TTL_SECONDS = 30 * 24 * 3600
 CHART_DATA = "/api/v1/chart/data"
@@ -163,12 +163,28 @@ def record_guest_request(response):
         key = RECORD_PREFIX + ags
         store = _store()
         if store.hlen(key) >= RECORD_LIMIT and not store.hexists(key, field):
-            return response
+            _evict_oldest(store, key)
         store.pipeline().hset(key, field, json.dumps({**asked, "at": time.time()})).expire(
             key, RECORD_TTL_SECONDS).execute()
     except Exception:  # noqa: BLE001 - the viewer's answer matters more than the warm-up's notes
         log.warning("could not record a guest request for the warm-up", exc_info=True)
     return response
+
+
+def _evict_oldest(store, key: str) -> None:
+    """A full hash makes room: its oldest tenth goes (requests of dashboards since re-created, filters nobody
+    chooses any more). Refusing new requests instead left a tenant's current dashboards unwarmed for good."""
+
+    def asked_at(raw: bytes) -> float:
+        try:
+            return float(json.loads(raw).get("at", 0))
+        except (ValueError, TypeError, AttributeError):
+            return 0.0
+
+    entries = store.hgetall(key)
+    oldest = sorted(entries, key=lambda field: asked_at(entries[field]))[: max(1, RECORD_LIMIT // 10)]
+    if oldest:
+        store.hdel(key, *oldest)
 
 
 def _event_logger():

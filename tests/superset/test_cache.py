@@ -105,3 +105,30 @@ def test_a_load_retires_only_its_own_tenants_cached_figures(ss_app, tenants_ab):
         assert cache.data_changed(a.id, ["analytics.feedback"], warm=False) == 1
         third = changed_on()
         assert [i for i in ids_a if third[i] != second[i]] == [feedback_a]
+
+
+def test_a_full_record_of_requests_makes_room_for_new_ones(ss_app, tenants_ab, superset_settings):
+    """The warm-up asks what viewers asked; a tenant's record is bounded. Full of requests of dashboards since
+    re-created, it once refused every new request, and the tenant's dashboards stayed cold after each load."""
+    import json
+    import time
+
+    import redis
+
+    from tenants.superset.cache import recorded_key
+    from tests.superset.test_stored_answers import ask, started_total_body, token
+
+    with ss_app.app_context():
+        from tenants.superset.provision import load_state
+
+        ctx = {"a": tenants_ab.a, "state_a": load_state(tenants_ab.a.id), "settings": superset_settings}
+    store = redis.Redis.from_url(superset_settings.superset_redis_url)
+    key = recorded_key(tenants_ab.a.ags)
+    stale = {f"stale-{n}": json.dumps({"dashboard": "gone", "query": "", "body": {}, "at": n}) for n in range(400)}
+    store.delete(key)
+    store.hset(key, mapping=stale)
+    began = time.time()
+    assert ask(ctx, token(ctx), started_total_body(ctx, marker=40)).status_code == 200
+    records = [json.loads(raw) for raw in store.hgetall(key).values()]
+    assert len(records) <= 400
+    assert [r for r in records if r["at"] >= began and r.get("body", {}).get("queries")]
