@@ -43,8 +43,14 @@ def superset_settings(database):
 
 @pytest.fixture(scope="session")
 def superset(superset_settings):
-    """A running Superset; started (and installed) here when none answers."""
+    """A running Superset; started (and installed) here when none answers. Its cache Redis starts empty: each
+    run provisions its tenants anew, and cached charts, stored answers and the warm-up's record of earlier
+    runs' dashboards would otherwise pile up (the record once filled up that way)."""
+    import redis
+
     from tenants.superset import server
+
+    redis.Redis.from_url(superset_settings.superset_redis_url).flushdb()
 
     if server.answers(superset_settings.superset_url):
         server.initialise(superset_settings)  # converges the service account's password
