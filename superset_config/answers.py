@@ -291,22 +291,21 @@ class StoredAnswers:
     def key(self, environ, body: bytes) -> tuple[str, dict, None] | None:
         """A chart-data request's key, its token's claims (and no language: a chart answer has none), or None
         when it must go to Superset."""
-        claims = self.verified(environ["HTTP_X_GUESTTOKEN"])
-        if claims is None:
+        guest = self.guest_dashboard(environ)
+        if guest is None:
             return None
+        claims, dashboard = guest
         try:
             parsed = json.loads(body)
         except ValueError:
             return None
         if not isinstance(parsed, dict) or parsed.get("force") or _NOW.search(body) or _TEMPLATED.search(body):
             return None
-        resources = claims.get("resources") or []
         datasource = parsed.get("datasource") or {}
         form_data = parsed.get("form_data") or {}
-        if len(resources) != 1 or not isinstance(datasource, dict) or datasource.get("type") != "table":
+        if not isinstance(datasource, dict) or datasource.get("type") != "table":
             return None
         try:
-            dashboard = str(uuid.UUID(str(resources[0].get("id"))))
             dataset = int(datasource.get("id"))
             chart = None if form_data.get("slice_id") in (None, "") else int(form_data["slice_id"])
             named = None if form_data.get("dashboardId") in (None, "") else int(form_data["dashboardId"])
@@ -327,15 +326,8 @@ class StoredAnswers:
             return None  # Superset checks the dashboard the body names; only the token's own is versioned here
         ranges = time_ranges(parsed, [])
         day = time.strftime("%Y-%m-%d") if any(r.strip() != "No filter" for r in ranges) else ""
-        material = json.dumps({
-            "claims": data_claims(claims),
-            "query": environ.get("QUERY_STRING", ""),
-            "encoding": environ.get("HTTP_ACCEPT_ENCODING", ""),
-            "versions": [str(v) for v in versions],
-            "day": day,
-            "deploy": self.fingerprint,
-        }, sort_keys=True).encode() + b"\n" + body
-        return PREFIX + hashlib.sha256(material).hexdigest(), claims, None
+        fields = {"claims": data_claims(claims), "versions": [str(v) for v in versions], "day": day}
+        return self.stored_key(environ, fields, body), claims, None
 
     def metadata_key(self, environ) -> tuple[str, dict, str] | None:
         """A metadata request's key (:data:`DASHBOARD_API` of the token's own dashboard, or :data:`ME_ROLES`),
@@ -347,16 +339,12 @@ class StoredAnswers:
         """
         from urllib.parse import parse_qs, urlsplit
 
-        claims = self.verified(environ["HTTP_X_GUESTTOKEN"])
-        resources = (claims or {}).get("resources") or []
         referer = urlsplit(environ.get("HTTP_REFERER", ""))
         language = (parse_qs(referer.query).get("_l_") or [""])[0] if referer.path.startswith("/embedded/") else ""
-        if claims is None or len(resources) != 1 or not re.fullmatch(r"[a-z]{2}", language):
+        guest = self.guest_dashboard(environ) if re.fullmatch(r"[a-z]{2}", language) else None
+        if guest is None:
             return None
-        try:
-            dashboard = str(uuid.UUID(str(resources[0].get("id"))))
-        except (TypeError, ValueError, AttributeError):
-            return None
+        claims, dashboard = guest
         with self.engine().connect() as conn:
             versions = conn.exec_driver_sql(_META_VERSION_SQL, {"dashboard": dashboard,
                                                                 "guest_role": self.guest_role}).fetchone()
@@ -364,19 +352,31 @@ class StoredAnswers:
             return None
         path = environ["PATH_INFO"]
         named = DASHBOARD_API.match(path)
-        if named and named.group("dashboard") not in (str(versions[0]), versions[1] or str(versions[0])):
+        if named and named.group("dashboard") not in (str(versions[0]), versions[1]):
             return None  # another dashboard than the token's: Superset decides (and refuses)
-        material = json.dumps({
-            "claims": {**data_claims(claims), **({"user": claims.get("user")} if path == ME_ROLES else {})},
-            "path": path,
-            "query": environ.get("QUERY_STRING", ""),
-            "encoding": environ.get("HTTP_ACCEPT_ENCODING", ""),
-            "language": language,
-            "versions": [str(v) for v in versions],
-            "hour": time.strftime("%Y-%m-%d %H"),
-            "deploy": self.fingerprint,
-        }, sort_keys=True).encode()
-        return PREFIX + hashlib.sha256(material).hexdigest(), claims, language
+        fields = {"claims": {**data_claims(claims), **({"user": claims.get("user")} if path == ME_ROLES else {})},
+                  "path": path, "language": language, "versions": [str(v) for v in versions],
+                  "hour": time.strftime("%Y-%m-%d %H")}
+        return self.stored_key(environ, fields), claims, language
+
+    def guest_dashboard(self, environ) -> tuple[dict, str] | None:
+        """The verified token's claims and the one dashboard (UUID) it is for; None when Superset must answer."""
+        claims = self.verified(environ["HTTP_X_GUESTTOKEN"])
+        resources = (claims or {}).get("resources") or []
+        if claims is None or len(resources) != 1:
+            return None
+        try:
+            return claims, str(uuid.UUID(str(resources[0].get("id"))))
+        except (TypeError, ValueError, AttributeError):
+            return None
+
+    def stored_key(self, environ, fields: dict, body: bytes = b"") -> str:
+        """The Redis key of a stored answer: ``fields`` with what every key holds (the exact query string, the
+        encoding the answer was compressed for, the deploy), and the exact body."""
+        material = json.dumps({**fields, "query": environ.get("QUERY_STRING", ""),
+                               "encoding": environ.get("HTTP_ACCEPT_ENCODING", ""), "deploy": self.fingerprint},
+                              sort_keys=True).encode()
+        return PREFIX + hashlib.sha256(material + (b"\n" + body if body else b"")).hexdigest()
 
     def verified(self, raw: str) -> dict | None:
         """The token's claims when Superset would accept it (see ``parse_jwt_guest_token``), else None."""
