@@ -321,6 +321,12 @@ class Release:
         """Every dataset's rows (of one month): what a reader who downloads everything has."""
         return {dataset: self.rows(dataset, month) for dataset in DATASETS}
 
+    def categories(self, total: Quantity) -> list[Quantity]:
+        """The category counts of a breakdown table's service total (``total.measure`` is TOTAL)."""
+        return [Quantity(total.table, total.month, service, category)
+                for service, _month, category in self.month_keys(total.table, total.month)
+                if service == total.service and category != TOTAL]
+
     def value(self, quantity: Quantity):
         table, key = _figure_key(quantity)
         return self.protections[table].published.get(key)
@@ -356,12 +362,14 @@ class Release:
                 protection.suppressed[key] = REASON_SECONDARY
 
 
-#: How many of the cheapest candidates :func:`_widen` tries before it withholds one.
+#: How many of the cheapest moves :func:`_widen` tries before it withholds one, when one of them widens
+#: the range; when none does, it goes on through the dearer ones (a count whose bounds come from another
+#: table, say payments that equal applications, is only widened there).
 LOOKAHEAD = 4
 
 
 #: Bump whenever the suppression changes: stored month decisions of another method are recomputed.
-METHOD_VERSION = 1
+METHOD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -486,6 +494,10 @@ def _moves(release: Release, candidates: list[Quantity], target: Quantity) -> li
                 partners = [q for q in row if q != candidate and q.measure != "started" and release.value(q)]
                 if partners:
                     move = (candidate, min(partners, key=release.value))
+        elif candidate.table in BREAKDOWN_TABLES and candidate.measure == TOTAL and candidate.service != TOTAL:
+            parts = release.categories(candidate)
+            if parts and all(release.value(q) is not None for q in parts) and any(map(release.value, parts)):
+                move = (candidate, min((q for q in parts if release.value(q)), key=release.value))
         moves.append(move)
     return sorted(moves, key=lambda move: (_cost(release, move[0], target)[:3],
                                            sum(release.value(q) for q in move), move))
@@ -495,9 +507,13 @@ def _widen(release: Release, auditor: Auditor, finding: Finding) -> None:
     """Withhold counts until the audit finds ``finding``'s quantity wide enough.
 
     Each step tries the cheapest few moves (:func:`_moves`) and takes the first that makes the quantity
-    safe, else the one that widens it most. Withholding never narrows any range (it only takes
-    constraints away), so a quantity made safe stays safe while others are treated. Zeros are never
-    withheld ("nobody" is published). When nothing near is left to withhold, the whole month goes.
+    safe, else the one that widens it most; when none of the few widens it, the dearer moves are tried as
+    well (taking a useless cheap one would start a cascade: in the demo a month lost every submitted and
+    aborted count to one small aborted count that only its service's payment total pinned).
+
+    Withholding never narrows any range (it only takes constraints away), so a quantity made safe stays
+    safe while others are treated. Zeros are never withheld ("nobody" is published). When nothing near
+    is left to withhold, the whole month goes.
     """
     target, month = finding.quantity, finding.quantity.month
     current = auditor.check(release.tables(month), target)  # what was withheld for others may be enough
@@ -507,7 +523,9 @@ def _widen(release: Release, auditor: Auditor, finding: Finding) -> None:
             release.withhold_month(month)
             return
         best, best_after = None, None
-        for move in _moves(release, candidates, target)[:LOOKAHEAD]:
+        for tried, move in enumerate(_moves(release, candidates, target)):
+            if tried >= LOOKAHEAD and _width(best_after) > _width(current):
+                break  # the cheap moves widened it: take the best of them
             values = [(q, release.value(q)) for q in move]
             for q in move:
                 release.withhold(q)
