@@ -166,6 +166,30 @@ def operator_overview():
     return render_template("benchmark/operator.html", table=table, runs=runs, families=FAMILIES)
 
 
+@bp.app_template_global()
+def family_label(family: str) -> str:
+    """A comparison area (tenants.benchmark.metrics.FAMILIES) as staff read it."""
+    return {"usage": _("Usage, completion and abandonment"), "payment": _("Payment methods"),
+            "authentication": _("Authentication methods and trust levels"),
+            "satisfaction": _("Satisfaction")}.get(family, family)
+
+
+@bp.app_template_global()
+def refresh_status_label(status: str) -> str:
+    """A comparison refresh run's state (benchmark.refresh_runs.status) in words."""
+    return {"running": _("running"), "succeeded": _("succeeded"), "failed": _("failed")}.get(status, status)
+
+
+@bp.app_template_filter("iso_date")
+def iso_date(value: str | None) -> str:
+    """An ISO 8601 timestamp as stored in JSON settings (participation changes) as a local date."""
+    from datetime import datetime
+
+    from flask_babel import format_date
+
+    return format_date(datetime.fromisoformat(value), "medium") if value else ""
+
+
 @bp.app_template_filter("benchmark_value")
 def format_value(value, unit: str) -> str:
     """A figure as German staff read it: rates in per cent, ratings and per-1,000 figures with decimals."""

@@ -105,7 +105,9 @@ def test_operators_see_participants_and_the_last_refresh(app, hessen, operator, 
     opt_in(app, hessen.marburg, families=("usage",))
     run_refresh(app)
     html = operator.get("/operator/vergleich").get_data(as_text=True)
-    assert "Marburg, Universitätsstadt" in html and "succeeded" in html
+    assert "Marburg, Universitätsstadt" in html and ">erfolgreich<" in html and "succeeded" not in html
+    head = html[html.index("Teilnehmende Mandanten"):].split("</thead>")[0]  # the areas in words, not their codes
+    assert "Nutzung, Abschluss und Abbruch" in head and ">usage<" not in head and ">payment<" not in head
     row = html[html.index("Marburg, Universitätsstadt"):].split("</tr>")[0]
     assert row.count(">ja ") == 1 and row.count(">nein<") == 3
     assert signed_in(hessen.marburg, "admin").get("/operator/vergleich").status_code == 403
