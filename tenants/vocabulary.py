@@ -33,11 +33,19 @@ AUTH_METHODS = {
 TRUST_LEVELS = {"none": "keines", "basis": "Basis", "substanziell": "Substanziell", "hoch": "Hoch",
                 "unknown": "unbekannt"}
 CHANNELS = {"web": "Web", "ios": "iOS-App", "android": "Android-App", "unknown": "unbekannt"}
+#: The comparison (tenants/benchmark): the metric families a tenant takes part in, and the kinds of
+#: group it is compared with (tenants/benchmark/groups.py; ``own`` is the tenant's own value).
+BENCHMARK_FAMILIES = {"usage": "Nutzung, Abschluss und Abbruch", "payment": "Bezahlverfahren",
+                      "authentication": "Anmeldeverfahren und Vertrauensniveaus", "satisfaction": "Zufriedenheit",
+                      "unknown": "unbekannt"}
+GROUP_KINDS = {"own": "Eigene Kommune", "hessen": "ganz Hessen", "kreis": "Landkreis", "size": "Größenklasse",
+               "peer": "Eigene Vergleichsgruppe", "unknown": "unbekannt"}
 
 #: Every vocabulary by the name the dataset SQL uses for it (``{vocabulary:<name>}``).
 VOCABULARIES: dict[str, dict[str, str]] = {
     "payment_method": PAYMENT_METHODS, "payment_provider": PAYMENT_PROVIDERS, "auth_method": AUTH_METHODS,
-    "trust_level": TRUST_LEVELS, "channel": CHANNELS,
+    "trust_level": TRUST_LEVELS, "channel": CHANNELS, "benchmark_family": BENCHMARK_FAMILIES,
+    "group_kind": GROUP_KINDS,
 }
 
 

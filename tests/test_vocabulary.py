@@ -8,13 +8,19 @@ import pytest
 from sqlalchemy import text
 
 from tenants import canonical, vocabulary
+from tenants.benchmark.groups import Member, groups_of
+from tenants.benchmark.metrics import FAMILIES
 from tenants.superset import templates
+
+#: A municipality of a Landkreis: every kind of comparison group but the own peer group (its key needs the app).
+MEMBER = Member(1, "06534014", "gemeinde", "06534", "Marburg-Biedenkopf", 77_000)
 
 
 @pytest.mark.parametrize(("name", "codes"), [
     ("payment_method", canonical.PAYMENT_METHODS), ("payment_provider", canonical.PAYMENT_PROVIDERS),
     ("auth_method", canonical.AUTH_METHODS), ("trust_level", canonical.TRUST_LEVELS),
-    ("channel", canonical.CHANNELS),
+    ("channel", canonical.CHANNELS), ("benchmark_family", FAMILIES),
+    ("group_kind", ["own", "peer", *{kind for kind, _, _ in groups_of(MEMBER, False)}]),
 ])
 def test_every_canonical_code_has_a_german_label(name, codes):
     labels = vocabulary.VOCABULARIES[name]

@@ -67,7 +67,7 @@ def benchmark_clause(group_keys: Iterable[str], families: Iterable[str] | None =
         raise ValueError(f"not a comparison group or family: {wrong!r}")
     groups = f"group_key IN ({_listed(keys)})" if keys else "1 = 0"
     if families is not None:
-        groups = f"{groups} AND family IN ({_listed(families)})" if families else "1 = 0"
+        groups = f"{groups} AND family_code IN ({_listed(families)})" if families else "1 = 0"
     return f"group_key = '{OWN_VALUES}' OR ({groups})"
 
 

@@ -30,7 +30,8 @@ KREIS_MR = ["06534001", "06534002", "06534003", "06534004", "06534005"]
 KREIS_FD = ["06631001", "06631003", "06631012", "06631016"]
 OWN_GROUPS_A = {"own", "hessen", "kreis:06534", "size:50k-100k"}
 USAGE = ("usage_per_1000", "completion_rate", "abandonment_rate", "abandon_step")
-COLUMNS = ["tenant_id", "day", "service_key", "group_key", "family", "metric_key", "value", "q1", "median", "q3",
+COLUMNS = ["tenant_id", "day", "service_key", "group_key", "group_kind", "family", "family_code",
+           "metric_key", "value", "q1", "median", "q3",
            "withheld"]
 
 
@@ -119,7 +120,10 @@ def test_marburg_gets_its_own_groups_published_figures_and_withheld_cells_stay_e
     assert {row["group_key"] for row in rows} == OWN_GROUPS_A
     assert {row["tenant_id"] for row in rows} == {a.id}
     # Only the usage family: Marburg does not take part in the payment comparison Fulda and the others publish.
-    assert {row["family"] for row in groups} == {"usage"}
+    assert {row["family_code"] for row in groups} == {"usage"}
+    # A clerk reads the kinds of group and the areas in German, the codes stay beside them.
+    assert {row["family"] for row in groups} == {"Nutzung, Abschluss und Abbruch"}
+    assert {row["group_kind"] for row in rows} == {"Eigene Kommune", "ganz Hessen", "Landkreis", "Größenklasse"}
     assert published(owner_engine, ["hessen"], lambda m: m.startswith("payment:"))
 
     expected = published(owner_engine, OWN_GROUPS_A - {"own"}, lambda m: m in USAGE)
@@ -145,7 +149,7 @@ def test_marburg_never_sees_fuldas_landkreis_or_peer_group_even_when_asking_for_
     fulda = benchmark_rows(compared, b, guest_token(ss_app, b, "viewer-vergleich-fulda"))
     assert {"kreis:06631", compared.peer_b} <= {row["group_key"] for row in fulda}
     assert "kreis:06534" not in {row["group_key"] for row in fulda}
-    assert {row["family"] for row in fulda if row["group_key"] != "own"} == {"usage", "payment"}
+    assert {row["family_code"] for row in fulda if row["group_key"] != "own"} == {"usage", "payment"}
 
 
 def test_own_values_are_the_tenants_own_through_every_path(ss_app, compared):
@@ -259,7 +263,7 @@ def test_the_clause_takes_only_keys_the_comparison_can_produce():
 
     clause = benchmark_clause(["hessen", "kreis:06534", "size:50k-100k", "peer:" + "0a" * 10], ["usage"])
     assert clause == ("group_key = 'own' OR (group_key IN ('hessen', 'kreis:06534', 'peer:0a0a0a0a0a0a0a0a0a0a', "
-                      "'size:50k-100k') AND family IN ('usage'))")
+                      "'size:50k-100k') AND family_code IN ('usage'))")
     assert benchmark_clause(["hessen"], []) == "group_key = 'own' OR (1 = 0)"
     for wrong in (["kreis:0653' OR '1'='1"], ["size:huge"], ["peer:xyz"], ["Hessen"]):
         with pytest.raises(ValueError):
