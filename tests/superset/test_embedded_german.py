@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import text
 
 from tests.superset.conftest import ARTIFACTS, add_user, create_tenant_with_data
@@ -166,11 +167,19 @@ def test_every_template_text_has_an_english_text():
     assert sorted(set(catalogue) - set(texts) - {"_comment"}) == []  # no entry left from a renamed text
 
 
-def _chart_titles(frame) -> set[str]:
-    """The titles shown above the charts."""
-    return set(frame.evaluate("""() => Array.from(document.querySelectorAll('.dashboard-component-chart-holder'))
+_TITLES = """() => Array.from(document.querySelectorAll('.dashboard-component-chart-holder'))
         .map(h => h.querySelector("[data-test='editable-title'], .header-title, .chart-header .title"))
-        .filter(t => t).map(t => t.textContent.trim())"""))
+        .filter(t => t && t.textContent.trim()).map(t => t.textContent.trim())"""
+
+
+def _chart_titles(frame, expected: int) -> set[str]:
+    """The titles shown above the charts, once ``expected`` of them are drawn (a chart holder gets its
+    header after its chart's answer arrived; on a busy machine that may be seconds after the first one)."""
+    try:
+        frame.wait_for_function(f"() => ({_TITLES})().length >= {expected}", timeout=30_000)
+    except PlaywrightTimeoutError:
+        pass  # the comparison below shows what was drawn
+    return set(frame.evaluate(_TITLES))
 
 
 @pytest.mark.parametrize("key", ["overview", "service_detail"])
@@ -192,7 +201,7 @@ def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_se
         title = english[template["title"]]
         assert page.locator("#superset-dashboard iframe").get_attribute("title") == f"Dashboard “{title}”"
         assert page.locator("h2").first.inner_text() == title
-        shown = _chart_titles(frame)
+        shown = _chart_titles(frame, len(template["charts"]))
         assert shown == {english[chart["name"]] for chart in template["charts"]}, shown
         filters = frame.locator("[data-test='filter-bar']").inner_text()
         assert all(english[spec["name"]] in filters and spec["name"] not in filters
@@ -208,7 +217,7 @@ def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_se
     # The same viewer back in German mode: the German titles again.
     context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, key)
     try:
-        shown = _chart_titles(frame)
+        shown = _chart_titles(frame, len(template["charts"]))
         assert shown == {chart["name"] for chart in template["charts"]}, shown
     finally:
         context.close()
