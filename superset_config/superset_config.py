@@ -174,3 +174,21 @@ D3_TIME_FORMAT = {
                "November", "Dezember"],
     "shortMonths": ["Jan", "Feb", "Mrz", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"],
 }
+#: English mode (the portal's ``_l_=en``, Flask-AppBuilder's locale "en"): the figures and dates in English
+#: as well, not German numbers under English titles (d3's own en-US locale, the euro in front).
+D3_FORMATS_BY_LOCALE = {"en": {
+    "d3_format": {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["€", ""]},
+    "d3_time_format": {
+        "dateTime": "%x, %X", "date": "%-m/%-d/%Y", "time": "%-I:%M:%S %p", "periods": ["AM", "PM"],
+        "days": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+        "shortDays": ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
+        "months": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+                   "October", "November", "December"],
+        "shortMonths": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    },
+}}
+
+
+def COMMON_BOOTSTRAP_OVERRIDES_FUNC(data: dict) -> dict:  # noqa: N802 - Superset's setting name
+    """The page's number and date formats by its language (Superset caches the result per user and locale)."""
+    return D3_FORMATS_BY_LOCALE.get(data.get("locale"), {})

@@ -208,6 +208,10 @@ def test_english_mode_shows_the_embedded_dashboard_in_english(ss_app, ss_live_se
                    for spec in template["filters"]), filters
         if template.get("intro"):
             assert "Please choose the service" in body and "Bitte wählen Sie" not in body
+        # English figures too: 16,200 and 68.4%, not 16.200 and 68,4%.
+        big = [s.strip() for s in frame.locator(".header-line").all_inner_texts()]
+        assert all(re.fullmatch(r"-?\d{1,3}(,\d{3})*(\.\d+)?%?", s) for s in big), big
+        assert not big or any(re.search(r"\.\d%", s) for s in big), big  # a rate shows the English decimal point
         # The datasets' names too (German in Superset; "Dienste je Tag" is "Services per day").
         names = {templates.datasets()[c["dataset"]]["name"] for c in template["charts"]}
         assert datasets and {d["table_name"] for d in datasets} == {english[name] for name in names}
