@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,6 +22,7 @@ from markupsafe import Markup
 from portal.access import operator_required, role_required
 from portal.tenancy import current_tenant
 from portal.views import commit_or_show_error
+from tenants import vocabulary
 from tenants.db import after_commit, db
 from tenants.ingest import catalogue, file_templates, matomo, runs
 from tenants.ingest.health import health_in_session
@@ -178,36 +180,58 @@ def formats():
 def format_documentation():
     """docs/data-format.md as a page of the portal: the full description behind the formats page, for the
     clerk who needs more than a template (own mappings, value lists, the push interface)."""
-    return render_template("ingest/format_documentation.html", body=format_documentation_html())
+    return render_template("ingest/format_documentation.html", doc=documentation_in_language())
 
 
 #: The repository's format documentation (the portal image copies it, docker/Containerfile.portal).
 FORMAT_DOC = Path(__file__).resolve().parents[2] / "docs" / "data-format.md"
+#: The document in other languages than English: docs/data-format.<language>.md.
+FORMAT_DOC_LANGUAGES = ("de",)
 
 
-@lru_cache(maxsize=1)
-def format_documentation_html() -> Markup:
-    """docs/data-format.md rendered with markdown-it-py (CommonMark and tables).
+def documentation_in_language() -> SimpleNamespace:
+    """docs/data-format.md in the page's language (German: docs/data-format.de.md): ``.language``, ``.html``."""
+    from flask_babel import get_locale
+
+    language = str(get_locale() or "de").split("_")[0]
+    language = language if language in FORMAT_DOC_LANGUAGES else "en"
+    return SimpleNamespace(language=language, html=_documentation_html(language))
+
+
+@lru_cache(maxsize=len(FORMAT_DOC_LANGUAGES) + 1)
+def _documentation_html(language: str) -> Markup:
+    """docs/data-format.md (or its translation) rendered with markdown-it-py (CommonMark and tables).
 
     Raw HTML in the file is escaped, not passed through. Links relative to the repository (the JSON
     Schemas, other docs) have no page in the portal, so they become their text; headings move one level
-    down under the page's own h1; tables and code get the portal's classes.
+    down under the page's own h1; tables and code get the portal's classes. Headings get the ids of the
+    English original's headings (#mapping-profiles in every language: a translation has the same headings
+    in the same order, tests/ingest/test_file_templates.py checks it).
     """
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    tokens = md.parse(FORMAT_DOC.read_text(encoding="utf-8"))
-    for token, following in zip(tokens, tokens[1:] + tokens[:1], strict=True):
+    path = FORMAT_DOC if language == "en" else FORMAT_DOC.with_suffix(f".{language}.md")
+    tokens = md.parse(path.read_text(encoding="utf-8"))
+    ids = iter(_heading_ids(md))
+    for token in tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
             if token.type == "heading_open":  # an id to link to, e.g. #mapping-profiles
                 token.attrSet("class", "kern-heading-medium" if token.tag == "h2" else "kern-heading-small")
-                token.attrSet("id", re.sub(r"[^a-z0-9]+", "-", following.content.split(" (")[0].lower()).strip("-"))
+                token.attrSet("id", next(ids))
         elif token.type == "table_open":
             token.attrSet("class", "kern-table kern-table--small")
         elif token.type == "inline" and token.children:
             token.children = _without_repository_links(token.children)
     return Markup(md.renderer.render(tokens, md.options, {}))
+
+
+def _heading_ids(md) -> list[str]:
+    """The anchors of the English original's headings, in order: "Mapping profiles" -> mapping-profiles."""
+    tokens = md.parse(FORMAT_DOC.read_text(encoding="utf-8"))
+    return [re.sub(r"[^a-z0-9]+", "-", following.content.split(" (")[0].lower()).strip("-")
+            for token, following in zip(tokens, tokens[1:], strict=False) if token.type == "heading_open"]
 
 
 def _without_repository_links(children: list) -> list:
@@ -252,9 +276,24 @@ def column_meaning(profile, header: str) -> str:
     if canonical == "occurred_at" and profile.datetime_format:
         return _("Date and time, e.g. %(example)s", example=sample.strftime(profile.datetime_format))
     if profile.values.get(canonical):
-        values = ", ".join(v for v in profile.values[canonical] if v)
-        return _("%(meaning)s; written as: %(values)s", meaning=canonical_column_label(canonical), values=values)
+        values = Markup(", ").join(_written_as(canonical, value, code)
+                                   for value, code in profile.values[canonical].items() if value)
+        return Markup(_("%(meaning)s; written as: %(values)s")) % {"meaning": canonical_column_label(canonical),
+                                                                   "values": values}
     return canonical_column_label(canonical)
+
+
+def _written_as(column: str, value: str, code: str) -> Markup:
+    """A value a file may hold, as it is typed (code font) and, where that is a code, what it means."""
+    if column in vocabulary.VOCABULARIES:
+        meaning = vocabulary.label(column, code)
+    elif column in ("event_type", "measure"):
+        meaning = measure_label(code)
+    else:
+        meaning = value
+    if meaning == value:
+        return Markup("<code>%s</code>") % value
+    return Markup("<code>%s</code> (%s)") % (value, meaning)
 
 
 @bp.app_template_global()
@@ -291,22 +330,40 @@ def value_label(column: str, code: str) -> str:
     return f"{words} ({code})"
 
 
+#: Canonical columns whose values are codes, with the codes shown as examples of what to type.
+EXAMPLE_CODES = {
+    "event_type": ("started", "step_reached", "submitted", "aborted", "payment", "authentication"),
+    "measure": ("started", "submitted", "aborted", "step_reached", "payment", "authentication"),
+    "channel": ("web", "ios", "android"),
+    "payment_method": ("paypal", "credit_card", "sepa_direct_debit", "invoice"),
+    "payment_provider": ("epaybl", "pmpayment", "epay21"),
+    "auth_method": ("none", "bundid_eid", "muk_elster"),
+    "trust_level": ("none", "basis", "substanziell", "hoch"),
+}
+
+
 def canonical_column_label(column: str) -> str:
+    """What a canonical column holds; codes to type appear in code font with their meaning."""
+    with_codes = {
+        "event_type": _("What happened: %(values)s"),
+        "measure": _("What is counted: %(values)s"),
+        "channel": _("Channel: %(values)s"),
+        "payment_method": _("Payment method, e.g. %(values)s"),
+        "payment_provider": _("Payment provider, e.g. %(values)s"),
+        "auth_method": _("Sign-in method, e.g. %(values)s"),
+        "trust_level": _("Trust level: %(values)s"),
+    }
+    if column in with_codes:
+        codes = Markup(", ").join(_written_as(column, code, code) for code in EXAMPLE_CODES[column])
+        return Markup(with_codes[column]) % {"values": codes}
     return {
         "event_id": _("Unique id of the row from your system (optional; without it, the row itself is the id)"),
         "occurred_at": _("Date and time, e.g. 2026-03-02T09:15:00"),
         "service_key": _("LeiKa key of the service (14 digits starting with 99) or local:name"),
         "session_id": _("Id of the application in your system; it is made unrecognisable on arrival"),
-        "event_type": _("What happened: started, step_reached, submitted, aborted, payment, authentication"),
         "step_no": _("Number of the form step (0–999)"),
         "step_name": _("Title of the form step"),
-        "channel": _("Channel: web, ios or android"),
-        "payment_method": _("Payment method, e.g. paypal, credit_card, sepa_direct_debit, invoice"),
-        "payment_provider": _("Payment provider, e.g. epaybl, pmpayment, epay21"),
-        "auth_method": _("Sign-in method, e.g. none, bundid_eid, muk_elster"),
-        "trust_level": _("Trust level: none, basis, substanziell or hoch"),
         "day": _("Day, e.g. 2026-03-02"),
-        "measure": _("What is counted: started, submitted, aborted, step_reached, payment or authentication"),
         "value": _("The count (a whole number)"),
     }.get(column, column)
 

@@ -48,12 +48,33 @@ def axe_violations(page) -> list[str]:
     return found
 
 
+def _raw_codes() -> re.Pattern:
+    """Codes the platform stores that a clerk must only ever read as words: the vocabularies' codes with an
+    underscore (credit_card, bundid_eid), the states of tenants and runs, the comparison's areas."""
+    from tenants.benchmark.metrics import FAMILIES
+    from tenants.models import TenantStatus
+    from tenants.vocabulary import VOCABULARIES
+
+    codes = {code for labels in VOCABULARIES.values() for code in labels if "_" in code}
+    codes |= {status.value for status in TenantStatus} | {"succeeded", "failed", "running", "queued"} | set(FAMILIES)
+    return re.compile(r"(?<![\w/.:-])(" + "|".join(sorted(map(re.escape, codes))) + r")(?![\w/.:-])")
+
+
+RAW_CODES = _raw_codes()
+
+
 def check_page(page, name: str, problems: dict) -> None:
-    """No English error page, no raw code in the heading, axe-clean; a screenshot either way."""
+    """German, no raw code in the page's text (a value to type into a file is shown as code), axe-clean;
+    a screenshot either way."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     assert page.locator("html").get_attribute("lang") == "de"
     violations = axe_violations(page)
+    text = page.evaluate("""() => { const main = document.querySelector('main').cloneNode(true);
+        main.querySelectorAll('code').forEach(e => e.remove()); return main.textContent; }""")  # typed values
+    codes = sorted(set(RAW_CODES.findall(text)))
+    if codes:
+        violations.append(f"raw codes shown: {codes}")
     if violations:
         problems[f"{name} ({page.url})"] = violations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -13,6 +15,8 @@ from ingest_workers.worker import run_worker
 from tenants.ingest.file_templates import headers
 from tenants.ingest.profiles import PROFILE_DIR, shipped_profiles
 from tests.ingest.conftest import HUNDESTEUER, add_source, rows, sign_in
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PROFILES = sorted(shipped_profiles())
 
@@ -44,7 +48,7 @@ def test_a_template_has_the_columns_the_page_lists_and_opens_in_german_excel(app
     expected = headers(shipped_profiles()[profile])
     page = editor.get(f"/t/{two_tenants.a.ags}/data/formats").get_data(as_text=True)
     table = page.split(f'data-profile="{profile}"')[1].split("</table>")[0]
-    assert [part.split("</code>")[0] for part in table.split("<code>")[1:]] == expected
+    assert re.findall(r'<th scope="row"[^>]*><code>([^<]*)</code>', table) == expected
     body = editor.get(f"/t/{two_tenants.a.ags}/data/formats/{profile}-template.csv").data
     # UTF-8 with BOM and semicolons: German Excel opens it in columns with umlauts intact.
     assert body.startswith(b"\xef\xbb\xbf") and next(csv.reader(io.StringIO(body.decode("utf-8-sig")),
@@ -129,16 +133,35 @@ def test_the_format_documentation_is_a_page_of_the_portal_reached_from_the_uploa
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     doc = page.split('id="format-documentation"')[1]
-    # Rendered, not shown as Markdown: headings with anchors, the key table as a table, code as code.
-    assert '<h3 class="kern-heading-small" id="mapping-profiles">Mapping profiles</h3>' in doc
+    # Rendered, not shown as Markdown: headings with anchors, the key table as a table, code as code; in German.
+    assert '<h3 class="kern-heading-small" id="mapping-profiles">Zuordnungsprofile</h3>' in doc
     assert "<td><code>values</code></td>" in doc and '<table class="kern-table' in doc
     assert "<pre><code" in doc and "```" not in doc and "| --- |" not in doc and "## " not in doc
-    assert 'lang="en"' in page.split('id="format-documentation"')[0].rsplit("<", 1)[1]  # read aloud in English
+    assert 'lang="de"' in page.split('id="format-documentation"')[0].rsplit("<", 1)[1]
     assert 'href="schemas/' not in doc  # repository links have no page here
     assert "<h1 class=\"kern-heading-large\">Datenformat: die technische Beschreibung</h1>" in page
+    # English mode reads the English original, marked as English.
+    english = editor.get(link + "?lang=en").get_data(as_text=True)
+    assert '<h3 class="kern-heading-small" id="mapping-profiles">Mapping profiles</h3>' in english
+    assert 'lang="en"' in english.split('id="format-documentation"')[0].rsplit("<", 1)[1]
 
     viewer = sign_in(app, a.id, "viewer")
     assert viewer.get(link).status_code == 403
+
+
+def test_the_german_format_documentation_keeps_step_with_the_english_one():
+    """docs/data-format.de.md translates docs/data-format.md: the same headings and every code span, so a
+    changed rule cannot stay behind in the German page."""
+    english, german = (ROOT / "docs/data-format.md").read_text(), (ROOT / "docs/data-format.de.md").read_text()
+
+    def headings(text):
+        return [line.split(" ")[0] for line in text.splitlines() if line.startswith("#")]
+
+    def spans(text):  # inline code, outside the fenced blocks
+        return set(re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)))
+
+    assert headings(german) == headings(english)
+    assert spans(english) <= spans(german), sorted(spans(english) - spans(german))
 
 
 def _value_rows(*rows: tuple[str, str]) -> dict[str, str]:
@@ -251,7 +274,7 @@ def test_in_chromium_the_value_lists_are_filled_by_keyboard_and_mouse_and_both_p
 
         page.goto(f"{live_server.url}/t/{a.ags}/data/")
         page.get_by_role("link", name="Technische Beschreibung des Datenformats").click()
-        expect(page.get_by_role("heading", name="Mapping profiles")).to_be_visible()
+        expect(page.get_by_role("heading", name="Zuordnungsprofile")).to_be_visible()
         assert axe_violations(page) == []
     finally:
         context.close()
