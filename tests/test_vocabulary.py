@@ -62,3 +62,11 @@ def test_no_template_uses_english_short_numbers():
             if chart["viz_type"] == "table":
                 labels = [m["label"] for m in params.get("metrics", [])]
                 assert all(label in params.get("column_config", {}) for label in labels), (key, chart["key"])
+
+
+def test_the_portal_names_the_comparison_areas_as_the_dashboards_do(app):
+    """The comparison pages (gettext) and the Superset dataset (tenants/vocabulary.py) use the same German words."""
+    from portal.views.benchmark import family_label
+
+    with app.test_request_context("/?lang=de"):
+        assert {f: family_label(f) for f in FAMILIES} == {f: vocabulary.BENCHMARK_FAMILIES[f] for f in FAMILIES}
