@@ -8,7 +8,9 @@ those requests run directly (application role, the tenant's row-level security),
 own share of a cold chart.
 Concurrent viewers are threads, each asking for the dashboard's charts one after another (a browser asks up to six
 at once, so a page is faster than the "whole dashboard" column): back to back (a load generator, the worst case), and
-as readers who open the dashboard again after a pause (an office with the dashboard open). "guest token" is the portal's
+as readers who open the dashboard again after a pause (an office with the dashboard open); the readers' first request
+of a view is shown apart from the others, next to what a pause costs this machine without Superset (a stdlib HTTP
+server asked after the same pause). "guest token" is the portal's
 `/t/<ags>/dashboards/<key>/guest-token` endpoint (state lookup and signing; Superset is not asked).
 """
 
@@ -48,6 +50,8 @@ BROWSER = "One viewer in Chromium, from navigation to the first and to the last 
 PER_DASHBOARD = "Per dashboard, one viewer, per chart-data request"
 PROVISIONING = "Provisioning a tenant's Superset objects (database role, connection, 9 datasets, roles, 8 dashboards)"
 UP = "`make up` by phase"
+IDLE = (f"This machine after a pause, without Superset: a request to Python's own http.server, "
+        f"{READING_MEAN_SECONDS:.0f} s after the last one and right after")
 
 
 def _tenant(app, ags: str, scale: int, days: int = 365):
@@ -206,6 +210,7 @@ def run(settings, part: str = "all") -> dict[str, list[dict]]:
 
         tables[VIEWERS] = _concurrency(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
         tables[VIEWERS_READING] = _reading(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
+        tables[IDLE] = _after_a_pause()
         if everything:
             with app.app_context():  # _postgres_alone runs the charts' SQL in a tenant transaction
                 for key in keys:
@@ -257,17 +262,22 @@ def _up_phases() -> list[dict]:
 
 
 def _viewer_loop(superset_url: str, token, bodies: list[dict], force: bool, rounds: int,
-                 requests_ms: list[float], dashboards_ms: list[float]) -> None:
-    """One viewer: the dashboard's chart requests one after another, ``rounds`` times (list.append is atomic)."""
+                 requests_ms: list[float], dashboards_ms: list[float],
+                 first_and_rest: tuple[list[float], list[float]] | None = None) -> None:
+    """One viewer: the dashboard's chart requests one after another, ``rounds`` times (list.append is atomic).
+    ``first_and_rest`` also gets each round's first request and the others apart."""
     http = requests.Session()
     for _ in range(rounds):
         http.headers["X-GuestToken"] = token()
         began = time.perf_counter()
-        for body in bodies:
+        for number, body in enumerate(bodies):
             started = time.perf_counter()
             http.post(superset_url + "/api/v1/chart/data", json={**body, "force": force},
                       timeout=300).raise_for_status()
-            requests_ms.append((time.perf_counter() - started) * 1000)
+            took = (time.perf_counter() - started) * 1000
+            requests_ms.append(took)
+            if first_and_rest is not None:
+                first_and_rest[1 if number else 0].append(took)
         dashboards_ms.append((time.perf_counter() - began) * 1000)
 
 
@@ -301,13 +311,17 @@ def _reading(superset_url: str, token, bodies: list[dict]) -> list[dict]:
     for viewers in VIEWER_COUNTS:
         requests_ms: list[float] = []
         dashboards_ms: list[float] = []
+        # A view's first request comes after the reader's pause, the others right after an answer: what an idle
+        # machine or connection costs shows in the first only.
+        first_and_rest: tuple[list[float], list[float]] = ([], [])
         deadline = time.perf_counter() + READING_SECONDS
 
-        def reader(seed: int, requests_ms=requests_ms, dashboards_ms=dashboards_ms, deadline=deadline) -> None:
+        def reader(seed: int, requests_ms=requests_ms, dashboards_ms=dashboards_ms, deadline=deadline,
+                   first_and_rest=first_and_rest) -> None:
             chance = random.Random(seed)
             time.sleep(chance.uniform(0, READING_MEAN_SECONDS))  # they did not all sit down at the same second
             while time.perf_counter() < deadline:
-                _viewer_loop(superset_url, token, bodies, False, 1, requests_ms, dashboards_ms)
+                _viewer_loop(superset_url, token, bodies, False, 1, requests_ms, dashboards_ms, first_and_rest)
                 time.sleep(chance.expovariate(1 / READING_MEAN_SECONDS))
 
         threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(viewers)]
@@ -317,10 +331,41 @@ def _reading(superset_url: str, token, bodies: list[dict]) -> list[dict]:
             thread.join()
         p50, p95 = _stats(requests_ms)
         dash_p50, dash_p95 = _stats(dashboards_ms)
-        rows.append({"viewers at once": viewers, "p50 ms": p50, "p95 ms": p95, "whole dashboard p50 ms": dash_p50,
-                     "whole dashboard p95 ms": dash_p95, "dashboards opened": len(dashboards_ms),
-                     "requests": len(requests_ms)})
+        rows.append({"viewers at once": viewers, "p50 ms": p50, "p95 ms": p95,
+                     "first request of a view p50 / p95 ms": "{} / {}".format(*_stats(first_and_rest[0])),
+                     "other requests p50 / p95 ms": "{} / {}".format(*_stats(first_and_rest[1])),
+                     "whole dashboard p50 ms": dash_p50, "whole dashboard p95 ms": dash_p95,
+                     "dashboards opened": len(dashboards_ms), "requests": len(requests_ms)})
     return rows
+
+
+def _after_a_pause(pauses: int = 6) -> list[dict]:
+    """What a pause costs on this machine itself: the readers' first request of a view comes after one. A
+    stdlib HTTP server in its own process, asked once after READING_MEAN_SECONDS of quiet and twice right after
+    (each request a new connection, as http.server speaks HTTP/1.0)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "x.txt").write_text("x")
+        server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
+                                   folder], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            port = int(server.stdout.readline().split(" port ")[1].split()[0])
+            after, right_after = [], []
+            for _ in range(pauses):
+                time.sleep(READING_MEAN_SECONDS)
+                for number in range(3):
+                    started = time.perf_counter()
+                    requests.get(f"http://127.0.0.1:{port}/x.txt", timeout=10).raise_for_status()
+                    (right_after if number else after).append((time.perf_counter() - started) * 1000)
+        finally:
+            server.terminate()
+            server.wait()
+    return [{"request": what, "p50 ms": _stats(samples)[0], "max ms": round(max(samples), 1),
+             "requests": len(samples)}
+            for what, samples in (("after the pause", after), ("right after", right_after))]
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
