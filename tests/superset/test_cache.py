@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
+from tenants.superset import templates
 from tests.superset.conftest import add_user
 from tests.superset.test_embedding import open_dashboard, started_sum
 
@@ -77,6 +80,23 @@ def test_a_viewer_sees_new_figures_right_after_a_load_and_cached_after_the_warm_
     assert len(answered_by) >= 5 and any(k.startswith("GET /api/v1/dashboard/") for k in answered_by)
     # Only the roles are the viewer's own (they name her): the warm-up cannot ask them for her.
     assert {k: v for k, v in answered_by.items() if v != "stored" and "/me/roles/" not in k} == {}
+
+
+@pytest.mark.parametrize("key", list(templates.dashboards()))
+def test_every_question_of_a_dashboard_seen_before_is_a_stored_answer(ss_app, ss_live_server, tenants_ab, browser,
+                                                                       key):
+    """Each ready-made dashboard, every chart and every native filter (keyed by its filter id, so one filter
+    answered by Superset cannot hide behind another one's stored answer): the third view of a viewer is answered
+    from the stored copies (the first view computes, the second comes from Superset's cache and is kept)."""
+    a = tenants_ab.a
+    viewer = add_user(ss_app, a, "viewer", subject=f"viewer-stored-{key}")
+    for _ in range(2):
+        open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, key)
+    answered_by: dict[str, str | None] = {}
+    open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, key, answered_by)
+    charts = [k for k in answered_by if k.startswith("POST /api/v1/chart/data")]
+    assert len(charts) >= len(templates.dashboards()[key]["charts"]), answered_by
+    assert {k: v for k, v in answered_by.items() if v != "stored"} == {}
 
 
 def test_a_load_retires_only_its_own_tenants_cached_figures(ss_app, tenants_ab):

@@ -39,7 +39,8 @@ def open_dashboard(browser, app, live_url: str, tenant, identity: str, key: str,
     """Open a dashboard page in Chromium; returns the chart data it loaded; screenshot in test-artifacts/.
 
     :param answered_by: filled with the path of each chart-data and metadata request (the dashboard, its charts
-        and datasets, the guest's roles) → its ``X-Egov-Answer`` header ("stored" or None).
+        and datasets, the guest's roles; a native filter's request with its filter's id) → its ``X-Egov-Answer``
+        header ("stored" or None).
     :param sent: filled with the body of each chart-data request, as sent.
     """
     context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1400})
@@ -51,7 +52,11 @@ def open_dashboard(browser, app, live_url: str, tenant, identity: str, key: str,
         url = urlsplit(response.url)
         if answered_by is not None and (url.path.startswith(("/api/v1/dashboard/", "/api/v1/me/roles/"))
                                         or url.path == "/api/v1/chart/data"):
-            answered_by[f"{response.request.method} {url.path}?{url.query}"] = response.headers.get("x-egov-answer")
+            name = f"{response.request.method} {url.path}?{url.query}"
+            if url.path == "/api/v1/chart/data" and not url.query:  # a native filter's question: one per filter
+                form_data = (response.request.post_data_json or {}).get("form_data") or {}
+                name += " " + str(form_data.get("native_filter_id"))
+            answered_by[name] = response.headers.get("x-egov-answer")
         if sent is not None and url.path == "/api/v1/chart/data" and response.request.method == "POST":
             sent.append(response.request.post_data or "")
         if "/api/v1/chart/data" in response.url and response.request.method == "POST":
