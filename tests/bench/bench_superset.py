@@ -1,6 +1,6 @@
 """Embedded dashboards on one year of demo figures for the largest demo tenant (Frankfurt am Main, scaled so a
 day holds a few thousand cases per service), with two more tenants beside it; Superset with one gunicorn worker per
-core. Chromium opens each dashboard page twice in one profile, the second time with a warm browser cache; the
+core. Chromium opens each dashboard page once and then five times more with a warm browser cache (see VISITS); the
 chart-data requests the page made are then replayed as the guest: "cold" forces Superset past its Redis cache
 (every query reaches PostgreSQL through the tenant's login role), "cached" is the same request answered from Redis
 (and, with the stored answers for guests, from their copy); "PostgreSQL alone" is the SQL Superset generated for
@@ -203,11 +203,14 @@ def run(settings, part: str = "all") -> dict[str, list[dict]]:
                 provision_tenant(beside[-1][0])
                 provisioning.append({"what": "one tenant again (nothing to change)",
                                      "seconds": round(time.perf_counter() - started, 1)})
-            from tenants.superset import guest, templates
+            from tenants.context import tenant_transaction
+            from tenants.superset import embedding, guest, templates
             from tenants.superset.provision import load_state
 
             keys = list(templates.dashboards()) if everything else [CONCURRENT_KEY]
             state = load_state(largest)
+            with tenant_transaction(largest) as session:  # the rule the portal's tokens carry (the comparison)
+                rules = embedding.benchmark_rules(session, largest)
         identity, cookie = _viewer(app, largest)
         client = app.test_client()
         sign_in(client, identity)
@@ -223,8 +226,10 @@ def run(settings, part: str = "all") -> dict[str, list[dict]]:
         recorded, browser_rows = _browser_visits(settings.portal_url, cookie, LARGEST, keys)
 
         def token_for(key: str):
-            """Guest tokens live five minutes; the benchmark takes longer, so each round mints its own."""
-            return lambda: guest.mint(settings, largest, LARGEST, state["dashboards"][key]["embedded_uuid"], "bench")
+            """Guest tokens live five minutes; the benchmark takes longer, so each round mints its own, as the
+            portal's endpoint does (tenants.superset.embedding.guest_token: with the comparison's row rule)."""
+            return lambda: guest.mint(settings, largest, LARGEST, state["dashboards"][key]["embedded_uuid"], "bench",
+                                      rules)
 
         tables[VIEWERS] = _concurrency(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
         tables[VIEWERS_READING] = _reading(settings.superset_url, token_for(CONCURRENT_KEY), recorded[CONCURRENT_KEY])
