@@ -174,12 +174,6 @@ def family_label(family: str) -> str:
             "satisfaction": _("Satisfaction")}.get(family, family)
 
 
-@bp.app_template_global()
-def refresh_status_label(status: str) -> str:
-    """A comparison refresh run's state (benchmark.refresh_runs.status) in words."""
-    return {"running": _("running"), "succeeded": _("succeeded"), "failed": _("failed")}.get(status, status)
-
-
 @bp.app_template_filter("iso_date")
 def iso_date(value: str | None) -> str:
     """An ISO 8601 timestamp as stored in JSON settings (participation changes) as a local date."""

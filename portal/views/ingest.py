@@ -28,6 +28,7 @@ from tenants.ingest import catalogue, file_templates, matomo, runs
 from tenants.ingest.health import health_in_session
 from tenants.ingest.profiles import shipped_profiles
 from tenants.ingest.sources import (
+    CODED_VALUES,
     SourceError,
     create_source,
     delete_source,
@@ -285,12 +286,7 @@ def column_meaning(profile, header: str) -> str:
 
 def _written_as(column: str, value: str, code: str) -> Markup:
     """A value a file may hold, as it is typed (code font) and, where that is a code, what it means."""
-    if column in vocabulary.VOCABULARIES:
-        meaning = vocabulary.label(column, code)
-    elif column in ("event_type", "measure"):
-        meaning = measure_label(code)
-    else:
-        meaning = value
+    meaning = code_meaning(column, code) if column in CODED_VALUES else value
     if meaning == value:
         return Markup("<code>%s</code>") % value
     return Markup("<code>%s</code> (%s)") % (value, meaning)
@@ -317,17 +313,18 @@ def value_field_label(column: str) -> str:
             "auth_method": _("Sign-in method"), "trust_level": _("Trust level")}.get(column, column)
 
 
+def code_meaning(column: str, code: str) -> str:
+    """What a canonical value of a coded column (tenants.ingest.sources.CODED_VALUES) means, in words."""
+    if column in ("event_type", "measure"):
+        return {"started": _("application started"), "step_reached": _("step reached"),
+                "submitted": _("application submitted"), "aborted": _("application abandoned"),
+                "payment": _("payment"), "authentication": _("sign-in")}.get(code, code)
+    return vocabulary.VOCABULARIES[column].get(code, code)
+
+
 def value_label(column: str, code: str) -> str:
     """A canonical value as the value list form offers it: its German label, the code behind it."""
-    from tenants.vocabulary import VOCABULARIES
-
-    if column in ("event_type", "measure"):
-        words = {"started": _("application started"), "step_reached": _("step reached"),
-                 "submitted": _("application submitted"), "aborted": _("application abandoned"),
-                 "payment": _("payment"), "authentication": _("sign-in")}.get(code, code)
-    else:
-        words = VOCABULARIES[column].get(code, code)
-    return f"{words} ({code})"
+    return f"{code_meaning(column, code)} ({code})"
 
 
 #: Canonical columns whose values are codes, with the codes shown as examples of what to type.
@@ -412,7 +409,7 @@ def _mapping_form(source) -> dict:
     """What the column form shows: the payload, its fields and the headers assigned now (own or shipped)."""
     from tenants.canonical import PAYLOADS, REQUIRED
     from tenants.ingest.profiles import ProfileError, profile_for
-    from tenants.ingest.sources import CODED_VALUES, DATE_FORMATS, DATETIME_FORMATS
+    from tenants.ingest.sources import DATE_FORMATS, DATETIME_FORMATS
 
     try:
         profile = profile_for(source.mapping_profile, source.config)

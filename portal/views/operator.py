@@ -76,9 +76,10 @@ def provisioning_text(progress: dict | None) -> str:
 
 
 @bp.app_template_global()
-def step_status_text(status: str) -> str:
-    return {"done": _("done"), "failed": _("failed"), "running": _("running"), "pending": _("waiting")}.get(
-        status, status)
+def state_text(status: str) -> str:
+    """The state of a run or one of its steps (provisioning steps, comparison refreshes) in words."""
+    return {"done": _("done"), "succeeded": _("succeeded"), "failed": _("failed"), "running": _("running"),
+            "pending": _("waiting")}.get(status, status)
 
 
 @bp.app_template_global()
