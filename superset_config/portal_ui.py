@@ -28,6 +28,12 @@
   chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar) and
   makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch), and
   writes an empty table cell as "keine Angabe" instead of the table chart's own English "N/A".
+* **Number formats of new charts that follow the language**: Superset's default number format,
+  "SMART_NUMBER", is built into its frontend with the English locale (``16.2k``, ``0.684``; neither
+  ``D3_FORMAT`` nor any other setting reaches it). A new chart's starting form data (the explore API's
+  answer without a saved chart) gets :data:`NEW_CHART_NUMBER_FORMATS` for the number-format controls
+  it does not set yet; the frontend fills only missing controls with its defaults, so the editor
+  starts with ``16.200`` and ``0,68`` and can still choose any format. Saved charts are left as saved.
 """
 
 from __future__ import annotations
@@ -262,8 +268,42 @@ def _adjust_html(response: Response) -> Response:
     return response
 
 
+#: The number-format controls whose frontend default is the English "SMART_NUMBER" (Superset 6.1's
+#: shared ``y_axis_format`` and the controls built from it), and the format a new chart starts with
+#: instead: thousands grouped, at most two decimals, both in the page's locale (``D3_FORMAT``).
+NEW_CHART_NUMBER_FORMAT = ",.2~f"
+NEW_CHART_NUMBER_FORMATS = dict.fromkeys(("y_axis_format", "number_format", "y_axis_format_secondary"),
+                                         NEW_CHART_NUMBER_FORMAT)
+
+
+def new_chart_defaults(answer: dict[str, Any]) -> dict[str, Any]:
+    """The explore API's decoded ``answer`` with :data:`NEW_CHART_NUMBER_FORMATS` for an unsaved chart.
+
+    Only keys missing from ``form_data`` are added (an editor's own choice, kept in an unsaved
+    exploration's state, stays); an answer for a saved chart (``slice`` set) is returned unchanged.
+    """
+    result = answer.get("result")
+    if not isinstance(result, dict) or result.get("slice") or not isinstance(result.get("form_data"), dict):
+        return answer
+    form_data = result["form_data"]
+    if form_data.get("slice_id"):
+        return answer
+    for key, value in NEW_CHART_NUMBER_FORMATS.items():
+        form_data.setdefault(key, value)
+    return answer
+
+
+def _new_chart_number_formats(response: Response) -> Response:
+    if (request.path.rstrip("/") != "/api/v1/explore" or response.status_code != 200
+            or response.mimetype != "application/json" or response.direct_passthrough):
+        return response
+    response.set_data(json.dumps(new_chart_defaults(json.loads(response.get_data())), ensure_ascii=False))
+    return response
+
+
 def install(app: Flask) -> None:
     """Register the hooks above on Superset's app (FLASK_APP_MUTATOR)."""
     app.before_request(_before_dashboard_api)
     app.after_request(_adjust_html)
     app.after_request(_translate_dashboard_api)
+    app.after_request(_new_chart_number_formats)

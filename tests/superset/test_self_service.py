@@ -234,3 +234,82 @@ def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server
         context.close()
     assert f"tenant_{tenants_ab.a.ags}_editor" in roles
     assert "Dienste je Tag" in choices and "egov_" not in choices, choices
+
+
+#: A metric with a thousands group and a fraction, whatever tenant A's figures are.
+GROUPED_METRIC = {"expressionType": "SQL", "sqlExpression": "SUM(started) * 1000 + 1000.25", "label": "Begonnen"}
+
+
+def _csrf_headers(http: requests.Session, superset_url: str) -> dict[str, str]:
+    csrf = http.get(superset_url + "/api/v1/security/csrf_token/", timeout=30).json()["result"]
+    return {"X-CSRFToken": csrf, "Referer": superset_url}
+
+
+def test_new_charts_start_with_the_locales_number_format_and_saved_charts_keep_theirs(editor_a, superset,
+                                                                                      tenants_ab, ss_app):
+    """Superset's built-in default ("SMART_NUMBER") writes 16.2k and 0.684 in English whatever the locale.
+    Every kind of new chart starts with grouped numbers instead; a saved chart keeps the format it was saved with."""
+    import json
+
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        dataset_id = load_state(tenants_ab.a.id)["datasets"]["egov_service_daily"]
+    for viz_type in ("big_number_total", "pie", "echarts_timeseries_bar", "mixed_timeseries", "table"):
+        answer = editor_a.get(superset + "/api/v1/explore/", timeout=30, params={
+            "datasource_type": "table", "datasource_id": dataset_id, "viz_type": viz_type}).json()
+        form_data = answer["result"]["form_data"]
+        # grouped thousands, at most two decimals, in the page's locale (superset_config/portal_ui.py)
+        assert form_data["y_axis_format"] == form_data["number_format"] == ",.2~f", viz_type
+
+    headers = _csrf_headers(editor_a, superset)
+    params = {"datasource": f"{dataset_id}__table", "viz_type": "big_number_total", "metric": GROUPED_METRIC,
+              "y_axis_format": "SMART_NUMBER"}
+    created = editor_a.post(superset + "/api/v1/chart/", headers=headers, timeout=30, json={
+        "slice_name": "Kurzform gewählt", "viz_type": "big_number_total", "datasource_id": dataset_id,
+        "datasource_type": "table", "params": json.dumps(params)})
+    assert created.status_code == 201, created.text[:300]
+    try:
+        saved = editor_a.get(superset + "/api/v1/explore/", timeout=30,
+                             params={"slice_id": created.json()["id"]}).json()["result"]["form_data"]
+    finally:
+        editor_a.delete(f"{superset}/api/v1/chart/{created.json()['id']}", headers=headers, timeout=30)
+    assert saved["y_axis_format"] == "SMART_NUMBER" and "number_format" not in saved
+
+
+def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_live_server, tenants_ab, browser,
+                                                                  superset):
+    """What the editor sees in the chart editor: a new big number with a metric chosen reads "37.000,25",
+    not "37k" (an unsaved exploration, as Superset keeps it while the editor works, opened in Chromium)."""
+    import json
+
+    from tenants.superset.provision import load_state
+    from tests.superset.conftest import ARTIFACTS
+
+    with ss_app.app_context():
+        dataset_id = load_state(tenants_ab.a.id)["datasets"]["egov_service_daily"]
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-numbers"))])
+    page = context.new_page()
+    try:
+        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
+        page.wait_for_url(f"{superset}/**", timeout=60_000)
+        form_data = {"datasource": f"{dataset_id}__table", "viz_type": "big_number_total", "metric": GROUPED_METRIC,
+                     "time_range": "No filter"}
+        key = page.evaluate("""async ([datasetId, formData]) => {
+            const csrf = (await (await fetch('/api/v1/security/csrf_token/')).json()).result;
+            const answer = await fetch('/api/v1/explore/form_data', {method: 'POST',
+                headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf},
+                body: JSON.stringify({datasource_id: datasetId, datasource_type: 'table', form_data: formData})});
+            return (await answer.json()).key;
+        }""", [dataset_id, json.dumps(form_data)])
+        assert key
+        page.goto(f"{superset}/explore/?form_data_key={key}")
+        number = page.locator(".header-line").first
+        number.wait_for(timeout=60_000)
+        shown = number.inner_text().strip()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "self_service_new_chart_numbers.png"))
+    finally:
+        context.close()
+    assert re.fullmatch(r"\d{1,3}(\.\d{3})+,25", shown), shown
