@@ -13,4 +13,5 @@ BENCHMARKS = [
     "tests.bench.bench_superset",
     "tests.bench.bench_ingest",
     "tests.bench.bench_benchmark",
+    "tests.bench.bench_up",
 ]

@@ -49,7 +49,6 @@ VIEWERS_OWN_PATH = ("The same, cached, on Superset's own path (stored answers fo
 BROWSER = "One viewer in Chromium, from navigation to the first and to the last chart's data"
 PER_DASHBOARD = "Per dashboard, one viewer, per chart-data request"
 PROVISIONING = "Provisioning a tenant's Superset objects (database role, connection, 9 datasets, roles, 8 dashboards)"
-UP = "`make up` by phase"
 #: Each dashboard's visits: (what, how many). One first visit; then the median of five with a warm browser cache
 #: (one visit is a single sample and varied by ±400 ms between runs). Chromium keeps a script's compiled code from
 #: its second run on (V8's code cache), so only the first dashboard's first warm visit compiles again.
@@ -242,7 +241,6 @@ def run(settings, part: str = "all") -> dict[str, list[dict]]:
             tables[BROWSER] = browser_rows
             tables[PER_DASHBOARD] = per_dashboard
             tables[PROVISIONING] = provisioning
-            tables[UP] = _up_phases()
         # The same viewers on Superset's own path: the stored answers off (superset_config/answers.py).
         server.stop(superset)
         superset = _start_superset(settings, log, stored_answers=False)
@@ -270,18 +268,6 @@ def _start_superset(settings, log: Path, stored_answers: bool):
         else:
             os.environ["EGOV_SUPERSET_STORED_ANSWERS"] = earlier
 
-
-def _up_phases() -> list[dict]:
-    """The phases of the last ``make up`` in this checkout (scripts/phases.sh writes them)."""
-    from tenants.settings import PROJECT_ROOT
-
-    path = PROJECT_ROOT / "var" / "log" / "up-phases.tsv"
-    if not path.exists():
-        return [{"phase": "no `make up` has run in this checkout yet", "seconds": ""}]
-    written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime))
-    rows = [{"phase": f"{phase} (make up of {written})", "seconds": took}
-            for phase, took in (line.split("\t") for line in path.read_text().splitlines() if "\t" in line)]
-    return rows
 
 
 def _viewer_loop(superset_url: str, token, bodies: list[dict], force: bool, rounds: int,
