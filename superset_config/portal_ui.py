@@ -28,6 +28,11 @@
   chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar) and
   makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch), and
   writes an empty table cell as "keine Angabe" instead of the table chart's own English "N/A".
+* **Column names in the chart editor's filter labels**: a filter's label is built from the column's
+  name, not its label (``day (No filter)``, ``service IN (…)``, ``2025-11-01 ≤ day < …``), and the
+  time filter's "No filter" is not translated. :data:`EDITOR_SCRIPT`, on every Superset page but the
+  embedded one, writes the column's label (``datasets.json``, in the page's language) and Superset's
+  own translation of "No filter" into those labels, in place, as the "N/A" cells above.
 * **Number formats of new charts that follow the language**: Superset's default number format,
   "SMART_NUMBER", is built into its frontend with the English locale (``16.2k``, ``0.684``; neither
   ``D3_FORMAT`` nor any other setting reaches it). A new chart's starting form data (the explore API's
@@ -127,6 +132,50 @@ EMBEDDED_SCRIPT = r"""
   document.addEventListener("DOMContentLoaded", adjust);
 })();
 """
+
+
+#: The chart editor's filter labels (``[data-test=option-label]``) with column labels instead of column names.
+EDITOR_SCRIPT = r"""
+(function () {
+  var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__;
+  var SUBJECT = /^([a-z_][a-z0-9_]*)(?=\s|$)/, BETWEEN = /(\u2264 )([a-z_][a-z0-9_]*)( <)/;
+  function relabel(text) {
+    return text.replace(SUBJECT, function (all, word) { return WORDS[word] || all; })
+      .replace(BETWEEN, function (all, before, word, after) {
+        return WORDS[word] ? before + WORDS[word] + after : all;
+      })
+      .replace(/\(No filter\)$/, "(" + NO_FILTER + ")");
+  }
+  function adjust() {
+    document.querySelectorAll("[data-test='option-label']").forEach(function (label) {
+      var walker = document.createTreeWalker(label, NodeFilter.SHOW_TEXT);
+      for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+        var text = relabel(node.nodeValue);
+        if (text !== node.nodeValue) node.nodeValue = text;
+      }
+    });
+  }
+  new MutationObserver(adjust).observe(document.documentElement,
+                                       { childList: true, subtree: true, characterData: true });
+})();
+"""
+
+
+@lru_cache(maxsize=8)
+def column_labels(lang: str) -> dict[str, str]:
+    """Column name → label of the platform's datasets (``dashboards/datasets.json``) in ``lang``."""
+    spec = json.loads((Path(__file__).resolve().parent / "dashboards" / "datasets.json").read_text(encoding="utf-8"))
+    texts = template_texts(lang)
+    return {column: texts.get(label, label) for column, label in spec["labels"].items()}
+
+
+@lru_cache(maxsize=8)
+def editor_script(lang: str) -> str:
+    """:data:`EDITOR_SCRIPT` with the labels of ``lang`` and its word for "No filter" (from the language pack)."""
+    pack = json.loads(language_pack(lang) or b'{"locale_data": {"superset": {}}}')
+    no_filter = (pack["locale_data"]["superset"].get("No filter") or ["No filter"])[0] or "No filter"
+    return (EDITOR_SCRIPT.replace("__WORDS__", json.dumps(column_labels(lang), ensure_ascii=False))
+            .replace("__NO_FILTER__", json.dumps(no_filter, ensure_ascii=False)))
 
 
 def _catalogue(name: str) -> dict[str, Any]:
@@ -259,11 +308,12 @@ def _adjust_html(response: Response) -> Response:
         return response
     body = response.get_data()
     body = _HTML_TAG.sub(f'<html lang="{_page_language()}"'.encode(), body, count=1)
+    nonce = getattr(request, "csp_nonce", "")
     if request.path.startswith("/embedded/"):
-        nonce = getattr(request, "csp_nonce", "")
-        extra = (f"<style>{EMBEDDED_CSS}</style>"
-                 f'<script nonce="{nonce}">{EMBEDDED_SCRIPT}</script>').encode()
-        body = body.replace(b"</head>", extra + b"</head>", 1)
+        extra = f'<style>{EMBEDDED_CSS}</style><script nonce="{nonce}">{EMBEDDED_SCRIPT}</script>'
+    else:
+        extra = f'<script nonce="{nonce}">{editor_script(_page_language())}</script>'
+    body = body.replace(b"</head>", extra.encode() + b"</head>", 1)
     response.set_data(body)
     return response
 

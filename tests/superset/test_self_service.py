@@ -280,7 +280,8 @@ def test_new_charts_start_with_the_locales_number_format_and_saved_charts_keep_t
 def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_live_server, tenants_ab, browser,
                                                                   superset):
     """What the editor sees in the chart editor: a new big number with a metric chosen reads "37.000,25",
-    not "37k" (an unsaved exploration, as Superset keeps it while the editor works, opened in Chromium)."""
+    not "37k", and its time filter "Tag (Kein Filter)", not "day (No filter)" (an unsaved exploration, as
+    Superset keeps it while the editor works, opened in Chromium)."""
     import json
 
     from tenants.superset.provision import load_state
@@ -308,8 +309,11 @@ def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_liv
         number = page.locator(".header-line").first
         number.wait_for(timeout=60_000)
         shown = number.inner_text().strip()
+        # The time filter Superset adds to a new chart: named by its column's label, "No filter" in German.
+        time_filter = page.locator("[data-test='option-label']").filter(has_text="Filter").first.inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "self_service_new_chart_numbers.png"))
     finally:
         context.close()
     assert re.fullmatch(r"\d{1,3}(\.\d{3})+,25", shown), shown
+    assert time_filter.strip() == "Tag (Kein Filter)", time_filter
