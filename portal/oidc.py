@@ -31,7 +31,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask
 from joserfc.jwk import RSAKey
 
-from tenants.settings import get_settings
+from tenants.settings import created_once, get_settings
 
 CLIENT_ID = "superset"
 SCOPES = ("openid", "email", "profile")
@@ -59,13 +59,10 @@ def signing_key() -> RSAKey:
     """The RS256 key, kept in EGOV_OIDC_SIGNING_KEY_FILE (generated once outside production)."""
     settings = get_settings()
     path = Path(settings.oidc_signing_key_file)
-    if not path.exists():
-        if settings.is_production:
-            raise RuntimeError(f"The OIDC signing key {path} is missing (EGOV_OIDC_SIGNING_KEY_FILE).")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(RSAKey.generate_key(2048).as_pem(private=True))
-        path.chmod(0o600)
-    return RSAKey.import_key(path.read_bytes(), parameters={"use": "sig", "alg": "RS256"})
+    if not path.exists() and settings.is_production:
+        raise RuntimeError(f"The OIDC signing key {path} is missing (EGOV_OIDC_SIGNING_KEY_FILE).")
+    pem = created_once(path, lambda: RSAKey.generate_key(2048).as_pem(private=True))
+    return RSAKey.import_key(pem, parameters={"use": "sig", "alg": "RS256"})
 
 
 def public_jwks() -> dict:

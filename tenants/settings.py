@@ -20,10 +20,13 @@ Modes (``EGOV_ENV``):
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -279,15 +282,47 @@ def _generated_secrets(var_dir: Path) -> dict[str, str]:
         "SUPERSET_META_PASSWORD": lambda: secrets.token_urlsafe(24),
         "DB_BENCHMARK_PASSWORD": lambda: secrets.token_urlsafe(24),
     }
-    missing = {name: make() for name, make in wanted.items() if name not in stored}
-    if missing:
-        stored.update(missing)
-        var_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+    if all(name in stored for name in wanted):
+        return stored
+    with exclusive(path):  # processes starting together must agree on one value of each secret
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        missing = {name: make() for name, make in wanted.items() if name not in stored}
+        if missing:
+            stored.update(missing)
+            write_private(path, json.dumps(stored, indent=2).encode())
     return stored
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``path`` (``<name>.lock``, ``flock``) while creating or updating it.
+
+    Why: on a fresh checkout the portal's workers, the RQ worker and Superset start together and each
+    creates what is missing on first use; without the lock each wrote its own secret and the last one won
+    on disk, while the others kept using theirs (an ID token signed with a key nobody publishes).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step (readers see the old or the new file), owner-only (0600)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        out.write(data)
+    tmp.replace(path)
+
+
+def created_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The content of ``path``; the first process to ask writes ``make()`` there (owner-only), every
+    other one, at the same time or later, reads that."""
+    if not path.exists():
+        with exclusive(path):
+            if not path.exists():
+                write_private(path, make())
+    return path.read_bytes()
 
 
 def settings_of(app) -> Settings:

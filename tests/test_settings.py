@@ -83,3 +83,38 @@ def test_internal_urls_default_to_the_public_ones(tmp_path):
                             "EGOV_PORTAL_INTERNAL_URL": "http://portal:8000"})
     assert behind.superset_api_url == "http://superset:8088" and behind.superset_url == "https://dashboards.egov.test"
     assert behind.portal_backchannel_url == "http://portal:8000"
+
+
+def _in_processes(target, count: int = 6) -> list:
+    """``target()`` in ``count`` forked processes started together; their answers."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(count) as pool:
+        return pool.starmap(target, [()] * count)
+
+
+def _settings_secret_key(var_dir: str) -> str:
+    return load_settings({"EGOV_VAR_DIR": var_dir}).secret_key
+
+
+def _signing_kid(var_dir: str) -> str:
+    from portal import create_app
+    from portal.oidc import signing_key
+
+    app = create_app(settings=load_settings({"EGOV_VAR_DIR": var_dir, "EGOV_ENV": "development"}))
+    with app.app_context():
+        return signing_key().thumbprint()
+
+
+def test_processes_starting_together_generate_one_set_of_secrets(tmp_path):
+    """`make up` starts the portal's workers, the worker and Superset side by side on a fresh checkout: each
+    generates what is missing on first use. They must agree on one secret key and one OIDC signing key; a
+    second key written over the first signed an ID token Superset then refused ("No key for kid"), so the
+    clerk's first "Eigene Auswertungen erstellen" ended on Superset's sign-in page."""
+    from functools import partial
+
+    keys = _in_processes(partial(_settings_secret_key, str(tmp_path)))
+    assert len(set(keys)) == 1 and keys[0] == _settings_secret_key(str(tmp_path))
+    kids = _in_processes(partial(_signing_kid, str(tmp_path)))
+    assert len(set(kids)) == 1 and kids[0] == _signing_kid(str(tmp_path))
