@@ -38,18 +38,43 @@ ACTIONS = {
     "break_glass.identity_restored": _l("Emergency access: identity provider settings restored"),
     "operator.deactivated": _l("Operator deactivated"),
     "operator.reactivated": _l("Operator reactivated"),
+    "tenant.archive_created": _l("Export of the tenant's data created"),
+    "tenant.purge_requested": _l("Deletion of the tenant's data requested"),
+    "benchmark.participation": _l("Participation in the comparison changed"),
+    "benchmark.peers": _l("Own comparison group chosen"),
+    "zsk.export": _l("Figures exported for the ZSK"),
 }
+
+#: Targets the code writes as fixed words (others are addresses, AGS or names and are shown as they are).
+TARGETS = {"zsk": _l("ZSK export"), "all tenants": _l("all tenants"), "open_data": _l("Open Data")}
 
 DETAIL_KEYS = {
     "role": _l("role"), "reason": _l("reason"), "client_id": _l("client id"), "secret_changed": _l("secret changed"),
     "role_claim": _l("role claim"), "email_claim": _l("e-mail claim"), "scopes": _l("scopes"),
     "datasets": _l("datasets"), "dataset": _l("dataset"), "licence": _l("licence"), "rows": _l("rows"),
     "attempted": _l("tried by"), "address": _l("address"), "version": _l("version"),
+    "bytes": _l("size in bytes"), "domains": _l("e-mail domains"), "existing_account": _l("existing account"),
+    "joined": _l("joined"), "withdrawn": _l("left"), "name": _l("name"), "new_version": _l("new version"),
+    "tables": _l("tables"), "tenant": _l("municipality"),
 }
+
+#: Detail values that are codes of a vocabulary: shown by their names.
+FAMILY_DETAILS = {"joined", "withdrawn"}
 
 
 def action_text(code: str) -> str:
     return str(ACTIONS[code]) if code in ACTIONS else code
+
+
+def target_text(action: str, target: str | None) -> str:
+    """What an entry is about: the comparison's areas by name, fixed words translated, the rest as it is."""
+    from portal.views.benchmark import family_label
+
+    if not target:
+        return ""
+    if action == "benchmark.participation":
+        return ", ".join(family_label(family) for family in target.split(","))
+    return str(TARGETS[target]) if target in TARGETS else target
 
 
 def actor_text(actor: str) -> str:
@@ -74,6 +99,10 @@ def detail_items(details: dict) -> list[tuple[str, str]]:
     for key, value in (details or {}).items():
         if key == "role":
             value = role_label(value)
+        elif key in FAMILY_DETAILS and isinstance(value, list):
+            from portal.views.benchmark import family_label
+
+            value = ", ".join(family_label(family) for family in value) or "–"
         elif isinstance(value, bool):
             value = _("yes") if value else _("no")
         elif isinstance(value, list):
@@ -111,4 +140,4 @@ def page_url(page: int) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(audit_action=action_text, audit_actor=actor_text, audit_details=detail_items,
-                                 audit_page_url=page_url)
+                                 audit_target=target_text, audit_page_url=page_url)
