@@ -2,7 +2,8 @@
 
 ``superset_config.FLASK_APP_MUTATOR`` calls :func:`install` once Superset's app exists. It adds:
 
-* **Corrected German** (and any other language): Superset's frontend loads its strings from
+* **Corrected German** (and any other language), **without unreviewed guesses**
+  (:func:`unreviewed_msgids`): Superset's frontend loads its strings from
   ``/superset/language_pack/<lang>/``, which serves ``superset/translations/<lang>/LC_MESSAGES/
   messages.json`` from the wheel. serving.py answers that path itself, before Flask, with the
   wheel's pack and our overrides merged in by :func:`language_pack` (``translations/<lang>.json``
@@ -30,9 +31,10 @@
   writes an empty table cell as "keine Angabe" instead of the table chart's own English "N/A".
 * **Column names in the chart editor's filter labels**: a filter's label is built from the column's
   name, not its label (``day (No filter)``, ``service IN (…)``, ``2025-11-01 ≤ day < …``), and the
-  time filter's "No filter" is not translated. :data:`EDITOR_SCRIPT`, on every Superset page but the
-  embedded one, writes the column's label (``datasets.json``, in the page's language) and Superset's
-  own translation of "No filter" into those labels, in place, as the "N/A" cells above.
+  time filter's "No filter" is not translated (also in a dashboard chart's filter badge).
+  :data:`EDITOR_SCRIPT`, on every Superset page, writes the column's label (``datasets.json``, in
+  the page's language) and Superset's own translation of "No filter" into those labels, in place,
+  as the "N/A" cells above.
 * **Number formats of new charts that follow the language**: Superset's default number format,
   "SMART_NUMBER", is built into its frontend with the English locale (``16.2k``, ``0.684``; neither
   ``D3_FORMAT`` nor any other setting reaches it). A new chart's starting form data (the explore API's
@@ -139,21 +141,29 @@ EDITOR_SCRIPT = r"""
 (function () {
   var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__;
   var SUBJECT = /^([a-z_][a-z0-9_]*)(?=\s|$)/, BETWEEN = /(\u2264 )([a-z_][a-z0-9_]*)( <)/;
+  function untranslated(text) {
+    return text.replace(/\(No filter\)$/, "(" + NO_FILTER + ")").replace(/^No filter$/, NO_FILTER)
+      .replace(/: No filter$/, ": " + NO_FILTER);
+  }
   function relabel(text) {
-    return text.replace(SUBJECT, function (all, word) { return WORDS[word] || all; })
+    return untranslated(text.replace(SUBJECT, function (all, word) { return WORDS[word] || all; })
       .replace(BETWEEN, function (all, before, word, after) {
         return WORDS[word] ? before + WORDS[word] + after : all;
-      })
-      .replace(/\(No filter\)$/, "(" + NO_FILTER + ")");
+      }));
   }
-  function adjust() {
-    document.querySelectorAll("[data-test='option-label']").forEach(function (label) {
-      var walker = document.createTreeWalker(label, NodeFilter.SHOW_TEXT);
+  function rewrite(selector, change) {
+    document.querySelectorAll(selector).forEach(function (element) {
+      var walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
       for (var node = walker.nextNode(); node; node = walker.nextNode()) {
-        var text = relabel(node.nodeValue);
+        var text = change(node.nodeValue);
         if (text !== node.nodeValue) node.nodeValue = text;
       }
     });
+  }
+  // Filter labels in the chart editor; "No filter" also in popovers (a dashboard chart's filter badge).
+  function adjust() {
+    rewrite("[data-test='option-label']", relabel);
+    rewrite(".ant-popover, .ant-tooltip", untranslated);
   }
   new MutationObserver(adjust).observe(document.documentElement,
                                        { childList: true, subtree: true, characterData: true });
@@ -201,13 +211,35 @@ def _wheel_pack(lang: str) -> dict[str, Any] | None:
 
 
 @lru_cache(maxsize=8)
+def unreviewed_msgids(lang: str) -> frozenset[str]:
+    """The msgids whose translation Superset's catalogue (``messages.po``) marks ``fuzzy``.
+
+    Those are msgmerge's guesses from similar strings that nobody reviewed ("Sign in" → "Nicht in",
+    "10 seconds" → "30 Sekunden", "More Options" → "Heatmap-Optionen"; 724 in Superset 6.1's German),
+    and the wheel's ``messages.json`` serves them as translations. :func:`language_pack` leaves them out
+    unless ``translations/<lang>.json`` has a reviewed text for them.
+    """
+    import superset
+    from babel.messages.pofile import read_po
+
+    path = Path(superset.__file__).parent / "translations" / lang / "LC_MESSAGES" / "messages.po"
+    if not path.is_file():
+        return frozenset()
+    with path.open("rb") as po:
+        return frozenset(m.id if isinstance(m.id, str) else m.id[0] for m in read_po(po) if m.id and m.fuzzy)
+
+
+@lru_cache(maxsize=8)
 def language_pack(lang: str) -> bytes | None:
-    """The frontend's language pack for ``lang`` with our overrides applied, as JSON bytes;
-    None when Superset has no pack for that language."""
+    """The frontend's language pack for ``lang``: Superset's reviewed translations and ours (overrides
+    and reviewed texts for its unreviewed ones, :func:`unreviewed_msgids`), as JSON bytes; None when
+    Superset has no pack for that language."""
     pack = _wheel_pack(lang)
     if pack is None:
         return None
     messages = pack["locale_data"]["superset"]
+    for msgid in unreviewed_msgids(lang):
+        messages.pop(msgid, None)
     messages.update({msgid: text if isinstance(text, list) else [text] for msgid, text in overrides(lang).items()})
     return json.dumps(pack, ensure_ascii=False).encode("utf-8")
 
@@ -309,10 +341,9 @@ def _adjust_html(response: Response) -> Response:
     body = response.get_data()
     body = _HTML_TAG.sub(f'<html lang="{_page_language()}"'.encode(), body, count=1)
     nonce = getattr(request, "csp_nonce", "")
+    extra = f'<script nonce="{nonce}">{editor_script(_page_language())}</script>'
     if request.path.startswith("/embedded/"):
-        extra = f'<style>{EMBEDDED_CSS}</style><script nonce="{nonce}">{EMBEDDED_SCRIPT}</script>'
-    else:
-        extra = f'<script nonce="{nonce}">{editor_script(_page_language())}</script>'
+        extra += f'<style>{EMBEDDED_CSS}</style><script nonce="{nonce}">{EMBEDDED_SCRIPT}</script>'
     body = body.replace(b"</head>", extra.encode() + b"</head>", 1)
     response.set_data(body)
     return response

@@ -301,3 +301,27 @@ def test_service_detail_says_why_a_tenant_with_daily_counts_has_no_funnel(ss_app
     sign_in(with_steps, viewer_a)
     assert 'id="no-step-data"' not in with_steps.get(f"/t/{tenants_ab.a.ags}/dashboards/service_detail").get_data(
         as_text=True)
+
+
+def test_no_unreviewed_german_guess_reaches_the_frontend(superset):
+    """Superset's German catalogue holds about 700 "fuzzy" entries: msgmerge's guesses from similar strings that
+    nobody reviewed ("Sign in" -> "Nicht in" on the sign-in page, "10 seconds" -> "30 Sekunden", "More Options"
+    -> "Heatmap-Optionen" on every chart's menu), which its pack serves as translations. Each is served in our
+    reviewed wording, with the msgid's placeholders, or not at all; and every override keeps its placeholders."""
+    from babel.messages.pofile import read_po
+
+    po = next((ROOT / ".venv-superset").glob("lib/python3*/site-packages/superset/translations/de/LC_MESSAGES/"
+                                              "messages.po"))
+    with po.open("rb") as catalogue:
+        fuzzy = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(catalogue) if m.id and m.fuzzy}
+    overrides = {k: v for k, v in json.loads((ROOT / "superset_config/translations/de.json").read_text(
+        encoding="utf-8")).items() if not k.startswith("_")}
+    messages = requests.get(f"{superset}/superset/language_pack/de/", timeout=10).json()["locale_data"]["superset"]
+    assert len(fuzzy) > 500
+    assert messages["Sign in"] == ["Anmelden"] and messages["10 seconds"] == ["10 Sekunden"]
+    assert messages["More Options"] == ["Weitere Optionen"]
+    assert sorted(m for m in fuzzy if m in messages and m not in overrides) == []
+    placeholders = re.compile(r"%\([a-z_]+\)[sd]|%[sd]|\{[a-z_]*\}")
+    wrong = [msgid for msgid, text in overrides.items() for form in (text if isinstance(text, list) else [text])
+             if sorted(placeholders.findall(form)) != sorted(placeholders.findall(msgid))]
+    assert wrong == []
