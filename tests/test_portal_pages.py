@@ -85,3 +85,16 @@ def test_healthz_names_the_broken_part(database, clean_db):
     assert response.status_code == 503 and body["status"] == "degraded"
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is False and "Connection" in body["checks"]["redis"]["error"]
+
+
+def test_start_leads_each_person_to_their_own_start_page(app, client, two_tenants):
+    """Superset's logo points at /start: staff come back to their municipality's start page, operators to the
+    console, anyone else to the public page."""
+    from tests.conftest import add_operator, client_as
+    from tests.ingest.conftest import sign_in
+
+    assert client.get("/start").headers["Location"].endswith("/")
+    staff = sign_in(app, two_tenants.a.id, "viewer").get("/start")
+    assert staff.status_code == 302 and staff.headers["Location"].endswith(f"/t/{two_tenants.a.ags}/")
+    operator = client_as(app, add_operator(app)).get("/start")
+    assert operator.headers["Location"].endswith("/operator/")

@@ -18,3 +18,11 @@ def index():
     if session.get(SIGNED_OUT):
         return redirect(url_for("auth.signed_out"))
     return render_template("index.html", tenants=list_tenants(status=TenantStatus.ACTIVE))
+
+
+@bp.get("/start")
+def start():
+    """The signed-in person's own start page (the public one otherwise): where Superset's logo leads back."""
+    from portal.error_pages import home_url
+
+    return redirect(home_url())

@@ -317,3 +317,26 @@ def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_liv
         context.close()
     assert re.fullmatch(r"\d{1,3}(\.\d{3})+,25", shown), shown
     assert time_filter.strip() == "Tag (Kein Filter)", time_filter
+
+
+def test_supersets_logo_leads_back_to_the_portal(editor_a, superset, ss_live_server, tenants_ab):
+    """Superset's own pages (chart editor, SQL Lab) have no menu of the portal: their logo is the way back,
+    to the editor's start page in the portal."""
+    import html
+    import json
+
+    def tokens(value):
+        if isinstance(value, dict):
+            yield value
+            for inner in value.values():
+                yield from tokens(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                yield from tokens(inner)
+
+    page = editor_a.get(superset + "/chart/add", timeout=30).text
+    bootstrap = json.loads(html.unescape(re.search(r'data-bootstrap="([^"]*)"', page).group(1)))
+    hrefs = {t["brandLogoHref"] for t in tokens(bootstrap) if "brandLogoHref" in t}
+    assert hrefs == {f"{ss_live_server.url}/start"}
+    back = editor_a.get(f"{ss_live_server.url}/start", allow_redirects=False, timeout=30)
+    assert back.headers["Location"].endswith(f"/t/{tenants_ab.a.ags}/")
