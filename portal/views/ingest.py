@@ -293,6 +293,21 @@ def _written_as(column: str, value: str, code: str) -> Markup:
 
 
 @bp.app_template_global()
+def run_title(run) -> str:
+    """A load as staff recognise it: its file's name; a Matomo pull by the days it fetched; a push
+    delivery by when it arrived (never the internal batch key, ``matomo:2025-11-30:…:407bd…``)."""
+    from flask_babel import format_date, format_datetime
+
+    field = run.get if isinstance(run, dict) else lambda name: getattr(run, name)  # a row of the health report
+    if field("filename"):
+        return field("filename")
+    if (field("batch_key") or "").startswith(matomo.BATCH_PREFIX) and field("day_from") and field("day_to"):
+        return _("Web analytics (Matomo) %(start)s – %(end)s", start=format_date(field("day_from"), "medium"),
+                 end=format_date(field("day_to"), "medium"))
+    return _("Delivery of %(when)s", when=format_datetime(field("created_at"), "short"))
+
+
+@bp.app_template_global()
 def sample_date(fmt: str) -> str:
     """2 March 2026, 09:15, written in ``fmt`` (how a clerk recognises a date format)."""
     from datetime import datetime

@@ -36,8 +36,8 @@ GROUP BY 1, 2
 """)
 
 UNFINISHED = text("""
-SELECT r.id, r.data_source_id, s.name, r.filename, r.created_at, r.finished_at, r.status, r.error, r.error_args,
-       r.attempts, r.payload_format
+SELECT r.id, r.data_source_id, s.name, r.filename, r.batch_key, r.day_from, r.day_to, r.created_at, r.finished_at,
+       r.status, r.error, r.error_args, r.attempts, r.payload_format
 FROM portal.ingest_runs r JOIN portal.data_sources s ON s.tenant_id = r.tenant_id AND s.id = r.data_source_id
 WHERE r.status IN ('failed', 'queued', 'running') ORDER BY coalesce(r.finished_at, r.created_at) DESC LIMIT 100
 """)

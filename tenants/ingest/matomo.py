@@ -52,6 +52,8 @@ RETRIES = 2
 TABLES = ("analytics.web_visits_daily", "analytics.web_pages_daily")
 #: Days Matomo answered empty are fetched again while they are at most this old.
 REFETCH_DAYS = 3
+#: A pull's batch key starts so (``matomo:<first day>:<last day>:<random>``); pages name such a load by its days.
+BATCH_PREFIX = "matomo:"
 
 
 class MatomoError(RuntimeError):
@@ -286,7 +288,7 @@ def create_pull_run(session, tenant_id: int, source_id: int, start: date, end: d
     import uuid
 
     run = IngestRun(tenant_id=tenant_id, data_source_id=source_id, status="queued", payload_format="matomo",
-                    batch_key=f"matomo:{start}:{end}:{uuid.uuid4().hex}", day_from=start, day_to=end,
+                    batch_key=f"{BATCH_PREFIX}{start}:{end}:{uuid.uuid4().hex}", day_from=start, day_to=end,
                     requested_by=requested_by, attempts=0)
     session.add(run)
     session.flush()

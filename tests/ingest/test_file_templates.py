@@ -278,3 +278,22 @@ def test_in_chromium_the_value_lists_are_filled_by_keyboard_and_mouse_and_both_p
         assert axe_violations(page) == []
     finally:
         context.close()
+
+
+def test_an_empty_template_uploaded_as_it_is_says_that_nothing_was_loaded(app, two_tenants):
+    """A clerk who sends the template back without filling it in is told so, not just "erfolgreich"."""
+    a = two_tenants.a
+    with app.app_context():
+        source = add_source(a.id, "Quelle", profile=PROFILES[0])
+    editor = sign_in(app, a.id, "editor")
+    template = editor.get(f"/t/{a.ags}/data/formats/{PROFILES[0]}-template.xlsx").data
+    response = editor.post(f"/t/{a.ags}/data/upload", content_type="multipart/form-data",
+                           data={"source_id": source, "file": (io.BytesIO(template), "vorlage.xlsx")})
+    run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
+    page = editor.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Es wurde nichts geladen" in page and "nur die Kopfzeile" in page
+    example = editor.get(f"/t/{a.ags}/data/formats/{PROFILES[0]}-example.xlsx").data
+    response = editor.post(f"/t/{a.ags}/data/upload", content_type="multipart/form-data",
+                           data={"source_id": source, "file": (io.BytesIO(example), "beispiel.xlsx")})
+    run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
+    assert "Es wurde nichts geladen" not in editor.get(response.headers["Location"]).get_data(as_text=True)

@@ -108,6 +108,9 @@ def test_backfill_stores_visits_and_service_pages(app, two_tenants, matomo_stub)
     assert all(TOKEN not in r["path"] for r in matomo_stub.requests)  # the token is in the body only
     stored = rows(app, a, "SELECT secret_encrypted FROM portal.data_sources WHERE kind = 'matomo'")[0][0]
     assert TOKEN not in stored
+    # The tenant's list of loads names the pull by its days, not by its internal batch key.
+    loads = admin.get(f"/t/{two_tenants.a.ags}/data/").get_data(as_text=True)
+    assert "Webanalyse (Matomo) 01.03.2026 – 03.03.2026" in loads and "matomo:" not in loads
     # Pulling the same days again replaces them rather than adding up.
     admin.post(source_url + "/backfill", data={"start": "2026-03-01", "end": "2026-03-03"})
     run_worker(app, ["low"], burst=True, with_scheduler=False)
