@@ -14,9 +14,10 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_babel import gettext as _
 
 from portal.extensions import limiter
+from tenants import vocabulary
 from tenants.db import db
 from tenants.opendata import catalogue
-from tenants.opendata.datasets import DATASETS, DisclosureRisk
+from tenants.opendata.datasets import COLUMN_LABELS, DATASETS, DisclosureRisk
 from tenants.opendata.publication import (
     LICENCES,
     NotPublished,
@@ -110,7 +111,7 @@ def tenant_page(key: str):
 def dataset_page(key: str, dataset: str):
     snapshot = _snapshot(key, dataset)
     return render_template("opendata/dataset.html", snapshot=snapshot, spec=DATASETS[dataset],
-                           preview=snapshot.rows[-PREVIEW_ROWS:], columns=[c.name for c in DATASETS[dataset].columns])
+                           preview=snapshot.rows[-PREVIEW_ROWS:], columns=DATASETS[dataset].columns)
 
 
 @bp.get(f"/opendata/<key>/<{DATASET}>.<any(csv, json):fmt>")
@@ -123,6 +124,20 @@ def download(key: str, dataset: str, fmt: str):
         body, media_type = to_json(snapshot, _settings().portal_url), "application/json"
     return _conditional(body, media_type, f"{snapshot.etag}-{snapshot.publication.licence}",
                         snapshot.publication.modified, f"{key}-{dataset}.{fmt}")
+
+
+@bp.app_template_global()
+def cell_text(column: str, value: str) -> str:
+    """A text cell of the preview as a reader understands it: payment and sign-in methods by their names,
+    the sum rows' ``total`` as "alle", the withheld columns by their headings (the files keep the codes,
+    which programs read)."""
+    if column == "suppressed":
+        return ", ".join(COLUMN_LABELS.get(name, name) for name in value.split(";") if name)
+    if value == "total":
+        return _("all")
+    if column in ("payment_method", "auth_method"):
+        return vocabulary.label(column, value)
+    return value
 
 
 @bp.app_template_global()

@@ -51,8 +51,9 @@ ALL = "total"
 
 @dataclass(frozen=True)
 class Column:
-    name: str
+    name: str  # the file's column name (stable: programs read it)
     description: str  # German, for the public page and the JSON metadata
+    label: str  # a short German heading, for the preview on the public page
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,16 @@ class Dataset:
 
 
 _SERVICE_COLUMNS = (
-    Column("month", "Berichtsmonat (JJJJ-MM)"),
+    Column("month", "Berichtsmonat (JJJJ-MM)", label="Monat"),
     Column("service_key", "Schlüssel des Online-Dienstes: 14-stelliger LeiKa-Schlüssel oder lokaler Schlüssel "
-                          "(local:…); „total“ = alle Online-Dienste"),
-    Column("leika_key", "LeiKa-/FIM-Leistungsschlüssel, leer bei lokalen Diensten und Summenzeilen"),
-    Column("service_name", "Bezeichnung des Online-Dienstes"),
+                          "(local:…); „total“ = alle Online-Dienste", label="Dienstschlüssel"),
+    Column("leika_key", "LeiKa-/FIM-Leistungsschlüssel, leer bei lokalen Diensten und Summenzeilen",
+           label="LeiKa-Schlüssel"),
+    Column("service_name", "Bezeichnung des Online-Dienstes", label="Online-Dienst"),
 )
 _SUPPRESSED = Column("suppressed", "Aus Geheimhaltungsgründen leer gelassene Spalten dieser Zeile, "
-                                   "durch Semikolon getrennt (weniger als 3 Fälle oder Rückrechnung möglich)")
+                                   "durch Semikolon getrennt (weniger als 3 Fälle oder Rückrechnung möglich)",
+                     label="Zurückgehalten")
 
 DATASETS: dict[str, Dataset] = {d.key: d for d in (
     Dataset(
@@ -80,9 +83,9 @@ DATASETS: dict[str, Dataset] = {d.key: d for d in (
         "Monatliche Zahl der begonnenen, abgeschickten und abgebrochenen Vorgänge je Online-Dienst.",
         ("Online-Dienste", "OZG", "Nutzung", "Verwaltungsdigitalisierung"),
         (*_SERVICE_COLUMNS,
-         Column("started", "Begonnene Vorgänge"),
-         Column("submitted", "Abgeschickte Anträge, Anzeigen und Meldungen"),
-         Column("aborted", "Abgebrochene Vorgänge"),
+         Column("started", "Begonnene Vorgänge", label="Begonnen"),
+         Column("submitted", "Abgeschickte Anträge, Anzeigen und Meldungen", label="Abgeschickt"),
+         Column("aborted", "Abgebrochene Vorgänge", label="Abgebrochen"),
          _SUPPRESSED),
     ),
     Dataset(
@@ -90,9 +93,9 @@ DATASETS: dict[str, Dataset] = {d.key: d for d in (
         "Monatlicher Anteil der begonnenen Vorgänge, die abgeschickt bzw. abgebrochen wurden, je Online-Dienst.",
         ("Online-Dienste", "Abschlussquote", "Abbruchquote"),
         (*_SERVICE_COLUMNS,
-         Column("started", "Begonnene Vorgänge (Nenner der Quoten)"),
-         Column("completion_rate", "Abschlussquote: abgeschickt ÷ begonnen, Dezimalzahl 0–1"),
-         Column("abandonment_rate", "Abbruchquote: abgebrochen ÷ begonnen, Dezimalzahl 0–1"),
+         Column("started", "Begonnene Vorgänge (Nenner der Quoten)", label="Begonnen"),
+         Column("completion_rate", "Abschlussquote: abgeschickt ÷ begonnen, Dezimalzahl 0–1", label="Abschlussquote"),
+         Column("abandonment_rate", "Abbruchquote: abgebrochen ÷ begonnen, Dezimalzahl 0–1", label="Abbruchquote"),
          _SUPPRESSED),
     ),
     Dataset(
@@ -101,9 +104,9 @@ DATASETS: dict[str, Dataset] = {d.key: d for d in (
         ("Online-Dienste", "E-Payment", "Bezahlverfahren"),
         (*_SERVICE_COLUMNS,
          Column("payment_method", "Bezahlverfahren (paypal, credit_card, sepa_direct_debit, …); "
-                                  "„total“ = alle Verfahren"),
-         Column("payments", "Zahl der Zahlungen"),
-         Column("share", "Anteil an allen Zahlungen des Dienstes im Monat, Dezimalzahl 0–1"),
+                                  "„total“ = alle Verfahren", label="Bezahlverfahren"),
+         Column("payments", "Zahl der Zahlungen", label="Zahlungen"),
+         Column("share", "Anteil an allen Zahlungen des Dienstes im Monat, Dezimalzahl 0–1", label="Anteil"),
          _SUPPRESSED),
     ),
     Dataset(
@@ -112,9 +115,9 @@ DATASETS: dict[str, Dataset] = {d.key: d for d in (
         "und ihr Anteil.",
         ("Online-Dienste", "BundID", "Authentifizierung"),
         (*_SERVICE_COLUMNS,
-         Column("auth_method", "Anmeldeverfahren; „total“ = alle Verfahren"),
-         Column("authentications", "Zahl der Anmeldungen"),
-         Column("share", "Anteil an allen Anmeldungen des Dienstes im Monat, Dezimalzahl 0–1"),
+         Column("auth_method", "Anmeldeverfahren; „total“ = alle Verfahren", label="Anmeldeverfahren"),
+         Column("authentications", "Zahl der Anmeldungen", label="Anmeldungen"),
+         Column("share", "Anteil an allen Anmeldungen des Dienstes im Monat, Dezimalzahl 0–1", label="Anteil"),
          _SUPPRESSED),
     ),
     Dataset(
@@ -123,11 +126,16 @@ DATASETS: dict[str, Dataset] = {d.key: d for d in (
         "Freitext-Kommentare werden nie veröffentlicht.",
         ("Online-Dienste", "Zufriedenheit", "Nutzerfeedback"),
         (*_SERVICE_COLUMNS,
-         Column("ratings", "Zahl der Bewertungen"),
-         Column("average_rating", "Mittlere Bewertung (1 = schlecht, 5 = sehr gut), zwei Nachkommastellen"),
+         Column("ratings", "Zahl der Bewertungen", label="Bewertungen"),
+         Column("average_rating", "Mittlere Bewertung (1 = schlecht, 5 = sehr gut), zwei Nachkommastellen",
+                label="Mittlere Bewertung"),
          _SUPPRESSED),
     ),
 )}
+
+
+#: Every column's short German heading by its name (a name means the same in every dataset).
+COLUMN_LABELS = {column.name: column.label for dataset in DATASETS.values() for column in dataset.columns}
 
 
 def column_names(dataset: str) -> list[str]:

@@ -29,7 +29,7 @@ def test_admin_previews_publishes_and_withdraws(app, page, live_server, marburg_
 
     page.get_by_role("link", name="Vorschau").first.click()
     assert "Genau diese Zeilen werden öffentlich" in page.content()
-    expect(page.get_by_role("cell", name="submitted;aborted").first).to_be_visible()  # Gewerbe: 2 submissions
+    expect(page.get_by_role("cell", name="Abgeschickt, Abgebrochen").first).to_be_visible()  # Gewerbe: 2 submissions
     page.go_back()
 
     page.get_by_label("Nutzung der Online-Dienste").check()

@@ -50,3 +50,20 @@ def test_a_dataset_page_shows_a_preview_the_last_update_and_all_downloads(client
         assert f'href="/opendata/{MARBURG}/{href}"' in page
     tenant_page = client.get(f"/opendata/{MARBURG}/").get_data(as_text=True)
     assert f'href="/opendata/{MARBURG}/usage.excel.csv"' in tenant_page
+
+
+def test_the_preview_names_columns_and_methods_in_german(client, marburg_data, staff):
+    """The preview is for people: short German headings (the file's column name below, for programs), payment
+    methods by their names and sum rows as "alle", not "credit_card" or "total"; the files keep the codes."""
+    import re
+
+    from tenants.vocabulary import PAYMENT_METHODS
+
+    assert publish(staff(marburg_data.a), MARBURG, ["payment"]).status_code == 302
+    page = client.get(f"/opendata/{MARBURG}/payment").get_data(as_text=True)
+    preview = page.split('id="preview"')[1].split("</table>")[0]
+    headings = re.findall(r"<th[^>]*>(.*?)</th>", preview)
+    assert 'Bezahlverfahren<br><code class="kern-body--small">payment_method</code>' in headings
+    cells = set(re.findall(r"<td[^>]*>([^<]*)</td>", preview))
+    assert cells & {"PayPal", "Kreditkarte", "alle"} and not cells & ({"total"} | set(PAYMENT_METHODS))
+    assert "credit_card" in client.get(f"/opendata/{MARBURG}/payment.csv").get_data(as_text=True)
