@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +33,21 @@ def _machine(settings) -> list[str]:
         f"- OS: {platform.platform()}",
         f"- Python {platform.python_version()}, PostgreSQL {pg}, Redis {' '.join(redis)}",
     ]
+
+
+def _calibration(settings) -> str:
+    """A fixed amount of single-core work in Python and in PostgreSQL, timed: sections measured on different
+    days (or hosts) can be compared by it (this machine's speed varied by about 1.7x between days)."""
+    import psycopg
+
+    started = time.perf_counter()
+    sum(i * i for i in range(5_000_000))
+    python_ms = (time.perf_counter() - started) * 1000
+    with psycopg.connect(settings.admin_database_url) as conn:
+        started = time.perf_counter()
+        conn.execute("SELECT sum(g::bigint * g) FROM generate_series(1, 5000000) g").fetchone()
+        postgres_ms = (time.perf_counter() - started) * 1000
+    return f"Python {python_ms:.0f} ms, PostgreSQL {postgres_ms:.0f} ms"
 
 
 def _table(rows: list[dict]) -> list[str]:
@@ -67,8 +83,11 @@ def main() -> int:
                 out += ["", earlier[module.TITLE].rstrip()]
             continue
         print(f"running {name} ...", flush=True)
+        calibration = _calibration(settings)
         rows = module.run(settings)
-        out += ["", f"## {module.TITLE}", "", (module.__doc__ or "").strip(), ""]
+        out += ["", f"## {module.TITLE}", "", (module.__doc__ or "").strip(), "",
+                f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; this machine's speed then (fixed single-core work, "
+                f"lower is faster): {calibration}._", ""]
         if isinstance(rows, dict):  # several tables, each under its own heading
             for heading, table in rows.items():
                 out += [f"### {heading}", ""] + _table(table) + [""]

@@ -141,6 +141,16 @@ def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_co
         reached = _reached_by_tab(page, frame)
         names = {chart["name"] for chart in template["charts"]}
         assert names <= reached, (names - reached, reached)
+
+        # A chart's filter badge lists the filters applied, in German (Superset writes "No filter" itself).
+        badges = frame.locator("[aria-label^='Angewandte Filter']")
+        assert badges.count() or key != "overview"
+        if badges.count():
+            badges.first.click()
+            popover = frame.locator(".ant-popover").filter(has_text="Zeitraum").first
+            popover.wait_for(timeout=10_000)
+            listed = popover.inner_text()
+            assert "No filter" not in listed and ("Kein Filter" in listed or key != "overview"), listed
     finally:
         context.close()
 
