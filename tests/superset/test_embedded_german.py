@@ -146,9 +146,14 @@ def test_embedded_dashboard_is_german_accessible_by_keyboard_and_sized_to_its_co
         badges = frame.locator("[aria-label^='Angewandte Filter']")
         assert badges.count() or key != "overview"
         if badges.count():
-            badges.first.click()
-            popover = frame.locator(".ant-popover").filter(has_text="Zeitraum").first
-            popover.wait_for(timeout=10_000)
+            popover = frame.locator(".ant-popover:not(.ant-popover-hidden)").first
+            for _attempt in range(3):  # a click while the chart still settles may not open it
+                badges.first.click()
+                try:
+                    popover.wait_for(timeout=5_000)
+                    break
+                except PlaywrightTimeoutError:
+                    continue
             listed = popover.inner_text()
             assert "No filter" not in listed and ("Kein Filter" in listed or key != "overview"), listed
     finally:
