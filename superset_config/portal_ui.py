@@ -27,14 +27,13 @@
 * **On the embedded dashboard page** a stylesheet (contrast, visible focus) and a small script under
   the page's CSP nonce that makes every chart a keyboard stop named after its title (Superset's
   chart holders are plain ``div``s, so a keyboard user otherwise passes only the filter bar) and
-  makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch), and
-  writes an empty table cell as "keine Angabe" instead of the table chart's own English "N/A".
-* **Column names in the chart editor's filter labels**: a filter's label is built from the column's
-  name, not its label (``day (No filter)``, ``service IN (…)``, ``2025-11-01 ≤ day < …``), and the
-  time filter's "No filter" is not translated (also in a dashboard chart's filter badge).
-  :data:`EDITOR_SCRIPT`, on every Superset page, writes the column's label (``datasets.json``, in
-  the page's language) and Superset's own translation of "No filter" into those labels, in place,
-  as the "N/A" cells above.
+  makes the names of icon buttons contain what they show (axe-core's label-content-name-mismatch).
+* **Texts Superset's frontend writes without the language pack**: a filter's label in the chart editor
+  is built from the column's name, not its label (``day (No filter)``, ``service IN (…)``,
+  ``2025-11-01 ≤ day < …``); "No filter" stays English there and in a dashboard chart's filter badge;
+  the table chart writes "N/A" into an empty cell. :data:`EDITOR_SCRIPT`, on every Superset page,
+  writes the column's label (``datasets.json``, in the page's language) and the pack's own words for
+  "No filter" and "N/A" ("Kein Filter", "keine Angabe") into those texts, in place.
 * **Number formats of new charts that follow the language**: Superset's default number format,
   "SMART_NUMBER", is built into its frontend with the English locale (``16.2k``, ``0.684``; neither
   ``D3_FORMAT`` nor any other setting reaches it). A new chart's starting form data (the explore API's
@@ -113,22 +112,9 @@ EMBEDDED_SCRIPT = r"""
       }
     });
   }
-  // The table chart writes "N/A" into an empty cell itself (not through the language pack). The text
-  // node's value is changed in place, so React still owns the node it rendered.
-  var EMPTY = { de: "keine Angabe" }[document.documentElement.lang];
-  function nameEmptyCells() {
-    if (!EMPTY) return;
-    document.querySelectorAll("td.dt-is-null").forEach(function (cell) {
-      var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-      for (var node = walker.nextNode(); node; node = walker.nextNode()) {
-        if (node.nodeValue === "N/A") node.nodeValue = EMPTY;
-      }
-    });
-  }
   function adjust() {
     mark();
     nameButtons();
-    nameEmptyCells();
   }
   new MutationObserver(adjust).observe(document.documentElement, { childList: true, subtree: true });
   document.addEventListener("DOMContentLoaded", adjust);
@@ -139,7 +125,7 @@ EMBEDDED_SCRIPT = r"""
 #: The chart editor's filter labels (``[data-test=option-label]``) with column labels instead of column names.
 EDITOR_SCRIPT = r"""
 (function () {
-  var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__;
+  var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__, EMPTY = __EMPTY__;
   var SUBJECT = /^([a-z_][a-z0-9_]*)(?=\s|$)/, BETWEEN = /(\u2264 )([a-z_][a-z0-9_]*)( <)/;
   function untranslated(text) {
     return text.replace(/\(No filter\)$/, "(" + NO_FILTER + ")").replace(/^No filter$/, NO_FILTER)
@@ -160,10 +146,13 @@ EDITOR_SCRIPT = r"""
       }
     });
   }
-  // Filter labels in the chart editor; "No filter" also in popovers (a dashboard chart's filter badge).
+  // Filter labels in the chart editor; "No filter" also in popovers (a dashboard chart's filter badge);
+  // the "N/A" the table chart writes into an empty cell itself. Text nodes are changed in place, so React
+  // still owns the nodes it rendered.
   function adjust() {
     rewrite("[data-test='option-label']", relabel);
     rewrite(".ant-popover, .ant-tooltip", untranslated);
+    rewrite("td.dt-is-null", function (text) { return text === "N/A" ? EMPTY : text; });
   }
   new MutationObserver(adjust).observe(document.documentElement,
                                        { childList: true, subtree: true, characterData: true });
@@ -181,11 +170,15 @@ def column_labels(lang: str) -> dict[str, str]:
 
 @lru_cache(maxsize=8)
 def editor_script(lang: str) -> str:
-    """:data:`EDITOR_SCRIPT` with the labels of ``lang`` and its word for "No filter" (from the language pack)."""
-    pack = json.loads(language_pack(lang) or b'{"locale_data": {"superset": {}}}')
-    no_filter = (pack["locale_data"]["superset"].get("No filter") or ["No filter"])[0] or "No filter"
+    """:data:`EDITOR_SCRIPT` with the labels of ``lang`` and its words for "No filter" and "N/A" (from the
+    language pack: ``translations/<lang>.json`` says "keine Angabe")."""
+    messages = json.loads(language_pack(lang) or b'{"locale_data": {"superset": {}}}')["locale_data"]["superset"]
+
+    def word(msgid: str) -> str:
+        return json.dumps((messages.get(msgid) or [msgid])[0] or msgid, ensure_ascii=False)
+
     return (EDITOR_SCRIPT.replace("__WORDS__", json.dumps(column_labels(lang), ensure_ascii=False))
-            .replace("__NO_FILTER__", json.dumps(no_filter, ensure_ascii=False)))
+            .replace("__NO_FILTER__", word("No filter")).replace("__EMPTY__", word("N/A")))
 
 
 def _catalogue(name: str) -> dict[str, Any]:

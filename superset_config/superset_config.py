@@ -35,41 +35,11 @@ PORTAL_ORIGIN = _env("EGOV_PORTAL_URL", "http://127.0.0.1:5000").rstrip("/")
 PORTAL_BACKCHANNEL = (os.environ.get("EGOV_PORTAL_INTERNAL_URL") or PORTAL_ORIGIN).rstrip("/")
 
 # The way back to the portal from Superset's own pages (chart editor, SQL Lab): its logo leads to the
-# signed-in person's start page in the portal (/start). Superset 6.1's default theme with these brand
-# tokens changed (THEME_DEFAULT replaces the whole default, so its other tokens are repeated).
+# signed-in person's start page in the portal (/start). Only these brand tokens change; _mutate_app puts
+# them into Superset's own default and dark themes (a THEME_DEFAULT here would replace all its tokens).
 LOGO_TOOLTIP = "Zurück zum eGovSAD-Portal"
-THEME_DEFAULT = {
-    "token": {
-        "brandAppName": "eGovSAD",
-        "brandLogoAlt": "eGovSAD-Portal: Startseite",
-        "brandLogoUrl": "/static/assets/images/superset-logo-horiz.png",
-        "brandLogoMargin": "18px 0",
-        "brandLogoHref": PORTAL_ORIGIN + "/start",
-        "brandLogoHeight": "24px",
-        "brandSpinnerUrl": None,
-        "brandSpinnerSvg": None,
-        "colorPrimary": "#2893B3",
-        "colorLink": "#2893B3",
-        "colorError": "#e04355",
-        "colorWarning": "#fcc700",
-        "colorSuccess": "#5ac189",
-        "colorInfo": "#66bcfe",
-        "fontUrls": [],
-        "fontFamily": "Inter, Helvetica, Arial, sans-serif",
-        "fontFamilyCode": "'IBM Plex Mono', 'Courier New', monospace",
-        "transitionTiming": 0.3,
-        "brandIconMaxWidth": 37,
-        "fontSizeXS": "8",
-        "fontSizeXXL": "28",
-        "fontWeightNormal": "400",
-        "fontWeightLight": "300",
-        "fontWeightStrong": "500",
-        "fontWeightBold": "700",
-        "colorEditorSelection": "#fff5cf",
-    },
-    "algorithm": "default",
-}
-THEME_DARK = {**THEME_DEFAULT, "algorithm": "dark"}  # as Superset derives it, with the brand above
+PORTAL_BRAND = {"brandAppName": "eGovSAD", "brandLogoAlt": "eGovSAD-Portal: Startseite",
+                "brandLogoHref": PORTAL_ORIGIN + "/start"}
 # Must stay fixed: it encrypts the stored database passwords.
 SECRET_KEY = _env("EGOV_SUPERSET_SECRET_KEY")
 SQLALCHEMY_DATABASE_URI = _env("EGOV_SUPERSET_META_URL")
@@ -163,9 +133,13 @@ BABEL_DEFAULT_LOCALE = "de"
 
 def _mutate_app(app) -> None:
     """FLASK_APP_MUTATOR: corrected German strings, <html lang>, contrast and keyboard stops on the embedded
-    page (portal_ui.py); guests' chart requests noted for the warm-up (serving.py)."""
+    page (portal_ui.py); guests' chart requests noted for the warm-up (serving.py); the logo's way back to
+    the portal (PORTAL_BRAND)."""
     _install_portal_ui(app)
     mutate(app)
+    for key in ("THEME_DEFAULT", "THEME_DARK"):
+        if theme := app.config.get(key):
+            app.config[key] = {**theme, "token": {**theme.get("token", {}), **PORTAL_BRAND}}
 
 
 FLASK_APP_MUTATOR = _mutate_app
