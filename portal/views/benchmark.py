@@ -155,7 +155,7 @@ def operator_overview():
     with platform_transaction() as session:
         tenants = session.query(Tenant.id, Tenant.ags, Tenant.name).filter(Tenant.is_active) \
             .order_by(Tenant.name).all()
-        runs = session.execute(text("SELECT started_at, finished_at, status, participants, figures, error "
+        runs = session.execute(text("SELECT started_at, finished_at, status, participants, figures, months, error "
                                     "FROM benchmark.refresh_runs ORDER BY id DESC LIMIT 10")).all()
     table = []
     for tenant_id, ags, name in tenants:

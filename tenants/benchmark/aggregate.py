@@ -35,6 +35,7 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from tenants.confidentiality import REASON_CONTRIBUTORS, REASON_SECONDARY, Rules
@@ -139,31 +140,24 @@ def _window_for(present: list, span: range, taken: dict, lo: int, hi: int) -> fr
     if all(taken.get(t) == natural for t in natural):
         return natural
     chosen = []
-    for i in _outward(span.start + (w - 1) / 2, lo, hi, (w - 1) / 2 + (w - 1) + len(present) // 8):
-        if present[i] not in taken:
+    base = span.start + (w - 1) // 2
+    for offset in _outward_offsets(w % 2 == 0, (w - 1) / 2 + (w - 1) + len(present) // 8):
+        i = base + offset
+        if lo <= i < hi and present[i] not in taken:
             chosen.append(present[i])
             if len(chosen) == w:
                 return frozenset(chosen)
     return None
 
 
-def _outward(centre: float, lo: int, hi: int, reach: float):
-    """Positions in [lo, hi) by distance from ``centre`` (ties: lower first), at most ``reach`` away."""
-    below, above = math.ceil(centre) - 1, math.ceil(centre)
-    if centre == int(centre):
-        below, above = int(centre) - 1, int(centre)
-    while True:
-        down = centre - below if below >= lo else math.inf
-        up = above - centre if above < hi else math.inf
-        step = min(down, up)
-        if step > reach:
-            return
-        if down <= up:
-            yield below
-            below -= 1
-        else:
-            yield above
-            above += 1
+@lru_cache(maxsize=256)
+def _outward_offsets(half: bool, reach: float) -> tuple[int, ...]:
+    """Positions around a window's centre by distance, ties lower first, at most ``reach`` away, as offsets
+    from ``floor(centre)``: 0, -1, 1, -2, 2 … for a whole centre, 0, 1, -1, 2, -2 … for a centre between two
+    positions (an even window). Cached: the refresh asks for the same few hundred thousand times."""
+    centre = 0.5 if half else 0.0
+    offsets = sorted(range(-math.ceil(reach) - 1, math.ceil(reach) + 2), key=lambda o: (abs(o - centre), o))
+    return tuple(o for o in offsets if abs(o - centre) <= reach)
 
 
 def _bounds(spans: dict, quartile: str, n: int) -> tuple[int, int]:
@@ -214,7 +208,7 @@ def quartile_figures(values: Mapping[Hashable, Value], grouping: Grouping | Mapp
                 figure.suppressed[quartile] = REASON_SECONDARY if chosen is None else REASON_CONTRIBUTORS
                 continue
             taken.update(dict.fromkeys(chosen, chosen))
-            setattr(figure, quartile, sum(counted[t].value for t in chosen) / len(chosen))
+            setattr(figure, quartile, math.fsum(counted[t].value for t in chosen) / len(chosen))
             figure.windows[quartile] = chosen
     return out
 

@@ -91,8 +91,7 @@ def since(today: date) -> date:
 _LEIKA = ("CASE WHEN length(r.service_key) = 14 AND left(r.service_key, 2) = '99' THEN r.service_key "
           "ELSE s.leika_key END")
 _JOIN = "LEFT JOIN analytics.services s ON s.tenant_id = r.tenant_id AND s.service_key = r.service_key"
-_WINDOW = ("r.tenant_id = %(tenant)s AND r.day >= %(since)s "
-           "AND r.day < date_trunc('month', CAST(%(today)s AS date))")
+_WINDOW = "r.tenant_id = %(tenant)s AND r.day >= %(since)s AND r.day < %(until)s"
 _MONTH = "date_trunc('month', r.day)::date"
 _AUTH = "coalesce(nullif(r.auth_method, ''), 'unknown')"
 _TRUST = "coalesce(nullif(r.trust_level, ''), 'unknown')"
@@ -136,7 +135,7 @@ _QUERIES = {
              ON s.tenant_id = f.tenant_id AND s.service_key = f.service_key
         WHERE f.tenant_id = %(tenant)s
           AND (f.received_at AT TIME ZONE 'Europe/Berlin') >= CAST(%(since)s AS timestamp)
-          AND (f.received_at AT TIME ZONE 'Europe/Berlin') < date_trunc('month', CAST(%(today)s AS timestamp))
+          AND (f.received_at AT TIME ZONE 'Europe/Berlin') < CAST(%(until)s AS timestamp)
         GROUP BY 1, 2 HAVING CASE WHEN length(f.service_key) = 14 AND left(f.service_key, 2) = '99'
                                   THEN f.service_key ELSE s.leika_key END IS NOT NULL""",
 }
@@ -163,13 +162,18 @@ def _worst_steps(rows) -> dict:
 
 
 def read_tenant(session: Session, tenant_id: int, population: int, today: date,
-                families: tuple[str, ...] = FAMILIES) -> tuple[list[tuple], dict]:
+                families: tuple[str, ...] = FAMILIES, months: tuple[date, date] | None = None
+                ) -> tuple[list[tuple], dict]:
     """One tenant's values as rows (leika, month, metric, value, base), and its worst steps.
 
-    Call inside ``tenant_transaction(tenant_id)``. Reads through the session's own connection
-    (its transaction and tenant binding) with the driver's cursor: plain tuples, no result objects.
+    ``months`` is (first month, month after the last), both first days; by default every month compared on
+    ``today`` (:func:`since` up to the running month, which is left out). Call inside
+    ``tenant_transaction(tenant_id)``. Reads through the session's own connection (its transaction and
+    tenant binding) with the driver's cursor: plain tuples, no result objects.
     """
-    params = {"tenant": tenant_id, "since": since(today), "today": today, "population": population}
+    first, until = months or (since(today), month_start(today))
+    params = {"tenant": tenant_id, "since": max(first, since(today)), "until": min(until, month_start(today)),
+              "population": population}
     rows: list[tuple] = []
     steps: dict = {}
     with session.connection().connection.driver_connection.cursor() as cur:

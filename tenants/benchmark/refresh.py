@@ -8,11 +8,13 @@ the ``benchmark`` schema are group figures that passed
 
 **Published once, never recomputed** (issue 14). A figure of a closed month is
 computed at the first refresh after the month has settled (:data:`SETTLE_DAYS`
-days into the next month) and then kept as it is: every cell (service, month,
-metric) already in ``benchmark.figures`` is skipped by later refreshes. So no
+days into the next month) and then kept as it is: a month with figures in
+``benchmark.figures`` is neither read nor computed by later refreshes. So no
 participant can learn another's value by changing its own data of a past month
 between refreshes (late events, a new peer group, withdrawing and rejoining):
-a second refresh publishes nothing new about that month. Changes of data and
+a second refresh publishes nothing new about that month. It also makes the
+nightly run cheap: it reads only the months due (on the 4th, last month; on
+other nights none), and only the first refresh reads all 36. Changes of data and
 participation take effect for the months compared from then on. Figures older
 than the 36 months compared are deleted. The write is one transaction: readers
 see the figures before or after the refresh, never a part of it.
@@ -130,7 +132,7 @@ def active_members() -> dict[int, Member]:
         return {tid: Member(tid, r.ags, r.kind, r.kreis_ags, r.kreis_name, r.population) for tid, r in rows}
 
 
-def _collect_tenants(found: Collected, tenant_ids: list[int], today: date) -> Collected:
+def _collect_tenants(found: Collected, tenant_ids: list[int], today: date, months: tuple[date, date]) -> Collected:
     by_ags = {m.ags: tid for tid, m in found.members.items()}
     for tenant_id in tenant_ids:
         with tenant_transaction(tenant_id) as session:
@@ -140,31 +142,33 @@ def _collect_tenants(found: Collected, tenant_ids: list[int], today: date) -> Co
             found.families[tenant_id] = chosen
             found.peers[tenant_id] = {by_ags[a] for a in participation.peers(session, tenant_id) if a in by_ags}
             found.add(tenant_id, *read_tenant(session, tenant_id, found.members[tenant_id].population, today,
-                                              tuple(f for f in FAMILIES if f in chosen)))
+                                              tuple(f for f in FAMILIES if f in chosen), months))
     return found
 
 
 def _collect_slice(tenant_ids: list[int]) -> Collected:
     """In a forked worker: own database connections (never the parent's sockets), same reading."""
-    members, today = _WORK
+    members, today, months = _WORK
     db.engine.dispose(close=False)
-    part = _collect_tenants(Collected(members=members), tenant_ids, today)
+    part = _collect_tenants(Collected(members=members), tenant_ids, today, months)
     part.members = {}
     return part
 
 
-def collect(today: date) -> Collected:
-    """Opt-ins, peers and values of every active tenant, one tenant transaction each.
+def collect(today: date, months: tuple[date, date] | None = None) -> Collected:
+    """Opt-ins, peers and values of every active tenant in ``months`` (first month, month after the last;
+    default: all months compared), one tenant transaction each.
 
     With many tenants the reading is split over forked worker processes (one per core); each reads
     its tenants through its own connections, exactly as a single process would.
     """
+    months = months or (since(today), month_start(today))
     found = Collected(members=active_members())
     ids = sorted(found.members)
     workers = os.cpu_count() or 1
     if len(ids) < PARALLEL_TENANTS or workers < 2:
-        return _collect_tenants(found, ids, today)
-    _WORK[:] = [found.members, today]
+        return _collect_tenants(found, ids, today, months)
+    _WORK[:] = [found.members, today, months]
     # Twice as many readers as cores: each spends about half its time waiting for its query, and
     # the other reader's Python work fills that time (measured: 32 s -> 29.5 s for 443 tenants on 2 cores).
     readers = workers * READERS_PER_CORE
@@ -317,33 +321,45 @@ def comparable(month: date, today: date) -> bool:
     return month < month_start(today) and (month < month_start(today, 1) or today.day > SETTLE_DAYS)
 
 
-def _published_cells(session) -> set[tuple]:
-    """The cells (service, month, metric) already published: kept as they are, never computed again."""
-    return {(leika.strip(), month, metric) for leika, month, metric in session.execute(text(
-        "SELECT DISTINCT service_key, month, metric FROM benchmark.figures"))}
+def months_due(today: date, published: set[date]) -> list[date]:
+    """The months a refresh on ``today`` computes: compared (:func:`since`), settled (:func:`comparable`) and
+    without published figures. A month with figures is kept as it is (module docstring)."""
+    month, due = since(today), []
+    while comparable(month, today):
+        if month not in published:
+            due.append(month)
+        month = month_start(month, -1)
+    return due
+
+
+def _published_months(session) -> set[date]:
+    """The months with published figures: kept as they are, never read or computed again."""
+    return set(session.execute(text("SELECT DISTINCT month FROM benchmark.figures")).scalars())
 
 
 def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
-    """Compute the figures of every cell not published yet whose month is comparable; keep the others.
+    """Compute the figures of the months due (:func:`months_due`); keep the published ones.
 
-    Returns a summary (participants, new figures, run id, seconds per phase).
+    Returns a summary (participants, new figures, months computed, run id, seconds per phase).
     """
     today = today or berlin_today()
     with platform_transaction() as session:
         run_id = session.execute(text("INSERT INTO benchmark.refresh_runs DEFAULT VALUES RETURNING id")).scalar()
-        published = _published_cells(session)
+        published = _published_months(session)
+    due = set(months_due(today, published))
     seconds = {}
     try:
         clock = time.perf_counter()
-        found = collect(today)
+        # Nothing due (most nights): no tenant is read; old months are still dropped below.
+        found = collect(today, (min(due), month_start(max(due), -1))) if due else Collected()
         seconds["read"], clock = time.perf_counter() - clock, time.perf_counter()
-        texts, figures, labels = compute(found, brules, lambda key: key not in published and comparable(key[1], today))
+        texts, figures, labels = compute(found, brules, lambda key: key[1] in due)
         seconds["compute"], clock = time.perf_counter() - clock, time.perf_counter()
         with platform_transaction() as session:
             _write(session, texts, labels, bool(published), since(today))
             session.execute(text("UPDATE benchmark.refresh_runs SET status = 'succeeded', finished_at = now(), "
-                                 "participants = :p, figures = :f WHERE id = :id"),
-                            {"p": len(found.families), "f": figures, "id": run_id})
+                                 "participants = :p, figures = :f, months = :m WHERE id = :id"),
+                            {"p": len(found.families), "f": figures, "m": len(due), "id": run_id})
     except Exception as error:
         db.session.rollback()
         with platform_transaction() as session:
@@ -351,7 +367,8 @@ def refresh(brules: BenchmarkRules, today: date | None = None) -> dict:
                                  "error = :e WHERE id = :id"), {"e": str(error)[:2000], "id": run_id})
         raise
     seconds["write"] = time.perf_counter() - clock
-    return {"run_id": run_id, "participants": len(found.families), "figures": figures, "seconds": seconds}
+    return {"run_id": run_id, "participants": len(found.families), "figures": figures, "months": len(due),
+            "seconds": seconds}
 
 
 def _write(session, texts: list[str], labels: dict, incremental: bool, oldest: date) -> None:

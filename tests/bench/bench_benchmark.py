@@ -1,26 +1,31 @@
-"""The nightly comparison refresh at Hessen's full scale: all 443 municipalities and districts active and opted
-into every metric family, 50 LeiKa services each, 36 complete months; 40 tenants have a peer group of 12.
-Rollups hold one row per tenant, service and month (the refresh sums by month, so daily rows change only the
-SQL part), with 2 steps, 2 payment methods and 2 authentication methods per row, and 4 ratings per month for 10
-services: about 6 million rollup rows. Runs in its own database (`egovsad_bench_comparisons`). Phases: reading
-every tenant's values through one tenant transaction each (RLS), computing the protected window quartiles
-in memory, replacing the `benchmark` schema.
+"""The comparison refresh at Hessen's full scale: all 443 municipalities and districts active and opted into
+every metric family, 50 LeiKa services each, 37 months of data; 40 tenants have a peer group of 12. Rollups
+hold one row per tenant, service and month (the refresh sums by month, so daily rows change only the SQL part),
+with 2 steps, 2 payment methods and 2 authentication methods per row, and 4 ratings per month for 10 services:
+about 6.4 million rollup rows. Runs in its own database (`egovsad_bench_comparisons`). Phases: reading every
+tenant's values through one tenant transaction each (RLS), computing the protected window quartiles in memory,
+writing the new figures.
+
+Three refreshes, as the nightly job meets them: the first one ever (nothing published: all 36 months compared,
+a one-time backfill), the night a month settles (the 4th: that month for every tenant, the oldest month
+dropped), and any other night (no month due: nothing read).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 from sqlalchemy import text
 
 from tests.bench.common import fresh_database
 
-TITLE = "Comparisons: full refresh of the benchmark figures"
+TITLE = "Comparisons: refresh of the benchmark figures"
 SERVICES, MONTHS, PEER_OWNERS, PEERS = 50, 36, 40, 12
 TODAY = date(2026, 11, 22)
+SETTLES = date(2026, 12, 4)  # November 2026 (seeded as the 37th month) is compared
 DATABASE = "egovsad_bench_comparisons"
 
 _SEED = """
@@ -31,7 +36,7 @@ FROM portal.tenants t, generate_series(0, {services} - 1) s;
 CREATE TEMP TABLE cells AS
 SELECT s.tenant_id, s.service_key, (DATE '{first}' + make_interval(months => m))::date + 9 AS day,
        (20 + random() * 300)::int AS started
-FROM analytics.services s, generate_series(0, {months} - 1) m;
+FROM analytics.services s, generate_series(0, {months}) m;
 
 INSERT INTO analytics.rollup_service_daily (tenant_id, service_key, day, started, submitted, aborted)
 SELECT tenant_id, service_key, day, started, (started * (0.4 + random() * 0.5))::int, 0 FROM cells;
@@ -92,7 +97,7 @@ def _seed(settings, owner) -> int:
 def run(settings) -> list[dict]:
     from portal import create_app
     from tenants.benchmark import rules_from
-    from tenants.benchmark.refresh import refresh
+    from tenants.benchmark.refresh import months_due, refresh
 
     settings = _bench_settings(settings)
     owner, app_engine = fresh_database(settings)
@@ -100,21 +105,28 @@ def run(settings) -> list[dict]:
     app = create_app({"TESTING": True}, settings=settings)
     brules = rules_from(settings)
     results = []
-    with app.app_context():
-        started = time.perf_counter()
-        summary = refresh(brules, TODAY)
-        total_s = time.perf_counter() - started
-    with owner.connect() as conn:
-        published = conn.execute(text("SELECT count(*) FILTER (WHERE median IS NOT NULL), count(*) "
-                                      "FROM benchmark.figures WHERE mode_label IS NULL AND metric <> 'abandon_step'")
-                                 ).one()
-    results.append({
-        "what": f"443 tenants × {SERVICES} services × {MONTHS} months, {rollup_rows:,} rollup rows",
-        "read (s)": round(summary["seconds"]["read"], 1), "compute (s)": round(summary["seconds"]["compute"], 1),
-        "write (s)": round(summary["seconds"]["write"], 1),
-        "full refresh (s)": round(total_s, 1), "figure rows": f"{summary['figures']:,}",
-        "medians published": f"{published[0] / max(published[1], 1):.0%}", "target": "< 60 s",
-    })
+    nights = [(f"first refresh (nothing published yet; {rollup_rows:,} rollup rows)", TODAY),
+              ("a month settles (the 4th)", SETTLES), ("any other night (no month due)", SETTLES + timedelta(days=1))]
+    for what, today in nights:
+        with owner.connect() as conn:
+            due = months_due(today, set(conn.execute(text("SELECT DISTINCT month FROM benchmark.figures")).scalars()))
+        with app.app_context():
+            started = time.perf_counter()
+            summary = refresh(brules, today)
+            total_s = time.perf_counter() - started
+        with owner.connect() as conn:
+            published = conn.execute(text(
+                "SELECT count(*) FILTER (WHERE median IS NOT NULL), count(*) FROM benchmark.figures "
+                "WHERE mode_label IS NULL AND metric <> 'abandon_step' AND month = ANY(:months)"),
+                {"months": due}).one()
+        results.append({
+            "refresh": what, "date": today.strftime("%d.%m.%Y"), "months computed": summary["months"],
+            "read (s)": round(summary["seconds"]["read"], 1), "compute (s)": round(summary["seconds"]["compute"], 1),
+            "write (s)": round(summary["seconds"]["write"], 1), "whole refresh (s)": round(total_s, 1),
+            "new figure rows": f"{summary['figures']:,}",
+            "medians published": f"{published[0] / published[1]:.0%}" if published[1] else "–",
+            "target": "< 60 s",
+        })
     owner.dispose()
     app_engine.dispose()
     return results

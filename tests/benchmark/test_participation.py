@@ -136,12 +136,17 @@ def test_parallel_refresh_publishes_the_same_figures(app, hessen, owner_engine, 
     assert len(sequential) > 20
 
 
-def test_a_failed_refresh_keeps_the_published_figures_and_their_key(app, hessen, owner_engine, monkeypatch):
+def test_a_failed_refresh_keeps_the_published_figures_and_their_key(app, hessen, owner_engine, monkeypatch,
+                                                                    insert_rows):
+    earlier = last_month(1, 2)
     for tenant_id in hessen.ids.values():
         opt_in(app, tenant_id)
-    run_refresh(app)
+        insert_rows(tenant_id, "rollup_service_daily", [
+            {"service_key": HUNDESTEUER, "day": earlier.replace(day=12), "started": 90, "submitted": 60,
+             "aborted": 30}])
+    run_refresh(app, _settled_in(earlier))
     published = _snapshot(owner_engine)
-    assert published
+    assert published and {row[2] for row in published} == {earlier}
 
     def broken_copy(session, rows):
         raise RuntimeError("disk full")
@@ -172,3 +177,43 @@ def test_step_labels_with_tabs_backslashes_and_line_breaks_reach_the_figures_unc
         stored = session.execute(text("SELECT mode_label, q1 FROM benchmark.figures")).all()
         session.rollback()
     assert [tuple(r) for r in stored] == [(label, None)]
+
+
+def test_months_due_are_the_settled_months_without_figures():
+    november, october = date(2026, 11, 1), date(2026, 10, 1)
+    assert refresh_module.months_due(date(2026, 12, 3), set())[-1] == october  # November not settled yet
+    due = refresh_module.months_due(date(2026, 12, 4), set())
+    assert len(due) == 36 and due[0] == date(2023, 12, 1) and due[-1] == november
+    assert refresh_module.months_due(date(2026, 12, 4), set(due) - {november}) == [november]
+    assert refresh_module.months_due(date(2026, 12, 20), set(due)) == []
+
+
+def test_a_compared_month_is_not_read_again(app, hessen, owner_engine, operator, insert_rows, monkeypatch):
+    """A month is compared once (issue 14); later nights read no tenant and publish nothing about it, not
+    even for a service whose data arrived late: that would be a second state of the month."""
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id)
+    months = refresh_module.months_due(_settled_in(last_month(1)), set())
+    # Marburg has data in every month compared, so each gets figures (withheld ones, too few contributors).
+    insert_rows(hessen.marburg, "rollup_service_daily", [
+        {"service_key": HUNDESTEUER, "day": month.replace(day=5), "started": 50, "submitted": 40, "aborted": 10}
+        for month in months[:-1]])
+    first = run_refresh(app, _settled_in(last_month(1)))
+    published = _snapshot(owner_engine)
+    assert first["months"] == 36 and first["figures"] == len(published) and {r[2] for r in published} == set(months)
+
+    late_service = "99102013105000"
+    for tenant_id in hessen.ids.values():
+        insert_rows(tenant_id, "services", [{"service_key": late_service, "name": "Nachgeliefert"}])
+        insert_rows(tenant_id, "rollup_service_daily", [
+            {"service_key": late_service, "day": last_month(), "started": 80, "submitted": 50, "aborted": 30}])
+    reads = []
+    original = refresh_module.read_tenant
+    monkeypatch.setattr(refresh_module, "read_tenant", lambda *args: reads.append(args) or original(*args))
+    second = run_refresh(app, _settled_in(last_month(1)) + timedelta(days=5))
+    assert (second["months"], second["figures"], reads) == (0, 0, [])
+    assert _snapshot(owner_engine) == published
+
+    html = operator.get("/operator/vergleich").get_data(as_text=True)
+    latest = html[html.index("<tbody"):].split("</tr>")[0]
+    assert "erfolgreich (kein neuer Monat fällig)" in latest and ">–<" in latest  # no participants read
