@@ -64,6 +64,22 @@ def test_no_template_uses_english_short_numbers():
                 assert all(label in params.get("column_config", {}) for label in labels), (key, chart["key"])
 
 
+def test_time_axes_and_tooltips_name_the_period_in_the_language_of_the_page():
+    """Superset's "smart_date" labels a week by its weekday ("Mo 23") and a month's tooltip without its year;
+    weekly charts show the locale's date (23.11.2026 / 11/23/2026), monthly tooltips month and year."""
+    grains = set()
+    for key, template in templates.dashboards().items():
+        for chart in template["charts"]:
+            params = chart["params"]
+            grain = params.get("time_grain_sqla")
+            grains.add(grain)
+            if grain == "P1M":
+                assert params.get("tooltipTimeFormat") == "%B %Y", (key, chart["key"])
+            elif grain:
+                assert params.get("x_axis_time_format") == params.get("tooltipTimeFormat") == "%x", (key, chart["key"])
+    assert {"P1M", "P1W"} <= grains
+
+
 def test_the_portal_names_the_comparison_areas_as_the_dashboards_do(app):
     """The comparison pages (gettext) and the Superset dataset (tenants/vocabulary.py) use the same German words."""
     from portal.views.benchmark import family_label
