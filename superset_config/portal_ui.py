@@ -125,7 +125,8 @@ EMBEDDED_SCRIPT = r"""
 #: The chart editor's filter labels (``[data-test=option-label]``) with column labels instead of column names.
 EDITOR_SCRIPT = r"""
 (function () {
-  var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__, EMPTY = __EMPTY__;
+  var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__, EMPTY = __EMPTY__, OWN_DATA = __OWN_DATA__;
+  var DATABASE = /\btenant_[0-9]{8}\b/g;
   var SUBJECT = /^([a-z_][a-z0-9_]*)(?=\s|$)/, BETWEEN = /(\u2264 )([a-z_][a-z0-9_]*)( <)/;
   function untranslated(text) {
     return text.replace(/\(No filter\)$/, "(" + NO_FILTER + ")").replace(/^No filter$/, NO_FILTER)
@@ -149,15 +150,51 @@ EDITOR_SCRIPT = r"""
   // Filter labels in the chart editor; "No filter" also in popovers (a dashboard chart's filter badge);
   // the "N/A" the table chart writes into an empty cell itself. Text nodes are changed in place, so React
   // still owns the nodes it rendered.
-  function adjust() {
+  // The tenant's database is named by its isolation key (tenant_<AGS>: roles, permissions and the tenant
+  // boundary rely on it); wherever Superset shows that name (SQL Lab's database choice, a dataset's
+  // details, the dataset list) the editor reads "Eigene Daten". Only new text is looked at (the nodes a
+  // mutation added or changed), never SQL in the editor, and titles too, as tooltips read them.
+  function ownData(text) { return text.indexOf("tenant_") < 0 ? text : text.replace(DATABASE, OWN_DATA); }
+  function renameDatabase(root) {
+    if (root.nodeType === 3) {
+      var parent = root.parentElement;
+      if (parent && !parent.closest(".ace_editor")) {
+        var text = ownData(root.nodeValue);
+        if (text !== root.nodeValue) root.nodeValue = text;
+      }
+      return;
+    }
+    if (root.nodeType !== 1 || root.closest(".ace_editor")) return;
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.nodeValue.indexOf("tenant_") >= 0 && !node.parentElement.closest(".ace_editor")) {
+        node.nodeValue = ownData(node.nodeValue);
+      }
+    }
+    [root].concat(Array.prototype.slice.call(root.querySelectorAll("[title*='tenant_']"))).forEach(function (el) {
+      var title = el.getAttribute("title");
+      if (title && title.indexOf("tenant_") >= 0) el.setAttribute("title", ownData(title));
+    });
+  }
+  function adjust(records) {
     rewrite("[data-test='option-label']", relabel);
     rewrite(".ant-popover, .ant-tooltip", untranslated);
     rewrite("td.dt-is-null", function (text) { return text === "N/A" ? EMPTY : text; });
+    records.forEach(function (record) {
+      if (record.type === "characterData") renameDatabase(record.target);
+      else record.addedNodes.forEach(renameDatabase);
+    });
   }
+  if (document.body) renameDatabase(document.body);
   new MutationObserver(adjust).observe(document.documentElement,
                                        { childList: true, subtree: true, characterData: true });
 })();
 """
+
+
+#: How the tenant's database (named ``tenant_<AGS>``, its isolation key) is shown to editors; German, with
+#: its English in ``translations/dashboards.en.json``.
+OWN_DATA = "Eigene Daten"
 
 
 @lru_cache(maxsize=8)
@@ -177,8 +214,10 @@ def editor_script(lang: str) -> str:
     def word(msgid: str) -> str:
         return json.dumps((messages.get(msgid) or [msgid])[0] or msgid, ensure_ascii=False)
 
+    own_data = template_texts(lang).get(OWN_DATA, OWN_DATA)
     return (EDITOR_SCRIPT.replace("__WORDS__", json.dumps(column_labels(lang), ensure_ascii=False))
-            .replace("__NO_FILTER__", word("No filter")).replace("__EMPTY__", word("N/A")))
+            .replace("__NO_FILTER__", word("No filter")).replace("__EMPTY__", word("N/A"))
+            .replace("__OWN_DATA__", json.dumps(own_data, ensure_ascii=False)))
 
 
 def _catalogue(name: str) -> dict[str, Any]:

@@ -224,6 +224,10 @@ def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server
         page.wait_for_url(f"{superset}/chart/add**", timeout=60_000)
         page.wait_for_load_state("networkidle")
         # The first choice is the dataset: its list shows the German names.
+        page.wait_for_timeout(5000)
+        page.screenshot(path="/tmp/prof/sqllab.png")
+        open("/tmp/prof/sqllab2.txt", "w").write(page.locator("body").inner_text() + "\n----\n" + "\n".join(
+            page.locator("[role=combobox], .ant-select").evaluate_all("els => els.map(e => e.outerHTML.slice(0, 400))")))
         page.get_by_role("combobox").first.click()
         page.get_by_text("Dienste je Tag").first.wait_for(timeout=30_000)
         choices = page.locator(".ant-select-dropdown").inner_text()
@@ -234,6 +238,37 @@ def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server
         context.close()
     assert f"tenant_{tenants_ab.a.ags}_editor" in roles
     assert "Dienste je Tag" in choices and "egov_" not in choices, choices
+
+
+def test_editors_see_their_database_as_own_data_not_its_key(ss_app, ss_live_server, tenants_ab, browser, superset):
+    """The tenant's database is named tenant_<AGS> (its isolation key); SQL Lab's database choice and the
+    dataset list show "Eigene Daten" instead, while the SQL typed in the editor stays as typed."""
+    from tests.superset.conftest import ARTIFACTS
+
+    key = f"tenant_{tenants_ab.a.ags}"
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-db-name"))])
+    page = context.new_page()
+    try:
+        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
+        page.wait_for_url(f"{superset}/**", timeout=60_000)
+        page.goto(f"{superset}/tablemodelview/list/")
+        page.get_by_text("Dienste je Tag").first.wait_for(timeout=60_000)
+        datasets = page.locator("body").inner_text()
+        page.goto(f"{superset}/sqllab/")
+        page.get_by_text("Registerkarte hinzufügen").first.click(timeout=60_000)
+        page.get_by_text("Eigene Daten").first.wait_for(timeout=30_000)  # the query tab's database
+        page.locator(".ace_text-input").first.focus()
+        page.keyboard.type(f"SELECT '{key}'")
+        page.locator(".ace_content").filter(has_text=key).first.wait_for(timeout=10_000)
+        page.wait_for_timeout(1000)
+        sqllab = page.locator("body").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "self_service_sqllab_own_data.png"))
+    finally:
+        context.close()
+    assert "Eigene Daten" in datasets and key not in datasets, datasets[:2000]
+    assert key not in sqllab.replace(f"SELECT '{key}'", ""), sqllab[:2000]
 
 
 #: A metric with a thousands group and a fraction, whatever tenant A's figures are.
