@@ -224,10 +224,6 @@ def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server
         page.wait_for_url(f"{superset}/chart/add**", timeout=60_000)
         page.wait_for_load_state("networkidle")
         # The first choice is the dataset: its list shows the German names.
-        page.wait_for_timeout(5000)
-        page.screenshot(path="/tmp/prof/sqllab.png")
-        open("/tmp/prof/sqllab2.txt", "w").write(page.locator("body").inner_text() + "\n----\n" + "\n".join(
-            page.locator("[role=combobox], .ant-select").evaluate_all("els => els.map(e => e.outerHTML.slice(0, 400))")))
         page.get_by_role("combobox").first.click()
         page.get_by_text("Dienste je Tag").first.wait_for(timeout=30_000)
         choices = page.locator(".ant-select-dropdown").inner_text()
