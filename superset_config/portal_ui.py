@@ -33,7 +33,11 @@
   ``2025-11-01 ≤ day < …``); "No filter" stays English there and in a dashboard chart's filter badge;
   the table chart writes "N/A" into an empty cell. :data:`EDITOR_SCRIPT`, on every Superset page,
   writes the column's label (``datasets.json``, in the page's language) and the pack's own words for
-  "No filter" and "N/A" ("Kein Filter", "keine Angabe") into those texts, in place.
+  "No filter" and "N/A" ("Kein Filter", "keine Angabe") into those texts, in place. The data pane under
+  a chart in the editor (and SQL Lab's results) shows raw values: the script writes their dates and
+  numbers as the page's language does ("01.08.2026", "341.000,25"; never a code column's values), the
+  column's label over its name, the row limits in words ("1.000 Zeilen", not "1k rows"), and the
+  tenant's database, named by its isolation key ``tenant_<AGS>``, as "Eigene Daten".
 * **Number formats of new charts that follow the language**: Superset's default number format,
   "SMART_NUMBER", is built into its frontend with the English locale (``16.2k``, ``0.684``; neither
   ``D3_FORMAT`` nor any other setting reaches it). A new chart's starting form data (the explore API's
@@ -126,7 +130,42 @@ EMBEDDED_SCRIPT = r"""
 EDITOR_SCRIPT = r"""
 (function () {
   var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__, EMPTY = __EMPTY__, OWN_DATA = __OWN_DATA__;
-  var DATABASE = /\btenant_[0-9]{8}\b/g;
+  var DATABASE = /\btenant_[0-9]{8}\b/g, LOCALE = __LOCALE__, ROWS = __ROWS__;
+  // The data pane under a chart in the editor, and SQL Lab's results, show raw values: "2026-08-01 00:00:00",
+  // "341000.25". They are written as the page's language writes them; a code column (keys, AGS, ids, years)
+  // and whole numbers under five digits are left as they are, so no key turns into "99.102.013…".
+  var ISO = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?$/;
+  var DECIMAL = /^-?\d+\.\d+$/, INTEGER = /^-?[1-9]\d{4,11}$/;
+  var CODE_COLUMN = /(^|_)(key|ags|ars|id|code|no|nr|year|jahr)$/i;
+  var NUMBER = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 10 });
+  var DAY = new Intl.DateTimeFormat(LOCALE, { day: "2-digit", month: "2-digit", year: "numeric", timeZone: "UTC" });
+  var MOMENT = new Intl.DateTimeFormat(LOCALE, { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit",
+                                                 minute: "2-digit", second: "2-digit", timeZone: "UTC" });
+  function cellText(text, column) {
+    var parts = ISO.exec(text);
+    if (parts) {
+      var when = new Date(Date.UTC(+parts[1], parts[2] - 1, +parts[3], +parts[4], +parts[5], +parts[6]));
+      return (parts[4] + parts[5] + parts[6] === "000000" ? DAY : MOMENT).format(when);
+    }
+    if (CODE_COLUMN.test(column || "")) return text;
+    return DECIMAL.test(text) || INTEGER.test(text) ? NUMBER.format(Number(text)) : text;
+  }
+  function resultCells() {
+    document.querySelectorAll(".ag-cell[col-id] .ag-cell-value").forEach(function (value) {
+      var node = value.firstChild;
+      if (!node || node.nodeType !== 3 || value.childNodes.length !== 1) return;
+      var text = cellText(node.nodeValue, value.closest(".ag-cell").getAttribute("col-id"));
+      if (text !== node.nodeValue) node.nodeValue = text;
+    });
+    document.querySelectorAll(".ag-header-cell[col-id] .ag-header-cell-text").forEach(function (header) {
+      var column = header.closest(".ag-header-cell").getAttribute("col-id");
+      if (header.textContent === column && WORDS[column]) header.textContent = WORDS[column];
+    });
+    rewrite(".ant-select-selection-item, .ant-select-item-option-content", function (text) {
+      var limit = /^(\d+)k rows$/.exec(text);
+      return limit ? ROWS.replace("%s", NUMBER.format(limit[1] * 1000)) : text;
+    });
+  }
   var SUBJECT = /^([a-z_][a-z0-9_]*)(?=\s|$)/, BETWEEN = /(\u2264 )([a-z_][a-z0-9_]*)( <)/;
   function untranslated(text) {
     return text.replace(/\(No filter\)$/, "(" + NO_FILTER + ")").replace(/^No filter$/, NO_FILTER)
@@ -180,6 +219,7 @@ EDITOR_SCRIPT = r"""
     rewrite("[data-test='option-label']", relabel);
     rewrite(".ant-popover, .ant-tooltip", untranslated);
     rewrite("td.dt-is-null", function (text) { return text === "N/A" ? EMPTY : text; });
+    resultCells();
     records.forEach(function (record) {
       if (record.type === "characterData") renameDatabase(record.target);
       else record.addedNodes.forEach(renameDatabase);
@@ -215,9 +255,11 @@ def editor_script(lang: str) -> str:
         return json.dumps((messages.get(msgid) or [msgid])[0] or msgid, ensure_ascii=False)
 
     own_data = template_texts(lang).get(OWN_DATA, OWN_DATA)
+    rows = (messages.get("%s row") or ["%s row", "%s rows"])[-1] or "%s rows"  # the plural form
     return (EDITOR_SCRIPT.replace("__WORDS__", json.dumps(column_labels(lang), ensure_ascii=False))
             .replace("__NO_FILTER__", word("No filter")).replace("__EMPTY__", word("N/A"))
-            .replace("__OWN_DATA__", json.dumps(own_data, ensure_ascii=False)))
+            .replace("__OWN_DATA__", json.dumps(own_data, ensure_ascii=False))
+            .replace("__LOCALE__", json.dumps(lang)).replace("__ROWS__", json.dumps(rows, ensure_ascii=False)))
 
 
 def _catalogue(name: str) -> dict[str, Any]:

@@ -308,12 +308,62 @@ def test_new_charts_start_with_the_locales_number_format_and_saved_charts_keep_t
     assert saved["y_axis_format"] == "SMART_NUMBER" and "number_format" not in saved
 
 
+def _explore(page, superset: str, dataset_id: int, form_data: dict) -> None:
+    """Open an unsaved exploration of ``form_data`` on the dataset, as Superset keeps one while an editor works."""
+    import json
+
+    form_data = {"datasource": f"{dataset_id}__table", **form_data}
+    key = page.evaluate("""async ([datasetId, formData]) => {
+        const csrf = (await (await fetch('/api/v1/security/csrf_token/')).json()).result;
+        const answer = await fetch('/api/v1/explore/form_data', {method: 'POST',
+            headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf},
+            body: JSON.stringify({datasource_id: datasetId, datasource_type: 'table', form_data: formData})});
+        return (await answer.json()).key;
+    }""", [dataset_id, json.dumps(form_data)])
+    assert key
+    page.goto(f"{superset}/explore/?form_data_key={key}")
+
+
+def test_the_data_under_an_editors_chart_reads_in_german(ss_app, ss_live_server, tenants_ab, browser, superset):
+    """The editor's data pane shows Superset's raw values ("day", "2026-08-01 00:00:00", "341000.25", "1k rows");
+    the editor reads "Tag", "01.08.2026", "341.000,25" and "1.000 Zeilen"."""
+    from tenants.superset.provision import load_state
+    from tests.superset.conftest import ARTIFACTS
+
+    with ss_app.app_context():
+        dataset_id = load_state(tenants_ab.a.id)["datasets"]["egov_service_daily"]
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-data-pane"))])
+    page = context.new_page()
+    try:
+        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
+        page.wait_for_url(f"{superset}/**", timeout=60_000)
+        _explore(page, superset, dataset_id, {"viz_type": "echarts_timeseries_bar", "metrics": [GROUPED_METRIC],
+                                              "x_axis": "day", "time_grain_sqla": "P1M", "time_range": "No filter",
+                                              "groupby": ["service"]})
+        page.get_by_text("Ergebnisse", exact=True).first.click(timeout=60_000)
+        cells = page.locator(".ag-cell[col-id='day'] .ag-cell-value")
+        cells.first.wait_for(timeout=60_000)
+        page.wait_for_timeout(500)  # the script rewrites after the grid's last mutation
+        headers = page.locator(".ag-header-cell-text").all_inner_texts()
+        days = cells.all_inner_texts()
+        figures = page.locator(".ag-cell:not([col-id='day']):not([col-id='-1']) .ag-cell-value").all_inner_texts()
+        limit = page.locator(".ant-select-selection-item").filter(has_text="Zeilen").first.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "self_service_data_pane.png"))
+    finally:
+        context.close()
+    assert "Tag" in headers and "day" not in headers, headers
+    assert days and all(re.fullmatch(r"01\.\d{2}\.\d{4}", day) for day in days), days
+    assert figures and all(re.fullmatch(r"\d{1,3}(\.\d{3})+,25", figure) for figure in figures), figures
+    assert limit == "1.000 Zeilen", limit
+
+
 def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_live_server, tenants_ab, browser,
                                                                   superset):
     """What the editor sees in the chart editor: a new big number with a metric chosen reads "37.000,25",
     not "37k", and its time filter "Tag (Kein Filter)", not "day (No filter)" (an unsaved exploration, as
     Superset keeps it while the editor works, opened in Chromium)."""
-    import json
 
     from tenants.superset.provision import load_state
     from tests.superset.conftest import ARTIFACTS
@@ -326,17 +376,8 @@ def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_liv
     try:
         page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
         page.wait_for_url(f"{superset}/**", timeout=60_000)
-        form_data = {"datasource": f"{dataset_id}__table", "viz_type": "big_number_total", "metric": GROUPED_METRIC,
-                     "time_range": "No filter"}
-        key = page.evaluate("""async ([datasetId, formData]) => {
-            const csrf = (await (await fetch('/api/v1/security/csrf_token/')).json()).result;
-            const answer = await fetch('/api/v1/explore/form_data', {method: 'POST',
-                headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf},
-                body: JSON.stringify({datasource_id: datasetId, datasource_type: 'table', form_data: formData})});
-            return (await answer.json()).key;
-        }""", [dataset_id, json.dumps(form_data)])
-        assert key
-        page.goto(f"{superset}/explore/?form_data_key={key}")
+        _explore(page, superset, dataset_id, {"viz_type": "big_number_total", "metric": GROUPED_METRIC,
+                                              "time_range": "No filter"})
         number = page.locator(".header-line").first
         number.wait_for(timeout=60_000)
         shown = number.inner_text().strip()
