@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import psycopg
@@ -236,18 +237,27 @@ def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server
     assert "Dienste je Tag" in choices and "egov_" not in choices, choices
 
 
+@contextmanager
+def _editor_in_superset(ss_app, ss_live_server, tenants_ab, browser, superset: str, subject: str):
+    """A Chromium page of a new editor of tenant A, signed in to Superset through the portal (German)."""
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject=subject))])
+    page = context.new_page()
+    try:
+        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
+        page.wait_for_url(f"{superset}/**", timeout=60_000)
+        yield page
+    finally:
+        context.close()
+
+
 def test_editors_see_their_database_as_own_data_not_its_key(ss_app, ss_live_server, tenants_ab, browser, superset):
     """The tenant's database is named tenant_<AGS> (its isolation key); SQL Lab's database choice and the
     dataset list show "Eigene Daten" instead, while the SQL typed in the editor stays as typed."""
     from tests.superset.conftest import ARTIFACTS
 
     key = f"tenant_{tenants_ab.a.ags}"
-    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
-    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-db-name"))])
-    page = context.new_page()
-    try:
-        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
-        page.wait_for_url(f"{superset}/**", timeout=60_000)
+    with _editor_in_superset(ss_app, ss_live_server, tenants_ab, browser, superset, "editor-db-name") as page:
         page.goto(f"{superset}/tablemodelview/list/")
         page.get_by_text("Dienste je Tag").first.wait_for(timeout=60_000)
         datasets = page.locator("body").inner_text()
@@ -261,8 +271,6 @@ def test_editors_see_their_database_as_own_data_not_its_key(ss_app, ss_live_serv
         sqllab = page.locator("body").inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "self_service_sqllab_own_data.png"))
-    finally:
-        context.close()
     assert "Eigene Daten" in datasets and key not in datasets, datasets[:2000]
     assert key not in sqllab.replace(f"SELECT '{key}'", ""), sqllab[:2000]
 
@@ -332,12 +340,7 @@ def test_the_data_under_an_editors_chart_reads_in_german(ss_app, ss_live_server,
 
     with ss_app.app_context():
         dataset_id = load_state(tenants_ab.a.id)["datasets"]["egov_service_daily"]
-    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
-    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-data-pane"))])
-    page = context.new_page()
-    try:
-        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
-        page.wait_for_url(f"{superset}/**", timeout=60_000)
+    with _editor_in_superset(ss_app, ss_live_server, tenants_ab, browser, superset, "editor-data-pane") as page:
         _explore(page, superset, dataset_id, {"viz_type": "echarts_timeseries_bar", "metrics": [GROUPED_METRIC],
                                               "x_axis": "day", "time_grain_sqla": "P1M", "time_range": "No filter",
                                               "groupby": ["service"]})
@@ -351,8 +354,6 @@ def test_the_data_under_an_editors_chart_reads_in_german(ss_app, ss_live_server,
         limit = page.locator(".ant-select-selection-item").filter(has_text="Zeilen").first.inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "self_service_data_pane.png"))
-    finally:
-        context.close()
     assert "Tag" in headers and "day" not in headers, headers
     assert days and all(re.fullmatch(r"01\.\d{2}\.\d{4}", day) for day in days), days
     assert figures and all(re.fullmatch(r"\d{1,3}(\.\d{3})+,25", figure) for figure in figures), figures
@@ -370,12 +371,7 @@ def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_liv
 
     with ss_app.app_context():
         dataset_id = load_state(tenants_ab.a.id)["datasets"]["egov_service_daily"]
-    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
-    context.add_cookies([session_cookie(ss_app, add_user(ss_app, tenants_ab.a, "editor", subject="editor-numbers"))])
-    page = context.new_page()
-    try:
-        page.goto(f"{ss_live_server.url}/t/{tenants_ab.a.ags}/self-service")
-        page.wait_for_url(f"{superset}/**", timeout=60_000)
+    with _editor_in_superset(ss_app, ss_live_server, tenants_ab, browser, superset, "editor-numbers") as page:
         _explore(page, superset, dataset_id, {"viz_type": "big_number_total", "metric": GROUPED_METRIC,
                                               "time_range": "No filter"})
         number = page.locator(".header-line").first
@@ -385,8 +381,6 @@ def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_liv
         time_filter = page.locator("[data-test='option-label']").filter(has_text="Filter").first.inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "self_service_new_chart_numbers.png"))
-    finally:
-        context.close()
     assert re.fullmatch(r"\d{1,3}(\.\d{3})+,25", shown), shown
     assert time_filter.strip() == "Tag (Kein Filter)", time_filter
 
