@@ -427,8 +427,10 @@ def _adjust_html(response: Response) -> Response:
 #: shared ``y_axis_format`` and the controls built from it), and the format a new chart starts with
 #: instead: thousands grouped, at most two decimals, both in the page's locale (``D3_FORMAT``).
 NEW_CHART_NUMBER_FORMAT = ",.2~f"
-NEW_CHART_NUMBER_FORMATS = dict.fromkeys(("y_axis_format", "number_format", "y_axis_format_secondary"),
-                                         NEW_CHART_NUMBER_FORMAT)
+#: Superset 6.1's number-format controls whose default is SMART_NUMBER (``x_axis_format`` is left out: in
+#: some charts it is a date format).
+NEW_CHART_NUMBER_FORMATS = dict.fromkeys(("y_axis_format", "number_format", "y_axis_format_secondary",
+                                          "x_axis_number_format"), NEW_CHART_NUMBER_FORMAT)
 
 
 def new_chart_defaults(answer: dict[str, Any]) -> dict[str, Any]:
