@@ -130,12 +130,12 @@ EMBEDDED_SCRIPT = r"""
 EDITOR_SCRIPT = r"""
 (function () {
   var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__, EMPTY = __EMPTY__, OWN_DATA = __OWN_DATA__;
-  var DATABASE = /\btenant_[0-9]{8}\b/g, LOCALE = __LOCALE__, ROWS = __ROWS__;
+  var DATABASE = /\btenant_[0-9]{8}\b/g, LOCALE = __LOCALE__, ROWS = __ROWS__, GRID = __GRID__, SHORT = __SHORT__;
   // The data pane under a chart in the editor, and SQL Lab's results, show raw values: "2026-08-01 00:00:00",
   // "341000.25". They are written as the page's language writes them; a code column (keys, AGS, ids, years)
   // and whole numbers under five digits are left as they are, so no key turns into "99.102.013…".
   var ISO = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?$/;
-  var DECIMAL = /^-?\d+\.\d+$/, INTEGER = /^-?[1-9]\d{4,11}$/;
+  var DECIMAL = /^-?\d+\.\d+$/, INTEGER = /^-?[1-9]\d{4,11}$/, GROUPED = /^-?\d{1,3}(,\d{3})+(\.\d+)?$/;
   var CODE_COLUMN = /(^|_)(key|ags|ars|id|code|no|nr|year|jahr)$/i;
   var NUMBER = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 10 });
   var DAY = new Intl.DateTimeFormat(LOCALE, { day: "2-digit", month: "2-digit", year: "numeric", timeZone: "UTC" });
@@ -148,13 +148,25 @@ EDITOR_SCRIPT = r"""
       return (parts[4] + parts[5] + parts[6] === "000000" ? DAY : MOMENT).format(when);
     }
     if (CODE_COLUMN.test(column || "")) return text;
+    if (GROUPED.test(text)) return NUMBER.format(Number(text.replace(/,/g, "")));  // Superset's "16,482"
     return DECIMAL.test(text) || INTEGER.test(text) ? NUMBER.format(Number(text)) : text;
   }
+  // The row count over a result ("5.03k Zeilen": Superset's English short form) and the grid's own overlays.
+  function shortCount(text) {
+    var parts = /^(\d+(?:\.\d+)?)([kM]) (.+)$/.exec(text);
+    return parts && SHORT[parts[2]] ? NUMBER.format(Number(parts[1])) + " " + SHORT[parts[2]] + " " + parts[3] : text;
+  }
+  // What this script wrote into a cell: written once, never read again as a raw value (German "16.482"
+  // is sixteen thousand, not the English decimal it resembles). The grid writes a new text when it reuses
+  // the cell for another row, and that is rewritten.
+  var written = new WeakMap();
   function resultCells() {
     document.querySelectorAll(".ag-cell[col-id] .ag-cell-value").forEach(function (value) {
       var node = value.firstChild;
       if (!node || node.nodeType !== 3 || value.childNodes.length !== 1) return;
+      if (written.get(node) === node.nodeValue) return;
       var text = cellText(node.nodeValue, value.closest(".ag-cell").getAttribute("col-id"));
+      written.set(node, text);
       if (text !== node.nodeValue) node.nodeValue = text;
     });
     document.querySelectorAll(".ag-header-cell[col-id] .ag-header-cell-text").forEach(function (header) {
@@ -165,6 +177,8 @@ EDITOR_SCRIPT = r"""
       var limit = /^(\d+)k rows$/.exec(text);
       return limit ? ROWS.replace("%s", NUMBER.format(limit[1] * 1000)) : text;
     });
+    rewrite("[data-test='row-count-label']", shortCount);
+    rewrite(".ag-overlay", function (text) { return GRID[text] || text; });
   }
   var SUBJECT = /^([a-z_][a-z0-9_]*)(?=\s|$)/, BETWEEN = /(\u2264 )([a-z_][a-z0-9_]*)( <)/;
   function untranslated(text) {
@@ -232,6 +246,13 @@ EDITOR_SCRIPT = r"""
 """
 
 
+#: Texts AG Grid (the editor's data pane, SQL Lab's results) writes itself, in English, without Superset's pack.
+GRID_TEXTS = {"de": {"No Matching Rows": "Keine passenden Zeilen", "No Rows To Show": "Keine Zeilen vorhanden",
+                     "Loading...": "Wird geladen …"}}
+#: Superset's short counts ("5.03k"), as the language abbreviates thousands and millions (Duden: Tsd., Mio.).
+SHORT_UNITS = {"de": {"k": "Tsd.", "M": "Mio."}}
+
+
 #: How the tenant's database (named ``tenant_<AGS>``, its isolation key) is shown to editors; German, with
 #: its English in ``translations/dashboards.en.json``.
 OWN_DATA = "Eigene Daten"
@@ -259,7 +280,9 @@ def editor_script(lang: str) -> str:
     return (EDITOR_SCRIPT.replace("__WORDS__", json.dumps(column_labels(lang), ensure_ascii=False))
             .replace("__NO_FILTER__", word("No filter")).replace("__EMPTY__", word("N/A"))
             .replace("__OWN_DATA__", json.dumps(own_data, ensure_ascii=False))
-            .replace("__LOCALE__", json.dumps(lang)).replace("__ROWS__", json.dumps(rows, ensure_ascii=False)))
+            .replace("__LOCALE__", json.dumps(lang)).replace("__ROWS__", json.dumps(rows, ensure_ascii=False))
+            .replace("__GRID__", json.dumps(GRID_TEXTS.get(lang, {}), ensure_ascii=False))
+            .replace("__SHORT__", json.dumps(SHORT_UNITS.get(lang, {}), ensure_ascii=False)))
 
 
 def _catalogue(name: str) -> dict[str, Any]:

@@ -360,6 +360,30 @@ def test_the_data_under_an_editors_chart_reads_in_german(ss_app, ss_live_server,
     assert limit == "1.000 Zeilen", limit
 
 
+def test_the_editor_script_writes_what_the_grid_and_the_row_count_say_in_german(superset, browser):
+    """What Superset and AG Grid write themselves, in English, as the script on every Superset page finds it:
+    a count cell "16,482", a row count "5.03k Zeilen", the grid's "No Matching Rows" (met in a walk-through)."""
+    page_html = requests.get(f"{superset}/login/", headers={"Accept-Language": "de"}, timeout=30).text
+    script = next(s for s in re.findall(r"<script nonce=\"[^\"]+\">(.*?)</script>", page_html, flags=re.S)
+                  if "MutationObserver" in s and "tenant_" in s)
+    context = browser.new_context(locale="de-DE")
+    page = context.new_page()
+    try:
+        page.set_content("<html><body><main></main></body></html>")
+        page.add_script_tag(content=script)
+        page.evaluate("""() => document.querySelector('main').innerHTML = `
+            <div class="ag-cell" col-id="SUM(Begonnen)"><span class="ag-cell-value">16,482</span></div>
+            <div class="ag-cell" col-id="service_key"><span class="ag-cell-value">99102013104000</span></div>
+            <span data-test="row-count-label">5.03k Zeilen</span>
+            <div class="ag-overlay"><span>No Matching Rows</span></div>`""")
+        page.wait_for_timeout(300)
+        shown = page.evaluate("""() => [...document.querySelectorAll(
+            '.ag-cell-value, [data-test=row-count-label], .ag-overlay span')].map(e => e.textContent)""")
+    finally:
+        context.close()
+    assert shown == ["16.482", "99102013104000", "5,03 Tsd. Zeilen", "Keine passenden Zeilen"], shown
+
+
 def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_live_server, tenants_ab, browser,
                                                                   superset):
     """What the editor sees in the chart editor: a new big number with a metric chosen reads "37.000,25",
