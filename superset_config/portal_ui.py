@@ -174,7 +174,7 @@ EDITOR_SCRIPT = r"""
       if (header.textContent === column && WORDS[column]) header.textContent = WORDS[column];
     });
     rewrite(".ant-select-selection-item, .ant-select-item-option-content", function (text) {
-      var limit = /^(\d+)k rows$/.exec(text);
+      var limit = /^(\d+)k (rows|\S+)$/.exec(text);  // "1k rows"; SQL Lab: "1k Zeilen"
       return limit ? ROWS.replace("%s", NUMBER.format(limit[1] * 1000)) : text;
     });
     rewrite("[data-test='row-count-label']", shortCount);

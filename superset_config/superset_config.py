@@ -40,6 +40,13 @@ PORTAL_BACKCHANNEL = (os.environ.get("EGOV_PORTAL_INTERNAL_URL") or PORTAL_ORIGI
 LOGO_TOOLTIP = "Zurück zum eGovSAD-Portal"
 PORTAL_BRAND = {"brandAppName": "eGovSAD", "brandLogoAlt": "eGovSAD-Portal: Startseite",
                 "brandLogoHref": PORTAL_ORIGIN + "/start"}
+# Signing out of Superset's own pages leads back to the portal's start page, not to Superset's sign-in page
+# (which only offers signing in through the portal again). The portal's own sign-out stays a POST with CSRF.
+LOGOUT_REDIRECT_URL = PORTAL_ORIGIN + "/start"
+# No inline SQL validation in SQL Lab: Superset's PostgreSQLValidator needs the ecpg binary (libecpg-dev),
+# and without it every query got a red error marker ("Unable to execute 'ecpg'", HTTP 422 on each key).
+# PostgreSQL reports real errors when the query runs.
+SQL_VALIDATORS_BY_ENGINE: dict[str, str] = {}
 # Must stay fixed: it encrypts the stored database passwords.
 SECRET_KEY = _env("EGOV_SUPERSET_SECRET_KEY")
 SQLALCHEMY_DATABASE_URI = _env("EGOV_SUPERSET_META_URL")

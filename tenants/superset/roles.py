@@ -61,6 +61,9 @@ EDITOR_PERMISSIONS = [
     ("can_write", "CurrentUserRestApi"), ("can_write", "Dashboard"), ("can_write", "DashboardFilterStateRestApi"),
     ("can_write", "DashboardPermalinkRestApi"), ("can_write", "ExploreFormDataRestApi"),
     ("can_write", "ExplorePermalinkRestApi"),
+    # The chart editor's "Beispiele" (samples) tab: rows of the dataset, bounded like every query of the
+    # tenant's database role and its row rules (a walk-through met "Zugriff verweigert" there).
+    ("can_samples", "Datasource"),
     ("menu_access", "Charts"), ("menu_access", "Dashboards"), ("menu_access", "Data"), ("menu_access", "Databases"),
     ("menu_access", "Datasets"), ("menu_access", "Home"),
 ]

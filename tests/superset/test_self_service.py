@@ -213,6 +213,20 @@ def test_editor_builds_a_chart_on_own_data_but_never_reads_the_other_tenants(edi
     assert refused.status_code in (403, 404) and "result" not in refused.json()
 
 
+def test_editors_see_samples_of_their_own_rows_only(editor_a, superset, tenants_ab, ss_app):
+    """The chart editor's "Beispiele" tab (Superset's samples endpoint) answers, with the tenant's rows only."""
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        dataset_id = load_state(tenants_ab.a.id)["datasets"]["egov_service_daily"]
+    answer = editor_a.post(superset + "/datasource/samples", headers=_csrf_headers(editor_a, superset), timeout=60,
+                           params={"datasource_id": dataset_id, "datasource_type": "table", "per_page": 1000},
+                           json={})
+    assert answer.status_code == 200, answer.text[:300]
+    rows = answer.json()["result"]["data"]
+    assert rows and {row["tenant_id"] for row in rows} == {tenants_ab.a.id}
+
+
 def test_editor_clicks_through_to_superset_in_the_browser(ss_app, ss_live_server, tenants_ab, browser, superset):
     from tests.superset.conftest import ARTIFACTS
 
@@ -267,12 +281,24 @@ def test_editors_see_their_database_as_own_data_not_its_key(ss_app, ss_live_serv
         page.locator(".ace_text-input").first.focus()
         page.keyboard.type(f"SELECT '{key}'")
         page.locator(".ace_content").filter(has_text=key).first.wait_for(timeout=10_000)
-        page.wait_for_timeout(1000)
+        page.wait_for_timeout(2500)  # Superset validates typed SQL after a pause (when a validator is set)
         sqllab = page.locator("body").inner_text()
+        error_marks = page.locator(".ace_gutter-cell.ace_error").count()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "self_service_sqllab_own_data.png"))
     assert "Eigene Daten" in datasets and key not in datasets, datasets[:2000]
     assert key not in sqllab.replace(f"SELECT '{key}'", ""), sqllab[:2000]
+    assert error_marks == 0  # valid SQL is not marked as an error (the validator needed ecpg, absent)
+
+
+def test_signing_out_of_superset_leads_to_the_portal(ss_app, ss_live_server, tenants_ab, browser, superset):
+    with _editor_in_superset(ss_app, ss_live_server, tenants_ab, browser, superset, "editor-sign-out") as page:
+        page.goto(f"{superset}/logout/")
+        page.wait_for_load_state("networkidle")
+        landed = page.url
+        text_shown = page.locator("body").inner_text()
+    assert landed.startswith(ss_live_server.url) and "/t/" in landed, landed  # the tenant's start page
+    assert "Anmelden mit" not in text_shown
 
 
 #: A metric with a thousands group and a fraction, whatever tenant A's figures are.
