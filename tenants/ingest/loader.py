@@ -130,8 +130,16 @@ def _optional(check):
     return wrapped
 
 
+#: A value outside a vocabulary (what _vocabulary reports); the error then names the row's own value and,
+#: where the file uses the canonical codes, the codes allowed (UNKNOWN_VALUE_LISTED). A file read through a
+#: profile writes its own words ("Kanal": "Web"), so there only the value is named.
+UNKNOWN_VALUE = "unknown value"
+UNKNOWN_VALUE_LISTED = "unknown value “%(value)s”; allowed: %(allowed)s"
+UNKNOWN_VALUE_NAMED = "unknown value “%(value)s”"
+
+
 def _vocabulary(values: tuple[str, ...]):
-    return lambda value: None if value in values else "unknown value"
+    return lambda value: None if value in values else UNKNOWN_VALUE
 
 
 def _service_key(value: str) -> str | None:
@@ -151,26 +159,29 @@ def _free_text(value: str) -> str | None:
     return PERSONAL_DATA_REASONS[found] if found else None
 
 
+#: The codes a column takes, per payload (an error names them).
+_VOCABULARIES = {
+    "events": {"event_type": c.EVENT_TYPES, "channel": c.CHANNELS, "payment_method": c.PAYMENT_METHODS,
+               "payment_provider": c.PAYMENT_PROVIDERS, "auth_method": c.AUTH_METHODS, "trust_level": c.TRUST_LEVELS},
+    "aggregates": {"measure": c.EVENT_TYPES, "channel": c.CHANNELS, "payment_method": c.PAYMENT_METHODS,
+                   "auth_method": c.AUTH_METHODS, "trust_level": c.TRUST_LEVELS},
+}
+
 #: Columns with few distinct values, in the order their errors are reported.
 EVENT_VALUE_CHECKS = {
     "service_key": _required(_service_key),
-    "event_type": _required(_vocabulary(c.EVENT_TYPES)),
+    "event_type": _required(_vocabulary(_VOCABULARIES["events"]["event_type"])),
     "step_no": _optional(_step_no),
     "step_name": _optional(_free_text),
-    "channel": _optional(_vocabulary(c.CHANNELS)),
-    "payment_method": _optional(_vocabulary(c.PAYMENT_METHODS)),
-    "payment_provider": _optional(_vocabulary(c.PAYMENT_PROVIDERS)),
-    "auth_method": _optional(_vocabulary(c.AUTH_METHODS)),
-    "trust_level": _optional(_vocabulary(c.TRUST_LEVELS)),
+    **{col: _optional(_vocabulary(_VOCABULARIES["events"][col]))
+       for col in ("channel", "payment_method", "payment_provider", "auth_method", "trust_level")},
 }
 AGGREGATE_VALUE_CHECKS = {
     "service_key": _required(_service_key),
-    "measure": _required(_vocabulary(c.EVENT_TYPES)),
+    "measure": _required(_vocabulary(_VOCABULARIES["aggregates"]["measure"])),
     "step_no": _optional(_step_no),
-    "channel": _optional(_vocabulary(c.CHANNELS)),
-    "payment_method": _optional(_vocabulary(c.PAYMENT_METHODS)),
-    "auth_method": _optional(_vocabulary(c.AUTH_METHODS)),
-    "trust_level": _optional(_vocabulary(c.TRUST_LEVELS)),
+    **{col: _optional(_vocabulary(_VOCABULARIES["aggregates"][col]))
+       for col in ("channel", "payment_method", "auth_method", "trust_level")},
 }
 
 
@@ -187,7 +198,8 @@ def distinct_values(cur, payload: str) -> dict[str, set]:
     return distinct
 
 
-def _value_rules(distinct: dict[str, set], payload: str) -> tuple[list, dict]:
+def _value_rules(distinct: dict[str, set], payload: str, headers: dict[str, str] | None = None
+                 ) -> tuple[list, dict]:
     """Rules for the columns with few distinct values, checked once per value in Python.
 
     A million rows hold a few dozen services, step names and vocabulary values: checking each
@@ -208,7 +220,14 @@ def _value_rules(distinct: dict[str, set], payload: str) -> tuple[list, dict]:
                 rules.append((col, f"{col} IS NULL", reason))
                 continue
             name = f"bad_{col}_{i}"
-            rules.append((col, f"{col} = ANY(%({name})s)", reason))
+            if reason == UNKNOWN_VALUE:
+                # The row's own value (a column reference, never text put into the SQL) and the codes allowed.
+                params[f"allowed_{col}"] = ", ".join(_VOCABULARIES[payload][col])
+                message = UNKNOWN_VALUE_LISTED if (headers or {}).get(col, col) == col else UNKNOWN_VALUE_NAMED
+                rules.append((col, f"{col} = ANY(%({name})s)", message,
+                              f"json_build_object('value', {col}, 'allowed', CAST(%(allowed_{col})s AS text))::text"))
+            else:
+                rules.append((col, f"{col} = ANY(%({name})s)", reason))
             params[name] = values
     if distinct.get("payment_method", set()) & set(c.LEGACY_PAYMENT_METHODS):
         rules.append(LEGACY_RULE[payload])
@@ -216,10 +235,15 @@ def _value_rules(distinct: dict[str, set], payload: str) -> tuple[list, dict]:
 
 
 def _error_case(rules) -> str:
-    """SQL for a row's first error: column SEP reason SEP arguments (JSON or empty)."""
-    whens = " ".join(f"WHEN {cond} THEN " + ("_problem" if col is None else f"'{col}{SEP}{reason}{SEP}'")
-                     for col, cond, reason in rules)
-    return f"CASE {whens} END"
+    """SQL for a row's first error: column SEP reason SEP arguments (JSON or empty).
+
+    A rule is (column, condition, reason) or (column, condition, reason, SQL of its JSON arguments); the
+    reason is a message id, so a ``%`` in it is doubled for the driver's parameter syntax."""
+    whens = []
+    for col, cond, reason, *args in rules:
+        then = "_problem" if col is None else f"'{col}{SEP}{reason.replace('%', '%%')}{SEP}'"
+        whens.append(f"WHEN {cond} THEN {then}" + (f" || {args[0]}" if args else ""))
+    return f"CASE {' '.join(whens)} END"
 
 
 @dataclass
@@ -564,7 +588,7 @@ def _validation(batch: Batch, distinct: dict[str, set], strict: bool) -> tuple[s
                                         f"AND NOT ({_day_exists(column)})", "no such date"))
     if strict and batch.payload == "events":
         rules += EVENT_STRICT_RULES
-    value_rules, params = _value_rules(distinct, batch.payload)
+    value_rules, params = _value_rules(distinct, batch.payload, batch.headers)
     rules += value_rules
     values = {**PATTERN_PARAMS, **params, "tenant": batch.tenant_id, "run": batch.run_id,
               "source": batch.data_source_id, "salt": batch.salt, "latest": _latest(),

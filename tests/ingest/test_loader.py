@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tenants.context import tenant_transaction
+from tenants.ingest.loader import UNKNOWN_VALUE_LISTED
 from tenants.ingest.privacy import hash_session, tenant_salt
 from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows, write
@@ -67,7 +68,7 @@ def test_bad_rows_are_rejected_with_row_column_and_reason_and_the_rest_is_loaded
     assert errors == [
         (3, "occurred_at", "no such date"),
         (4, "service_key", "neither a LeiKa key (14 digits, 99…) nor local:<name>"),
-        (5, "channel", "unknown value"),
+        (5, "channel", UNKNOWN_VALUE_LISTED),
         (6, "step_name", "contains an e-mail address"),
         (7, "payment_method", "giropay and paydirekt ended on 2024-12-31"),
         (9, "step_name", "contains a phone number"),
@@ -91,7 +92,8 @@ ONE_BAD_ROW = {
                               ("step_name", "contains an e-mail address")),
     "giropay in 2025": (f",2025-06-02T09:00:00+01:00,{HUNDESTEUER},s9,payment,3,Bezahlen,web,giropay,epaybl,,",
                         ("payment_method", "giropay and paydirekt ended on 2024-12-31")),
-    "unknown channel": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,started,,,fax,,,,", ("channel", "unknown value")),
+    "unknown channel": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,started,,,fax,,,,",
+                        ("channel", UNKNOWN_VALUE_LISTED)),
     "step 1000": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,step_reached,1000,Weiter,web,,,,",
                   ("step_no", "not a whole number from 0 to 999")),
     "no event type": (f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s9,,,,web,,,,", ("event_type", "required")),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tenants.ingest.loader import UNKNOWN_VALUE_NAMED
 from tenants.ingest.runs import load_file
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, rows, sign_in
 
@@ -136,7 +137,7 @@ def test_rejected_rows_name_the_files_own_columns_and_the_profiles_format(app, s
     assert _errors(app, two_tenants.a.id) == [
         (2, "Datum", "no such date"),
         (3, "Datum", "not a date in the format %(format)s"),
-        (4, "Kanal", "unknown value"),
+        (4, "Kanal", UNKNOWN_VALUE_NAMED),  # the file's own words: no list of codes
         (5, "Anträge abgeschickt", "not a whole number of 0 or more"),
         (6, "Leistungsschlüssel", "a number shortened by the spreadsheet (format the column as text)"),
     ]

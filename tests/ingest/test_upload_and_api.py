@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from ingest_workers.worker import run_worker
+from tenants.ingest.loader import UNKNOWN_VALUE_LISTED
 from tests.conftest import add_operator
 from tests.ingest.conftest import EVENT_HEADER, HUNDESTEUER, add_source, client_for, rows, sign_in
 
@@ -18,6 +20,11 @@ CSV = f"""{EVENT_HEADER}
 
 def work(app):
     run_worker(app, ["default", "low"], burst=True, with_scheduler=False)
+
+
+def _badge(page: str) -> str:
+    """The run page's status badge, as shown."""
+    return re.search(r'data-field="status"><span[^>]*>([^<]*)</span>', page).group(1)
 
 
 def upload(client, ags, source_id, content: bytes, name="ereignisse.csv"):
@@ -37,11 +44,27 @@ def test_editor_uploads_and_reads_progress_result_and_errors(app, sources, two_t
     status = client.get(run_url + "/status").get_json()
     assert (status["status"], status["rows_accepted"], status["rows_rejected"]) == ("succeeded", 2, 1)
     page = client.get(run_url).get_data(as_text=True)
-    assert "channel" in page and "unbekannter Wert" in page
+    assert "channel" in page and "unbekannter Wert „telefax“ (erlaubt: web, ios, android)" in page
+    # Not "erfolgreich" over a rejected row: the badge and a notice say how much was taken.
+    assert _badge(page) == "teilweise übernommen" and "2 von 3 Zeilen wurden übernommen" in page
     csv = client.get(run_url + "/errors.csv")
     assert csv.mimetype == "text/csv"
-    assert csv.get_data(as_text=True).splitlines()[1] == "4;channel;unbekannter Wert"
+    reason = "unbekannter Wert „telefax“ (erlaubt: web, ios, android)"  # the value and the codes allowed
+    assert csv.get_data(as_text=True).splitlines()[1] == f"4;channel;{reason}"
     assert rows(app, two_tenants.a.id, "SELECT started, submitted FROM analytics.rollup_service_daily") == [(1, 1)]
+
+
+def test_a_load_that_took_no_row_does_not_say_it_succeeded(app, sources, two_tenants):
+    """A clerk's file in German words ("begonnen", 02.11.2026): every row is rejected, and the page says so."""
+    client = sign_in(app, two_tenants.a.id, "editor")
+    german = f"{EVENT_HEADER}\n,02.11.2026 09:15,{HUNDESTEUER},s1,begonnen,,,web,,,,\n"
+    run_url = upload(client, two_tenants.a.ags, sources.a, german.encode()).headers["Location"]
+    work(app)
+    page = client.get(run_url).get_data(as_text=True)
+    assert _badge(page) == "keine Zeile übernommen" and "Keine Zeile wurde übernommen" in page
+    assert "kein Zeitpunkt nach ISO 8601 (z. B. 2026-03-02T09:15:00)" in page
+    listed = client.get(f"/t/{two_tenants.a.ags}/data/").get_data(as_text=True)
+    assert "keine Zeile übernommen" in listed
 
 
 def test_uploading_the_same_file_again_says_so_and_changes_nothing(app, sources, two_tenants):
@@ -220,7 +243,7 @@ def test_errors_of_a_json_batch_count_events_first_then_aggregates(app, two_tena
     assert response.status_code == 202
     work(app)
     assert rows(app, two_tenants.a.id, "SELECT row_no, column_name, reason FROM portal.ingest_errors "
-                                       "ORDER BY row_no") == [(2, "event_type", "unknown value"),
+                                       "ORDER BY row_no") == [(2, "event_type", UNKNOWN_VALUE_LISTED),
                                                               (3, "value", "not a whole number of 0 or more")]
     assert rows(app, two_tenants.a.id, "SELECT rows_total, rows_accepted, rows_rejected FROM portal.ingest_runs"
                 ) == [(3, 1, 2)]
