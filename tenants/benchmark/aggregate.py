@@ -241,10 +241,19 @@ def mode_figures(labels: Mapping[Hashable, tuple[str, int]], grouping: Grouping 
     return out
 
 
+#: How close to the median counts as "at the median": below what the page shows (a rate to 0.1 percentage
+#: points, figures per 1,000 to two decimals), so a value shown equal to the median is never called above it.
+AT_MEDIAN = {"rel_tol": 1e-4, "abs_tol": 5e-4}
+
+
 def rank_band(value: float | None, figure: GroupFigure | None) -> str | None:
-    """Where the tenant's own value lies against the group's published quartiles (never an exact rank)."""
+    """Where the tenant's own value lies against the group's published quartiles (never an exact rank):
+    ``median`` (equal to it, :data:`AT_MEDIAN`), ``top`` / ``bottom`` (at or beyond the upper / lower
+    quartile), else ``upper`` / ``lower``; None without a published median."""
     if value is None or figure is None or figure.median is None:
         return None
+    if math.isclose(value, figure.median, **AT_MEDIAN):
+        return "median"
     if figure.q3 is not None and value >= figure.q3:
         return "top"
     if figure.q1 is not None and value <= figure.q1:

@@ -106,4 +106,9 @@ def test_rank_band_is_a_band_not_a_rank():
     figure = GroupFigure(10, q1=0.2, median=0.5, q3=0.8)
     assert [rank_band(v, figure) for v in (0.9, 0.6, 0.3, 0.1)] == ["top", "upper", "lower", "bottom"]
     assert rank_band(0.9, GroupFigure(5, median=0.5)) == "upper"
+    # Shown as the same 62,5 %: neither above nor below (a walk-through read "über dem Median" for equal values,
+    # and for both the completion and the abandonment rate of one service).
+    at = GroupFigure(5, median=0.625)
+    assert rank_band(0.625, at) == rank_band(0.62502, at) == "median"
+    assert rank_band(0.627, GroupFigure(5, median=0.625)) == "upper"
     assert rank_band(0.9, GroupFigure(0)) is None
