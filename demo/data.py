@@ -153,10 +153,12 @@ def _walk(rng: random.Random, service: Service, day: date, channel_mix) -> tuple
     rows = [(at, "started", "", "", "", "", "", "")]
     for number, step in enumerate(service.steps, start=1):
         at += timedelta(seconds=rng.randint(20, 240))
-        if rng.random() < _drop_probability(step, number):
-            rows.append((at, "aborted", number, step, "", "", "", ""))
-            return [(session, channel, *r) for r in rows], False
+        # As docs/data-format.md reads a session: the step is reached, then left there ("aborted" with that
+        # step), so a step's abandonments are among those who reached it and the step table adds up.
         rows.append((at, "step_reached", number, step, "", "", "", ""))
+        if rng.random() < _drop_probability(step, number):
+            rows.append((at + timedelta(seconds=rng.randint(5, 120)), "aborted", number, step, "", "", "", ""))
+            return [(session, channel, *r) for r in rows], False
         if step == "Anmelden":
             auth, trust = _pick(rng, AUTH_MIX)
             rows.append((at, "authentication", number, step, "", "", auth, trust))
@@ -291,12 +293,21 @@ def _has_demo_data(tenant_id: int) -> bool:
         ).where(DataSource.name == MARKER_SOURCE, IngestRun.status == "succeeded").limit(1)) is not None
 
 
+def demo_period(today: date, days: int) -> list[date]:
+    """The demo's days: ``days`` back up to yesterday, from the first day of that month for a demo of a
+    month or more. A demo that began mid-month showed a first month of a few days' counts in every trend
+    (a line starting near 0) and in the comparisons; a short test demo keeps its few days."""
+    first = today - timedelta(days=days)
+    if days >= 28:
+        first = first.replace(day=1)
+    return [first + timedelta(days=n) for n in range((today - first).days)]
+
+
 def seed_tenant(tenant_id: int, today: date | None = None, days: int = 365) -> dict:
     """Generate and load a year of demo data for one tenant; returns what was loaded."""
     if _has_demo_data(tenant_id):
         return {"skipped": True}
-    today = today or datetime.now(UTC).date()
-    period = [today - timedelta(days=n) for n in range(days, 0, -1)]
+    period = demo_period(today or datetime.now(UTC).date(), days)
     with tenant_transaction(tenant_id) as session:
         tenant = session.get(Tenant, tenant_id)
         ags, population, name = tenant.ags, tenant.region.population, tenant.name
