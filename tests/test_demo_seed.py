@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -83,3 +84,21 @@ def test_demo_seed_publishes_open_data_once_and_respects_a_withdrawal(app, seede
     assert "Marburg, Universitätsstadt" in overview and "Fulda" in overview
     assert client.get(f"/opendata/{MARBURG}/usage.csv").status_code == 200
     assert client.get(f"/opendata/{MARBURG}/completion.csv").status_code == 410  # withdrawn stays withdrawn
+
+
+def test_the_readmes_onboarding_town_is_not_one_make_up_creates():
+    """The README walks a newcomer through registering a town; `make up` must not have registered it already
+    (a walk-through found "bereits registriert" for Bad Homburg, a comparison demo town)."""
+    import csv
+    import re
+
+    from demo.comparison import COMPARISON_MEMBERS
+    from demo.tenants import GODONU_MEMBERS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    town = re.search(r'"Registrieren" → search "([^"]+)"', readme).group(1)
+    regions = Path(__file__).resolve().parents[1] / "tenants/data/hessen_gebietskoerperschaften.csv"
+    with regions.open(encoding="utf-8") as fh:
+        ags = [row["ags"] for row in csv.DictReader(fh) if row["name"].startswith(town)]
+    assert len(ags) == 1, (town, ags)
+    assert ags[0] not in {*COMPARISON_MEMBERS, *GODONU_MEMBERS}
