@@ -77,6 +77,19 @@ def test_healthz_green_with_real_services(client):
     assert set(body["checks"]["queues"]["queues"]) == {"high", "default", "low"}
 
 
+def test_the_footers_system_status_is_a_page_in_words(client):
+    """The footer's "Systemstatus" opened raw JSON for citizens (a walk-through); it is a page with the menu,
+    each part in words, and no internal detail (roles, versions, addresses). Monitoring keeps /healthz."""
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/status"' in home and 'href="/healthz"' not in home
+    page = client.get("/status")
+    html = page.get_data(as_text=True)
+    assert page.mimetype == "text/html" and "Systemstatus" in html and "Datenbank" in html and "arbeitet" in html
+    assert "Zurück zur Startseite" in html
+    settings = client.application.config["EGOV"]
+    assert settings.app_role not in html and '"checks"' not in html
+
+
 def test_healthz_names_the_broken_part(database, clean_db):
     broken = dataclasses.replace(database, redis_url="redis://127.0.0.1:1/0")
     response = create_app({"TESTING": True, "RATELIMIT_STORAGE_URI": "memory://"}, settings=broken) \
