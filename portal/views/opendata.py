@@ -140,6 +140,25 @@ def cell_text(column: str, value: str) -> str:
     return value
 
 
+#: Columns holding a rate or share (0–1 in the files): the preview shows them as percentages.
+RATE_COLUMNS = frozenset({"completion_rate", "abandonment_rate", "share"})
+
+
+@bp.app_template_global()
+def rate_column(name: str) -> bool:
+    return name in RATE_COLUMNS
+
+
+@bp.app_template_global()
+def in_reading_order(rows: list) -> list:
+    """Preview rows as a reader scans them: month by month, the services before the sum row ("alle"), and
+    within a service the methods before its sum row (the files keep their own order)."""
+    def key(row):
+        category = row.get("payment_method") or row.get("auth_method")
+        return (row.get("month") or "", row.get("service_key") == "total", category == "total")
+    return sorted(rows, key=key)
+
+
 @bp.app_template_global()
 def month_name(value: str) -> str:
     """``2026-03`` as the reader's language writes it ("März 2026")."""

@@ -67,3 +67,16 @@ def test_the_preview_names_columns_and_methods_in_german(client, marburg_data, s
     cells = set(re.findall(r"<td[^>]*>([^<]*)</td>", preview))
     assert cells & {"PayPal", "Kreditkarte", "alle"} and not cells & ({"total"} | set(PAYMENT_METHODS))
     assert "credit_card" in client.get(f"/opendata/{MARBURG}/payment.csv").get_data(as_text=True)
+    # Within a service and month the methods come first and their sum row last (a walk-through found "alle"
+    # between PayPal and Wero).
+    rows = [cells_of_row for row in re.findall(r"<tr>(.*?)</tr>", preview, flags=re.S)
+            if (cells_of_row := re.findall(r"<td[^>]*>([^<]*)</td>", row))]
+    position = headings.index('Bezahlverfahren<br><code class="kern-body--small">payment_method</code>')
+    groups: dict = {}
+    for cells_of_row in rows:
+        groups.setdefault(tuple(cells_of_row[:position]), []).append(cells_of_row[position])
+    assert any(len(methods) > 2 for methods in groups.values())
+    assert all("alle" not in methods[:-1] for methods in groups.values()), groups
+    # Shares read as percentages, as the headings say, not as 0,4512.
+    share = headings.index('Anteil<br><code class="kern-body--small">share</code>')
+    assert all(re.fullmatch(r"[\d.]+,\d %|", cells_of_row[share].replace("\xa0", " ")) for cells_of_row in rows), rows
