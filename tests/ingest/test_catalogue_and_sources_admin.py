@@ -36,6 +36,16 @@ def test_a_paused_source_refuses_uploads_until_it_is_switched_on_again(app, sour
     assert admin.get(run_url + "/status").get_json()["status"] == "succeeded"
 
 
+def test_the_column_assignment_marks_mandatory_fields_without_calling_them_missing(app, sources, two_tenants):
+    """The form said "(Pflichtangabe fehlt)" next to every mandatory field, filled or not (the loader's error
+    text for an empty value shared its message id)."""
+    import re
+
+    page = sign_in(app, two_tenants.a.id, "admin").get(_source(two_tenants, sources)).get_data(as_text=True)
+    form = page.split('id="column-mapping"')[1].split("</form>")[0]
+    assert re.search(r"</label> <span[^>]*>\(Pflichtangabe\)</span>", form) and "fehlt" not in form
+
+
 def test_renaming_to_a_taken_name_is_refused_and_changes_nothing(app, sources, two_tenants):
     admin = sign_in(app, two_tenants.a.id, "admin")
     url = _source(two_tenants, sources)
