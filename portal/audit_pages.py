@@ -103,6 +103,15 @@ def detail_items(details: dict) -> list[tuple[str, str]]:
             from portal.views.benchmark import family_label
 
             value = ", ".join(family_label(family) for family in value) or "–"
+        elif key == "licence" and isinstance(value, str):
+            from tenants.opendata.publication import LICENCES
+
+            value = LICENCES[value].title if value in LICENCES else value
+        elif key in ("datasets", "dataset"):
+            from tenants.opendata.datasets import DATASETS
+
+            names = value if isinstance(value, list) else [value]
+            value = ", ".join(DATASETS[name].title if name in DATASETS else str(name) for name in names)
         elif isinstance(value, bool):
             value = _("yes") if value else _("no")
         elif isinstance(value, list):

@@ -125,3 +125,18 @@ def test_a_comparison_entry_names_the_areas_in_words(app, two_tenants):
     assert "Teilnahme am Kommunenvergleich geändert" in shown and "benchmark.participation" not in shown
     assert "Bezahlverfahren" in shown and "Nutzung, Abschluss und Abbruch" in shown
     assert "usage" not in shown and "payment" not in shown and "joined" not in shown
+
+
+def test_an_open_data_entry_names_the_licence_and_the_datasets(app, two_tenants):
+    """"Lizenz: dl-by-de/2.0; Datensätze: usage, completion" (a walk-through) reads as titles."""
+    from tenants.opendata.datasets import DATASETS
+    from tenants.opendata.publication import LICENCES
+
+    a = two_tenants.a
+    _record(app, a.id, "open_data.publish", "user:1 chefin@marburg.de", datasets=["usage", "completion"],
+            licence="dl-by-de/2.0")
+    page = sign_in(app, a.id, "admin").get(f"/t/{a.ags}/admin/audit").get_data(as_text=True)
+    shown = re.sub(r"<[^>]*>", " ", page.split('id="audit-log"')[1].split("</table>")[0])
+    assert LICENCES["dl-by-de/2.0"].title in shown and "dl-by-de/2.0" not in shown
+    assert DATASETS["usage"].title in shown and DATASETS["completion"].title in shown
+    assert "usage, completion" not in shown
