@@ -46,6 +46,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
+from tenants.ingest.health import LAST_SUCCESS_SQL
+
 log = logging.getLogger(__name__)
 
 # The *_created series double the count and tell Prometheus nothing it needs here.
@@ -168,13 +170,12 @@ class StateCollector:
         return rows
 
 
-# One index probe per source (migration 0014's partial index), under the tenant's row-level security.
-LAST_SUCCESS = text("""
-SELECT s.id, s.kind, (SELECT max(r.finished_at) FROM portal.ingest_runs r
-                      WHERE r.tenant_id = s.tenant_id AND r.data_source_id = s.id AND r.status = 'succeeded')
+# One index probe per source (tenants.ingest.health.LAST_SUCCESS_SQL), under the tenant's row-level security.
+LAST_SUCCESS = text(f"""
+SELECT s.id, s.kind, {LAST_SUCCESS_SQL}
 FROM portal.data_sources s
 WHERE s.active
-""")
+""")  # noqa: S608 - constant fragments
 
 
 # -- serving --------------------------------------------------------------------------------------

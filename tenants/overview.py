@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
 
+from tenants.ingest.health import LAST_SUCCESS_SQL
+
 # The fewest starts in a month for a service to be ranked by abandonment: below it a single
 # abandoned form would put a rarely used service at the top.
 MIN_STARTS_FOR_RANKING = 10
@@ -37,14 +39,12 @@ ORDER BY sum(r.aborted)::numeric / sum(r.started) DESC, s.name
 LIMIT :limit
 """)
 
-FRESHNESS = text("""
-SELECT s.id, s.name, s.kind, s.active,
-       (SELECT max(finished_at) FROM portal.ingest_runs r
-        WHERE r.data_source_id = s.id AND r.tenant_id = s.tenant_id AND r.status = 'succeeded') AS last_success
+FRESHNESS = text(f"""
+SELECT s.id, s.name, s.kind, s.active, {LAST_SUCCESS_SQL} AS last_success
 FROM portal.data_sources s
 WHERE s.tenant_id = :tenant
 ORDER BY s.name
-""")
+""")  # noqa: S608 - constant fragments
 
 HAS_SUCCEEDED_RUN = text("SELECT EXISTS (SELECT 1 FROM portal.ingest_runs WHERE tenant_id = :tenant "
                          "AND status = 'succeeded')")

@@ -44,11 +44,14 @@ def sources(app, two_tenants):
 
 
 def sign_in(app, tenant_id: int, role: str = "admin"):
-    """A test client whose session belongs to a new member of staff with ``role``."""
+    """A test client whose session belongs to the tenant's member of staff with ``role`` (created on first use)."""
     with app.app_context(), tenant_transaction(tenant_id) as session:
-        user = User(tenant_id=tenant_id, subject=f"{role}-{tenant_id}", email=f"{role}@example.org", role=role)
-        session.add(user)
-        session.flush()
+        subject = f"{role}-{tenant_id}"
+        user = session.query(User).filter_by(tenant_id=tenant_id, subject=subject).one_or_none()
+        if user is None:
+            user = User(tenant_id=tenant_id, subject=subject, email=f"{role}@example.org", role=role)
+            session.add(user)
+            session.flush()
         identity = f"u:{tenant_id}:{user.id}"
     return client_for(app, identity)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -128,3 +129,18 @@ def _host_page_handler(portal_url: str):
             pass
 
     return Handler
+
+
+def test_the_widgets_ratings_count_as_its_deliveries(app, two_tenants, widget_source, no_wait):
+    """The widget's ratings arrive one by one, without load runs: the start page and the health page said
+    "nie" / "noch keine Daten geladen" beside a dashboard of 479 ratings (a walk-through)."""
+    client = app.test_client()
+    _send(client, widget_source, _form(client, widget_source).get_json()["token"])
+    admin = sign_in(app, two_tenants.a.id, "admin")
+    home = admin.get(f"/t/{two_tenants.a.ags}/").get_data(as_text=True)
+    table = home.split('id="freshness"')[1].split("</table>")[0]
+    row = next(r for r in re.findall(r"<tr.*?</tr>", table, flags=re.S) if "Zufriedenheit</a>" in r)
+    assert "aktuell" in row and "nie" not in row, row
+    health = admin.get(f"/t/{two_tenants.a.ags}/data/health").get_data(as_text=True)
+    section = health.split(">Zufriedenheit")[1].split("</section>")[0]
+    assert "Letzter Erfolg: nie" not in section
