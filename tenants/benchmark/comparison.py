@@ -39,6 +39,9 @@ class Row:
     family: str
     own: float | str | None
     cells: dict[str, Cell] = field(default_factory=dict)
+    #: The cases the own value rests on (None for the step label): below ``min_cases`` it is shown to the
+    #: tenant but enters no comparison, and the page says so.
+    own_cases: int | None = None
 
 
 @dataclass
@@ -119,12 +122,14 @@ def comparison(session: Session, tenant: Tenant, leika: str, month: date | None,
     rows = []
     for key in _ordered_metrics(keys):
         metric = metric_for(key)
+        value = None
         if key == ABANDON_STEP.key:
             own_value = own.steps.get((leika, month), (None,))[0]
         else:
             value = own.values.get((leika, month, key))
             own_value = value.value if value else None
-        row = Row(key, metric.label, metric.unit, metric.family, own_value)
+        row = Row(key, metric.label, metric.unit, metric.family, own_value,
+                  own_cases=None if key == ABANDON_STEP.key or value is None else value.base)
         if metric.family in participating:
             for _, group_key, _ in groups:
                 figure, mode, mode_reason = published.get((group_key, key), (None, None, ""))

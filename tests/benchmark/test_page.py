@@ -46,3 +46,24 @@ def test_a_tenant_not_taking_part_is_told_why_it_sees_no_comparison(app, hessen,
     line = html.split(f'data-leika="{HUNDESTEUER}"')[1].split("</tr>")[0]
     assert "nicht verglichen: keine Teilnahme" in line
 
+
+
+def test_an_own_value_on_too_few_cases_is_shown_but_said_to_be_left_out(app, hessen, signed_in, insert_rows):
+    """Marburg sees its own value of a month with 2 cases; nobody else has the service. The page said "Keine
+    teilnehmende Kommune dieser Gruppe hat Daten" beside Marburg's own value (a walk-through): the value is not
+    compared because it rests on too few cases, and the groups lack enough cases, not data."""
+    from tests.benchmark.conftest import last_month
+
+    rare = "99102013105000"
+    insert_rows(hessen.marburg, "services", [{"service_key": rare, "name": "Seltener Dienst"}])
+    insert_rows(hessen.marburg, "rollup_service_daily", [
+        {"service_key": rare, "day": last_month(), "started": 2, "submitted": 1, "aborted": 1}])
+    for tenant_id in hessen.ids.values():
+        opt_in(app, tenant_id)
+    run_refresh(app)
+    html = signed_in(hessen.marburg, "editor").get(f"/t/{MARBURG}/vergleich/{rare}").get_data(as_text=True)
+    assert "Beruht auf weniger als 3 Fällen und geht deshalb nicht in den Vergleich ein." in html
+    assert "hat genug Fälle für diesen Dienst und Monat" in html and "hat Daten für" not in html
+    hundesteuer = signed_in(hessen.marburg, "viewer").get(f"/t/{MARBURG}/vergleich/{HUNDESTEUER}").get_data(
+        as_text=True)
+    assert "Beruht auf weniger als" not in hundesteuer
