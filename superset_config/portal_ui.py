@@ -76,6 +76,12 @@ EMBEDDED_CSS = """
 /* Empty table cells ("N/A": a withheld quartile, a metric without value) are grey #878787, 3.3:1 on the
    striped rows; this grey reaches 6.4:1 and still reads as "nothing here". */
 td.dt-is-null { color: #595959 !important; }
+/* A chart title longer than its card (German compounds on a 1366 px laptop: "Abschlussquot") wraps, with a
+   hyphen where the browser knows the word (the page says lang="de"), instead of being cut off. */
+.dashboard-component-chart-holder .header-title, .dashboard-component-chart-holder [data-test="editable-title"] {
+  white-space: normal !important; overflow-wrap: anywhere; hyphens: auto; text-overflow: clip !important;
+  height: auto !important; overflow: visible !important;
+}
 """
 
 #: Every chart holder becomes a focusable region named after its chart title (WCAG 2.1.1, 4.1.2).

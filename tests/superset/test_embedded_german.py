@@ -364,3 +364,20 @@ def test_a_charts_menu_in_an_embedded_dashboard_offers_no_table_view_it_cannot_d
         context.close()
     assert "Vollbild öffnen" in entries and "Herunterladen" in entries, entries
     assert not any("Tabelle" in entry for entry in entries), entries
+
+
+def test_chart_titles_are_whole_on_a_laptop_screen(ss_app, ss_live_server, tenants_ab, viewer_a, browser):
+    """At 1366 px (a common office laptop) the Übersicht's number cards showed "Abschlussquot" (a walk-through):
+    every chart title is shown whole."""
+    context, page, frame, _ = _open(browser, ss_app, ss_live_server.url, tenants_ab.a, viewer_a, "overview")
+    try:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        page.wait_for_timeout(2500)
+        cut = frame.evaluate("""() => [...document.querySelectorAll('.dashboard-component-chart-holder')]
+            .flatMap(h => [...h.querySelectorAll('[data-test="editable-title"], .header-title')])
+            .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)
+            .map(e => e.textContent.trim())""")
+        page.screenshot(path=str(ARTIFACTS / "embedded_overview_1366.png"), full_page=True)
+    finally:
+        context.close()
+    assert cut == [], cut
