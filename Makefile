@@ -15,7 +15,7 @@ MUTATION_SAMPLE ?=
 	superset provision rollout mutation prod-up prod-down prod-status prod-test backup
 
 help:
-	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo (a year of data, ~30 s), start portal + worker + scheduler"
+	@echo "make up     - install, start PostgreSQL/Redis if needed, migrate, seed the demo (a year of data, 1-2 min), start portal, worker, scheduler, Superset and the dev IdP"
 	@echo "make down   - stop portal, worker and scheduler"
 	@echo "make test   - install test dependencies and run every test"
 	@echo "make lint   - ruff"
@@ -40,7 +40,7 @@ up:
 
 down:
 	@bash scripts/run.sh stop
-	@echo "Stopped portal, worker and scheduler (PostgreSQL and Redis keep running)."
+	@echo "Stopped the portal, worker, scheduler, watchdog, Superset and the dev IdP (PostgreSQL and Redis keep running)."
 
 status:
 	@bash scripts/run.sh status

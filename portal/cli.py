@@ -323,7 +323,8 @@ def demo_seed(no_data: bool) -> None:
     with platform_transaction():
         tenants = [(t.id, t.name) for t in seed_demo_tenants()]
         configured = seed_demo_identity(settings)
-    click.echo(f"Demo tenants ready: {', '.join(name for _, name in tenants)}")
+    # Names such as "Marburg, Universitätsstadt" hold commas themselves.
+    click.echo(f"Demo tenants ready: {'; '.join(name for _, name in tenants)}")
     if configured:
         click.echo(f"{configured} demo tenant(s) now sign in through the development IdP at {settings.dev_idp_url}.")
     if no_data:
