@@ -57,6 +57,11 @@ def guest_token_is_bound(payload: dict) -> bool:
             and all(rule.get("clause") for rule in rules))
 
 
+#: The schemas of the platform's database that a tenant's database role reads (its analytics rows under RLS,
+#: the published comparison figures); SQL Lab lists no other (tests/superset/test_self_service.py).
+TENANT_SCHEMAS = frozenset({"analytics", "benchmark"})
+
+
 class PortalSecurityManager(SupersetSecurityManager):
     def __init__(self, appbuilder):
         super().__init__(appbuilder)
@@ -77,6 +82,14 @@ class PortalSecurityManager(SupersetSecurityManager):
     def raise_for_access(self, **kwargs) -> None:
         super().raise_for_access(**kwargs)
         tenant_boundary.check_access(**kwargs)
+
+    def get_schemas_accessible_by_user(self, database, catalog, schemas, hierarchical=True) -> set[str]:
+        """In a tenant's database only the schemas its role may read: PostgreSQL lists every schema's name to
+        anyone, and SQL Lab offered ``portal`` and ``public`` that then answered "permission denied"."""
+        found = super().get_schemas_accessible_by_user(database, catalog, schemas, hierarchical)
+        if self.is_admin() or not tenant_boundary.is_tenant_database(database):
+            return found
+        return {schema for schema in found if schema in TENANT_SCHEMAS}
 
     def oauth_user_info(self, provider, response=None):
         claims = dict((response or {}).get("userinfo") or {})

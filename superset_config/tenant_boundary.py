@@ -190,6 +190,11 @@ class _DatabaseName(str):
     """A database's name, the leaf every dataset, chart and query leads to: ``tenant_<AGS>``."""
 
 
+def is_tenant_database(database: Any) -> bool:
+    """Whether ``database`` is a tenant's connection (named ``tenant_<AGS>``)."""
+    return bool(TENANT_DATABASE.match(getattr(database, "database_name", "") or ""))
+
+
 class _Unowned:
     """Stands for a part that is missing (a chart whose dataset is gone): it belongs to no tenant."""
 

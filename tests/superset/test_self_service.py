@@ -132,6 +132,18 @@ def test_sql_lab_sees_only_the_editors_tenant_in_every_analytics_table(editor_a,
         assert [row["tenant_id"] for row in response.json()["data"]] == [tenants_ab.a.id], table
 
 
+def test_sql_lab_lists_only_the_schemas_the_tenant_reads(editor_a, superset, tenants_ab, ss_app):
+    """SQL Lab offered the schemas portal and public (PostgreSQL lists every schema's name), which then answered
+    "permission denied" in English (a walk-through)."""
+    from tenants.superset.provision import load_state
+
+    with ss_app.app_context():
+        database_id = load_state(tenants_ab.a.id)["database_id"]
+    answer = editor_a.get(f"{superset}/api/v1/database/{database_id}/schemas/", timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    assert sorted(answer.json()["result"]) == ["analytics", "benchmark"]
+
+
 @pytest.mark.parametrize("widen", ["SET app.tenant_id = '{b}'", "SET ROLE {group}", "SET ROLE {app}",
                                    "RESET ROLE", "SET SESSION AUTHORIZATION {app}",
                                    "SELECT set_config('app.tenant_id', '{b}', false)"])
