@@ -62,6 +62,9 @@ FEATURE_FLAGS = {
     "DRILL_TO_DETAIL": True,
     # Charts outside the visible part of a dashboard are drawn when scrolled to (Superset's default, stated).
     "DASHBOARD_VIRTUALIZATION": True,
+    # Settings → "Info" led editors to a bare JSON "403 Forbidden" (Superset's user page is for its admins);
+    # who is signed in is the portal's business.
+    "MENU_HIDE_USER_INFO": True,
 }
 
 # Embedded dashboards: the portal mints guest tokens itself (HS256, shared secret).

@@ -303,6 +303,16 @@ def test_editors_see_their_database_as_own_data_not_its_key(ss_app, ss_live_serv
     assert error_marks == 0  # valid SQL is not marked as an error (the validator needed ecpg, absent)
 
 
+def test_supersets_settings_menu_offers_no_page_the_editor_may_not_open(editor_a, superset):
+    """"Einstellungen → Info" opened a bare JSON 403 (a walk-through): the menu no longer links it."""
+    import json
+
+    page = editor_a.get(superset + "/chart/list/", timeout=30).text
+    bootstrap = json.loads(re.search(r'id="app"[^>]*data-bootstrap="([^"]*)"', page).group(1)
+                           .replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&"))
+    assert bootstrap["common"]["menu_data"]["navbar_right"].get("user_info_url") is None
+
+
 def test_signing_out_of_superset_leads_to_the_portal(ss_app, ss_live_server, tenants_ab, browser, superset):
     with _editor_in_superset(ss_app, ss_live_server, tenants_ab, browser, superset, "editor-sign-out") as page:
         page.goto(f"{superset}/logout/")
