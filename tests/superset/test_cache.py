@@ -88,12 +88,20 @@ def test_every_question_of_a_dashboard_seen_before_is_a_stored_answer(ss_app, ss
     """Each ready-made dashboard, every chart and every native filter (keyed by its filter id, so one filter
     answered by Superset cannot hide behind another one's stored answer): the third view of a viewer is answered
     from the stored copies (the first view computes, the second comes from Superset's cache and is kept)."""
+    from datetime import UTC, datetime
+
     a = tenants_ab.a
     viewer = add_user(ss_app, a, "viewer", subject=f"viewer-stored-{key}")
+    open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, key)
+    # The metadata answers are stored per hour (they say "changed 3 hours ago"): views that straddle the full
+    # hour start over once (a full run at 07:59 failed so).
     for _ in range(2):
+        hour = datetime.now(UTC).hour
         open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, key)
-    answered_by: dict[str, str | None] = {}
-    open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, key, answered_by)
+        answered_by: dict[str, str | None] = {}
+        open_dashboard(browser, ss_app, ss_live_server.url, a, viewer, key, answered_by)
+        if datetime.now(UTC).hour == hour:
+            break
     charts = [k for k in answered_by if k.startswith("POST /api/v1/chart/data")]
     assert len(charts) >= len(templates.dashboards()[key]["charts"]), answered_by
     assert {k: v for k, v in answered_by.items() if v != "stored"} == {}
