@@ -360,7 +360,7 @@ WITH ins AS (
            coalesce(event_id::uuid, md5(concat_ws('|', %(source)s::text, ts::text, service_key,
                coalesce(session_id, ''), event_type, coalesce(step_no, ''), coalesce(step_name, ''),
                coalesce(channel, ''), coalesce(payment_method, ''), coalesce(payment_provider, ''),
-               coalesce(auth_method, ''), coalesce(trust_level, ''), row_no::text))::uuid),
+               coalesce(auth_method, ''), coalesce(trust_level, ''), _dup::text))::uuid),
            %(source)s, service_key,
            sha256(convert_to(%(salt)s || ':' || session_id, 'UTF8')),
            event_type, step_no::smallint, step_name, channel, payment_method, payment_provider, auth_method, trust_level
@@ -550,10 +550,23 @@ def months_of(text_months: set[str], now: datetime | None = None) -> list[date]:
     return sorted(months)
 
 
+# An event without an id of its own gets one from its content and its place among the file's identical rows
+# (the first, the second …), not from its row number: a corrected file sent again, a rejected row deleted,
+# finds the events loaded before under the same ids although their row numbers moved. The numbering costs a
+# sort, so a batch whose events all carry ids skips it.
+NUMBERED = ("(SELECT s.*, {parsed} AS ts, row_number() OVER (PARTITION BY occurred_at, service_key, session_id, "
+            "event_type, step_no, step_name, channel, payment_method, payment_provider, auth_method, trust_level "
+            "ORDER BY row_no) AS _dup FROM stage s OFFSET 0) p")
+UNNUMBERED = "(SELECT s.*, {parsed} AS ts, 0 AS _dup FROM stage s OFFSET 0) p"
+
+
 def _move(cur, batch: Batch, distinct: dict[str, set], strict: bool, skip_existing: bool) -> tuple[int, int, int]:
     error, values = _validation(batch, distinct, strict)
     parsed = _parsed(batch.payload, strict)
     statement = MOVE_EVENTS if batch.payload == "events" else MOVE_AGGREGATES
+    if batch.payload == "events":
+        cur.execute("SELECT EXISTS (SELECT 1 FROM stage WHERE event_id IS NULL)")
+        statement = statement.replace(PARSED, NUMBERED if cur.fetchone()[0] else UNNUMBERED)
     statement = (statement.replace("{filter}", VALID_ONLY).replace("{error}", error).replace("{parsed}", parsed)
                  .replace("{tz}", TZ).replace("{on_conflict}", "ON CONFLICT DO NOTHING" if skip_existing else ""))
     cur.execute(statement, values)

@@ -67,6 +67,27 @@ def test_a_load_that_took_no_row_does_not_say_it_succeeded(app, sources, two_ten
     assert "keine Zeile übernommen" in listed
 
 
+def test_a_corrected_file_sent_again_counts_nothing_twice(app, sources, two_tenants):
+    """A clerk deletes the rejected row and uploads the file again: the rows loaded before (events without an
+    id of their own) are recognised although their row numbers moved, and nothing is counted twice."""
+    client = sign_in(app, two_tenants.a.id, "editor")
+    first = f"""{EVENT_HEADER}
+,2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,telefax,,,,
+,2026-03-02T09:01:00+01:00,{HUNDESTEUER},s2,started,,,web,,,,
+,2026-03-02T09:04:00+01:00,{HUNDESTEUER},s2,submitted,,,web,,,,
+,2026-03-02T09:05:00+01:00,{HUNDESTEUER},s3,started,,,web,,,,
+,2026-03-02T09:05:00+01:00,{HUNDESTEUER},s3,started,,,web,,,,
+"""
+    upload(client, two_tenants.a.ags, sources.a, first.encode())
+    work(app)
+    corrected = first.replace(f",2026-03-02T09:00:00+01:00,{HUNDESTEUER},s1,started,,,telefax,,,,\n", "")
+    upload(client, two_tenants.a.ags, sources.a, corrected.encode(), name="ereignisse-korrigiert.csv")
+    work(app)
+    # The same event twice in one file is two events (as before); sent again, neither is added a third time.
+    assert rows(app, two_tenants.a.id, "SELECT count(*) FROM analytics.process_events") == [(4,)]
+    assert rows(app, two_tenants.a.id, "SELECT started, submitted FROM analytics.rollup_service_daily") == [(3, 1)]
+
+
 def test_uploading_the_same_file_again_says_so_and_changes_nothing(app, sources, two_tenants):
     client = sign_in(app, two_tenants.a.id, "editor")
     first = upload(client, two_tenants.a.ags, sources.a, CSV.encode()).headers["Location"]
