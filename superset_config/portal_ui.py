@@ -137,6 +137,7 @@ EDITOR_SCRIPT = r"""
 (function () {
   var WORDS = __WORDS__, NO_FILTER = __NO_FILTER__, EMPTY = __EMPTY__, OWN_DATA = __OWN_DATA__;
   var DATABASE = /\btenant_[0-9]{8}\b/g, LOCALE = __LOCALE__, ROWS = __ROWS__, GRID = __GRID__, SHORT = __SHORT__;
+  var UNTITLED = __UNTITLED__;
   // The data pane under a chart in the editor, and SQL Lab's results, show raw values: "2026-08-01 00:00:00",
   // "341000.25". They are written as the page's language writes them; a code column (keys, AGS, ids, years)
   // and whole numbers under five digits are left as they are, so no key turns into "99.102.013…".
@@ -184,6 +185,12 @@ EDITOR_SCRIPT = r"""
       return limit ? ROWS.replace("%s", NUMBER.format(limit[1] * 1000)) : text;
     });
     rewrite("[data-test='row-count-label']", shortCount);
+    // SQL Lab names a new tab "Untitled Query 1" without the pack (the name is Superset's state; only the
+    // text shown changes).
+    rewrite(".ant-tabs-tab", function (text) {
+      var tab = /^Untitled Query (\d+)$/.exec(text);
+      return tab ? UNTITLED + " " + tab[1] : text;
+    });
     rewrite(".ag-overlay", function (text) { return GRID[text] || text; });
   }
   var SUBJECT = /^([a-z_][a-z0-9_]*)(?=\s|$)/, BETWEEN = /(\u2264 )([a-z_][a-z0-9_]*)( <)/;
@@ -288,7 +295,8 @@ def editor_script(lang: str) -> str:
             .replace("__OWN_DATA__", json.dumps(own_data, ensure_ascii=False))
             .replace("__LOCALE__", json.dumps(lang)).replace("__ROWS__", json.dumps(rows, ensure_ascii=False))
             .replace("__GRID__", json.dumps(GRID_TEXTS.get(lang, {}), ensure_ascii=False))
-            .replace("__SHORT__", json.dumps(SHORT_UNITS.get(lang, {}), ensure_ascii=False)))
+            .replace("__SHORT__", json.dumps(SHORT_UNITS.get(lang, {}), ensure_ascii=False))
+            .replace("__UNTITLED__", word("Untitled Query")))
 
 
 def _catalogue(name: str) -> dict[str, Any]:

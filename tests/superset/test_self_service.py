@@ -423,13 +423,16 @@ def test_the_editor_script_writes_what_the_grid_and_the_row_count_say_in_german(
             <div class="ag-cell" col-id="SUM(Begonnen)"><span class="ag-cell-value">16,482</span></div>
             <div class="ag-cell" col-id="service_key"><span class="ag-cell-value">99102013104000</span></div>
             <span data-test="row-count-label">5.03k Zeilen</span>
-            <div class="ag-overlay"><span>No Matching Rows</span></div>`""")
+            <div class="ag-overlay"><span>No Matching Rows</span></div>
+            <div class="ant-tabs-tab"><span>Untitled Query 1</span></div>`""")
         page.wait_for_timeout(300)
         shown = page.evaluate("""() => [...document.querySelectorAll(
-            '.ag-cell-value, [data-test=row-count-label], .ag-overlay span')].map(e => e.textContent)""")
+            '.ag-cell-value, [data-test=row-count-label], .ag-overlay span, .ant-tabs-tab span')]
+            .map(e => e.textContent)""")
     finally:
         context.close()
-    assert shown == ["16.482", "99102013104000", "5,03 Tsd. Zeilen", "Keine passenden Zeilen"], shown
+    assert shown == ["16.482", "99102013104000", "5,03 Tsd. Zeilen", "Keine passenden Zeilen",
+                     "Unbenannte Abfrage 1"], shown
 
 
 def test_an_editors_new_chart_shows_german_numbers_in_the_browser(ss_app, ss_live_server, tenants_ab, browser,
