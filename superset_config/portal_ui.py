@@ -181,7 +181,7 @@ EDITOR_SCRIPT = r"""
       if (header.textContent === column && WORDS[column]) header.textContent = WORDS[column];
     });
     rewrite(".ant-select-selection-item, .ant-select-item-option-content", function (text) {
-      var limit = /^(\d+)k (rows|\S+)$/.exec(text);  // "1k rows"; SQL Lab: "1k Zeilen"
+      var limit = /^(\d+)k \S+$/.exec(text);  // "1k rows"; SQL Lab: "1k Zeilen"
       return limit ? ROWS.replace("%s", NUMBER.format(limit[1] * 1000)) : text;
     });
     rewrite("[data-test='row-count-label']", shortCount);
@@ -232,11 +232,7 @@ EDITOR_SCRIPT = r"""
     }
     if (root.nodeType !== 1 || root.closest(".ace_editor")) return;
     var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
-      if (node.nodeValue.indexOf("tenant_") >= 0 && !node.parentElement.closest(".ace_editor")) {
-        node.nodeValue = ownData(node.nodeValue);
-      }
-    }
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) renameDatabase(node);
     [root].concat(Array.prototype.slice.call(root.querySelectorAll("[title*='tenant_']"))).forEach(function (el) {
       var title = el.getAttribute("title");
       if (title && title.indexOf("tenant_") >= 0) el.setAttribute("title", ownData(title));

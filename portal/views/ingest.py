@@ -312,10 +312,9 @@ def run_outcome(run) -> str:
     """What a finished load did, for its badge: ``succeeded`` only when every row was taken; ``partial`` when
     some rows were rejected, ``rejected`` when none was taken (the run itself worked, but a clerk who reads
     "erfolgreich" over "0 übernommen, 4 abgewiesen" is misled); otherwise the run's status."""
-    field = run.get if isinstance(run, dict) else lambda name: getattr(run, name)  # a row of the health report
-    if field("status") != "succeeded" or not field("rows_rejected"):
-        return field("status")
-    return "partial" if field("rows_accepted") else "rejected"
+    if run.status != "succeeded" or not run.rows_rejected:
+        return run.status
+    return "partial" if run.rows_accepted else "rejected"
 
 
 @bp.app_template_global()

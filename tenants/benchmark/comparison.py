@@ -122,14 +122,14 @@ def comparison(session: Session, tenant: Tenant, leika: str, month: date | None,
     rows = []
     for key in _ordered_metrics(keys):
         metric = metric_for(key)
-        value = None
+        value = None  # the step label rests on no counted value of its own
         if key == ABANDON_STEP.key:
             own_value = own.steps.get((leika, month), (None,))[0]
         else:
             value = own.values.get((leika, month, key))
             own_value = value.value if value else None
         row = Row(key, metric.label, metric.unit, metric.family, own_value,
-                  own_cases=None if key == ABANDON_STEP.key or value is None else value.base)
+                  own_cases=value.base if value else None)
         if metric.family in participating:
             for _, group_key, _ in groups:
                 figure, mode, mode_reason = published.get((group_key, key), (None, None, ""))

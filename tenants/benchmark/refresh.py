@@ -132,7 +132,8 @@ def active_members() -> dict[int, Member]:
         return {tid: Member(tid, r.ags, r.kind, r.kreis_ags, r.kreis_name, r.population) for tid, r in rows}
 
 
-def _collect_tenants(found: Collected, tenant_ids: list[int], today: date, months: tuple[date, date]) -> Collected:
+def _collect_tenants(found: Collected, tenant_ids: list[int], today: date,
+                     months: tuple[date, date] | None) -> Collected:
     by_ags = {m.ags: tid for tid, m in found.members.items()}
     for tenant_id in tenant_ids:
         with tenant_transaction(tenant_id) as session:
@@ -162,7 +163,6 @@ def collect(today: date, months: tuple[date, date] | None = None) -> Collected:
     With many tenants the reading is split over forked worker processes (one per core); each reads
     its tenants through its own connections, exactly as a single process would.
     """
-    months = months or (since(today), month_start(today))
     found = Collected(members=active_members())
     ids = sorted(found.members)
     workers = os.cpu_count() or 1

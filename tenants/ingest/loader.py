@@ -198,8 +198,7 @@ def distinct_values(cur, payload: str) -> dict[str, set]:
     return distinct
 
 
-def _value_rules(distinct: dict[str, set], payload: str, headers: dict[str, str] | None = None
-                 ) -> tuple[list, dict]:
+def _value_rules(distinct: dict[str, set], payload: str, headers: dict[str, str]) -> tuple[list, dict]:
     """Rules for the columns with few distinct values, checked once per value in Python.
 
     A million rows hold a few dozen services, step names and vocabulary values: checking each
@@ -223,7 +222,7 @@ def _value_rules(distinct: dict[str, set], payload: str, headers: dict[str, str]
             if reason == UNKNOWN_VALUE:
                 # The row's own value (a column reference, never text put into the SQL) and the codes allowed.
                 params[f"allowed_{col}"] = ", ".join(_VOCABULARIES[payload][col])
-                message = UNKNOWN_VALUE_LISTED if (headers or {}).get(col, col) == col else UNKNOWN_VALUE_NAMED
+                message = UNKNOWN_VALUE_LISTED if headers.get(col, col) == col else UNKNOWN_VALUE_NAMED
                 rules.append((col, f"{col} = ANY(%({name})s)", message,
                               f"json_build_object('value', {col}, 'allowed', CAST(%(allowed_{col})s AS text))::text"))
             else:
